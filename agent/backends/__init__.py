@@ -1,0 +1,1 @@
+"""Model backends: embedded llama.cpp, a LAN server, and scripted replay, behind one contract."""
