@@ -19,7 +19,7 @@ from typing import Callable, Collection, Sequence
 
 import llama_cpp as ll
 
-from agent.gguf_meta import GGUFError, read_metadata
+from agent.gguf_meta import GGUFError, quantization_name, read_metadata
 from agent.protocols import TokenCallback
 from agent.types import GenerationStats, ModelInfo
 
@@ -56,14 +56,6 @@ def default_threads() -> tuple[int, int]:
     if cores <= 2:
         return 1, 1
     return min(cores - 1, 8), cores
-
-
-def quantization_name(file_type: int | None) -> str | None:
-    """llama.cpp's `general.file_type` as the name people use (Q4_K_M, MXFP4 …)."""
-    names = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-             11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-             17: "Q5_K_M", 18: "Q6_K", 32: "BF16", 38: "MXFP4"}
-    return names.get(file_type) if file_type is not None else None
 
 
 def _ensure_backend() -> None:

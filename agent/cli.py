@@ -1,0 +1,124 @@
+"""Command-line entry point: argument parsing and wiring only, no logic.
+
+Heavy modules (llama_cpp, textual, openai_harmony) are imported inside the
+command that needs them, so `gptoss-agent --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A set-up problem the user can fix; printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gptoss-agent",
+        description="Offline coding agent: gpt-oss in llama.cpp, Harmony tool calls, sandboxed tools.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and llama.cpp logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    model = sub.add_parser("model", help="find, inspect or fetch the model")
+    model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    where = model_sub.add_parser("where", help="list every place searched for the GGUF and what was found")
+    where.add_argument("--model", help="an explicit GGUF path to check first")
+    info = model_sub.add_parser("info", help="show the chosen model's metadata (no loading)")
+    info.add_argument("--model", help="GGUF path (default: discovery)")
+    vocab = model_sub.add_parser("vocab", help="derive the offline o200k vocabulary from a gpt-oss GGUF")
+    vocab.add_argument("path", nargs="?", help="GGUF path (default: discovery)")
+    pull = model_sub.add_parser("pull", help="download gpt-oss-20b (the only command that uses the network)")
+    pull.add_argument("--repo", default=None, help="Hugging Face repository (default ggml-org/gpt-oss-20b-GGUF)")
+    pull.add_argument("--file", default=None, help="file in the repository")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"model": _model}
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"gptoss-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gptoss-agent: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Exception as exc:  # a clear line for people, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"gptoss-agent: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _model(args: argparse.Namespace) -> int:
+    from agent import models
+
+    if args.model_command == "where":
+        result = models.search(args.model, config_model=_config_model())
+        print(result.describe())
+        print(f"\nchosen: {result.chosen}" if result.chosen else f"\nno model found; fetch it with `{models.PULL_COMMAND}`")
+        return EXIT_OK if result.chosen else EXIT_FAILED
+    if args.model_command == "info":
+        return _model_info(_find(args.model))
+    if args.model_command == "vocab":
+        from agent import vocab
+
+        path = _find(args.path)
+        try:
+            directory = vocab.install_vocabulary(vocab.derive_from_gguf(path), str(path))
+        except vocab.VocabularyError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"vocabulary derived from {path}, SHA-256 verified, saved in {directory}")
+        return EXIT_OK
+    if args.model_command == "pull":
+        from agent.model_pull import PullError, pull_model
+
+        kwargs = {k: v for k, v in (("repo", args.repo), ("filename", args.file)) if v}
+        try:
+            path = pull_model(**kwargs)
+        except PullError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"saved {path}")
+        return EXIT_OK
+    raise UsageError(f"unknown model action {args.model_command}")
+
+
+def _model_info(path) -> int:
+    from agent.models import describe_gguf
+
+    for key, value in describe_gguf(path).items():
+        print(f"{key:<18} {value}")
+    return EXIT_OK
+
+
+def _config_model() -> str | None:
+    from agent.config import ConfigError, load_settings
+    from pathlib import Path
+
+    try:
+        return load_settings(Path.cwd()).model
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _find(explicit: str | None):
+    from agent import models
+
+    try:
+        return models.find_model(explicit, config_model=_config_model())
+    except models.ModelNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
