@@ -203,6 +203,13 @@ class LlamaBackend:
             raise BackendError("tokenization overflow")
         return list(buf[:n])
 
+    def token_piece(self, token: int) -> str:
+        """llama.cpp's text for one token (non-Harmony models; Harmony text goes through the codec)."""
+        vocab = ll.llama_model_get_vocab(self._model)
+        buf = ctypes.create_string_buffer(256)
+        n = ll.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:max(n, 0)].decode("utf-8", errors="replace")
+
     def close(self) -> None:
         if getattr(self, "_sampler", None):
             ll.llama_sampler_free(self._sampler)

@@ -10,19 +10,22 @@ from agent import vocab
 from agent.gguf_meta import GGUFError, read_metadata
 
 
-def test_metadata_matches_the_gguf_reference_reader(tiny_gguf):
-    from gguf import GGUFReader
+def test_metadata_reads_back_what_the_gguf_writer_wrote(tiny_gguf, canonical_tiktoken):
+    from tests.fixtures import tiny_gptoss
 
     ours = read_metadata(tiny_gguf, include={"tokenizer.ggml.tokens"})
-    reference = GGUFReader(str(tiny_gguf))
     assert ours.architecture == "gpt-oss"
-    assert ours.arch_value("attention.sliding_window") == 128
+    assert ours.arch_value("attention.sliding_window") == tiny_gptoss.SLIDING_WINDOW
+    assert ours.arch_value("expert_count") == tiny_gptoss.N_EXPERT
+    assert ours.values["tokenizer.ggml.pre"] == "gpt-4o"
     tokens = ours.values["tokenizer.ggml.tokens"]
-    field = reference.fields["tokenizer.ggml.tokens"]
-    assert len(tokens) == len(field.data) == vocab.HARMONY_VOCAB_SIZE
-    for index in (0, 1000, 199_997, 200_006):
-        assert tokens[index] == bytes(field.parts[field.data[index]]).decode("utf-8")
-    assert "tokenizer.ggml.merges" in ours.skipped
+    ranks = tiny_gptoss.read_tiktoken_ranks(canonical_tiktoken)
+    encode = tiny_gptoss._byte_encoder()
+    assert len(tokens) == vocab.HARMONY_VOCAB_SIZE
+    for index in (0, 1000, 123_456, 199_997):
+        assert tokens[index] == tiny_gptoss._as_text(ranks[index], encode)
+    assert tokens[200_006] == "<|start|>"
+    assert "tokenizer.ggml.merges" in ours.skipped  # long arrays are skipped unless asked for
 
 
 def test_vocabulary_derived_from_the_gguf_is_the_canonical_file(tiny_gguf):

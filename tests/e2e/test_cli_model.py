@@ -1,0 +1,66 @@
+"""The CLI as a person runs it: fast help, honest model discovery, the offline vocabulary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def cli(*args, env_extra=None, timeout=60):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_help_is_fast_and_imports_neither_llama_cpp_nor_textual():
+    probe = ("import sys, time; t = time.perf_counter(); import agent.cli as c; c.build_parser().format_help();"
+             "print(time.perf_counter() - t); print('llama_cpp' in sys.modules, 'textual' in sys.modules,"
+             " 'openai_harmony' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[1] == "False False False"
+    started = time.perf_counter()
+    result = cli("--help")
+    assert result.returncode == 0 and "model" in result.stdout
+    assert time.perf_counter() - started < 5  # generous: a cold interpreter on a loaded CI box
+
+
+def test_model_where_lists_places_and_fails_without_a_model(tmp_path):
+    result = cli("model", "where", env_extra={"HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "Hugging Face cache" in result.stdout and "gptoss-agent model pull" in result.stdout
+
+
+def test_missing_model_is_one_line_with_exit_2(tmp_path):
+    result = cli("model", "info", env_extra={"HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.startswith("gptoss-agent: no gpt-oss model found")
+    assert "Traceback" not in result.stderr
+
+
+def test_model_info_reads_metadata_only(tiny_gguf):
+    result = cli("model", "info", "--model", str(tiny_gguf))
+    assert result.returncode == 0, result.stderr
+    assert "gpt-oss" in result.stdout and "Q8_0" in result.stdout and "4 (2 active)" in result.stdout
+
+
+def test_model_vocab_derives_the_canonical_file(tiny_gguf, tmp_path):
+    result = cli("model", "vocab", str(tiny_gguf), env_extra={"GPTOSS_AGENT_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "vocab" / "o200k_base.tiktoken").is_file()
+    assert "SHA-256 verified" in result.stdout
+
+
+def test_model_vocab_refuses_a_non_gpt_oss_model(gemma_gguf, tmp_path):
+    result = cli("model", "vocab", str(gemma_gguf), env_extra={"GPTOSS_AGENT_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 2 and "not the o200k BPE" in result.stderr
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("huggingface_hub") is not None,
+                    reason="huggingface_hub is installed here; this checks the message without it")
+def test_model_pull_without_huggingface_hub_says_how_to_get_it():
+    result = cli("model", "pull")
+    assert result.returncode == 2 and "pip install 'gptoss-agent[pull]'" in result.stderr
