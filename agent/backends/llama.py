@@ -189,6 +189,11 @@ class LlamaBackend:
         data = ll.llama_perf_context(self._ctx)
         return int(data.n_p_eval) + int(data.n_eval)
 
+    def reset(self) -> None:
+        """Forget the KV cache (a new conversation; benchmarks measuring a cold prompt)."""
+        ll.llama_memory_clear(self._memory, True)
+        self._cached.clear()
+
     @property
     def cached_tokens(self) -> tuple[int, ...]:
         return tuple(self._cached)
