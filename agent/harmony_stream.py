@@ -62,6 +62,8 @@ class ParsedMessage:
     content: str
     terminator: str
     repairs: tuple[str, ...] = ()
+    start: int = 0  # token offset in the stream where the message begins (its `<|start|>`, if any)
+    end: int = 0  # token offset just past its terminator
 
     @property
     def channel(self) -> str | None:
@@ -89,6 +91,7 @@ class _Open:
     """The message being read: header text so far, then its content."""
 
     role_known: bool  # True when the prompt already supplied `<|start|>assistant`
+    start: int = 0
     header_text: list[str] = field(default_factory=list)
     header_bytes: bytearray = field(default_factory=bytearray)
     header: Header | None = None
@@ -238,7 +241,7 @@ class HarmonyStreamParser:
     # ------------------------------------------------------------------ message lifecycle
 
     def _begin(self, *, role_known: bool, repair: str | None = None) -> None:
-        self._open = _Open(role_known=role_known)
+        self._open = _Open(role_known=role_known, start=self.tokens_consumed - 1)
         if repair:
             self._open.repairs.append(repair)
         self._state = _State.HEADER
@@ -272,14 +275,14 @@ class HarmonyStreamParser:
         return self._emit(header, content, terminator)
 
     def _emit(self, header: Header, content: str, terminator: str) -> ParsedMessage:
-        message = ParsedMessage(header, content, terminator, tuple(self._open.repairs))
+        # A message cut short by the next `<|start|>` ends before that token.
+        end = self.tokens_consumed - 1 if terminator == "start" else self.tokens_consumed
+        message = ParsedMessage(header, content, terminator, tuple(self._open.repairs), self._open.start, end)
         self.messages.append(message)
         self._open = None
         self._state = _State.EXPECT_START
-        if terminator in ("end", "call", "return"):
-            self.clean_length = self.tokens_consumed
-        elif terminator == "start":
-            self.clean_length = self.tokens_consumed - 1
+        if terminator != "eos":
+            self.clean_length = end
         return message
 
     # ------------------------------------------------------------------ helpers
