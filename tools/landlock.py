@@ -1,0 +1,101 @@
+"""Landlock, the sandbox's fallback where bubblewrap is missing or refused.
+
+Restricts the calling process (and what it execs) to reading the whole file
+system and writing only below the given directories, and, where the kernel's
+Landlock ABI has it (4+), to no TCP connect or bind. Used by the launcher in
+`tools.sandbox_launch`, right before it execs the command.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from pathlib import Path
+from typing import Iterable
+
+_SYS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+
+# LANDLOCK_ACCESS_FS_* bits
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = (
+    1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12)
+REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI (0 when Landlock is absent or disabled)."""
+    numbers = _SYS.get(platform.machine())
+    if numbers is None:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    version = libc.syscall(numbers[0], None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    return max(version, 0)
+
+
+def _fs_rights(abi: int) -> int:
+    rights = (EXECUTE | WRITE_FILE | READ_FILE | READ_DIR | REMOVE_DIR | REMOVE_FILE | MAKE_CHAR | MAKE_DIR
+              | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_BLOCK | MAKE_SYM)
+    if abi >= 2:
+        rights |= REFER
+    if abi >= 3:
+        rights |= TRUNCATE
+    if abi >= 5:
+        rights |= IOCTL_DEV
+    return rights
+
+
+def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None, deny_tcp: bool = True) -> int:
+    """Confine this process: read/execute only under `readable` (default: everywhere), write only
+    under `writable`. Returns the ABI used."""
+    abi = abi_version()
+    if abi < 1:
+        raise OSError("Landlock is not available in this kernel")
+    create, add_rule, restrict_self = _SYS[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    handled = _fs_rights(abi)
+    attr = _RulesetAttr(handled, (_NET_BIND_TCP | _NET_CONNECT_TCP) if (deny_tcp and abi >= 4) else 0)
+    size = ctypes.sizeof(_RulesetAttr) if abi >= 4 else 8
+    ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        read_only = EXECUTE | READ_FILE | READ_DIR
+        for directory in (readable if readable is not None else [Path("/")]):
+            if directory.exists():
+                _allow(libc, add_rule, ruleset, Path(directory), read_only)
+        for directory in writable:
+            _allow(libc, add_rule, ruleset, Path(directory), handled)
+        _allow(libc, add_rule, ruleset, Path("/dev/null"), WRITE_FILE | READ_FILE | (TRUNCATE if abi >= 3 else 0))
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(restrict_self, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _allow(libc, add_rule: int, ruleset: int, path: Path, rights: int) -> None:
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if path.is_file() or not path.is_dir():
+            rights &= WRITE_FILE | READ_FILE | EXECUTE | TRUNCATE | IOCTL_DEV
+        rule = _PathBeneathAttr(rights, fd)
+        if libc.syscall(add_rule, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
+                        ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
+    finally:
+        os.close(fd)

@@ -1,0 +1,432 @@
+"""The only place that starts processes: every command the model asks for runs confined.
+
+Primary mechanism: bubblewrap. New user, pid, ipc, uts and network namespaces
+(so no network at all, loopback included), the root file system read-only,
+the workspace read-write with its `.git` read-only (planted hooks or config
+would otherwise run later on the host), tmpfs over /tmp, /run, /dev/shm and
+$HOME (secrets and agent sockets stay out of sight; the toolchain under $HOME
+is re-bound read-only), and a seccomp filter refusing new AF_UNIX sockets,
+ptrace, bpf and io_uring.
+
+Fallback where bwrap is missing or refused: Landlock (writes only in the
+workspace and a private temp dir, no TCP) plus seccomp (no sockets at all);
+since Landlock cannot make `.git` read-only, `.git`'s config and hooks are
+checked after each command and restored if touched. If neither works, commands
+are refused with the fix, unless the user chose `--sandbox none`.
+
+Every command also gets resource limits, a wall-clock timeout that kills all
+of it, a minimal environment, and output capped as head + tail.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Mapping, Sequence
+
+from tools import landlock, seccomp
+
+Mechanism = Literal["bwrap", "landlock", "none"]
+
+_ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "VIRTUAL_ENV", "PYENV_ROOT",
+                "PYENV_VERSION", "CARGO_HOME", "RUSTUP_HOME", "GOROOT", "GOPATH", "JAVA_HOME", "NODE_PATH")
+_HOME_TOOLCHAINS = (".pyenv", ".cargo", ".rustup", ".local/bin", ".local/lib", ".nvm", ".volta", "go", ".sdkman")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No confinement mechanism works here; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-command limits; the timeout kills the whole command, descendants included."""
+
+    timeout_s: float = 120.0
+    cpu_s: int = 600
+    address_space_bytes: int = 8 * 2**30
+    file_size_bytes: int = 1 * 2**30
+    processes: int = 512
+    output_bytes: int = 32_000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a sandboxed command did."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    cancelled: bool = False
+    omitted_bytes: int = 0
+    binary: bool = False
+    mechanism: Mechanism = "bwrap"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    """Which mechanism is active and why (`gptoss-agent doctor`, the status bar)."""
+
+    mechanism: Mechanism | None
+    reason: str
+    checks: tuple[str, ...] = field(default_factory=tuple)
+
+
+@lru_cache(maxsize=1)
+def _bwrap_works() -> tuple[bool, str]:
+    path = shutil.which("bwrap")
+    if path is None:
+        return False, "bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
+    probe = subprocess.run([path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                           capture_output=True, text=True, timeout=20)
+    if probe.returncode != 0:
+        return False, f"bwrap is refused here: {probe.stderr.strip() or probe.returncode}"
+    return True, f"bwrap at {path} works"
+
+
+def detect(requested: str = "auto") -> SandboxReport:
+    """Pick the mechanism for `requested` (auto | bwrap | landlock | none)."""
+    bwrap_ok, bwrap_why = _bwrap_works()
+    abi = landlock.abi_version()
+    try:
+        seccomp.build_filter(deny_all_sockets=True)
+        seccomp_ok, seccomp_why = True, "seccomp filter available"
+    except seccomp.SeccompUnavailable as exc:
+        seccomp_ok, seccomp_why = False, str(exc)
+    checks = (bwrap_why, f"Landlock ABI {abi}" if abi else "Landlock unavailable", seccomp_why)
+    if requested == "none":
+        return SandboxReport("none", "sandbox disabled by --sandbox none: commands run unconfined", checks)
+    if requested in ("auto", "bwrap") and bwrap_ok:
+        return SandboxReport("bwrap", "bubblewrap: namespaces without network, read-only system, seccomp", checks)
+    if requested in ("auto", "landlock") and abi >= 1 and seccomp_ok:
+        reason = "Landlock + seccomp (bwrap unavailable)" if requested == "auto" else "Landlock + seccomp (requested)"
+        return SandboxReport("landlock", reason, checks)
+    return SandboxReport(None, f"no sandbox mechanism for {requested!r}: install bubblewrap (apt install "
+                               "bubblewrap), allow unprivileged user namespaces, or run with --sandbox none "
+                               "at your own risk", checks)
+
+
+class Sandbox:
+    """Runs commands confined to one workspace."""
+
+    def __init__(self, workspace: Path, *, mode: str = "auto", limits: Limits = Limits()) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.limits = limits
+        self.report = detect(mode)
+        self.mechanism = self.report.mechanism
+        if self.mechanism == "landlock":
+            _become_subreaper()
+
+    def run(self, argv: Sequence[str], *, cwd: Path | None = None, timeout_s: float | None = None,
+            env: Mapping[str, str] | None = None, cancel: threading.Event | None = None) -> CommandResult:
+        """Run `argv` confined; never raises for what the command itself does."""
+        if self.mechanism is None:
+            raise SandboxUnavailable(self.report.reason)
+        cwd = (cwd or self.workspace).resolve()
+        timeout = timeout_s or self.limits.timeout_s
+        tmp = Path(tempfile.mkdtemp(prefix="gptoss-sbx-"))
+        git_before = _git_fingerprint(self.workspace) if self.mechanism == "landlock" else None
+        seccomp_file = None
+        try:
+            command, pass_fds, seccomp_file = self._wrap(list(argv), cwd, tmp)
+            result = _execute(command, cwd=cwd, env=self._environment(tmp, env), pass_fds=pass_fds,
+                              timeout=timeout, cancel=cancel, limits=self.limits, argv=tuple(argv),
+                              mechanism=self.mechanism)
+        finally:
+            if seccomp_file is not None:
+                seccomp_file.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+        if git_before is not None:
+            restored = _restore_git(self.workspace, git_before)
+            if restored:
+                result = _with_note(result, "the command changed .git (" + ", ".join(restored) +
+                                    "); those changes were undone")
+        return result
+
+    # ------------------------------------------------------------------ mechanisms
+
+    def _wrap(self, argv: list[str], cwd: Path, tmp: Path):
+        if self.mechanism == "none":
+            return argv, (), None
+        home = Path(os.environ.get("HOME", "/root")).resolve()
+        if self.mechanism == "landlock":
+            launcher = [sys.executable, "-I", "-m", "tools.sandbox_launch", "--write", str(self.workspace),
+                        "--write", str(tmp)]
+            for path in _readable_without_home(home) + _toolchain_paths(home):
+                launcher += ["--read", str(path)]
+            return launcher + ["--"] + argv, (), None
+        filter_file = tempfile.TemporaryFile()
+        filter_file.write(seccomp.build_filter(deny_all_sockets=False))
+        filter_file.flush()
+        filter_file.seek(0)
+        fd = filter_file.fileno()
+        args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", "/dev/shm", "--tmpfs", str(home)]
+        for path in _toolchain_paths(home):
+            args += ["--ro-bind-try", str(path), str(path)]
+        args += ["--bind", str(self.workspace), str(self.workspace)]
+        git = self.workspace / ".git"
+        if git.exists():
+            args += ["--ro-bind", str(git), str(git)]
+        args += ["--chdir", str(cwd), "--seccomp", str(fd), "--"]
+        return args + argv, (fd,), filter_file
+
+    def _environment(self, tmp: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED}
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env.setdefault("LANG", "C.UTF-8")
+        env.update(HOME=os.environ.get("HOME", "/root"), TERM="dumb", PYTHONUNBUFFERED="1",
+                   TMPDIR="/tmp" if self.mechanism == "bwrap" else str(tmp), GIT_TERMINAL_PROMPT="0",
+                   GPTOSS_AGENT_SANDBOX=self.mechanism or "none", GPTOSS_AGENT_RUN=uuid.uuid4().hex)
+        if extra:
+            env.update(extra)
+        return env
+
+
+def _toolchain_paths(home: Path) -> list[Path]:
+    """Folders under $HOME the toolchain needs (this Python, PATH entries), to re-bind read-only."""
+    candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
+    candidates += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    candidates += [home / name for name in _HOME_TOOLCHAINS]
+    seen: list[Path] = []
+    for path in candidates:
+        try:
+            resolved = path.resolve()
+        except OSError:
+            continue
+        if resolved.is_relative_to(home) and resolved != home and resolved.exists() and resolved not in seen:
+            seen.append(resolved)
+    return seen
+
+
+def _readable_without_home(home: Path) -> list[Path]:
+    """Landlock allows, it cannot deny: so allow every top-level folder but the one holding $HOME,
+    then (via the toolchain paths) only what the toolchain needs from it."""
+    top = Path("/") / home.relative_to("/").parts[0] if home != Path("/") else None
+    return [Path(entry.path) for entry in os.scandir("/") if Path(entry.path) != top]
+
+
+def _limits_preexec(limits: Limits):
+    processes = _own_process_count() + limits.processes
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def _own_process_count() -> int:
+    """RLIMIT_NPROC counts every process of this user, so the budget starts from what exists."""
+    uid = os.getuid()
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, timeout: float,
+             cancel: threading.Event | None, limits: Limits, argv: tuple[str, ...],
+             mechanism: Mechanism) -> CommandResult:
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
+                                   preexec_fn=_limits_preexec(limits))
+    except OSError as exc:
+        return CommandResult(argv, None, f"cannot start {argv[0] if argv else 'command'}: {exc.strerror}",
+                             0.0, mechanism=mechanism)
+    capture = _CappedOutput(limits.output_bytes)
+    timed_out = cancelled = False
+    stream = process.stdout
+    deadline = started + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
+        ready, _, _ = select.select([stream], [], [], min(remaining, 0.05))
+        if ready:
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                break
+            capture.add(chunk)
+    if timed_out or cancelled:
+        _kill_tree(process, env["GPTOSS_AGENT_RUN"])
+    else:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_tree(process, env["GPTOSS_AGENT_RUN"])
+    stream.close()
+    process.wait()
+    text, binary = capture.text()
+    notes = []
+    if timed_out:
+        notes.append(f"timed out after {timeout:g}s: the command and everything it started were killed")
+    if cancelled:
+        notes.append("cancelled: the command and everything it started were killed")
+    code = None if (timed_out or cancelled) else process.returncode
+    return CommandResult(argv, code, text, time.monotonic() - started, timed_out, cancelled,
+                         capture.omitted, binary, mechanism, tuple(notes))
+
+
+class _CappedOutput:
+    """Keeps the first and last half of the byte budget; counts what falls in between."""
+
+    def __init__(self, budget: int) -> None:
+        self._half = max(budget // 2, 1)
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.omitted = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self._half - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self._tail += chunk
+            if len(self._tail) > self._half:
+                cut = len(self._tail) - self._half
+                self.omitted += cut
+                del self._tail[:cut]
+
+    def text(self) -> tuple[str, bool]:
+        raw = bytes(self._head) + bytes(self._tail)
+        if raw and (raw.count(0) > len(raw) // 100 or _undecodable_share(raw) > 0.1):
+            return f"[binary output: {len(raw) + self.omitted} bytes, not shown]", True
+        head = self._head.decode("utf-8", errors="replace")
+        tail = self._tail.decode("utf-8", errors="replace")
+        if self.omitted:
+            return f"{head}\n[… {self.omitted} bytes omitted …]\n{tail}", False
+        return head + tail, False
+
+
+def _undecodable_share(raw: bytes) -> float:
+    text = raw.decode("utf-8", errors="replace")
+    return text.count("\ufffd") / max(len(text), 1)
+
+
+def _kill_tree(process: subprocess.Popen, run_id: str) -> None:
+    """Kill the command's process group and every descendant, including ones that called setsid
+    or were orphaned and adopted by us (they carry this run's id in their environment)."""
+    parents = _parent_map()
+    victims = {process.pid} | _below(process.pid, parents)
+    for pid, parent in parents.items():
+        if parent == os.getpid() and pid != process.pid and _carries(pid, run_id):
+            victims |= {pid} | _below(pid, parents)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _parent_map() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                    parents[int(entry.name)] = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return parents
+
+
+def _below(root: int, parents: dict[int, int]) -> set[int]:
+    found: set[int] = set()
+    frontier = [root]
+    while frontier:
+        current = frontier.pop()
+        for pid, parent in parents.items():
+            if parent == current and pid not in found:
+                found.add(pid)
+                frontier.append(pid)
+    return found
+
+
+def _carries(pid: int, run_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return f"GPTOSS_AGENT_RUN={run_id}".encode() in handle.read()
+    except OSError:
+        return False
+
+
+def _become_subreaper() -> None:
+    """Orphans of sandboxed commands (nohup, setsid) reparent to us, so a timeout can find them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _git_fingerprint(workspace: Path) -> dict[str, bytes] | None:
+    git = workspace / ".git"
+    if not git.is_dir():
+        return None
+    watched: dict[str, bytes] = {}
+    for path in [git / "config", *sorted((git / "hooks").glob("*")), *sorted((git / "info").glob("*"))]:
+        if path.is_file():
+            watched[str(path.relative_to(git))] = path.read_bytes()
+    return watched
+
+
+def _restore_git(workspace: Path, before: dict[str, bytes]) -> list[str]:
+    """Undo changes to .git's config, hooks and info (the Landlock fallback cannot forbid them)."""
+    after = _git_fingerprint(workspace) or {}
+    git = workspace / ".git"
+    changed = []
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) == after.get(name):
+            continue
+        changed.append(name)
+        target = git / name
+        if name in before:
+            target.write_bytes(before[name])
+        else:
+            target.unlink(missing_ok=True)
+    return changed
+
+
+def _with_note(result: CommandResult, note: str) -> CommandResult:
+    from dataclasses import replace
+
+    return replace(result, notes=result.notes + (note,))
