@@ -69,3 +69,19 @@ class LoadProgress:
     """Model loading progress from llama.cpp, 0.0 … 1.0."""
 
     fraction: float
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool hands back: `output` is what the model reads (already capped);
+    `display` is a richer rendering for people (a coloured diff); `data` is structured."""
+
+    ok: bool
+    output: str
+    truncated: bool = False
+    display: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, message: str, **data: Any) -> "ToolResult":
+        return cls(False, message, data=data)

@@ -137,8 +137,12 @@ class Sandbox:
             _become_subreaper()
 
     def run(self, argv: Sequence[str], *, cwd: Path | None = None, timeout_s: float | None = None,
-            env: Mapping[str, str] | None = None, cancel: threading.Event | None = None) -> CommandResult:
-        """Run `argv` confined; never raises for what the command itself does."""
+            env: Mapping[str, str] | None = None, cancel: threading.Event | None = None,
+            scratch: Path | None = None) -> CommandResult:
+        """Run `argv` confined; never raises for what the command itself does.
+
+        `scratch` is a host folder the command may write (a test report the agent reads back).
+        """
         if self.mechanism is None:
             raise SandboxUnavailable(self.report.reason)
         cwd = (cwd or self.workspace).resolve()
@@ -147,7 +151,7 @@ class Sandbox:
         git_before = _git_fingerprint(self.workspace) if self.mechanism == "landlock" else None
         seccomp_file = None
         try:
-            command, pass_fds, seccomp_file = self._wrap(list(argv), cwd, tmp)
+            command, pass_fds, seccomp_file = self._wrap(list(argv), cwd, tmp, scratch)
             result = _execute(command, cwd=cwd, env=self._environment(tmp, env), pass_fds=pass_fds,
                               timeout=timeout, cancel=cancel, limits=self.limits, argv=tuple(argv),
                               mechanism=self.mechanism)
@@ -164,13 +168,13 @@ class Sandbox:
 
     # ------------------------------------------------------------------ mechanisms
 
-    def _wrap(self, argv: list[str], cwd: Path, tmp: Path):
+    def _wrap(self, argv: list[str], cwd: Path, tmp: Path, scratch: Path | None):
         if self.mechanism == "none":
             return argv, (), None
         home = Path(os.environ.get("HOME", "/root")).resolve()
         if self.mechanism == "landlock":
             launcher = [sys.executable, "-I", "-m", "tools.sandbox_launch", "--write", str(self.workspace),
-                        "--write", str(tmp)]
+                        "--write", str(tmp)] + (["--write", str(scratch)] if scratch else [])
             for path in _readable_without_home(home) + _toolchain_paths(home):
                 launcher += ["--read", str(path)]
             return launcher + ["--"] + argv, (), None
@@ -186,6 +190,8 @@ class Sandbox:
         for path in _toolchain_paths(home):
             args += ["--ro-bind-try", str(path), str(path)]
         args += ["--bind", str(self.workspace), str(self.workspace)]
+        if scratch is not None:
+            args += ["--bind", str(scratch), str(scratch)]
         git = self.workspace / ".git"
         if git.exists():
             args += ["--ro-bind", str(git), str(git)]
@@ -430,3 +436,30 @@ def _with_note(result: CommandResult, note: str) -> CommandResult:
     from dataclasses import replace
 
     return replace(result, notes=result.notes + (note,))
+
+
+# Host git never runs repository-controlled code: no hooks, no fsmonitor, no transports, no prompts.
+HARDENED_GIT_CONFIG = (("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false"), ("protocol.allow", "never"),
+                       ("core.sshCommand", "false"), ("credential.helper", ""))
+
+
+def hardened_git_env() -> dict[str, str]:
+    """Environment that applies HARDENED_GIT_CONFIG to every git invocation (git ≥ 2.31)."""
+    env = {"GIT_CONFIG_COUNT": str(len(HARDENED_GIT_CONFIG)), "GIT_TERMINAL_PROMPT": "0",
+           "GIT_ASKPASS": "/bin/false", "GIT_OPTIONAL_LOCKS": "0"}
+    for index, (key, value) in enumerate(HARDENED_GIT_CONFIG):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+def run_trusted(argv: Sequence[str], *, cwd: Path, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
+    """Run a host helper we trust (hardened git, ripgrep): no shell, bounded time, captured output.
+
+    The model never chooses these programs; its commands go through `Sandbox.run`.
+    """
+    env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED or k == "HOME"}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(hardened_git_env())
+    return subprocess.run(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout_s)

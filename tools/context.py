@@ -1,0 +1,41 @@
+"""What every tool call can see: the workspace, the sandbox, and what the agent has changed."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tools.sandbox import Sandbox
+
+
+@dataclass
+class FileChange:
+    """One file the agent wrote: its content before the agent first touched it, and after."""
+
+    before: bytes | None  # None: the file did not exist
+    after: bytes | None  # None: the agent deleted it
+
+
+@dataclass
+class ToolContext:
+    """Per-session state the tools share; the loop owns it and passes it to every call."""
+
+    workspace: Path
+    sandbox: Sandbox | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    test_command: str | None = None
+    allow_secrets: bool = False
+    count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
+    changes: dict[str, FileChange] = field(default_factory=dict)  # relative path → change
+    baseline_dirty: frozenset[str] = frozenset()  # paths the user had modified before the session
+    agent_commits: list[str] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    def record_write(self, relative: str, before: bytes | None, after: bytes | None) -> None:
+        """Remember the original content the first time the agent touches a file."""
+        if relative in self.changes:
+            self.changes[relative].after = after
+        else:
+            self.changes[relative] = FileChange(before, after)

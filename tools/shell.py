@@ -1,0 +1,70 @@
+"""container.exec: run a command in the sandbox (the name gpt-oss was trained to call)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+
+from agent.types import ToolResult
+from tools.context import ToolContext
+from tools.registry import tool
+from tools.sandbox import CommandResult, SandboxUnavailable
+
+MAX_TIMEOUT_S = 600
+
+
+@tool("container.exec", mutating=True, string_argument="cmd")
+def exec_command(ctx: ToolContext, cmd: list[str] | str, timeout: int = 60, workdir: str = "") -> ToolResult:
+    """Run a command in the repository, in a sandbox without network. Output is stdout and stderr merged.
+
+    Args:
+        cmd: the command as a list of arguments, or one shell command line
+        timeout: seconds before the command and everything it started are killed
+        workdir: folder to run in, relative to the repository root
+    """
+    from tools.paths import PathRefused, resolve
+
+    if ctx.sandbox is None:
+        return ToolResult.error("commands are disabled in this session")
+    argv = _argv(cmd)
+    if not argv:
+        return ToolResult.error("cmd is empty")
+    try:
+        cwd = resolve(ctx.workspace, workdir or ".", allow_secrets=True)
+    except PathRefused as exc:
+        return ToolResult.error(str(exc))
+    try:
+        result = ctx.sandbox.run(argv, cwd=cwd, timeout_s=min(max(timeout, 1), MAX_TIMEOUT_S), cancel=ctx.cancel)
+    except SandboxUnavailable as exc:
+        return ToolResult.error(f"cannot run commands: {exc}")
+    return command_result(result)
+
+
+def _argv(cmd: list[str] | str) -> list[str]:
+    """A list runs as given; a string, or a one-element list holding a command line, runs in a shell."""
+    if isinstance(cmd, list):
+        if len(cmd) == 1 and any(c in cmd[0] for c in " |&;<>$`*"):
+            cmd = cmd[0]
+        else:
+            return [str(part) for part in cmd]
+    shell = "bash" if shutil.which("bash") else "sh"
+    if isinstance(cmd, str) and cmd.strip():
+        return [shell, "-c", cmd]
+    return []
+
+
+def command_result(result: CommandResult) -> ToolResult:
+    """The model's view of a command: status line, notes, then the (capped) output."""
+    if result.exit_code is None:
+        status = "killed" if (result.timed_out or result.cancelled) else "could not start"
+    else:
+        status = f"exit code {result.exit_code}"
+    lines = [f"$ {shlex.join(result.argv)}", f"[{status}, {result.duration_s:.2f}s]"]
+    lines += [f"[{note}]" for note in result.notes]
+    if result.omitted_bytes:
+        lines.append(f"[output capped: {result.omitted_bytes} bytes omitted from the middle]")
+    if result.output:
+        lines.append(result.output.rstrip("\n"))
+    return ToolResult(result.ok, "\n".join(lines), truncated=bool(result.omitted_bytes),
+                      data={"exit_code": result.exit_code, "timed_out": result.timed_out,
+                            "duration_s": round(result.duration_s, 3), "omitted_bytes": result.omitted_bytes})
