@@ -205,6 +205,8 @@ class Sandbox:
         env.update(HOME=os.environ.get("HOME", "/root"), TERM="dumb", PYTHONUNBUFFERED="1",
                    TMPDIR="/tmp" if self.mechanism == "bwrap" else str(tmp), GIT_TERMINAL_PROMPT="0",
                    GPTOSS_AGENT_SANDBOX=self.mechanism or "none", GPTOSS_AGENT_RUN=uuid.uuid4().hex)
+        if self.mechanism == "landlock":
+            env["GIT_CONFIG_GLOBAL"] = "/dev/null"  # $HOME is unreadable there; git treats that as fatal
         if extra:
             env.update(extra)
         return env
@@ -233,10 +235,68 @@ def _readable_without_home(home: Path) -> list[Path]:
     return [Path(entry.path) for entry in os.scandir("/") if Path(entry.path) != top]
 
 
-def _limits_preexec(limits: Limits):
+class _PidsCgroup:
+    """A pids cgroup for one command, where the machine lets us make one.
+
+    RLIMIT_NPROC is never enforced for root (CI runs as root), so a fork bomb
+    there is capped by the cgroup's pids.max instead; unprivileged users get
+    RLIMIT_NPROC as well.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.path: Path | None = None
+        for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+            if (root / "cgroup.procs").exists() and os.access(root, os.W_OK) and (
+                    root.name == "pids" or "pids" in _read_text(root / "cgroup.subtree_control")):
+                try:
+                    path = root / f"gptoss-{uuid.uuid4().hex[:12]}"
+                    path.mkdir()
+                    (path / "pids.max").write_text(str(limit))
+                    self.path = path
+                except OSError:
+                    self.path = None
+                break
+
+    def join(self) -> None:
+        """Called in the child before exec: enter the cgroup."""
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill_all(self) -> None:
+        if self.path is None:
+            return
+        for _ in range(50):
+            pids = [int(p) for p in _read_text(self.path / "cgroup.procs").split()]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.kill_all()
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _limits_preexec(limits: Limits, cgroup: _PidsCgroup):
     processes = _own_process_count() + limits.processes
 
     def apply() -> None:
+        cgroup.join()
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
         resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
@@ -264,13 +324,25 @@ def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, ti
              cancel: threading.Event | None, limits: Limits, argv: tuple[str, ...],
              mechanism: Mechanism) -> CommandResult:
     started = time.monotonic()
+    cgroup = _PidsCgroup(limits.processes)
     try:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
-                                   preexec_fn=_limits_preexec(limits))
+                                   preexec_fn=_limits_preexec(limits, cgroup))
     except OSError as exc:
+        cgroup.remove()
         return CommandResult(argv, None, f"cannot start {argv[0] if argv else 'command'}: {exc.strerror}",
                              0.0, mechanism=mechanism)
+    try:
+        return _supervise(process, cgroup, started, env=env, timeout=timeout, cancel=cancel, limits=limits,
+                          argv=argv, mechanism=mechanism)
+    finally:
+        cgroup.remove()
+
+
+def _supervise(process: subprocess.Popen, cgroup: _PidsCgroup, started: float, *, env: dict[str, str],
+               timeout: float, cancel: threading.Event | None, limits: Limits, argv: tuple[str, ...],
+               mechanism: Mechanism) -> CommandResult:
     capture = _CappedOutput(limits.output_bytes)
     timed_out = cancelled = False
     stream = process.stdout
@@ -290,6 +362,7 @@ def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, ti
                 break
             capture.add(chunk)
     if timed_out or cancelled:
+        cgroup.kill_all()
         _kill_tree(process, env["GPTOSS_AGENT_RUN"])
     else:
         try:
