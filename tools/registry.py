@@ -216,7 +216,9 @@ def _check_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[st
 
 def _coerce(value: Any, prop: dict[str, Any]) -> tuple[Any, bool]:
     if "anyOf" in prop:
-        for option in prop["anyOf"]:
+        natives = {"string": str, "array": list, "object": dict, "boolean": bool, "integer": int, "number": (int, float)}
+        ordered = sorted(prop["anyOf"], key=lambda o: not isinstance(value, natives.get(o.get("type"), ())))
+        for option in ordered:
             coerced, ok = _coerce(value, option)
             if ok:
                 return coerced, True
