@@ -24,6 +24,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and llama.cpp logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    exec_ = sub.add_parser("exec", help="run one task headless")
+    _run_options(exec_)
+    exec_.add_argument("task", help="the task, or - to read it from standard input")
+    fix = sub.add_parser("fix", help="make the failing tests pass, then commit")
+    _run_options(fix)
+    fix.add_argument("--allow-dirty", action="store_true", help="start even with uncommitted changes (left alone)")
+    resume = sub.add_parser("resume", help="continue a session")
+    _run_options(resume)
+    resume.add_argument("session", nargs="?", help="session id (default: --last)")
+    resume.add_argument("--last", action="store_true", help="the most recent session")
+    resume.add_argument("--message", help="a new user message to continue with")
+    sub.add_parser("sessions", help="list sessions (id, repo, task, status, steps, time)")
+    doctor = sub.add_parser("doctor", help="report the sandbox mechanism, the model and the vocabulary")
+    doctor.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "landlock", "none"])
+
     model = sub.add_parser("model", help="find, inspect or fetch the model")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     where = model_sub.add_parser("where", help="list every place searched for the GGUF and what was found")
@@ -38,10 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cwd", default=".", help="the repository to work in")
+    parser.add_argument("--model", help="GGUF path")
+    parser.add_argument("--backend", help="llama | replay:FILE | http://HOST:PORT")
+    parser.add_argument("--reasoning", choices=["low", "medium", "high"])
+    parser.add_argument("--approval", choices=["read-only", "ask", "auto-edit", "full-auto"])
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--json", action="store_true", help="print one JSON event per line")
+    parser.add_argument("--test-cmd", help="the command that runs the tests")
+    parser.add_argument("--no-commit", action="store_true", help="never commit")
+    parser.add_argument("--sandbox", choices=["auto", "bwrap", "landlock", "none"])
+    parser.add_argument("--allow-remote", action="store_true", help="allow a server outside the local network")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers: dict[str, Callable[[argparse.Namespace], int]] = {"model": _model}
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "model": _model, "exec": _run, "fix": _run, "resume": _run, "sessions": _sessions, "doctor": _doctor}
     if args.command is None:
         parser.print_help()
         return EXIT_OK
@@ -58,6 +88,56 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"gptoss-agent: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent import headless
+
+    options = headless.RunOptions(
+        cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning, approval=args.approval,
+        max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd, no_commit=args.no_commit,
+        allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote)
+    try:
+        if args.command == "exec":
+            task = sys.stdin.read() if args.task == "-" else args.task
+            if not task.strip():
+                raise UsageError("the task is empty")
+            return headless.run_exec(options, task)
+        if args.command == "fix":
+            return headless.run_fix(options)
+        return headless.run_resume(options, None if args.last else args.session, args.message)
+    except headless.SetupError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    import time
+
+    from agent.session import list_sessions
+
+    rows = list(list_sessions())
+    if not rows:
+        print("no sessions yet")
+    for record in rows:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.header.get("started", 0)))
+        task = record.header.get("task", "").replace("\n", " ")[:50]
+        print(f"{record.id}  {started}  {record.status:<11} {record.steps:>3} steps  {record.header.get('repo')}  {task}")
+    return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from agent import models, vocab
+    from tools.sandbox import detect
+
+    report = detect(args.sandbox)
+    print(f"sandbox: {report.mechanism or 'UNAVAILABLE'}: {report.reason}")
+    for check in report.checks:
+        print(f"  - {check}")
+    search = models.search(None)
+    print(f"model: {search.chosen or 'not found (gptoss-agent model where)'}")
+    cached = vocab.cache_dir() / vocab.O200K_FILENAME
+    print(f"vocabulary: {'cached at ' + str(cached) if cached.exists() else 'not derived yet (gptoss-agent model vocab)'}")
+    return EXIT_OK if report.mechanism else EXIT_FAILED
 
 
 def _model(args: argparse.Namespace) -> int:

@@ -1,0 +1,133 @@
+"""Agent events: what the loop reports as it works. The TUI renders them, the CLI prints them
+as JSONL, the session log stores them, tests collect them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    type = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(AgentEvent):
+    type = "run_started"
+    task: str
+    cwd: str
+    model: str
+    backend: str
+    session: str = ""
+
+
+@dataclass(frozen=True)
+class PlanUpdated(AgentEvent):
+    type = "plan"
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    explanation: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageEmitted(AgentEvent):
+    """A commentary preamble or the final answer."""
+
+    type = "message"
+    channel: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningEmitted(AgentEvent):
+    type = "reasoning"
+    text: str
+
+
+@dataclass(frozen=True)
+class TextStreamed(AgentEvent):
+    """A piece of text as it is sampled (the TUI streams it; JSONL output leaves it out)."""
+
+    type = "delta"
+    channel: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCalled(AgentEvent):
+    type = "tool_call"
+    id: str
+    name: str
+    arguments: Any
+
+
+@dataclass(frozen=True)
+class ToolFinished(AgentEvent):
+    type = "tool_result"
+    id: str
+    name: str
+    ok: bool
+    output: str
+    truncated: bool = False
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class TestsReported(AgentEvent):
+    type = "tests"
+    passed: int
+    failed: int
+    errors: int
+    failing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Committed(AgentEvent):
+    type = "commit"
+    sha: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Notice(AgentEvent):
+    """Something the user should know that is not an error (a repair, a loaded model, a compaction)."""
+
+    type = "notice"
+    text: str
+
+
+@dataclass(frozen=True)
+class ErrorRaised(AgentEvent):
+    type = "error"
+    message: str
+
+
+@dataclass(frozen=True)
+class StepFinished(AgentEvent):
+    """Per-step model statistics (the status bar's tokens/s and cache reuse)."""
+
+    type = "step"
+    step: int
+    prompt_tokens: int
+    cached_tokens: int
+    evaluated_tokens: int
+    completion_tokens: int
+    tokens_per_second: float
+
+
+@dataclass(frozen=True)
+class RunFinished(AgentEvent):
+    type = "run_finished"
+    status: str  # completed | failed | max_steps | cancelled | error
+    steps: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    seconds: float
+    reason: str = ""
+
+
+EventSink = Callable[[AgentEvent], None]

@@ -1,0 +1,362 @@
+"""The headless faces of the agent: `exec`, `fix` and `resume`, with JSONL or a readable transcript.
+
+This module wires the pieces (settings, workspace, model, backend, sandbox,
+tools, session log) and runs the loop; the loop itself knows none of this.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent import prompts
+from agent.events import (AgentEvent, Committed, ErrorRaised, Notice, ReasoningEmitted, RunFinished, RunStarted,
+                          TestsReported, ToolCalled, ToolFinished)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+JSONL_TYPES = {"run_started", "plan", "message", "reasoning", "tool_call", "tool_result", "tests", "commit", "error",
+               "run_finished"}
+
+
+class SetupError(Exception):
+    """Something the user must fix before a run can start (exit code 2)."""
+
+
+@dataclass
+class RunOptions:
+    cwd: str = "."
+    model: str | None = None
+    backend: str | None = None
+    reasoning: str | None = None
+    approval: str | None = None
+    max_steps: int | None = None
+    json: bool = False
+    test_cmd: str | None = None
+    no_commit: bool = False
+    allow_dirty: bool = False
+    sandbox: str | None = None
+    allow_remote: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- output
+
+class JsonlPrinter:
+    """One JSON object per line on stdout, only the documented event types; the rest to stderr."""
+
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.out, self.err = out, err
+
+    def __call__(self, event: AgentEvent) -> None:
+        if event.type in JSONL_TYPES:
+            self.out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+            self.out.flush()
+        elif isinstance(event, Notice):
+            self.err.write(f"gptoss-agent: {event.text}\n")
+
+
+class TranscriptPrinter:
+    """A readable transcript: reasoning dimmed, one line per tool call, coloured diffs on a terminal."""
+
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.out, self.err = out, err
+        self.color = out.isatty()
+
+    def _style(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def __call__(self, event: AgentEvent) -> None:
+        write = self.out.write
+        if isinstance(event, RunStarted):
+            write(self._style(f"▶ {event.task}", "1") + f"  ({event.backend}, {event.cwd})\n")
+        elif isinstance(event, ReasoningEmitted):
+            write(self._style(f"  {event.text.strip()}", "2") + "\n")
+        elif event.type == "message":
+            write(("\n" if event.channel == "final" else "") + event.text.strip() + "\n")
+        elif isinstance(event, ToolCalled):
+            write(self._style(f"→ {event.name} {_brief(event.arguments)}", "36") + "\n")
+        elif isinstance(event, ToolFinished):
+            mark = self._style("✓", "32") if event.ok else self._style("✗", "31")
+            write(f"  {mark} {event.output.splitlines()[0][:120] if event.output else ''}\n")
+            if event.display:
+                write(self._diff(event.display))
+        elif isinstance(event, TestsReported):
+            write(f"  tests: {event.passed} passed, {event.failed} failed, {event.errors} errors\n")
+        elif isinstance(event, Committed):
+            write(self._style(f"● committed {event.sha[:12]}", "33") + f" {event.message.splitlines()[0]}\n")
+        elif isinstance(event, ErrorRaised):
+            self.err.write(f"gptoss-agent: {event.message}\n")
+        elif isinstance(event, Notice):
+            self.err.write(f"gptoss-agent: {event.text}\n")
+        elif isinstance(event, RunFinished):
+            write(self._style(f"■ {event.status}", "1") + f" after {event.steps} steps, {event.seconds:.1f}s"
+                  + (f": {event.reason}" if event.reason else "") + "\n")
+        self.out.flush()
+
+    def _diff(self, diff: str) -> str:
+        lines = []
+        for line in diff.splitlines():
+            if line.startswith("+") and not line.startswith("+++"):
+                line = self._style(line, "32")
+            elif line.startswith("-") and not line.startswith("---"):
+                line = self._style(line, "31")
+            lines.append("    " + line)
+        return "\n".join(lines) + "\n"
+
+
+def _brief(arguments: Any) -> str:
+    if isinstance(arguments, dict):
+        for key in ("path", "cmd", "query", "message", "paths"):
+            if key in arguments:
+                return str(arguments[key])[:100]
+        return json.dumps(arguments)[:100]
+    return str(arguments)[:100]
+
+
+# ---------------------------------------------------------------------- wiring
+
+@dataclass
+class Runtime:
+    """Everything a run needs, built once."""
+
+    agent: Any
+    ctx: Any
+    settings: Any
+    session: Any
+    backend_name: str
+    model_name: str
+    sink: Any
+
+
+def workspace_root(cwd: str) -> Path:
+    path = Path(cwd).expanduser().resolve()
+    if not path.is_dir():
+        raise SetupError(f"--cwd {cwd}: no such folder")
+    from tools.sandbox import run_trusted
+
+    done = run_trusted(["git", "rev-parse", "--show-toplevel"], cwd=path)
+    if done.returncode != 0:
+        raise SetupError(f"{path} is not inside a git repository (run `git init` there first)")
+    return Path(done.stdout.decode().strip())
+
+
+@dataclass
+class Workspace:
+    """The repository side of a run, ready before any model is loaded."""
+
+    root: Path
+    settings: Any
+    ctx: Any
+
+
+def prepare_workspace(options: RunOptions, *, count_tokens=None) -> Workspace:
+    """Settings, the repository and its sandbox: everything but the model."""
+    from agent.config import ConfigError, load_settings
+    from tools import git as git_tools
+    from tools.context import ToolContext
+    from tools.sandbox import Sandbox
+
+    root = workspace_root(options.cwd)
+    flags = {"model": options.model, "backend": options.backend, "reasoning": options.reasoning,
+             "approval": options.approval, "max_steps": options.max_steps, "test_cmd": options.test_cmd,
+             "sandbox": options.sandbox, "allow_remote": options.allow_remote or None, **options.extra}
+    try:
+        settings = load_settings(root, flags=flags)
+    except ConfigError as exc:
+        raise SetupError(str(exc)) from None
+    sandbox = Sandbox(root, mode=settings.sandbox)
+    if sandbox.mechanism is None:
+        raise SetupError(sandbox.report.reason)
+    ctx = ToolContext(workspace=root, sandbox=sandbox, test_command=settings.test_cmd,
+                      baseline_dirty=frozenset(git_tools.dirty_paths(root)))
+    return Workspace(root, settings, ctx)
+
+
+def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
+                  workspace: Workspace | None = None) -> Runtime:
+    """Load the vocabulary and the backend, open the session log, and make the agent."""
+    from agent import models, vocab
+    from agent.backends.factory import BackendSpecError, describe, make_backend
+    from agent.harmony import HarmonyCodec
+    from agent.loop import Agent, Budgets, policy_approver
+    from agent.session import SessionLog
+    from tools.catalog import default_registry
+
+    workspace = workspace or prepare_workspace(options)
+    settings, ctx = workspace.settings, workspace.ctx
+    spec = settings.backend
+    model_path = None
+    if spec == "llama":
+        try:
+            model_path = models.find_model(settings.model)
+        except models.ModelNotFoundError as exc:
+            raise SetupError(str(exc)) from None
+        candidates = [model_path]
+    else:
+        chosen = models.search(settings.model).chosen
+        candidates = [chosen] if chosen else []
+    try:
+        codec = HarmonyCodec.load(vocab.ensure_vocabulary(candidates))
+    except vocab.VocabularyError as exc:
+        raise SetupError(str(exc)) from None
+    ctx.count_tokens = codec.count
+    if ctx.sandbox.mechanism == "none":
+        sink(Notice("the sandbox is OFF (--sandbox none): commands run unconfined"))
+    started = time.monotonic()
+    try:
+        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path)
+    except BackendSpecError as exc:
+        raise SetupError(str(exc)) from None
+    except Exception as exc:  # replay file, server address, model load: all set-up problems
+        raise SetupError(f"{type(exc).__name__}: {exc}") from None
+    if spec == "llama":
+        sink(Notice(f"model loaded in {time.monotonic() - started:.1f}s: {model_path}"))
+    session = (SessionLog(session_path) if session_path else
+               SessionLog.create(repo=str(workspace.root), task=task, config=dict(vars(settings))))
+    budgets = Budgets(max_steps=settings.max_steps, max_tokens_per_step=settings.max_tokens_per_step,
+                      context_window=getattr(backend, "n_ctx", settings.n_ctx))
+    agent = Agent(backend, codec, default_registry(), ctx, sink=sink,
+                  approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
+    model_name = model_path.name if model_path else describe(spec)
+    return Runtime(agent, ctx, settings, session, describe(spec), model_name, sink)
+
+
+def project_instructions(root: Path) -> str:
+    """Our instructions, then the repository's own (AGENTS.md, .gptoss-agent/instructions.md)."""
+    parts = [prompts.load("instructions")]
+    for name in ("AGENTS.md", ".gptoss-agent/instructions.md"):
+        path = root / name
+        if path.is_file():
+            parts.append(f"Project instructions from {name}:\n{path.read_text(encoding='utf-8', errors='replace').strip()}")
+    return "\n\n".join(parts)
+
+
+class _CancelOnInterrupt:
+    """First Ctrl-C cancels the run (the session is kept); a second one exits at once."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.cancel.is_set():
+            raise KeyboardInterrupt
+        self.cancel.set()
+        print("gptoss-agent: cancelling… (Ctrl-C again to quit)", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _exit_code(status: str) -> int:
+    return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
+
+
+def printer(options: RunOptions):
+    return JsonlPrinter() if options.json else TranscriptPrinter()
+
+
+# ---------------------------------------------------------------------- commands
+
+def run_exec(options: RunOptions, task: str) -> int:
+    sink = printer(options)
+    runtime = build_runtime(options, task=task, sink=sink)
+    agent = runtime.agent
+    sink(RunStarted(task, str(runtime.ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
+    agent.start(instructions=project_instructions(runtime.ctx.workspace), reasoning=runtime.settings.reasoning)
+    cancel = threading.Event()
+    with _CancelOnInterrupt(cancel):
+        result = agent.run(task, cancel)
+    runtime.session.close()
+    return _exit_code(result.status)
+
+
+def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
+    from tools import git as git_tools
+    from tools.tests import format_report, run_test_suite
+
+    sink = printer(options)
+    task = "Make the failing tests pass."
+    workspace = prepare_workspace(options)
+    ctx = workspace.ctx
+    started = time.monotonic()
+    report = run_test_suite(ctx)
+    if report.green:
+        sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
+        sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+        sink(Notice("the test suite already passes; nothing to fix"))
+        sink(RunFinished("completed", 0, 0, 0, 0, round(time.monotonic() - started, 3), "tests already pass"))
+        return EXIT_OK
+    if ctx.baseline_dirty and not options.allow_dirty:
+        raise SetupError("the work tree has uncommitted changes (" + ", ".join(sorted(ctx.baseline_dirty)[:5]) +
+                         "); commit or stash them, or pass --allow-dirty (they will be left alone)")
+    runtime = build_runtime(options, task=task, sink=sink, workspace=workspace)
+    agent = runtime.agent
+    sink(RunStarted(task, str(ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
+    sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+    agent.start(instructions=project_instructions(ctx.workspace), reasoning=runtime.settings.reasoning)
+    message = prompts.render("fix", failures=format_report(report))
+    best = len(report.failing_ids) + report.errors
+    stalled = 0
+    cancel = threading.Event()
+    with _CancelOnInterrupt(cancel):
+        for attempt in range(1, max_attempts + 1):
+            result = agent.run(message, cancel)
+            if result.status != "completed":
+                return _exit_code(result.status)
+            report = run_test_suite(ctx)
+            sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+            if report.green:
+                if options.no_commit:
+                    return EXIT_OK
+                summary = (result.final or "").strip().splitlines()
+                title = f"Fix failing tests: {summary[0][:60]}" if summary else "Fix failing tests"
+                try:
+                    sha, _, _ = git_tools.commit_changes(ctx, title + "\n\n" + (result.final or "").strip())
+                except git_tools.GitError as exc:
+                    sink(ErrorRaised(str(exc)))
+                    return EXIT_FAILED
+                sink(Committed(sha, title))
+                return EXIT_OK
+            remaining = len(report.failing_ids) + report.errors
+            stalled = stalled + 1 if remaining >= best else 0
+            best = min(best, remaining)
+            if stalled >= 2:
+                sink(ErrorRaised("no progress: the failing tests did not shrink over two attempts"))
+                return EXIT_FAILED
+            message = "The test suite still fails:\n" + format_report(report)
+    sink(ErrorRaised(f"the tests still fail after {max_attempts} attempts"))
+    return EXIT_FAILED
+
+
+def run_resume(options: RunOptions, ident: str | None, message: str | None) -> int:
+    from agent.session import SessionError, find_session
+
+    try:
+        record = find_session(ident)
+    except SessionError as exc:
+        raise SetupError(str(exc)) from None
+    options.cwd = record.header["repo"]
+    sink = printer(options)
+    runtime = build_runtime(options, task=record.header["task"], sink=sink, session_path=record.path)
+    if record.torn_line:
+        sink(Notice("the session log's last line was torn (cut off mid-write) and was dropped"))
+    runtime.agent.restore(record)
+    sink(RunStarted(record.header["task"], str(runtime.ctx.workspace), runtime.model_name, runtime.backend_name,
+                    runtime.session.id))
+    cancel = threading.Event()
+    with _CancelOnInterrupt(cancel):
+        result = runtime.agent.run(message, cancel)
+    return _exit_code(result.status)

@@ -1,0 +1,347 @@
+"""The plan-act loop: render, generate, parse; run the tool; repeat until a final answer.
+
+It knows a backend, a codec, a tool registry, an approver and an event sink,
+nothing else. History is the model's own tokens (see conversation.py), so each
+step's prompt extends the last one and the KV cache is reused. Every way a step
+can go wrong ends as a message to the model or a run status, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from agent import prompts
+from agent.completion import StepOutcome, ToolCallRequest, interpret
+from agent.conversation import Conversation, Segment, Span
+from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
+                          ReasoningEmitted, RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled,
+                          ToolFinished)
+from agent.harmony import HarmonyCodec
+from agent.harmony_stream import CALL, ENDOFTEXT, RETURN
+from agent.protocols import Backend
+from agent.session import SessionLog, SessionRecord
+from agent.types import ToolDeclaration, ToolResult
+from tools.context import ToolContext
+from tools.registry import Registry, ToolSpec
+
+STOP_TOKENS = frozenset({RETURN, CALL, ENDOFTEXT})
+
+
+class Refused(Exception):
+    """Raised by an approver to refuse a tool call; the message goes back to the model."""
+
+
+Approver = Callable[[ToolCallRequest, ToolSpec], None]
+
+
+def approve_all(call: ToolCallRequest, spec: ToolSpec) -> None:
+    """Everything runs (inside the sandbox)."""
+
+
+def deny_all(call: ToolCallRequest, spec: ToolSpec) -> None:
+    raise Refused("the user does not allow changes in this session")
+
+
+def policy_approver(mode: str) -> Approver:
+    """Headless approvals from the --approval flag (no one is there to ask)."""
+    def approve(call: ToolCallRequest, spec: ToolSpec) -> None:
+        if mode == "full-auto":
+            return
+        if mode == "auto-edit" and spec.recipient == "repo_browser.apply_patch":
+            return
+        if mode == "read-only":
+            raise Refused(f"{spec.recipient} changes things, and this session is read-only")
+        raise Refused(f"{spec.recipient} needs approval and no one can give it here; "
+                      "the user can rerun with --approval full-auto")
+    return approve
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """The stop rules' limits."""
+
+    max_steps: int = 50
+    max_seconds: float = 3600.0
+    max_completion_tokens: int = 200_000
+    max_tokens_per_step: int = 8_192
+    context_window: int = 32_768
+    tool_result_tokens: int = 8_000
+    max_format_errors: int = 3
+    repeat_warning: int = 3
+
+
+@dataclass
+class RunResult:
+    status: str
+    steps: int
+    final: str | None = None
+    reason: str = ""
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Tally:
+    steps: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    format_errors: int = 0
+    last_call: str | None = None
+    repeats: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Agent:
+    """One session's loop over one conversation."""
+
+    def __init__(self, backend: Backend, codec: HarmonyCodec, registry: Registry, ctx: ToolContext, *,
+                 sink: Callable[[AgentEvent], None], approver: Approver = approve_all,
+                 budgets: Budgets = Budgets(), session: SessionLog | None = None) -> None:
+        self.backend, self.codec, self.registry, self.ctx = backend, codec, registry, ctx
+        self.approver, self.budgets, self.session = approver, budgets, session
+        self._sink = sink
+        self.conversation = Conversation(codec)
+        self._logged_segments = 0
+        self._call_counter = 0
+
+    # ------------------------------------------------------------------ set-up
+
+    def start(self, *, instructions: str, reasoning: str, date=None) -> None:
+        """System and developer messages: effort, date, the trained tool namespaces, our instructions."""
+        declarations: list[ToolDeclaration] = self.registry.declarations()
+        self.conversation.add_system(self.codec.render_system(reasoning=reasoning, date=date, tools=declarations))
+        self.conversation.add_developer(self.codec.render_developer(instructions, declarations))
+
+    def restore(self, record: SessionRecord) -> None:
+        """Rebuild the conversation and tool state from a session log; report interrupted calls."""
+        for entry in record.records:
+            if entry["kind"] == "segment":
+                spans = tuple(Span(*s) for s in entry.get("spans", []))
+                self.conversation.segments.append(Segment(entry["segment"], entry["tokens"], entry["turn"], spans))
+                self.conversation.turn = max(self.conversation.turn, entry["turn"])
+            elif entry["kind"] == "turn_finished":
+                self.conversation.finished_turns.add(entry["turn"])
+            elif entry["kind"] == "event" and entry["event"]["type"] == "commit":
+                self.ctx.agent_commits.append(entry["event"]["sha"])
+            elif entry["kind"] == "event" and entry["event"]["type"] == "plan":
+                self.ctx.plan = entry["event"]["steps"]
+        self._logged_segments = len(self.conversation.segments)
+        for call in record.interrupted_calls():
+            text = (f"[gptoss-agent] This call was interrupted (the previous run stopped while it ran) and was "
+                    f"not re-run. Check its effects before repeating it.")
+            self.conversation.add_tool_result(call["name"], text)
+            self._emit(Notice(f"tool call {call['name']} ({call['id']}) was interrupted and not re-run"))
+            self._log("tool_result", id=call["id"], name=call["name"], ok=False, output=text)
+        self._persist_segments()
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, task: str | None, cancel: threading.Event | None = None) -> RunResult:
+        """Add the task as a user message (None: continue as is) and loop until done or stopped."""
+        cancel = cancel or threading.Event()
+        self.ctx.cancel = cancel
+        if task is not None:
+            self.conversation.add_user(task)
+            self._persist_segments()
+        tally = _Tally()
+        result = self._loop(tally, cancel)
+        result.seconds = time.monotonic() - tally.started
+        self._emit(RunFinished(result.status, tally.steps, tally.prompt_tokens, tally.cached_tokens,
+                               tally.completion_tokens, round(result.seconds, 3), result.reason))
+        return result
+
+    def _loop(self, tally: _Tally, cancel: threading.Event) -> RunResult:
+        b = self.budgets
+        while True:
+            stop = self._stop_rule(tally, cancel)
+            if stop is not None:
+                return self._result(tally, *stop)
+            outcome, stats_status = self._step(tally, cancel)
+            if stats_status is not None:
+                return self._result(tally, *stats_status)
+            if outcome.kind == "final":
+                return self._result(tally, "completed", "", outcome.final)
+            if outcome.kind == "tool_call":
+                tally.format_errors = 0
+                stopped = self._act(outcome.call, tally)
+                if stopped is not None:
+                    return self._result(tally, *stopped)
+                continue
+            tally.format_errors += 1
+            self._emit(ErrorRaised(f"model output unusable: {outcome.error}"))
+            if tally.format_errors > b.max_format_errors:
+                return self._result(tally, "error", f"{tally.format_errors} unusable replies in a row")
+            self._tell_model(outcome, prompts.render("format_error", error=outcome.error))
+
+    def _stop_rule(self, tally: _Tally, cancel: threading.Event) -> tuple[str, str] | None:
+        b = self.budgets
+        if cancel.is_set():
+            return "cancelled", "cancelled by the user"
+        if tally.steps >= b.max_steps:
+            return "max_steps", f"reached the limit of {b.max_steps} steps"
+        if time.monotonic() - tally.started > b.max_seconds:
+            return "failed", f"reached the time limit of {b.max_seconds:g}s"
+        if tally.completion_tokens >= b.max_completion_tokens:
+            return "failed", f"reached the limit of {b.max_completion_tokens} generated tokens"
+        return None
+
+    def _step(self, tally: _Tally, cancel: threading.Event) -> tuple[StepOutcome, tuple[str, str] | None]:
+        prompt = self.conversation.prompt()
+        room = self.budgets.context_window - len(prompt)
+        if room < 256:
+            message = (f"the conversation ({len(prompt)} tokens) no longer fits the {self.budgets.context_window}-token "
+                       "context window")
+            self._emit(ErrorRaised(message))
+            return StepOutcome("format_error"), ("error", "context full: " + message)
+        generated: list[int] = []
+
+        def on_text(header, text: str) -> None:
+            self._emit(TextStreamed(header.channel, text))
+
+        parser = self.codec.parser(on_text=on_text)
+
+        def on_token(token: int) -> bool:
+            generated.append(token)
+            return parser.feed(token)
+
+        try:
+            stats = self.backend.generate(prompt, stop=STOP_TOKENS, on_token=on_token, cancel=cancel,
+                                          max_tokens=min(self.budgets.max_tokens_per_step, room))
+        except Exception as exc:  # the backend's message is the user's explanation
+            self._emit(ErrorRaised(f"{type(exc).__name__}: {exc}"))
+            return StepOutcome("format_error"), ("error", str(exc))
+        tally.steps += 1
+        tally.prompt_tokens += stats.prompt_tokens
+        tally.cached_tokens += stats.cached_tokens
+        tally.completion_tokens += stats.generated_tokens
+        self._log("step", step=tally.steps, tokens=generated, stop_reason=stats.stop_reason,
+                  prompt_tokens=stats.prompt_tokens, cached_tokens=stats.cached_tokens)
+        self._emit(StepFinished(tally.steps, stats.prompt_tokens, stats.cached_tokens, stats.evaluated_tokens,
+                                stats.generated_tokens, round(stats.generation_tokens_per_second, 1)))
+        messages = parser.finish()
+        if stats.stop_reason == "cancelled":
+            self.conversation.add_completion(generated, messages, clean_length=parser.clean_length)
+            self._persist_segments()
+            return StepOutcome("format_error"), ("cancelled", "cancelled by the user")
+        clean = parser.clean_length if stats.stop_reason == "requested" else None
+        self.conversation.add_completion(generated, messages, clean_length=clean)
+        self._persist_segments()
+        outcome = interpret(messages, stream_repairs=parser.stream_repairs)
+        for text in outcome.reasoning:
+            self._emit(ReasoningEmitted(text))
+        for text in outcome.preambles:
+            self._emit(MessageEmitted("commentary", text))
+        for repair in outcome.repairs:
+            self._emit(Notice(f"repaired model output: {repair}"))
+        if outcome.kind == "final":
+            self._emit(MessageEmitted("final", outcome.final or ""))
+            self._log("turn_finished", turn=self.conversation.turn)
+        return outcome, None
+
+    def _act(self, request: ToolCallRequest, tally: _Tally) -> tuple[str, str] | None:
+        """Check, approve and run one tool call; its result joins the conversation."""
+        self._call_counter += 1
+        call_id = f"call_{self._call_counter}"
+        tool, arguments, error = self.registry.prepare(request)
+        name = tool.spec.recipient if tool else request.recipient
+        self._emit(ToolCalled(call_id, name, arguments if arguments is not None else request.raw_arguments))
+        if error is not None:
+            return self._finish_call(call_id, request.recipient, name, ToolResult.error(error))
+        key = f"{name}:{json.dumps(arguments, sort_keys=True, default=str)}"
+        tally.repeats = tally.repeats + 1 if key == tally.last_call else 1
+        tally.last_call = key
+        if tally.repeats > self.budgets.repeat_warning:
+            return "failed", f"the model repeated the same {name} call {tally.repeats} times"
+        if tool.spec.mutating:
+            try:
+                self.approver(request, tool.spec)
+            except Refused as refusal:
+                return self._finish_call(call_id, request.recipient, name,
+                                         ToolResult.error(f"The user declined this call: {refusal}"))
+        self._log("tool_started", durable=True, id=call_id, name=request.recipient, arguments=arguments)
+        try:
+            result = tool(self.ctx, **arguments)
+        except Exception as exc:  # a tool bug must not end the run
+            result = ToolResult.error(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
+        if tally.repeats == self.budgets.repeat_warning:
+            result = ToolResult(result.ok, result.output + "\n\n" + prompts.render(
+                "repeated_call", name=name, count=tally.repeats), result.truncated, result.display, result.data)
+        return self._finish_call(call_id, request.recipient, name, result)
+
+    def _finish_call(self, call_id: str, recipient: str, name: str, result: ToolResult) -> None:
+        output, truncated = self._cap(result.output)
+        self._emit(ToolFinished(call_id, name, result.ok, output, truncated or result.truncated, result.display))
+        self._log("tool_result", id=call_id, name=recipient, ok=result.ok, output=output)
+        data = result.data
+        if name == "functions.run_tests" and "failed" in data:
+            self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"]))
+        elif name == "functions.git_commit" and result.ok:
+            self._emit(Committed(data["sha"], data["message"]))
+        elif name == "functions.update_plan" and result.ok:
+            self._emit(PlanUpdated(data["plan"], data.get("explanation")))
+        self.conversation.add_tool_result(recipient, output)
+        self._persist_segments()
+        return None
+
+    def _cap(self, text: str) -> tuple[str, bool]:
+        """Fit a tool result into its token budget: head and tail kept, the cut said out loud."""
+        budget = self.budgets.tool_result_tokens
+        tokens = self.codec.count(text)
+        if tokens <= budget:
+            return text, False
+        lines = text.split("\n")
+        head: list[str] = []
+        tail: list[str] = []
+        used = 0
+        for line in lines:
+            cost = self.codec.count(line) + 1
+            if used + cost > budget // 2:
+                break
+            head.append(line)
+            used += cost
+        for line in reversed(lines[len(head):]):
+            cost = self.codec.count(line) + 1
+            if used + cost > budget:
+                break
+            tail.insert(0, line)
+            used += cost
+        omitted = len(lines) - len(head) - len(tail)
+        marker = f"[… {omitted} lines ({tokens - used} tokens) omitted to fit the context budget …]"
+        return "\n".join(head + [marker] + tail), True
+
+    def _tell_model(self, outcome: StepOutcome, text: str) -> None:
+        if outcome.call is not None:
+            self.conversation.add_tool_result(outcome.call.recipient, text)
+        else:
+            self.conversation.add_user(text)
+        self._persist_segments()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _result(self, tally: _Tally, status: str, reason: str = "", final: str | None = None) -> RunResult:
+        return RunResult(status, tally.steps, final, reason, tally.prompt_tokens, tally.cached_tokens,
+                         tally.completion_tokens)
+
+    def _emit(self, event: AgentEvent) -> None:
+        if self.session is not None and not isinstance(event, TextStreamed):
+            self.session.write("event", event=event.to_json())
+        self._sink(event)
+
+    def _log(self, kind: str, *, durable: bool = False, **fields: Any) -> None:
+        if self.session is not None:
+            self.session.write(kind, durable=durable, **fields)
+
+    def _persist_segments(self) -> None:
+        if self.session is None:
+            return
+        for segment in self.conversation.segments[self._logged_segments:]:
+            self.session.write("segment", segment=segment.kind, tokens=segment.tokens, turn=segment.turn,
+                               spans=[[s.start, s.end, s.channel, s.is_tool_call] for s in segment.spans])
+        self._logged_segments = len(self.conversation.segments)

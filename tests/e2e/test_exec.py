@@ -1,0 +1,165 @@
+"""`gptoss-agent exec` and `fix` as a subprocess on a real repository, driven by the replay backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.fixtures.repos import FIX_PATCH, call, final, git, make_calc_repo, write_replay
+
+HAPPY = [
+    call("repo_browser.open_file", {"path": "calc.py"}, analysis="The add test fails; look at calc.py."),
+    call("repo_browser.apply_patch", {"patch": FIX_PATCH}, analysis="add subtracts. Fix it."),
+    call("functions.run_tests", {}),
+    call("functions.git_commit", {"message": "Fix add() to add"}),
+    final("Fixed `add` in calc.py; the suite passes and the fix is committed."),
+]
+
+
+def agent(*args, cwd, timeout=120, **kwargs):
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--cwd", str(cwd)], capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+@pytest.fixture
+def repo(tmp_path, vocab_dir):
+    return make_calc_repo(tmp_path / "project")
+
+
+def test_exec_fixes_the_bug_runs_the_tests_and_commits(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", HAPPY)
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "Fix the failing test", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    stream = events(done.stdout)
+    kinds = [e["type"] for e in stream]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert stream[-1]["status"] == "completed" and stream[-1]["steps"] == 5
+    assert [e["name"] for e in stream if e["type"] == "tool_call"] == [
+        "repo_browser.open_file", "repo_browser.apply_patch", "functions.run_tests", "functions.git_commit"]
+    tests = next(e for e in stream if e["type"] == "tests")
+    assert tests["failed"] == 0 and tests["passed"] == 2
+    commit = next(e for e in stream if e["type"] == "commit")
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Fix add() to add"
+    assert git(repo, "rev-parse", "HEAD").strip() == commit["sha"]
+    assert len(git(repo, "log", "--oneline").splitlines()) == 2
+    assert subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=repo,
+                          capture_output=True).returncode == 0
+    assert stream[-1]["cached_tokens"] > 0  # each step reused the previous prompt
+
+
+def test_bad_model_output_gets_a_precise_error_and_the_run_recovers(repo, tmp_path):
+    bad_then_good = [
+        "<|channel|>commentary to=repo_browser.open_file <|constrain|>json<|message|>{\"path\": \"calc.py\"<|call|>",
+        call("functions.frobnicate", {"x": 1}),
+        call("repo_browser.apply_patch", {"patch": FIX_PATCH.replace("a - b", "a / b")}),
+        call("repo_browser.open_file", {"path": "calc.py"}, channel="analysis"),
+        call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+        final("Done."),
+    ]
+    replay = write_replay(tmp_path / "replay.json", bad_then_good)
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "Fix add", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    results = [e for e in events(done.stdout) if e["type"] == "tool_result"]
+    assert "not valid JSON" in results[0]["output"]
+    assert "no tool named 'functions.frobnicate'" in results[1]["output"]
+    assert "context not found" in results[2]["output"] and "return a - b" in results[2]["output"]
+    assert results[3]["ok"] and "def add" in results[3]["output"]  # the call on the analysis channel ran
+    assert results[4]["ok"] and "a + b" in (repo / "calc.py").read_text()
+
+
+def test_replay_running_out_is_an_error_exit(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", [call("repo_browser.open_file", {"path": "calc.py"})])
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "Fix add", cwd=repo)
+    assert done.returncode == 1
+    last = events(done.stdout)[-1]
+    assert last["status"] == "error" and "no completion left" in last["reason"]
+
+
+def test_max_steps_stops_the_run(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", [call("repo_browser.search", {"query": f"q{i}"}) for i in range(10)])
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "--max-steps", "3", "search", cwd=repo)
+    assert done.returncode == 1
+    assert events(done.stdout)[-1]["status"] == "max_steps" and events(done.stdout)[-1]["steps"] == 3
+
+
+def test_the_same_call_three_times_is_warned_then_stopped(repo, tmp_path):
+    same = call("repo_browser.open_file", {"path": "calc.py"})
+    replay = write_replay(tmp_path / "replay.json", [same] * 6)
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "loop", cwd=repo)
+    stream = events(done.stdout)
+    assert done.returncode == 1 and stream[-1]["status"] == "failed" and "repeated" in stream[-1]["reason"]
+    results = [e for e in stream if e["type"] == "tool_result"]
+    assert len(results) == 3 and "one more identical call ends the run" in results[2]["output"]
+
+
+def test_not_a_git_repo_is_a_usage_error(tmp_path, vocab_dir):
+    done = agent("exec", "--backend", "replay:x.json", "task", cwd=tmp_path)
+    assert done.returncode == 2 and "not inside a git repository" in done.stderr
+
+
+def test_fix_on_a_green_suite_exits_0_without_the_model(repo, tmp_path):
+    (repo / "calc.py").write_text((repo / "calc.py").read_text().replace("a - b", "a + b"))
+    git(repo, "commit", "-qam", "fixed by hand")
+    done = agent("fix", "--backend", "replay:/nonexistent.json", "--json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    assert events(done.stdout)[-1]["reason"] == "tests already pass"
+
+
+def test_fix_patches_runs_the_suite_and_commits(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", [
+        call("repo_browser.apply_patch", {"patch": FIX_PATCH}, analysis="add subtracts"),
+        call("functions.run_tests", {"paths": ["tests/test_calc.py"]}),
+        final("add() subtracted instead of adding; it now adds."),
+    ])
+    done = agent("fix", "--backend", f"replay:{replay}", "--json", cwd=repo)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert git(repo, "log", "-1", "--format=%s").startswith("Fix failing tests: add() subtracted")
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_fix_refuses_a_dirty_work_tree(repo, tmp_path):
+    (repo / "calc.py").write_text((repo / "calc.py").read_text() + "\n# my edit\n")
+    done = agent("fix", "--backend", "replay:/nonexistent.json", cwd=repo)
+    assert done.returncode == 2 and "uncommitted changes" in done.stderr
+    assert "# my edit" in (repo / "calc.py").read_text()
+
+
+def test_a_killed_run_can_be_resumed_from_its_session_log(repo, tmp_path):
+    state = tmp_path / "state"
+    env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)}
+    first = write_replay(tmp_path / "first.json", [
+        call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+        call("container.exec", {"cmd": "sleep 60"}),
+    ])
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "exec", "--backend", f"replay:{first}", "--json",
+                                "--cwd", str(repo), "Fix add"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    deadline = time.monotonic() + 60
+    logs = []
+    while time.monotonic() < deadline:
+        logs = list((state / "sessions").glob("*.jsonl")) if (state / "sessions").exists() else []
+        if logs and '"tool_started"' in logs[0].read_text() and "container.exec" in logs[0].read_text():
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with open(logs[0], "a") as handle:
+        handle.write('{"kind": "event", "t": 1, "event": {"ty')  # a torn last line, as after power loss
+    second = write_replay(tmp_path / "second.json", [final("The fix is in place.")])
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "resume", "--last", "--backend", f"replay:{second}",
+                           "--json", "--cwd", str(repo)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "was interrupted and not re-run" in done.stderr and "torn" in done.stderr
+    assert events(done.stdout)[-1]["status"] == "completed"
+    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True, env=env)
+    assert "completed" in listing.stdout and "Fix add" in listing.stdout
