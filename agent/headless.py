@@ -336,6 +336,9 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
             if stalled >= 2:
                 sink(ErrorRaised("no progress: the failing tests did not shrink over two attempts"))
                 return EXIT_FAILED
+            if runtime.settings.reasoning != "high":
+                agent.set_reasoning("high")  # a failed attempt earns more thinking
+                sink(Notice("raised reasoning effort to high after a failed attempt"))
             message = "The test suite still fails:\n" + format_report(report)
     sink(ErrorRaised(f"the tests still fail after {max_attempts} attempts"))
     return EXIT_FAILED

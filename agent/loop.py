@@ -72,6 +72,7 @@ class Budgets:
     tool_result_tokens: int = 8_000
     max_format_errors: int = 3
     repeat_warning: int = 3
+    compact_below: int = 1024  # compact when fewer tokens than this are left in the window
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Agent:
         self.conversation = Conversation(codec)
         self._logged_segments = 0
         self._call_counter = 0
+        self._last_tests = ""
 
     # ------------------------------------------------------------------ set-up
 
@@ -122,7 +124,9 @@ class Agent:
     def restore(self, record: SessionRecord) -> None:
         """Rebuild the conversation and tool state from a session log; report interrupted calls."""
         for entry in record.records:
-            if entry["kind"] == "segment":
+            if entry["kind"] == "reset_segments":
+                self.conversation.segments.clear()
+            elif entry["kind"] == "segment":
                 spans = tuple(Span(*s) for s in entry.get("spans", []))
                 self.conversation.segments.append(Segment(entry["segment"], entry["tokens"], entry["turn"], spans))
                 self.conversation.turn = max(self.conversation.turn, entry["turn"])
@@ -192,14 +196,27 @@ class Agent:
             return "failed", f"reached the limit of {b.max_completion_tokens} generated tokens"
         return None
 
+    def set_reasoning(self, effort: str) -> None:
+        """Change the reasoning effort: the system message is re-rendered (the KV cache restarts there)."""
+        declarations = self.registry.declarations()
+        self.conversation.segments[0] = Segment("system", self.codec.render_system(reasoning=effort, tools=declarations),
+                                                self.conversation.segments[0].turn)
+        self._log("reasoning", effort=effort)
+
     def _step(self, tally: _Tally, cancel: threading.Event) -> tuple[StepOutcome, tuple[str, str] | None]:
         prompt = self.conversation.prompt()
         room = self.budgets.context_window - len(prompt)
-        if room < 256:
-            message = (f"the conversation ({len(prompt)} tokens) no longer fits the {self.budgets.context_window}-token "
-                       "context window")
-            self._emit(ErrorRaised(message))
-            return StepOutcome("format_error"), ("error", "context full: " + message)
+        if room < self.budgets.compact_below:
+            before = len(prompt)
+            if not self._compact(cancel):
+                return StepOutcome("format_error"), ("error", "context full: compaction failed")
+            prompt = self.conversation.prompt()
+            room = self.budgets.context_window - len(prompt)
+            self._emit(Notice(f"context compacted: {before} → {len(prompt)} tokens (older steps summarised)"))
+            if room < self.budgets.compact_below:
+                message = f"the conversation ({len(prompt)} tokens) does not fit the context window even after compaction"
+                self._emit(ErrorRaised(message))
+                return StepOutcome("format_error"), ("error", "context full after compaction")
         generated: list[int] = []
 
         def on_text(header, text: str) -> None:
@@ -227,7 +244,7 @@ class Agent:
                                 stats.generated_tokens, round(stats.generation_tokens_per_second, 1)))
         messages = parser.finish()
         if stats.stop_reason == "cancelled":
-            self.conversation.add_completion(generated, messages, clean_length=parser.clean_length)
+            self.conversation.add_completion(generated, messages)  # what was shown stays in history, closed
             self._persist_segments()
             return StepOutcome("format_error"), ("cancelled", "cancelled by the user")
         clean = parser.clean_length if stats.stop_reason == "requested" else None
@@ -244,6 +261,55 @@ class Agent:
             self._emit(MessageEmitted("final", outcome.final or ""))
             self._log("turn_finished", turn=self.conversation.turn)
         return outcome, None
+
+    def _compact(self, cancel: threading.Event) -> bool:
+        """Summarise the middle of the conversation with a model call; keep what the next step needs.
+
+        Kept verbatim: system, developer, the task (first user message), the plan, the
+        latest test results and the files touched. Everything else becomes the summary.
+        """
+        segments = self.conversation.segments
+        head = [s for s in segments if s.kind in ("system", "developer")]
+        task = next((s for s in segments if s.kind == "user"), None)
+        transcript = self.codec.decode([t for s in segments if s not in head and s is not task for t in s.tokens])
+        limit = max(self.budgets.context_window // 2, 1024)
+        encoded = self.codec.encode_text(transcript)
+        if len(encoded) > limit:
+            transcript = "[… earlier part omitted …]\n" + self.codec.decode(encoded[-limit:])
+        request = ([t for s in head for t in s.tokens]
+                   + self.codec.render_user(prompts.render("compact", transcript=transcript))
+                   + list(self.codec.assistant_start))
+        generated: list[int] = []
+        parser = self.codec.parser()
+
+        def on_token(token: int) -> bool:
+            generated.append(token)
+            return parser.feed(token)
+
+        try:
+            self.backend.generate(request, stop=STOP_TOKENS, on_token=on_token, cancel=cancel,
+                                  max_tokens=min(2048, self.budgets.max_tokens_per_step))
+        except Exception as exc:
+            self._emit(ErrorRaised(f"compaction failed: {exc}"))
+            return False
+        outcome = interpret(parser.finish())
+        summary = outcome.final or "\n".join(outcome.preambles) or "(no summary)"
+        kept = [f"Summary of the work so far:\n{summary}"]
+        if self.ctx.plan:
+            kept.append("Plan:\n" + "\n".join(f"- [{p['status']}] {p['step']}" for p in self.ctx.plan))
+        if self._last_tests:
+            kept.append("Latest test results:\n" + self._last_tests)
+        touched = sorted(self.ctx.changes)
+        if touched:
+            kept.append("Files changed so far: " + ", ".join(touched))
+        self.conversation.segments = head + ([task] if task else [])
+        self.conversation.add_user(prompts.render("compacted", kept="\n\n".join(kept)))
+        self._log("compacted", summary=summary)
+        self._logged_segments = 0
+        if self.session is not None:
+            self.session.write("reset_segments")
+        self._persist_segments()
+        return True
 
     def _act(self, request: ToolCallRequest, tally: _Tally) -> tuple[str, str] | None:
         """Check, approve and run one tool call; its result joins the conversation."""
@@ -281,6 +347,7 @@ class Agent:
         self._log("tool_result", id=call_id, name=recipient, ok=result.ok, output=output)
         data = result.data
         if name == "functions.run_tests" and "failed" in data:
+            self._last_tests = output[:2000]
             self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"]))
         elif name == "functions.git_commit" and result.ok:
             self._emit(Committed(data["sha"], data["message"]))

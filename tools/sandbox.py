@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import resource
 import select
 import shutil
 import signal
@@ -147,18 +146,20 @@ class Sandbox:
             raise SandboxUnavailable(self.report.reason)
         cwd = (cwd or self.workspace).resolve()
         timeout = timeout_s or self.limits.timeout_s
-        tmp = Path(tempfile.mkdtemp(prefix="gptoss-sbx-"))
+        # bwrap gives the command a private /tmp; the Landlock fallback needs a real folder for it.
+        tmp = Path(tempfile.mkdtemp(prefix="gptoss-sbx-")) if self.mechanism == "landlock" else Path("/tmp")
         git_before = _git_fingerprint(self.workspace) if self.mechanism == "landlock" else None
-        seccomp_file = None
+        pass_fds: tuple[int, ...] = ()
         try:
-            command, pass_fds, seccomp_file = self._wrap(list(argv), cwd, tmp, scratch)
+            command, pass_fds = self._wrap(list(argv), cwd, tmp, scratch)
             result = _execute(command, cwd=cwd, env=self._environment(tmp, env), pass_fds=pass_fds,
                               timeout=timeout, cancel=cancel, limits=self.limits, argv=tuple(argv),
                               mechanism=self.mechanism)
         finally:
-            if seccomp_file is not None:
-                seccomp_file.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+            for fd in pass_fds:
+                os.close(fd)
+            if self.mechanism == "landlock":
+                shutil.rmtree(tmp, ignore_errors=True)
         if git_before is not None:
             restored = _restore_git(self.workspace, git_before)
             if restored:
@@ -170,19 +171,17 @@ class Sandbox:
 
     def _wrap(self, argv: list[str], cwd: Path, tmp: Path, scratch: Path | None):
         if self.mechanism == "none":
-            return argv, (), None
+            return argv, ()
         home = Path(os.environ.get("HOME", "/root")).resolve()
         if self.mechanism == "landlock":
             launcher = [sys.executable, "-I", "-m", "tools.sandbox_launch", "--write", str(self.workspace),
                         "--write", str(tmp)] + (["--write", str(scratch)] if scratch else [])
             for path in _readable_without_home(home) + _toolchain_paths(home):
                 launcher += ["--read", str(path)]
-            return launcher + ["--"] + argv, (), None
-        filter_file = tempfile.TemporaryFile()
-        filter_file.write(seccomp.build_filter(deny_all_sockets=False))
-        filter_file.flush()
-        filter_file.seek(0)
-        fd = filter_file.fileno()
+            return launcher + ["--"] + argv, ()
+        fd = os.memfd_create("gptoss-seccomp")  # bwrap reads the filter from this descriptor
+        os.write(fd, _bwrap_filter())
+        os.lseek(fd, 0, os.SEEK_SET)
         args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
@@ -196,7 +195,7 @@ class Sandbox:
         if git.exists():
             args += ["--ro-bind", str(git), str(git)]
         args += ["--chdir", str(cwd), "--seccomp", str(fd), "--"]
-        return args + argv, (fd,), filter_file
+        return args + argv, (fd,)
 
     def _environment(self, tmp: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED}
@@ -212,10 +211,20 @@ class Sandbox:
         return env
 
 
+@lru_cache(maxsize=1)
+def _bwrap_filter() -> bytes:
+    return seccomp.build_filter(deny_all_sockets=False)
+
+
 def _toolchain_paths(home: Path) -> list[Path]:
     """Folders under $HOME the toolchain needs (this Python, PATH entries), to re-bind read-only."""
+    return list(_toolchain_paths_for(home, os.environ.get("PATH", "")))
+
+
+@lru_cache(maxsize=8)
+def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
     candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
-    candidates += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    candidates += [Path(p) for p in path_variable.split(os.pathsep) if p]
     candidates += [home / name for name in _HOME_TOOLCHAINS]
     seen: list[Path] = []
     for path in candidates:
@@ -225,7 +234,13 @@ def _toolchain_paths(home: Path) -> list[Path]:
             continue
         if resolved.is_relative_to(home) and resolved != home and resolved.exists() and resolved not in seen:
             seen.append(resolved)
-    return seen
+    # One bind per top-most folder: every bind costs bwrap a mount.
+    seen.sort(key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for path in seen:
+        if not any(path.is_relative_to(parent) for parent in kept):
+            kept.append(path)
+    return tuple(kept)
 
 
 def _readable_without_home(home: Path) -> list[Path]:
@@ -257,11 +272,6 @@ class _PidsCgroup:
                     self.path = None
                 break
 
-    def join(self) -> None:
-        """Called in the child before exec: enter the cgroup."""
-        if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
-
     def kill_all(self) -> None:
         if self.path is None:
             return
@@ -277,12 +287,17 @@ class _PidsCgroup:
             time.sleep(0.02)
 
     def remove(self) -> None:
-        if self.path is not None:
-            self.kill_all()
+        """Remove the cgroup; exited tasks can linger in it for a moment, so retry briefly."""
+        if self.path is None:
+            return
+        for attempt in range(200):
             try:
                 self.path.rmdir()
+                return
             except OSError:
-                pass
+                if attempt == 20:
+                    self.kill_all()
+                time.sleep(0.001)
 
 
 def _read_text(path: Path) -> str:
@@ -292,18 +307,19 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _limits_preexec(limits: Limits, cgroup: _PidsCgroup):
-    processes = _own_process_count() + limits.processes
+def _limited(command: list[str], limits: Limits, cgroup: _PidsCgroup) -> list[str]:
+    """Prefix the command so it starts inside its pids cgroup and under its rlimits.
 
-    def apply() -> None:
-        cgroup.join()
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+    Done with `sh` and util-linux's `prlimit` rather than a Python preexec hook,
+    which would force a fork of this (possibly model-sized) process per command.
+    """
+    # RLIMIT_NPROC counts all of the user's processes and is never enforced for root.
+    processes = limits.processes if os.getuid() == 0 else _own_process_count() + limits.processes
+    prefix = ["prlimit", f"--cpu={limits.cpu_s}", f"--as={limits.address_space_bytes}",
+              f"--fsize={limits.file_size_bytes}", f"--nproc={processes}", "--core=0", "--"]
+    if cgroup.path is not None:
+        prefix = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.path / "cgroup.procs")] + prefix
+    return prefix + command
 
 
 def _own_process_count() -> int:
@@ -326,9 +342,9 @@ def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, ti
     started = time.monotonic()
     cgroup = _PidsCgroup(limits.processes)
     try:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds,
-                                   preexec_fn=_limits_preexec(limits, cgroup))
+        process = subprocess.Popen(_limited(command, limits, cgroup), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                   pass_fds=pass_fds)
     except OSError as exc:
         cgroup.remove()
         return CommandResult(argv, None, f"cannot start {argv[0] if argv else 'command'}: {exc.strerror}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Callable
@@ -40,7 +41,9 @@ def make_backend(spec: str, *, settings: Settings, codec: HarmonyCodec, model_pa
     if spec.startswith("replay:"):
         from agent.backends.replay import ReplayBackend
 
-        return ReplayBackend.from_file(spec[len("replay:"):], codec)
+        # A per-token delay makes a replay stream at a model's pace (demos, cancellation tests).
+        delay = float(os.environ.get("GPTOSS_AGENT_REPLAY_TOKEN_DELAY", "0") or 0)
+        return ReplayBackend.from_file(spec[len("replay:"):], codec, token_delay_s=delay)
     if spec.startswith(("http://", "https://")):
         from agent.backends.http import HTTPBackend
 

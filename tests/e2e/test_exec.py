@@ -163,3 +163,27 @@ def test_a_killed_run_can_be_resumed_from_its_session_log(repo, tmp_path):
     assert events(done.stdout)[-1]["status"] == "completed"
     listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True, env=env)
     assert "completed" in listing.stdout and "Fix add" in listing.stdout
+
+
+def test_ctrl_c_mid_generation_cancels_keeps_the_session_and_exits_130(repo, tmp_path):
+    state = tmp_path / "state"
+    env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state), "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}
+    replay = write_replay(tmp_path / "slow.json", [final("counting " * 2000)])
+    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "exec", "--backend", f"replay:{replay}",
+                                "--cwd", str(repo), "count"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        logs = list((state / "sessions").glob("*.jsonl")) if (state / "sessions").exists() else []
+        if logs and '"step"' not in logs[0].read_text() and '"segment"' in logs[0].read_text():
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert time.monotonic() - started < 5
+    assert "cancelling" in err and "cancelled" in out
+    log = next((state / "sessions").glob("*.jsonl")).read_text()
+    assert '"status": "cancelled"' in log and '"kind": "step"' in log  # the partial step is in the log
