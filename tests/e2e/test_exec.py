@@ -187,3 +187,26 @@ def test_ctrl_c_mid_generation_cancels_keeps_the_session_and_exits_130(repo, tmp
     assert "cancelling" in err and "cancelled" in out
     log = next((state / "sessions").glob("*.jsonl")).read_text()
     assert '"status": "cancelled"' in log and '"kind": "step"' in log  # the partial step is in the log
+
+
+def test_fix_stops_when_the_failing_set_does_not_shrink(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", [final("I looked; it seems fine."), final("Still fine to me."),
+                                                     final("unused")])
+    done = agent("fix", "--backend", f"replay:{replay}", "--json", cwd=repo)
+    assert done.returncode == 1
+    stream = events(done.stdout)
+    assert any(e["type"] == "error" and "no progress" in e["message"] for e in stream)
+    assert len([e for e in stream if e["type"] == "tests"]) == 3  # before, after attempt 1, after attempt 2
+    assert "raised reasoning effort to high" in done.stderr
+    assert len(git(repo, "log", "--oneline").splitlines()) == 1  # nothing committed
+
+
+def test_readable_transcript_without_json(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", HAPPY)
+    done = agent("exec", "--backend", f"replay:{replay}", "Fix the failing test", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "▶ Fix the failing test" in out and "→ repo_browser.apply_patch" in out
+    assert "+    return a + b" in out and "● committed" in out and "■ completed after 5 steps" in out
+    assert "\x1b[" not in out  # no colour codes when stdout is not a terminal
+    assert not out.lstrip().startswith("{")
