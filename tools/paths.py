@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -43,8 +44,12 @@ def resolve(workspace: Path, path: str, *, for_write: bool = False, allow_secret
     return real
 
 
+_SECRET = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
+
+
 def is_secret(relative: Path) -> bool:
-    return any(fnmatch.fnmatch(relative.name, pattern) for pattern in SECRET_PATTERNS)
+    """Names that usually hold credentials (.env files, SSH keys, certificates, .netrc)."""
+    return _SECRET.match(relative.name) is not None
 
 
 def relative_name(workspace: Path, path: Path) -> str:
