@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--last", action="store_true", help="the most recent session")
     resume.add_argument("--message", help="a new user message to continue with")
     sub.add_parser("sessions", help="list sessions (id, repo, task, status, steps, time)")
+    map_ = sub.add_parser("map", help="print the repo map the model sees")
+    map_.add_argument("--tokens", type=int, default=None, help="token budget (default: the map_tokens setting)")
+    map_.add_argument("--cwd", default=".", help="the repository")
+    map_.add_argument("--focus", nargs="*", default=[], help="files to rank higher")
+    map_.add_argument("--model", help="GGUF path (its vocabulary counts the tokens)")
     doctor = sub.add_parser("doctor", help="report the sandbox mechanism, the model and the vocabulary")
     doctor.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "landlock", "none"])
 
@@ -71,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "model": _model, "exec": _run, "fix": _run, "resume": _run, "sessions": _sessions, "doctor": _doctor}
+        "model": _model, "exec": _run, "fix": _run, "resume": _run, "sessions": _sessions, "doctor": _doctor, "map": _map}
     if args.command is None:
         parser.print_help()
         return EXIT_OK
@@ -122,6 +127,35 @@ def _sessions(args: argparse.Namespace) -> int:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.header.get("started", 0)))
         task = record.header.get("task", "").replace("\n", " ")[:50]
         print(f"{record.id}  {started}  {record.status:<11} {record.steps:>3} steps  {record.header.get('repo')}  {task}")
+    return EXIT_OK
+
+
+def _map(args: argparse.Namespace) -> int:
+    from agent import headless, models, vocab
+    from agent.config import ConfigError, load_settings
+    from tools.files import repo_files
+    from tools.repomap import build_map
+
+    try:
+        root = headless.workspace_root(args.cwd)
+        settings = load_settings(root, flags={"model": args.model})
+    except (headless.SetupError, ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    budget = args.tokens if args.tokens is not None else settings.map_tokens
+
+    def counter():
+        from agent.harmony import HarmonyCodec
+
+        chosen = models.search(settings.model).chosen
+        try:
+            return HarmonyCodec.load(vocab.ensure_vocabulary([chosen] if chosen else [])).count
+        except vocab.VocabularyError as exc:
+            raise UsageError(str(exc)) from None
+
+    result = build_map(root, repo_files(root), budget, counter, args.focus)
+    print(result.text)
+    print(f"[{result.files} files mapped, {result.parsed} parsed this run"
+          f"{', map reused from cache' if result.from_cache else ''}]", file=sys.stderr)
     return EXIT_OK
 
 

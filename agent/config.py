@@ -44,6 +44,7 @@ class Settings:
     allow_remote: bool = False
     test_cmd: str | None = None
     sandbox: str = "auto"
+    map_tokens: int = 2_048  # repo map in the developer message; 0 disables it
 
     def __post_init__(self) -> None:
         if self.reasoning not in REASONING:

@@ -227,14 +227,29 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     return Runtime(agent, ctx, settings, session, describe(spec), model_name, sink)
 
 
-def project_instructions(root: Path) -> str:
-    """Our instructions, then the repository's own (AGENTS.md, .gptoss-agent/instructions.md)."""
+def project_instructions(root: Path, *, repo_map: str = "") -> str:
+    """Our instructions, the repository's own (AGENTS.md, .gptoss-agent/instructions.md), then the repo map."""
     parts = [prompts.load("instructions")]
     for name in ("AGENTS.md", ".gptoss-agent/instructions.md"):
         path = root / name
         if path.is_file():
             parts.append(f"Project instructions from {name}:\n{path.read_text(encoding='utf-8', errors='replace').strip()}")
+    if repo_map:
+        parts.append(prompts.render("repo_map", map=repo_map))
     return "\n\n".join(parts)
+
+
+def repo_map_for(runtime: "Runtime", focus_text: str, extra_focus=()) -> str:
+    """The repo map for the developer message, focused on the files the task is about."""
+    budget = runtime.settings.map_tokens
+    if budget <= 0:
+        return ""
+    from tools.files import repo_files
+    from tools.repomap import build_map, mentioned_files
+
+    files = repo_files(runtime.ctx.workspace)
+    focus = mentioned_files(focus_text, files) + list(extra_focus)
+    return build_map(runtime.ctx.workspace, files, budget, lambda: runtime.ctx.count_tokens, focus).text
 
 
 class _CancelOnInterrupt:
@@ -275,7 +290,8 @@ def run_exec(options: RunOptions, task: str) -> int:
     runtime = build_runtime(options, task=task, sink=sink)
     agent = runtime.agent
     sink(RunStarted(task, str(runtime.ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
-    agent.start(instructions=project_instructions(runtime.ctx.workspace), reasoning=runtime.settings.reasoning)
+    agent.start(instructions=project_instructions(runtime.ctx.workspace, repo_map=repo_map_for(runtime, task)),
+                reasoning=runtime.settings.reasoning)
     cancel = threading.Event()
     with _CancelOnInterrupt(cancel):
         result = agent.run(task, cancel)
@@ -306,7 +322,9 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     agent = runtime.agent
     sink(RunStarted(task, str(ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
     sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
-    agent.start(instructions=project_instructions(ctx.workspace), reasoning=runtime.settings.reasoning)
+    failing_files = sorted({f.test_id.split("::")[0] for f in report.failures})
+    agent.start(instructions=project_instructions(ctx.workspace, repo_map=repo_map_for(runtime, "", failing_files)),
+                reasoning=runtime.settings.reasoning)
     message = prompts.render("fix", failures=format_report(report))
     best = len(report.failing_ids) + report.errors
     stalled = 0

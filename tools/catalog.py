@@ -8,6 +8,7 @@ from tools.git import git_commit
 from tools.plan import update_plan
 from tools.registry import Registry
 from tools.shell import exec_command
+from tools.symbols import find_symbol
 from tools.tests import run_tests
 
 # Names the model uses unprompted for the same tools.
@@ -31,4 +32,4 @@ ALIASES = {
 def default_registry() -> Registry:
     """Every tool, in the order they are declared to the model."""
     return Registry().add(print_tree, list_dir, open_file, search, apply_patch_tool, exec_command,
-                          run_tests, git_commit, update_plan, aliases=ALIASES)
+                          run_tests, git_commit, update_plan, find_symbol, aliases=ALIASES)

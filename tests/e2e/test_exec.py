@@ -57,6 +57,22 @@ def test_exec_fixes_the_bug_runs_the_tests_and_commits(repo, tmp_path):
     assert stream[-1]["cached_tokens"] > 0  # each step reused the previous prompt
 
 
+def test_the_model_starts_with_the_repo_map_and_project_instructions(repo, tmp_path, codec):
+    (repo / "AGENTS.md").write_text("Always run the tests with -q.\n")
+    git(repo, "add", "AGENTS.md")
+    git(repo, "commit", "-qm", "agents")
+    state = tmp_path / "state"
+    replay = write_replay(tmp_path / "replay.json", [final("ok")])
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "Look at calc.py", cwd=repo,
+                 env={**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)})
+    assert done.returncode == 0, done.stderr
+    log = next((state / "sessions").glob("*.jsonl")).read_text().splitlines()
+    developer = next(json.loads(l) for l in log if '"segment": "developer"' in l)
+    text = codec.decode(developer["tokens"])
+    assert "Always run the tests with -q." in text
+    assert "Repository map" in text and "calc.py:\n  1: def add(a, b):" in text
+
+
 def test_bad_model_output_gets_a_precise_error_and_the_run_recovers(repo, tmp_path):
     bad_then_good = [
         "<|channel|>commentary to=repo_browser.open_file <|constrain|>json<|message|>{\"path\": \"calc.py\"<|call|>",

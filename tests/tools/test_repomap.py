@@ -1,0 +1,136 @@
+"""The repo map on a small multi-file project, its cache, and tags for every supported language."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tools.files import repo_files
+from tools.repomap import build_index, build_map, mentioned_files, ranked_definitions, repo_map
+from tools.tags import extract
+
+PROJECT = {
+    "app/engine.py": "class Engine:\n    def __init__(self, fuel):\n        self.fuel = fuel\n\n    def start(self):\n        return ignite(self.fuel)\n\n\ndef ignite(fuel):\n    return fuel > 0\n",
+    "app/car.py": "from app.engine import Engine\n\n\nclass Car:\n    def __init__(self):\n        self.engine = Engine(10)\n\n    def drive(self):\n        return self.engine.start()\n",
+    "app/truck.py": "from app.engine import Engine\n\n\nclass Truck:\n    def __init__(self):\n        self.engine = Engine(50)\n",
+    "app/boat.py": "from app.engine import Engine\n\n\ndef launch():\n    return Engine(5).start()\n",
+    "app/report.py": "def format_report(rows):\n    return '\\n'.join(str(r) for r in rows)\n",
+    "tests/test_car.py": "from app.car import Car\n\n\ndef test_drive():\n    assert Car().drive()\n",
+    "node_modules/lib/index.js": "function vendored() { return 1; }\n",
+    "static/app.min.js": "function a(){return 1}" * 200 + "\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    for name, text in PROJECT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
+    return root
+
+
+def index_of(root, tmp_path):
+    return build_index(root, repo_files(root), cache_file=tmp_path / "cache.json")
+
+
+def test_the_central_class_comes_first_with_signatures_and_lines(project, tmp_path, codec):
+    index = index_of(project, tmp_path)
+    ranked = ranked_definitions(index)
+    assert (ranked[0][0], ranked[0][1].name) == ("app/engine.py", "Engine")
+    text = repo_map(index, 200, codec.count)
+    assert text.startswith("app/engine.py:\n  1: class Engine:")
+    assert "5: def start(self):" in text
+
+
+def test_vendored_and_minified_files_are_skipped(project, tmp_path):
+    index = index_of(project, tmp_path)
+    assert "node_modules/lib/index.js" not in index.files and "static/app.min.js" not in index.files
+    assert any("app.min.js" in s for s in index.skipped)
+
+
+def test_the_budget_is_respected_exactly(project, tmp_path, codec):
+    index = index_of(project, tmp_path)
+    full = repo_map(index, 10_000, codec.count)
+    for budget in (20, 45, 80, codec.count(full) - 1):
+        text = repo_map(index, budget, codec.count)
+        assert codec.count(text) <= budget
+        assert len(text) < len(full)
+    assert repo_map(index, codec.count(full), codec.count) == full
+    assert repo_map(index, 0, codec.count) == ""
+
+
+def test_personalisation_moves_the_task_file_up(project, tmp_path, codec):
+    index = index_of(project, tmp_path)
+    plain = [p for p, _, _ in ranked_definitions(index)]
+    focus = mentioned_files("Please improve format_report in app/report.py", index.files)
+    assert focus == ["app/report.py"]
+    focused = [p for p, _, _ in ranked_definitions(index, focus)]
+    assert focused.index("app/report.py") < plain.index("app/report.py")
+    assert focused[0] == "app/report.py"
+
+
+def test_second_run_parses_nothing_and_touching_a_file_reparses_one(project, tmp_path, codec):
+    files = repo_files(project)
+    first = build_map(project, files, 300, lambda: codec.count, cache_file=tmp_path / "c.json")
+    assert first.parsed == 6 and not first.from_cache
+    second = build_map(project, files, 300, lambda: pytest.fail("no tokenizer needed"), cache_file=tmp_path / "c.json")
+    assert second.parsed == 0 and second.from_cache and second.text == first.text
+    time.sleep(0.01)
+    (project / "app/report.py").write_text(PROJECT["app/report.py"] + "\n\ndef summary(rows):\n    return len(rows)\n")
+    third = build_map(project, files, 300, lambda: codec.count, cache_file=tmp_path / "c.json")
+    assert third.parsed == 1 and "summary" in repo_map(index_of(project, tmp_path), 10_000, codec.count)
+
+
+def test_a_file_with_syntax_errors_still_yields_what_parses(project, tmp_path):
+    tags = extract("broken.py", b"def ok():\n    pass\n\ndef broken(:\n    return\n\nclass Still:\n    pass\n")
+    assert [d.name for d in tags.definitions] == ["ok", "broken", "Still"]
+    assert extract("notes.txt", b"whatever") is None
+
+
+@pytest.mark.parametrize("name, source, expected", [
+    ("a.py", b"class Calc:\n    def add(self):\n        pass\ndef helper():\n    pass\n",
+     [("Calc", "class"), ("add", "method"), ("helper", "function")]),
+    ("a.js", b"class Shape { area() { return 1; } }\nfunction compute() {}\nconst f = (x) => x;\n",
+     [("Shape", "class"), ("area", "method"), ("compute", "function"), ("f", "function")]),
+    ("a.ts", b"interface Point { x: number }\nclass Repo { find(): Point { return {x: 1}; } }\n",
+     [("Point", "interface"), ("Repo", "class"), ("find", "method")]),
+    ("a.go", b"package main\ntype Server struct{}\nfunc (s *Server) Serve() {}\nfunc main() {}\n",
+     [("Server", "type"), ("Serve", "method"), ("main", "function")]),
+    ("a.rs", b"struct Pool;\ntrait Run { fn run(&self); }\nfn spawn() {}\n",
+     [("Pool", "struct"), ("Run", "trait"), ("spawn", "function")]),
+    ("A.java", b"class App { void main() {} }\ninterface Svc {}\n", [("App", "class"), ("main", "method"), ("Svc", "interface")]),
+    ("a.c", b"struct node { int v; };\nint add(int a, int b) { return a + b; }\n", [("node", "struct"), ("add", "function")]),
+    ("a.cpp", b"class Widget { };\nvoid draw() {}\n", [("Widget", "class"), ("draw", "function")]),
+    ("a.rb", b"module Shop\n  class Cart\n    def total\n    end\n  end\nend\n",
+     [("Shop", "module"), ("Cart", "class"), ("total", "method")]),
+])
+def test_each_language_yields_definitions(name, source, expected):
+    assert [(d.name, d.kind) for d in extract(name, source).definitions] == expected
+
+
+def test_map_command_prints_the_map_and_reuses_it(project, vocab_dir):
+    env = {**os.environ}
+    first = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--tokens", "120", "--cwd", str(project)],
+                           capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("app/engine.py:") and "6 parsed this run" in first.stderr
+    second = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--tokens", "120", "--cwd", str(project)],
+                            capture_output=True, text=True, env=env)
+    assert second.stdout == first.stdout and "0 parsed this run, map reused" in second.stderr
+
+
+def test_find_symbol_tool(project):
+    from tools.context import ToolContext
+    from tools.symbols import find_symbol
+
+    result = find_symbol.function(ToolContext(workspace=project), name="Engine")
+    assert result.ok and "app/engine.py:1: class Engine:" in result.output
+    assert "used in 3 file(s): app/boat.py, app/car.py, app/truck.py" in result.output
+    assert not find_symbol.function(ToolContext(workspace=project), name="Nope").ok
