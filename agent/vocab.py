@@ -77,8 +77,8 @@ def cache_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """The inverse of GPT-2's bytes→printable-unicode table used in GGUF vocabularies."""
+def byte_encoder() -> dict[int, str]:
+    """GPT-2's bytes → printable-unicode table, in which GGUF vocabularies spell their tokens."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     codes = printable[:]
     extra = 0
@@ -87,7 +87,12 @@ def _byte_decoder() -> dict[str, int]:
             printable.append(byte)
             codes.append(256 + extra)
             extra += 1
-    return {chr(code): byte for byte, code in zip(printable, codes)}
+    return {byte: chr(code) for byte, code in zip(printable, codes)}
+
+
+@lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    return {char: byte for byte, char in byte_encoder().items()}
 
 
 def token_bytes(byte_level: str) -> bytes:

@@ -50,3 +50,15 @@ def gemma_gguf() -> Path:
 
 def median(values) -> float:
     return statistics.median(values)
+
+
+def timed_median(fn, runs: int = 7) -> float:
+    """Median wall time of `fn()` over `runs` calls."""
+    import time
+
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return median(samples)

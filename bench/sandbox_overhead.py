@@ -10,16 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import median  # noqa: F401  (sets sys.path)
+from _common import timed_median
 
 
-def timed(fn, runs):
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return median(samples)
 
 
 def main(runs: int = 40):
@@ -36,8 +29,8 @@ def main(runs: int = 40):
             continue
         ctx = ToolContext(workspace=workspace, sandbox=sandbox)
         for argv in (["true"], ["python3", "-c", "pass"]):
-            plain = timed(lambda: subprocess.run(argv, cwd=workspace, check=True), runs)
-            tool = timed(lambda: exec_command.function(ctx, cmd=argv), runs)
+            plain = timed_median(lambda: subprocess.run(argv, cwd=workspace, check=True), runs)
+            tool = timed_median(lambda: exec_command.function(ctx, cmd=argv), runs)
             print(f"{mode:<9} {' '.join(argv):<18} plain {plain * 1000:6.1f} ms | via container.exec "
                   f"{tool * 1000:6.1f} ms | +{(tool - plain) * 1000:5.1f} ms, ratio {tool / plain:.2f}")
 

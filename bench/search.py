@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import CACHE, median
+from _common import CACHE, timed_median
 
 
 def stdlib_copy() -> Path:
@@ -26,13 +26,6 @@ def stdlib_copy() -> Path:
     return target
 
 
-def timed(fn, runs=7):
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return median(samples)
 
 
 def main():
@@ -43,10 +36,10 @@ def main():
     files = len(list(tree.rglob("*.py")))
     ctx = ToolContext(workspace=tree)
     query = "def __init__"
-    ours = timed(lambda: search.function(ctx, query=query, max_results=50))
-    rg = timed(lambda: subprocess.run(["rg", "-n", "--no-heading", query, "."], cwd=tree, capture_output=True)) \
+    ours = timed_median(lambda: search.function(ctx, query=query, max_results=50))
+    rg = timed_median(lambda: subprocess.run(["rg", "-n", "--no-heading", query, "."], cwd=tree, capture_output=True)) \
         if shutil.which("rg") else None
-    grep = timed(lambda: subprocess.run(["grep", "-rn", query, "."], cwd=tree, capture_output=True))
+    grep = timed_median(lambda: subprocess.run(["grep", "-rn", query, "."], cwd=tree, capture_output=True))
     print(f"stdlib copy: {files} .py files, query {query!r}")
     print(f"repo_browser.search {ours * 1000:7.1f} ms")
     if rg:
@@ -56,7 +49,7 @@ def main():
     from unittest import mock
 
     with mock.patch.object(_shutil, "which", return_value=None):
-        fallback = timed(lambda: search.function(ctx, query=query, max_results=50), runs=3)
+        fallback = timed_median(lambda: search.function(ctx, query=query, max_results=50), runs=3)
     print(f"pure-Python fallback {fallback * 1000:6.1f} ms  (ratio to grep {fallback / grep:.2f})")
 
 

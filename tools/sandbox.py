@@ -279,11 +279,7 @@ class _PidsCgroup:
             pids = [int(p) for p in _read_text(self.path / "cgroup.procs").split()]
             if not pids:
                 return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            _kill_all(pids)
             time.sleep(0.02)
 
     def remove(self) -> None:
@@ -448,7 +444,11 @@ def _kill_tree(process: subprocess.Popen, run_id: str) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    for pid in victims:
+    _kill_all(victims)
+
+
+def _kill_all(pids) -> None:
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -20,7 +20,7 @@ def test_metadata_reads_back_what_the_gguf_writer_wrote(tiny_gguf, canonical_tik
     assert ours.values["tokenizer.ggml.pre"] == "gpt-4o"
     tokens = ours.values["tokenizer.ggml.tokens"]
     ranks = tiny_gptoss.read_tiktoken_ranks(canonical_tiktoken)
-    encode = tiny_gptoss._byte_encoder()
+    encode = vocab.byte_encoder()
     assert len(tokens) == vocab.HARMONY_VOCAB_SIZE
     for index in (0, 1000, 123_456, 199_997):
         assert tokens[index] == tiny_gptoss._as_text(ranks[index], encode)
