@@ -30,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     fix = sub.add_parser("fix", help="make the failing tests pass, then commit")
     _run_options(fix)
     fix.add_argument("--allow-dirty", action="store_true", help="start even with uncommitted changes (left alone)")
+    batch = sub.add_parser("batch", help="run a TOML plan of tasks, each in its own worktree and branch")
+    _run_options(batch)
+    batch.add_argument("plan", help="the plan file (TOML)")
+    batch.add_argument("--jobs", type=int, default=1, help="tasks at a time")
+    batch.add_argument("--resume", action="store_true", help="skip tasks the manifest says are finished")
+    batch.add_argument("--dry-run", action="store_true", help="list the tasks and stop")
+    batch.add_argument("--allow-dirty", action="store_true", help="run although the checkout has uncommitted changes")
+    batch.add_argument("--force", action="store_true", help="if a task's branch exists, use a suffixed name")
     resume = sub.add_parser("resume", help="continue a session")
     _run_options(resume)
     resume.add_argument("session", nargs="?", help="session id (default: --last)")
@@ -76,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "model": _model, "exec": _run, "fix": _run, "resume": _run, "sessions": _sessions, "doctor": _doctor, "map": _map}
+        "model": _model, "exec": _run, "fix": _run, "resume": _run, "batch": _run, "sessions": _sessions, "doctor": _doctor, "map": _map}
     if args.command is None:
         parser.print_help()
         return EXIT_OK
@@ -110,6 +118,11 @@ def _run(args: argparse.Namespace) -> int:
             return headless.run_exec(options, task)
         if args.command == "fix":
             return headless.run_fix(options)
+        if args.command == "batch":
+            from agent.batch_runner import run_batch_command
+
+            return run_batch_command(options, args.plan, jobs=args.jobs, resume=args.resume, dry_run=args.dry_run,
+                                     force=args.force)
         return headless.run_resume(options, None if args.last else args.session, args.message)
     except headless.SetupError as exc:
         raise UsageError(str(exc)) from None

@@ -201,7 +201,8 @@ class Sandbox:
         env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env.setdefault("LANG", "C.UTF-8")
-        env.update(HOME=os.environ.get("HOME", "/root"), TERM="dumb", PYTHONUNBUFFERED="1",
+        # No bytecode caches: a test run must not leave __pycache__ for the agent to commit.
+        env.update(HOME=os.environ.get("HOME", "/root"), TERM="dumb", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
                    TMPDIR="/tmp" if self.mechanism == "bwrap" else str(tmp), GIT_TERMINAL_PROMPT="0",
                    GPTOSS_AGENT_SANDBOX=self.mechanism or "none", GPTOSS_AGENT_RUN=uuid.uuid4().hex)
         if self.mechanism == "landlock":
