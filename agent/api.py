@@ -1,0 +1,55 @@
+"""A small Python API for scripts: the same path `gptoss-agent exec` takes, without the printing.
+
+    from agent.api import run_task
+
+    result = run_task("/path/to/repo", "Add type hints to utils.py", backend="llama")
+    print(result.status, result.final)
+    for event in result.events:
+        print(event.to_json())
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from agent.events import AgentEvent
+
+
+@dataclass
+class TaskResult:
+    status: str  # completed | failed | max_steps | cancelled | error
+    final: str | None
+    steps: int
+    session: str
+    events: list[AgentEvent] = field(default_factory=list)
+
+
+def run_task(repo: str | Path, task: str, *, backend: str | None = None, model: str | None = None,
+             reasoning: str | None = None, approval: str = "full-auto", max_steps: int | None = None,
+             test_cmd: str | None = None, on_event: Callable[[AgentEvent], None] | None = None,
+             cancel: threading.Event | None = None) -> TaskResult:
+    """Run one task on a repository and return its outcome and every event.
+
+    Raises `agent.headless.SetupError` for what the user must fix first (no
+    model, not a git repository, a bad setting).
+    """
+    from agent.headless import RunOptions, build_runtime, project_instructions, repo_map_for
+
+    events: list[AgentEvent] = []
+
+    def sink(event: AgentEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    options = RunOptions(cwd=str(repo), model=model, backend=backend, reasoning=reasoning, approval=approval,
+                         max_steps=max_steps, test_cmd=test_cmd)
+    runtime = build_runtime(options, task=task, sink=sink)
+    runtime.agent.start(instructions=project_instructions(runtime.ctx.workspace, repo_map=repo_map_for(runtime, task)),
+                        reasoning=runtime.settings.reasoning)
+    result = runtime.agent.run(task, cancel)
+    runtime.session.close()
+    return TaskResult(result.status, result.final, result.steps, runtime.session.id, events)
