@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gptoss-agent",
         description="Offline coding agent: gpt-oss in llama.cpp, Harmony tool calls, sandboxed tools.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and llama.cpp logs")
+    parser.add_argument("--model", dest="tui_model", help="(interactive) GGUF path")
+    parser.add_argument("--backend", dest="tui_backend", help="(interactive) llama | replay:FILE | http://HOST:PORT")
+    parser.add_argument("--approval", dest="tui_approval", choices=["read-only", "ask", "auto-edit", "full-auto"],
+                        help="(interactive) when to ask before a change (default ask)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     exec_ = sub.add_parser("exec", help="run one task headless")
@@ -84,10 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "model": _model, "exec": _run, "fix": _run, "resume": _run, "batch": _run, "sessions": _sessions, "doctor": _doctor, "map": _map}
+        "model": _model, "exec": _run, "fix": _run, "resume": _run, "batch": _run, "tui": _tui, "sessions": _sessions, "doctor": _doctor, "map": _map}
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        args.command = "tui"
     try:
         return handlers[args.command](args)
     except UsageError as exc:
@@ -126,6 +129,32 @@ def _run(args: argparse.Namespace) -> int:
         return headless.run_resume(options, None if args.last else args.session, args.message)
     except headless.SetupError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _tui(args: argparse.Namespace) -> int:
+    """No subcommand: the interactive TUI in the current repository."""
+    from agent import headless, models
+    from agent.tui.app import GptossApp, ModelMissing
+
+    options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend)
+    try:
+        workspace = headless.prepare_workspace(options)
+    except headless.SetupError as exc:
+        raise UsageError(str(exc)) from None
+
+    def connect(model_override, progress, sink):
+        if model_override:
+            options.model = model_override
+            workspace.settings = __import__("dataclasses").replace(workspace.settings, model=model_override)
+        if workspace.settings.backend == "llama":
+            found = models.search(workspace.settings.model)
+            if found.chosen is None:
+                raise ModelMissing(found.describe(), models.PULL_COMMAND)
+        return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
+                                      on_progress=progress)
+
+    GptossApp(connect, approval=args.tui_approval or workspace.settings.approval or "ask").run()
+    return EXIT_OK
 
 
 def _sessions(args: argparse.Namespace) -> int:

@@ -132,6 +132,7 @@ class Runtime:
     backend_name: str
     model_name: str
     sink: Any
+    backend: Any = None
 
 
 def workspace_root(cwd: str) -> Path:
@@ -179,7 +180,7 @@ def prepare_workspace(options: RunOptions, *, count_tokens=None) -> Workspace:
 
 
 def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
-                  workspace: Workspace | None = None) -> Runtime:
+                  workspace: Workspace | None = None, on_progress=None) -> Runtime:
     """Load the vocabulary and the backend, open the session log, and make the agent."""
     from agent import models, vocab
     from agent.backends.factory import BackendSpecError, describe, make_backend
@@ -210,7 +211,7 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
         sink(Notice("the sandbox is OFF (--sandbox none): commands run unconfined"))
     started = time.monotonic()
     try:
-        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path)
+        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path, on_progress=on_progress)
     except BackendSpecError as exc:
         raise SetupError(str(exc)) from None
     except Exception as exc:  # replay file, server address, model load: all set-up problems
@@ -224,7 +225,7 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     agent = Agent(backend, codec, default_registry(), ctx, sink=sink,
                   approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
     model_name = model_path.name if model_path else describe(spec)
-    return Runtime(agent, ctx, settings, session, describe(spec), model_name, sink)
+    return Runtime(agent, ctx, settings, session, describe(spec), model_name, sink, backend)
 
 
 def project_instructions(root: Path, *, repo_map: str = "") -> str:

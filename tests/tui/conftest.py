@@ -1,0 +1,51 @@
+"""The TUI driven by the real loop with the replay backend, on a real temporary repository."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from agent.headless import RunOptions, build_runtime, prepare_workspace
+from agent.tui.app import GptossApp
+from tests.fixtures.repos import make_calc_repo
+
+
+@pytest.fixture
+def repo(tmp_path, vocab_dir):
+    return make_calc_repo(tmp_path / "project")
+
+
+@pytest.fixture
+def make_app(repo, tmp_path):
+    """An app whose connector builds the real runtime over `completions` (streamed with `delay` per token)."""
+
+    def factory(completions, *, approval="ask", delay=0.0, timings=False):
+        replay = tmp_path / f"replay-{len(list(tmp_path.glob('replay-*')))}.json"
+        replay.write_text(json.dumps(completions))
+
+        def connect(model_override, progress, sink):
+            os.environ["GPTOSS_AGENT_REPLAY_TOKEN_DELAY"] = str(delay)
+            options = RunOptions(cwd=str(repo), backend=f"replay:{replay}")
+            progress(1.0)
+            runtime = build_runtime(options, task="tui", sink=sink, workspace=prepare_workspace(options))
+            os.environ.pop("GPTOSS_AGENT_REPLAY_TOKEN_DELAY", None)
+            return runtime
+
+        return GptossApp(connect, approval=approval, timings=timings)
+
+    return factory
+
+
+async def wait_for(pilot, predicate, timeout=20.0):
+    """Let the app run until `predicate()` holds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        await pilot.pause(0.05)
+        if predicate():
+            return
+    raise AssertionError("condition not reached in time")
