@@ -220,7 +220,8 @@ class Agent:
         generated: list[int] = []
 
         def on_text(header, text: str) -> None:
-            self._emit(TextStreamed(header.channel, text))
+            if not header.recipient:  # a tool call's arguments show on its card, not as prose
+                self._emit(TextStreamed(header.channel, text))
 
         parser = self.codec.parser(on_text=on_text)
 

@@ -84,6 +84,7 @@ class GptossApp(App[None]):
         self._started = False
         self._always: set[str] = set()
         self._stream: StreamingText | None = None
+        self._streams: list[StreamingText] = []
         self._cards: dict[str, ToolCard] = {}
         self._stats = _Stats()
         self._last_interrupt = 0.0
@@ -104,6 +105,10 @@ class GptossApp(App[None]):
         self.set_interval(1 / 30, self._drain)
         self._refresh_status()
         self._load(None)
+
+    def on_unmount(self) -> None:
+        """Leaving the app stops the running step (and any approval it waits for); the session is kept."""
+        self._cancel.set()
 
     # ------------------------------------------------------------------ model loading
 
@@ -267,13 +272,16 @@ class GptossApp(App[None]):
     def _stream_text(self, channel: str | None, text: str) -> None:
         if self._stream is None or self._stream.channel != channel:
             self._stream = StreamingText(channel)
+            self._streams.append(self._stream)
             self._mount(self._stream)
         self._stream.extend(text)
 
     def _end_stream(self) -> None:
-        if self._stream is not None:
-            self._stream.remove()
-            self._stream = None
+        """The complete messages replace what was streamed of them."""
+        for widget in self._streams:
+            widget.remove()
+        self._streams.clear()
+        self._stream = None
 
     def _apply(self, event: AgentEvent) -> None:
         if isinstance(event, ReasoningEmitted):
@@ -333,8 +341,8 @@ class GptossApp(App[None]):
             fields["reasoning"] = runtime.settings.reasoning
             window = getattr(runtime.backend, "n_ctx", None) or runtime.settings.n_ctx
             used = self._stats.prompt
-            bar = "█" * int(10 * used / window) + "░" * (10 - int(10 * used / window)) if window else ""
-            fields["context"] = f"{used}/{window} {bar}"
+            filled = min(int(6 * used / window), 6) if window else 0
+            fields["ctx"] = f"{used // 1000}k/{window // 1000}k {'█' * filled}{'░' * (6 - filled)}"
             if self._stats.prompt:
                 fields["cache"] = f"{100 * self._stats.cached // max(self._stats.prompt, 1)}%"
             if self.timings and self._stats.speed:

@@ -49,10 +49,10 @@ class ApprovalScreen(ModalScreen[ApprovalAnswer]):
             yield VerticalScroll(Static(body), id="approval-preview")
             yield Input(placeholder="why not? (the model is told)", id="approval-reason")
             with Horizontal(id="approval-buttons"):
-                yield Button("[y] Yes", id="yes", variant="success")
-                yield Button("[n] No", id="no", variant="error")
-                yield Button("[a] Always this session", id="always")
-                yield Button("[t] No, and tell why", id="tell")
+                yield Button("Yes (y)", id="yes", variant="success")
+                yield Button("No (n)", id="no", variant="error")
+                yield Button("Always this session (a)", id="always")
+                yield Button("No, and tell why (t)", id="tell")
 
     def on_mount(self) -> None:
         self.query_one("#approval-reason", Input).display = False

@@ -10,9 +10,10 @@ from textual.widgets import Collapsible, Markdown, Static, TextArea
 
 from agent.events import ToolCalled, ToolFinished
 
-ICONS = {"repo_browser.open_file": "📄", "repo_browser.search": "🔎", "repo_browser.apply_patch": "✎",
-         "repo_browser.print_tree": "🌲", "repo_browser.list_dir": "🌲", "container.exec": "$",
-         "functions.run_tests": "🧪", "functions.git_commit": "●", "functions.update_plan": "☰",
+# Single-width symbols: emoji are double-width in most terminals and break alignment.
+ICONS = {"repo_browser.open_file": "≡", "repo_browser.search": "⌕", "repo_browser.apply_patch": "✎",
+         "repo_browser.print_tree": "⊢", "repo_browser.list_dir": "⊢", "container.exec": "$",
+         "functions.run_tests": "⚑", "functions.git_commit": "●", "functions.update_plan": "☰",
          "functions.find_symbol": "⌖"}
 PLAN_MARKS = {"pending": "○", "in_progress": "◐", "completed": "●"}
 
@@ -94,11 +95,13 @@ class StatusBar(Static):
     """Model, backend, effort, context, cache reuse, speed, git state, approval, sandbox."""
 
     def show(self, fields: dict[str, str], *, warning: str | None = None) -> None:
+        """Compact enough for 80 columns: values, with a short dim label where the value alone is unclear."""
         text = Text()
         for index, (name, value) in enumerate(fields.items()):
             if index:
-                text.append("  │  ", style="dim")
-            text.append(f"{name} ", style="dim")
+                text.append(" · ", style="dim")
+            if name in ("ctx", "cache"):
+                text.append(f"{name} ", style="dim")
             text.append(value)
         if warning:
             text.append(f"  {warning}", style="bold red")

@@ -1,0 +1,87 @@
+"""Snapshot tests (pytest-textual-snapshot) at 100×30: what a person sees, pixel for pixel.
+
+The SVGs under __snapshots__ were recorded with the Textual version in
+SNAPSHOT_TEXTUAL_VERSION; rendering changes between Textual releases, so with
+another version these are skipped (say so, re-record with --snapshot-update).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import textual
+
+from agent.tui.app import GptossApp, ModelMissing
+from tests.fixtures.repos import FIX_PATCH, call, final
+from tests.tui.conftest import wait_for
+from tests.tui.test_app import send
+
+RECORDED = (Path(__file__).parent / "SNAPSHOT_TEXTUAL_VERSION").read_text().strip()
+pytestmark = pytest.mark.skipif(textual.__version__ != RECORDED,
+                                reason=f"snapshots recorded with Textual {RECORDED}, this is {textual.__version__}")
+SIZE = (100, 30)
+
+PLACES = ("  --model                (not set)\n  GPTOSS_AGENT_MODEL     (not set)\n"
+          "  Hugging Face cache     ~/.cache/huggingface/hub → folder absent\n"
+          "  LM Studio              ~/.lmstudio/models → folder absent\n"
+          "  Ollama                 ~/.ollama/models → no gpt-oss:20b manifest")
+
+
+def test_startup_while_the_model_loads(snap_compare):
+    release = threading.Event()
+
+    def connect(model, progress, sink):
+        progress(0.4)
+        release.wait(3)
+        raise RuntimeError("test over")
+
+    try:
+        assert snap_compare(GptossApp(connect, timings=False), terminal_size=SIZE,
+                            run_before=lambda pilot: pilot.pause(0.3))
+    finally:
+        release.set()
+
+
+def test_no_model_screen(snap_compare):
+    def connect(model, progress, sink):
+        raise ModelMissing(PLACES, "gptoss-agent model pull")
+
+    assert snap_compare(GptossApp(connect, timings=False), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.3))
+
+
+def test_help_screen(snap_compare):
+    def connect(model, progress, sink):
+        raise ModelMissing(PLACES, "gptoss-agent model pull")
+
+    assert snap_compare(GptossApp(connect, timings=False), terminal_size=SIZE, press=["f1"])
+
+
+def test_transcript_with_reasoning_tool_card_and_diff(snap_compare, make_app):
+    app = make_app([call("repo_browser.open_file", {"path": "calc.py"}, analysis="The add test fails; read calc.py."),
+                    call("repo_browser.apply_patch", {"patch": FIX_PATCH}, analysis="add subtracts."),
+                    final("Fixed `add` in **calc.py**:\n\n```python\ndef add(a, b):\n    return a + b\n```",
+                          analysis="Done.")], approval="full-auto")
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "Fix the failing test")
+        await wait_for(pilot, lambda: app.query("AnswerView"))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_approval_modal(snap_compare, make_app):
+    app = make_app([call("repo_browser.apply_patch", {"patch": FIX_PATCH}), final("Fixed.")], approval="ask")
+
+    async def run_before(pilot):
+        from agent.tui.screens import ApprovalScreen
+
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "fix add")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
