@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -34,6 +34,8 @@ from agent.tui.widgets import (AnswerView, PlanPanel, PromptInput, ReasoningBloc
 Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None]], Any]
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 _MENTION = re.compile(r"@([\w./-]+)")
+COMMANDS = ("/help", "/clear", "/compact", "/undo", "/diff", "/commit", "/test", "/plan", "/reasoning", "/approval",
+            "/model", "/sessions", "/resume", "/quit")
 
 
 class ModelMissing(Exception):
@@ -88,6 +90,7 @@ class GptossApp(App[None]):
         self._cards: dict[str, ToolCard] = {}
         self._stats = _Stats()
         self._last_interrupt = 0.0
+        self._files: list[str] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -96,6 +99,7 @@ class GptossApp(App[None]):
             yield VerticalScroll(id="transcript")
             yield PlanPanel(id="plan")
         yield ProgressBar(total=1.0, show_eta=False, id="loading")
+        yield Static("", id="hints")
         yield PromptInput(id="prompt", soft_wrap=True, show_line_numbers=False)
         yield StatusBar(id="status")
 
@@ -140,6 +144,30 @@ class GptossApp(App[None]):
         self._note(f"Could not start: {error}", style="bold red")
 
     # ------------------------------------------------------------------ input
+
+    def on_text_area_changed(self, event) -> None:
+        """Completion hints for /commands and @file mentions; Tab takes the first."""
+        prompt = self.query_one("#prompt", PromptInput)
+        prompt.suggestions = self._suggestions(prompt.text)
+        hints = self.query_one("#hints", Static)
+        hints.update(Text("  ".join(prompt.suggestions[:8]) + ("  (Tab completes)" if prompt.suggestions else ""),
+                          style="dim"))
+        hints.display = bool(prompt.suggestions)
+
+    def _suggestions(self, text: str) -> list[str]:
+        if text.startswith("/") and " " not in text:
+            return [c for c in COMMANDS if c.startswith(text)]
+        word = text.rsplit(None, 1)[-1] if text.strip() else ""
+        if word.startswith("@") and self.runtime is not None:
+            from tools.files import repo_files
+
+            if self._files is None:
+                self._files = repo_files(self.runtime.ctx.workspace)
+            needle = word[1:]
+            hits = [f for f in self._files if needle in f]
+            hits.sort(key=lambda f: (not f.startswith(needle), not f.rsplit("/", 1)[-1].startswith(needle), len(f)))
+            return ["@" + f for f in hits[:20]]
+        return []
 
     def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         text = message.text
@@ -375,6 +403,19 @@ class GptossApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen):
+        """Every action in the command palette (Ctrl+P), beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        entries = [("Help", "Keys and commands", "/help"), ("Clear", "Start a new conversation", "/clear"),
+                   ("Undo", "Revert the agent's last edits or commit", "/undo"), ("Diff", "Show uncommitted changes", "/diff"),
+                   ("Test", "Run the test suite", "/test"), ("Commit", "Commit the agent's changes", "/commit"),
+                   ("Plan", "Show the current plan", "/plan"), ("Sessions", "List recent sessions", "/sessions"),
+                   ("Model", "Show the loaded model", "/model"), ("Quit", "Leave gptoss-agent", "/quit")]
+        entries += [(f"Reasoning: {e}", f"Set reasoning effort to {e}", f"/reasoning {e}") for e in ("low", "medium", "high")]
+        entries += [(f"Approval: {m}", f"Set the approval mode to {m}", f"/approval {m}") for m in APPROVAL_MODES]
+        for title, help_text, line in entries:
+            yield SystemCommand(title, help_text, lambda line=line: self._command(line))
 
     def _command(self, line: str) -> None:
         name, _, rest = line[1:].partition(" ")

@@ -113,6 +113,7 @@ class PromptInput(TextArea):
 
     BINDINGS = [
         Binding("enter", "send", "Send", priority=True),
+        Binding("tab", "complete", "Complete", show=False, priority=True),
         Binding("shift+enter,ctrl+j", "newline", "New line", show=False, priority=True),
     ]
 
@@ -125,6 +126,15 @@ class PromptInput(TextArea):
         super().__init__(**kwargs)
         self.sent: list[str] = []
         self._cursor: int | None = None
+        self.suggestions: list[str] = []
+
+    def action_complete(self) -> None:
+        """Replace the word being typed with the first completion."""
+        if not self.suggestions:
+            return
+        head, _, _ = self.text.rpartition(" ") if " " in self.text else ("", "", self.text)
+        self.text = (head + " " if head else "") + self.suggestions[0] + " "
+        self.move_cursor(self.document.end)
 
     def action_send(self) -> None:
         text = self.text.strip()

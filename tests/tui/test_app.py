@@ -141,3 +141,35 @@ async def test_message_sent_before_the_model_is_ready_is_queued(make_app):
         await send(pilot, "early bird")
         await wait_for(pilot, lambda: app.query(AnswerView))
         assert "Queued and answered." in app.query_one(AnswerView)._markdown
+
+
+@asynctest
+async def test_command_palette_lists_the_agents_actions(make_app):
+    app = make_app([final("unused")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("Undo", "Diff", "Test", "Commit", "Reasoning: high", "Approval: full-auto", "Quit"):
+            assert title in titles
+        await wait_for(pilot, lambda: app.runtime is not None)
+        next(c for c in app.get_system_commands(app.screen) if c.title == "Approval: full-auto").callback()
+        assert app.approval == "full-auto"
+
+
+@asynctest
+async def test_slash_and_at_file_completion(make_app):
+    app = make_app([final("unused")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        prompt = app.query_one(PromptInput)
+        prompt.focus()
+        await pilot.press("/", "u", "n")
+        await pilot.pause(0.1)
+        assert prompt.suggestions == ["/undo"]
+        await pilot.press("tab")
+        assert prompt.text == "/undo "
+        prompt.text = ""
+        await pilot.press(*"look at @cal")
+        await pilot.pause(0.1)
+        assert prompt.suggestions == ["@calc.py", "@tests/test_calc.py"]
+        await pilot.press("tab")
+        assert prompt.text == "look at @calc.py "
