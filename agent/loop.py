@@ -263,6 +263,14 @@ class Agent:
             self._log("turn_finished", turn=self.conversation.turn)
         return outcome, None
 
+    def compact(self, cancel: threading.Event | None = None) -> bool:
+        """Compact now (the TUI's /compact), as the loop does by itself near the window's end."""
+        before = len(self.conversation.prompt())
+        done = self._compact(cancel or threading.Event())
+        if done:
+            self._emit(Notice(f"context compacted: {before} → {len(self.conversation.prompt())} tokens"))
+        return done
+
     def _compact(self, cancel: threading.Event) -> bool:
         """Summarise the middle of the conversation with a model call; keep what the next step needs.
 

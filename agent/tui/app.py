@@ -73,9 +73,11 @@ class GptossApp(App[None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False), Binding("ctrl+c", "interrupt", "Cancel / quit", priority=True),
                 Binding("f1", "help", "Help")]
 
-    def __init__(self, connect: Connector, *, approval: str = "ask", timings: bool = True) -> None:
+    def __init__(self, connect: Connector, *, approval: str = "ask", timings: bool = True,
+                 cursor_blink: bool = True) -> None:
         super().__init__()
         self._connect = connect
+        self._cursor_blink = cursor_blink
         self.approval = approval
         self.timings = timings
         self.runtime: Any = None
@@ -100,7 +102,9 @@ class GptossApp(App[None]):
             yield PlanPanel(id="plan")
         yield ProgressBar(total=1.0, show_eta=False, id="loading")
         yield Static("", id="hints")
-        yield PromptInput(id="prompt", soft_wrap=True, show_line_numbers=False)
+        prompt = PromptInput(id="prompt", soft_wrap=True, show_line_numbers=False)
+        prompt.cursor_blink = self._cursor_blink
+        yield prompt
         yield StatusBar(id="status")
 
     def on_mount(self) -> None:
@@ -269,7 +273,7 @@ class GptossApp(App[None]):
     # ------------------------------------------------------------------ events → widgets
 
     def _queue_event(self, event: AgentEvent) -> None:
-        self._queue.append(("event", event))
+        self._queue.append(("event", (event, time.monotonic())))
 
     def _drain(self) -> None:
         """Apply queued events in order; consecutive streamed tokens become one update."""
@@ -282,6 +286,7 @@ class GptossApp(App[None]):
             if kind == "progress":
                 self.query_one("#loading", ProgressBar).update(progress=item)
                 continue
+            item, stamp = item if kind == "event" else (item, 0.0)
             if isinstance(item, TextStreamed):
                 if batch and item.channel != batch_channel:
                     self._stream_text(batch_channel, "".join(batch))
@@ -292,7 +297,7 @@ class GptossApp(App[None]):
             if batch:
                 self._stream_text(batch_channel, "".join(batch))
                 batch = []
-            self._apply(item)
+            self._apply(item, stamp)
         if batch:
             self._stream_text(batch_channel, "".join(batch))
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
@@ -311,7 +316,7 @@ class GptossApp(App[None]):
         self._streams.clear()
         self._stream = None
 
-    def _apply(self, event: AgentEvent) -> None:
+    def _apply(self, event: AgentEvent, stamp: float = 0.0) -> None:
         if isinstance(event, ReasoningEmitted):
             self._end_stream()
             self._mount(ReasoningBlock(event.text))
@@ -320,13 +325,13 @@ class GptossApp(App[None]):
             self._mount(AnswerView(event.text) if event.channel == "final" else Static(Text(event.text), classes="preamble"))
         elif isinstance(event, ToolCalled):
             self._end_stream()
-            card = ToolCard(event)
+            card = ToolCard(event, started=stamp)
             self._cards[event.id] = card
             self._mount(card)
         elif isinstance(event, ToolFinished):
             card = self._cards.get(event.id)
             if card is not None:
-                card.finish(event)
+                card.finish(event, seconds=(stamp - card.started) if self.timings else None)
         elif isinstance(event, TestsReported):
             failing = f": {', '.join(event.failing[:8])}" if event.failing else ""
             style = "green" if not (event.failed or event.errors) else "red"
@@ -501,8 +506,16 @@ class GptossApp(App[None]):
         self._note(f"Approval mode: {mode}.", style="dim")
         self._refresh_status()
 
+    @work(thread=True, exclusive=True, group="agent")
     def _cmd_compact(self, _: str) -> None:
-        self._note("The conversation is compacted automatically when it nears the context window.", style="dim")
+        if not self._started:
+            self._queue_event(Notice("Nothing to compact yet."))
+            return
+        self._busy = True
+        try:
+            self.runtime.agent.compact(self._cancel)
+        finally:
+            self._busy = False
 
     def _cmd_model(self, _: str) -> None:
         info = getattr(self.runtime.backend, "info", None)
@@ -515,8 +528,22 @@ class GptossApp(App[None]):
                 for s in list(list_sessions())[:15]]
         self._note("\n".join(rows) or "No sessions yet.")
 
-    def _cmd_resume(self, _: str) -> None:
-        self._note("Resume a session from the shell: gptoss-agent resume [ID | --last]", style="dim")
+    def _cmd_resume(self, ident: str) -> None:
+        """Continue an earlier session here: its conversation replaces this one."""
+        from agent.conversation import Conversation
+        from agent.session import SessionError, find_session
+
+        try:
+            record = find_session(ident or None)
+        except SessionError as exc:
+            self._note(str(exc), style="red")
+            return
+        agent = self.runtime.agent
+        agent.conversation = Conversation(agent.codec)
+        agent.restore(record)
+        self._started = True
+        self.query_one(PlanPanel).show(self.runtime.ctx.plan)
+        self._note(f"Resumed session {record.id} ({record.steps} steps): {record.header.get('task', '')[:80]}")
 
 
 def _git_state(root: Path) -> str:

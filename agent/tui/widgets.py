@@ -56,8 +56,9 @@ class AnswerView(Markdown):
 class ToolCard(Collapsible):
     """One tool call: icon, tool, key argument, status; expands to its output (diffs in colour)."""
 
-    def __init__(self, call: ToolCalled) -> None:
+    def __init__(self, call: ToolCalled, started: float = 0.0) -> None:
         self.call = call
+        self.started = started
         self.body = Static("…", classes="tool-output")
         super().__init__(self.body, title=self._heading("running"), collapsed=True, classes="tool running")
 
@@ -65,10 +66,11 @@ class ToolCard(Collapsible):
         icon = ICONS.get(self.call.name, "⚙")
         return f"{icon} {self.call.name}  {_key_argument(self.call.arguments)}  {status}"
 
-    def finish(self, result: ToolFinished) -> None:
+    def finish(self, result: ToolFinished, seconds: float | None = None) -> None:
         self.remove_class("running")
         self.add_class("ok" if result.ok else "failed")
-        self.title = self._heading("✓" if result.ok else "✗")
+        status = "✓" if result.ok else "✗"
+        self.title = self._heading(f"{status} {seconds:.1f}s" if seconds is not None else status)
         if result.display:
             self.body.update(Syntax(result.display, "diff", theme="ansi_dark", word_wrap=True))
             self.collapsed = False

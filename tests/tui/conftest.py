@@ -33,7 +33,7 @@ def make_app(repo, tmp_path):
             os.environ.pop("GPTOSS_AGENT_REPLAY_TOKEN_DELAY", None)
             return runtime
 
-        return GptossApp(connect, approval=approval, timings=timings)
+        return GptossApp(connect, approval=approval, timings=timings, cursor_blink=False)
 
     return factory
 

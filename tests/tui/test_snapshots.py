@@ -38,7 +38,7 @@ def test_startup_while_the_model_loads(snap_compare):
         raise RuntimeError("test over")
 
     try:
-        assert snap_compare(GptossApp(connect, timings=False), terminal_size=SIZE,
+        assert snap_compare(GptossApp(connect, timings=False, cursor_blink=False), terminal_size=SIZE,
                             run_before=lambda pilot: pilot.pause(0.3))
     finally:
         release.set()
@@ -48,27 +48,27 @@ def test_no_model_screen(snap_compare):
     def connect(model, progress, sink):
         raise ModelMissing(PLACES, "gptoss-agent model pull")
 
-    assert snap_compare(GptossApp(connect, timings=False), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.3))
+    assert snap_compare(GptossApp(connect, timings=False, cursor_blink=False), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.3))
 
 
 def test_help_screen(snap_compare):
     def connect(model, progress, sink):
         raise ModelMissing(PLACES, "gptoss-agent model pull")
 
-    assert snap_compare(GptossApp(connect, timings=False), terminal_size=SIZE, press=["f1"])
+    assert snap_compare(GptossApp(connect, timings=False, cursor_blink=False), terminal_size=SIZE, press=["f1"])
 
 
 def test_transcript_with_reasoning_tool_card_and_diff(snap_compare, make_app):
     app = make_app([call("repo_browser.open_file", {"path": "calc.py"}, analysis="The add test fails; read calc.py."),
                     call("repo_browser.apply_patch", {"patch": FIX_PATCH}, analysis="add subtracts."),
-                    final("Fixed `add` in **calc.py**:\n\n```python\ndef add(a, b):\n    return a + b\n```",
-                          analysis="Done.")], approval="full-auto")
+                    final("Fixed `add` in **calc.py**: it now returns `a + b`.", analysis="Done.")],
+                   approval="full-auto")
 
     async def run_before(pilot):
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "Fix the failing test")
-        await wait_for(pilot, lambda: app.query("AnswerView"))
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.query("AnswerView") and not app._busy and not app._queue)
+        await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
