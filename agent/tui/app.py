@@ -108,6 +108,8 @@ class GptossApp(App[None]):
         yield StatusBar(id="status")
 
     def on_mount(self) -> None:
+        if _terminal_is_light():
+            self.theme = "textual-light"
         self.query_one(PlanPanel).show([])
         self.query_one("#prompt", PromptInput).focus()
         self.set_interval(1 / 30, self._drain)
@@ -544,6 +546,20 @@ class GptossApp(App[None]):
         self._started = True
         self.query_one(PlanPanel).show(self.runtime.ctx.plan)
         self._note(f"Resumed session {record.id} ({record.steps} steps): {record.header.get('task', '')[:80]}")
+
+
+def _terminal_is_light(environ=None) -> bool:
+    """The terminal's own light/dark choice: GPTOSS_AGENT_THEME, else COLORFGBG's background colour.
+
+    (NO_COLOR is honoured by Textual itself.)"""
+    import os
+
+    environ = os.environ if environ is None else environ
+    choice = environ.get("GPTOSS_AGENT_THEME", "").lower()
+    if choice in ("light", "dark"):
+        return choice == "light"
+    background = environ.get("COLORFGBG", "").rsplit(";", 1)[-1]
+    return background in ("7", "15")
 
 
 def _git_state(root: Path) -> str:

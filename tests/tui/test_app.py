@@ -173,3 +173,11 @@ async def test_slash_and_at_file_completion(make_app):
         assert prompt.suggestions == ["@calc.py", "@tests/test_calc.py"]
         await pilot.press("tab")
         assert prompt.text == "look at @calc.py "
+
+
+def test_light_terminals_get_the_light_theme():
+    from agent.tui.app import _terminal_is_light
+
+    assert _terminal_is_light({"COLORFGBG": "0;15"}) and not _terminal_is_light({"COLORFGBG": "15;0"})
+    assert _terminal_is_light({"GPTOSS_AGENT_THEME": "light", "COLORFGBG": "15;0"})
+    assert not _terminal_is_light({})
