@@ -44,7 +44,7 @@ def batch(*args, cwd, env=None, timeout=180):
 def repo(tmp_path, vocab_dir):
     root = make_calc_repo(tmp_path / "project")
     (root / "calc.py").write_text((root / "calc.py").read_text().replace("a - b", "a + b"))
-    (root / "tests" / "test_ok.py").write_text("def test_ok():\n    assert True is not None\n")
+    (root / "tests" / "test_ok.py").write_text("def test_ok():\n    assert len('ok') == 2\n")
     (root / "tests" / "test_mul.py").write_text("from calc import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "baseline")
