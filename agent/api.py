@@ -36,7 +36,7 @@ def run_task(repo: str | Path, task: str, *, backend: str | None = None, model: 
     Raises `agent.headless.SetupError` for what the user must fix first (no
     model, not a git repository, a bad setting).
     """
-    from agent.headless import RunOptions, build_runtime, project_instructions, repo_map_for
+    from agent.headless import RunOptions, build_runtime, start_agent
 
     events: list[AgentEvent] = []
 
@@ -48,8 +48,7 @@ def run_task(repo: str | Path, task: str, *, backend: str | None = None, model: 
     options = RunOptions(cwd=str(repo), model=model, backend=backend, reasoning=reasoning, approval=approval,
                          max_steps=max_steps, test_cmd=test_cmd)
     runtime = build_runtime(options, task=task, sink=sink)
-    runtime.agent.start(instructions=project_instructions(runtime.ctx.workspace, repo_map=repo_map_for(runtime, task)),
-                        reasoning=runtime.settings.reasoning)
+    start_agent(runtime, task)
     result = runtime.agent.run(task, cancel)
     runtime.session.close()
     return TaskResult(result.status, result.final, result.steps, runtime.session.id, events)

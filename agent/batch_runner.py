@@ -16,7 +16,7 @@ from typing import Any
 
 from agent.batch import BatchTask, PlanError, TaskOutcome, load_plan, merge_command, run_batch
 from agent.events import AgentEvent
-from agent.headless import (EXIT_FAILED, EXIT_OK, JsonlPrinter, RunOptions, SetupError, prepare_workspace,
+from agent.headless import (EXIT_FAILED, EXIT_OK, JSONL_TYPES, RunOptions, SetupError, prepare_workspace,
                             project_instructions)
 
 
@@ -41,11 +41,9 @@ class _TaggedSink:
 
     def __init__(self, task: str, json_mode: bool, lock: threading.Lock) -> None:
         self.task, self.json_mode, self.lock = task, json_mode, lock
-        self.printer = JsonlPrinter()
 
     def __call__(self, event: AgentEvent) -> None:
-        if not self.json_mode or event.type not in ("run_started", "plan", "message", "reasoning", "tool_call",
-                                                    "tool_result", "tests", "commit", "error", "run_finished"):
+        if not self.json_mode or event.type not in JSONL_TYPES:
             return
         with self.lock:
             sys.stdout.write(json.dumps({**event.to_json(), "task": self.task}, ensure_ascii=False) + "\n")

@@ -132,20 +132,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tui(args: argparse.Namespace) -> int:
-    """No subcommand: the interactive TUI in the current repository."""
+    """No subcommand: the interactive TUI in the current repository.
+
+    Only the cheap checks run before the first frame (a git repository? a valid
+    config?); the sandbox probe, the git scan and the model load happen in the
+    app's background worker.
+    """
     from agent import headless, models
+    from agent.config import ConfigError, load_settings
     from agent.tui.app import GptossApp, ModelMissing
 
     options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend)
     try:
-        workspace = headless.prepare_workspace(options)
-    except headless.SetupError as exc:
+        settings = load_settings(headless.workspace_root(options.cwd))
+    except (headless.SetupError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
     def connect(model_override, progress, sink):
         if model_override:
             options.model = model_override
-            workspace.settings = __import__("dataclasses").replace(workspace.settings, model=model_override)
+        workspace = headless.prepare_workspace(options)
         if workspace.settings.backend == "llama":
             found = models.search(workspace.settings.model)
             if found.chosen is None:
@@ -153,7 +159,7 @@ def _tui(args: argparse.Namespace) -> int:
         return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
                                       on_progress=progress)
 
-    GptossApp(connect, approval=args.tui_approval or workspace.settings.approval or "ask").run()
+    GptossApp(connect, approval=args.tui_approval or settings.approval or "ask").run()
     return EXIT_OK
 
 

@@ -90,10 +90,10 @@ class Conversation:
         """
         head = list(self.codec.assistant_start)
         kept = list(generated[:clean_length] if clean_length is not None else generated)
-        if kept and kept[-1] == RETURN:
-            kept[-1] = END
-        elif not kept or kept[-1] not in (END, CALL):
-            kept.append(END)
+        if kept and kept[-1] in (RETURN, END, CALL):
+            kept[-1:] = self.codec.history_terminator(kept[-1])
+        else:
+            kept += self.codec.history_terminator(None)
         offset = len(head)
         # The first message's `<|start|>assistant` is the prompt's head: it belongs to that span.
         spans = tuple(Span(offset + m.start if m.start else 0, offset + min(m.end, len(kept)),

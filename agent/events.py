@@ -64,6 +64,17 @@ class ToolCalled(AgentEvent):
     arguments: Any
 
 
+def key_argument(arguments: Any, width: int = 60) -> str:
+    """The one argument that says what a tool call is about (path, command, query …), on one line."""
+    if isinstance(arguments, dict):
+        for key in ("path", "cmd", "query", "message", "paths", "name"):
+            if key in arguments:
+                value = arguments[key]
+                return (" ".join(map(str, value)) if isinstance(value, list) else str(value)).split("\n")[0][:width]
+        return ""
+    return str(arguments).split("\n")[0][:width]
+
+
 @dataclass(frozen=True)
 class ToolFinished(AgentEvent):
     type = "tool_result"

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from agent import prompts
 from agent.events import (AgentEvent, Committed, ErrorRaised, Notice, ReasoningEmitted, RunFinished, RunStarted,
-                          TestsReported, ToolCalled, ToolFinished)
+                          TestsReported, ToolCalled, ToolFinished, key_argument)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 JSONL_TYPES = {"run_started", "plan", "message", "reasoning", "tool_call", "tool_result", "tests", "commit", "error",
@@ -80,7 +80,7 @@ class TranscriptPrinter:
         elif event.type == "message":
             write(("\n" if event.channel == "final" else "") + event.text.strip() + "\n")
         elif isinstance(event, ToolCalled):
-            write(self._style(f"→ {event.name} {_brief(event.arguments)}", "36") + "\n")
+            write(self._style(f"→ {event.name} {key_argument(event.arguments, 100)}", "36") + "\n")
         elif isinstance(event, ToolFinished):
             mark = self._style("✓", "32") if event.ok else self._style("✗", "31")
             write(f"  {mark} {event.output.splitlines()[0][:120] if event.output else ''}\n")
@@ -108,15 +108,6 @@ class TranscriptPrinter:
                 line = self._style(line, "31")
             lines.append("    " + line)
         return "\n".join(lines) + "\n"
-
-
-def _brief(arguments: Any) -> str:
-    if isinstance(arguments, dict):
-        for key in ("path", "cmd", "query", "message", "paths"):
-            if key in arguments:
-                return str(arguments[key])[:100]
-        return json.dumps(arguments)[:100]
-    return str(arguments)[:100]
 
 
 # ---------------------------------------------------------------------- wiring
@@ -240,6 +231,13 @@ def project_instructions(root: Path, *, repo_map: str = "") -> str:
     return "\n\n".join(parts)
 
 
+def start_agent(runtime: "Runtime", focus_text: str, extra_focus=()) -> None:
+    """System and developer messages: instructions, project instructions and the repo map for this task."""
+    runtime.agent.start(instructions=project_instructions(runtime.ctx.workspace,
+                                                          repo_map=repo_map_for(runtime, focus_text, extra_focus)),
+                        reasoning=runtime.settings.reasoning)
+
+
 def repo_map_for(runtime: "Runtime", focus_text: str, extra_focus=()) -> str:
     """The repo map for the developer message, focused on the files the task is about."""
     budget = runtime.settings.map_tokens
@@ -291,8 +289,7 @@ def run_exec(options: RunOptions, task: str) -> int:
     runtime = build_runtime(options, task=task, sink=sink)
     agent = runtime.agent
     sink(RunStarted(task, str(runtime.ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
-    agent.start(instructions=project_instructions(runtime.ctx.workspace, repo_map=repo_map_for(runtime, task)),
-                reasoning=runtime.settings.reasoning)
+    start_agent(runtime, task)
     cancel = threading.Event()
     with _CancelOnInterrupt(cancel):
         result = agent.run(task, cancel)
@@ -324,8 +321,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     sink(RunStarted(task, str(ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
     sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
     failing_files = sorted({f.test_id.split("::")[0] for f in report.failures})
-    agent.start(instructions=project_instructions(ctx.workspace, repo_map=repo_map_for(runtime, "", failing_files)),
-                reasoning=runtime.settings.reasoning)
+    start_agent(runtime, "", failing_files)
     message = prompts.render("fix", failures=format_report(report))
     best = len(report.failing_ids) + report.errors
     stalled = 0

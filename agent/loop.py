@@ -196,6 +196,19 @@ class Agent:
             return "failed", f"reached the limit of {b.max_completion_tokens} generated tokens"
         return None
 
+    def _generate(self, prompt: list[int], cancel: threading.Event, max_tokens: int, on_text=None):
+        """Sample one completion, parsing as it streams: (generated tokens, parser, stats)."""
+        generated: list[int] = []
+        parser = self.codec.parser(on_text=on_text)
+
+        def on_token(token: int) -> bool:
+            generated.append(token)
+            return parser.feed(token)
+
+        stats = self.backend.generate(prompt, stop=STOP_TOKENS, on_token=on_token, cancel=cancel,
+                                      max_tokens=max_tokens)
+        return generated, parser, stats
+
     def set_reasoning(self, effort: str) -> None:
         """Change the reasoning effort: the system message is re-rendered (the KV cache restarts there)."""
         declarations = self.registry.declarations()
@@ -217,21 +230,13 @@ class Agent:
                 message = f"the conversation ({len(prompt)} tokens) does not fit the context window even after compaction"
                 self._emit(ErrorRaised(message))
                 return StepOutcome("format_error"), ("error", "context full after compaction")
-        generated: list[int] = []
-
         def on_text(header, text: str) -> None:
             if not header.recipient:  # a tool call's arguments show on its card, not as prose
                 self._emit(TextStreamed(header.channel, text))
 
-        parser = self.codec.parser(on_text=on_text)
-
-        def on_token(token: int) -> bool:
-            generated.append(token)
-            return parser.feed(token)
-
         try:
-            stats = self.backend.generate(prompt, stop=STOP_TOKENS, on_token=on_token, cancel=cancel,
-                                          max_tokens=min(self.budgets.max_tokens_per_step, room))
+            generated, parser, stats = self._generate(prompt, cancel, min(self.budgets.max_tokens_per_step, room),
+                                                      on_text)
         except Exception as exc:  # the backend's message is the user's explanation
             self._emit(ErrorRaised(f"{type(exc).__name__}: {exc}"))
             return StepOutcome("format_error"), ("error", str(exc))
@@ -288,16 +293,8 @@ class Agent:
         request = ([t for s in head for t in s.tokens]
                    + self.codec.render_user(prompts.render("compact", transcript=transcript))
                    + list(self.codec.assistant_start))
-        generated: list[int] = []
-        parser = self.codec.parser()
-
-        def on_token(token: int) -> bool:
-            generated.append(token)
-            return parser.feed(token)
-
         try:
-            self.backend.generate(request, stop=STOP_TOKENS, on_token=on_token, cancel=cancel,
-                                  max_tokens=min(2048, self.budgets.max_tokens_per_step))
+            _, parser, _ = self._generate(request, cancel, min(2048, self.budgets.max_tokens_per_step))
         except Exception as exc:
             self._emit(ErrorRaised(f"compaction failed: {exc}"))
             return False

@@ -10,6 +10,16 @@ from agent.types import GenerationStats
 TokenCallback = Callable[[int], "bool | None"]
 
 
+def reusable_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    """How much of `prompt` a KV cache holding `cached` can keep: the common prefix,
+    always leaving at least one prompt token to evaluate (its logits are needed)."""
+    limit = min(len(cached), len(prompt) - 1)
+    common = 0
+    while common < limit and cached[common] == prompt[common]:
+        common += 1
+    return common
+
+
 class Backend(Protocol):
     """Turns a prompt of token ids into sampled token ids.
 

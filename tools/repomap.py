@@ -34,6 +34,7 @@ class RepoIndex:
     files: dict[str, FileTags] = field(default_factory=dict)
     parsed: int = 0
     skipped: list[str] = field(default_factory=list)
+    digest: str = ""  # of the cache content: changes exactly when some file's (mtime, size) does
 
 
 def cache_path(root: Path, env=os.environ) -> Path:
@@ -74,11 +75,12 @@ def build_index(root: Path, files: Iterable[str], *, cache_file: Path | None = N
     """
     cache_file = cache_file or cache_path(root)
     try:
-        cached = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+        raw = cache_file.read_text() if cache_file.exists() else ""
+        cached = json.loads(raw) if raw else {}
         if cached.get("version") != CACHE_VERSION:
             cached = {}
     except (OSError, json.JSONDecodeError):
-        cached = {}
+        raw, cached = "", {}
     entries: dict = cached.get("files", {})
     index = RepoIndex()
     fresh: dict = {}
@@ -100,11 +102,13 @@ def build_index(root: Path, files: Iterable[str], *, cache_file: Path | None = N
         fresh[rel] = entry
         if not entry.get("skip"):
             index.files[rel] = FileTags(tuple(Definition(*d) for d in entry["defs"]), tuple(entry["refs"]))
-    if index.parsed or set(fresh) != set(entries):
+    if parsed_now or set(fresh) != set(entries):
+        raw = json.dumps({"version": CACHE_VERSION, "files": fresh}, separators=(",", ":"))
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": fresh}, separators=(",", ":")))
+        tmp.write_text(raw)
         tmp.replace(cache_file)
+    index.digest = hashlib.sha256(raw.encode()).hexdigest()
     return index
 
 
@@ -289,7 +293,7 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     # Loading the tokenizer overlaps the parsing when files changed; otherwise it may not be needed at all.
     index = build_index(root, files, cache_file=cache_file, on_parse=lambda n: loader.start())
     focus = sorted(set(focus))
-    key = hashlib.sha256(json.dumps([_stamps(cache_file), budget, focus]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([index.digest, budget, focus]).encode()).hexdigest()
     maps_file = cache_file.with_suffix(".maps.json")
     try:
         maps = json.loads(maps_file.read_text()) if maps_file.exists() else {}
@@ -304,14 +308,6 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     maps = {key: text, **{k: v for k, v in list(maps.items())[:15]}}
     maps_file.write_text(json.dumps(maps))
     return MapResult(text, len(index.files), index.parsed, False)
-
-
-def _stamps(cache_file: Path) -> str:
-    """A digest of every file's (mtime, size) as recorded in the index cache."""
-    try:
-        return hashlib.sha256(cache_file.read_bytes()).hexdigest()
-    except OSError:
-        return ""
 
 
 def mentioned_files(text: str, files: Iterable[str]) -> list[str]:

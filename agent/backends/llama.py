@@ -20,7 +20,7 @@ from typing import Callable, Collection, Sequence
 import llama_cpp as ll
 
 from agent.gguf_meta import GGUFError, quantization_name, read_metadata
-from agent.protocols import TokenCallback
+from agent.protocols import TokenCallback, reusable_prefix
 from agent.types import GenerationStats, ModelInfo
 
 _BACKEND_READY = False
@@ -253,10 +253,7 @@ class LlamaBackend:
     def _reuse_prefix(self, prompt: Sequence[int]) -> int:
         """Keep the longest cached prefix of `prompt` (always leaving one token to evaluate)."""
         cached = self._cached
-        limit = min(len(cached), len(prompt) - 1)
-        common = 0
-        while common < limit and cached[common] == prompt[common]:
-            common += 1
+        common = reusable_prefix(cached, prompt)
         if common < len(cached):
             if not ll.llama_memory_seq_rm(self._memory, 0, common, -1):
                 ll.llama_memory_clear(self._memory, True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Collection, Sequence
 
 from agent.harmony import HarmonyCodec
-from agent.protocols import TokenCallback
+from agent.protocols import TokenCallback, reusable_prefix
 from agent.types import GenerationStats
 
 
@@ -88,10 +88,7 @@ class ReplayBackend:
                                prompt_done - started, time.perf_counter() - prompt_done, reason)
 
     def _reuse(self, prompt: Sequence[int]) -> int:
-        limit = min(len(self._cache), len(prompt) - 1)
-        common = 0
-        while common < limit and self._cache[common] == prompt[common]:
-            common += 1
+        common = reusable_prefix(self._cache, prompt)
         self._cache = list(prompt)
         return common
 

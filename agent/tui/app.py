@@ -202,16 +202,14 @@ class GptossApp(App[None]):
 
     @work(thread=True, exclusive=True, group="agent")
     def _run_turn(self, text: str) -> None:
-        from agent.headless import project_instructions, repo_map_for
+        from agent.headless import start_agent
 
         self._busy = True
         self._cancel = threading.Event()
         try:
             agent = self.runtime.agent
             if not self._started:
-                agent.start(instructions=project_instructions(self.runtime.ctx.workspace,
-                                                              repo_map=repo_map_for(self.runtime, text)),
-                            reasoning=self.runtime.settings.reasoning)
+                start_agent(self.runtime, text)
                 self._started = True
             agent.run(text, self._cancel)
         except Exception as exc:  # a bug in a turn must not take the app down

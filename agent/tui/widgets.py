@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static, TextArea
 
-from agent.events import ToolCalled, ToolFinished
+from agent.events import ToolCalled, ToolFinished, key_argument
 
 # Single-width symbols: emoji are double-width in most terminals and break alignment.
 ICONS = {"repo_browser.open_file": "≡", "repo_browser.search": "⌕", "repo_browser.apply_patch": "✎",
@@ -64,7 +64,7 @@ class ToolCard(Collapsible):
 
     def _heading(self, status: str) -> str:
         icon = ICONS.get(self.call.name, "⚙")
-        return f"{icon} {self.call.name}  {_key_argument(self.call.arguments)}  {status}"
+        return f"{icon} {self.call.name}  {key_argument(self.call.arguments)}  {status}"
 
     def finish(self, result: ToolFinished, seconds: float | None = None) -> None:
         self.remove_class("running")
@@ -158,13 +158,3 @@ class PromptInput(TextArea):
             self._cursor = min(max(start + step, 0), len(self.sent))
             self.text = self.sent[self._cursor] if self._cursor < len(self.sent) else ""
             self.move_cursor(self.document.end)
-
-
-def _key_argument(arguments) -> str:
-    if isinstance(arguments, dict):
-        for key in ("path", "cmd", "query", "message", "paths", "name"):
-            if key in arguments:
-                value = arguments[key]
-                return (" ".join(value) if isinstance(value, list) else str(value)).split("\n")[0][:60]
-        return ""
-    return str(arguments).split("\n")[0][:60]
