@@ -19,6 +19,7 @@ from typing import Callable, Collection, Sequence
 
 import llama_cpp as ll
 
+from agent.backends.cpu_probe import probe as probe_cpu
 from agent.gguf_meta import GGUFError, quantization_name, read_metadata
 from agent.protocols import TokenCallback, reusable_prefix
 from agent.types import GenerationStats, ModelInfo
@@ -105,6 +106,11 @@ class LlamaBackend:
         self._cached: list[int] = []
 
         mparams = ll.llama_model_default_params()
+        # Where the CPU advertises AMX but cannot run it, llama.cpp's extra buffer
+        # types would route matmuls to kernels that die with SIGILL (cpu_probe.py).
+        self.cpu_verdict = probe_cpu()
+        if not self.cpu_verdict.extra_buffer_types and hasattr(mparams, "use_extra_bufts"):
+            mparams.use_extra_bufts = False
         if n_gpu_layers is None:
             n_gpu_layers = -1 if ll.llama_supports_gpu_offload() else 0
         mparams.n_gpu_layers = n_gpu_layers
@@ -153,7 +159,7 @@ class LlamaBackend:
             quantization=quantization_name(meta.values.get("general.file_type")),
             context_window=self.n_ctx,
             extra={"gpu_layers": n_gpu_layers, "threads": cparams.n_threads,
-                   "trained_context": trained},
+                   "trained_context": trained, "cpu": self.cpu_verdict.describe()},
         )
 
     # ------------------------------------------------------------------ public

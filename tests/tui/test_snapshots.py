@@ -3,10 +3,12 @@
 The SVGs under __snapshots__ were recorded with the Textual version in
 SNAPSHOT_TEXTUAL_VERSION; rendering changes between Textual releases, so with
 another version these are skipped (say so, re-record with --snapshot-update).
+The test extra pins that version, so under CI a mismatch is a failure, not a skip.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -19,6 +21,9 @@ from tests.tui.conftest import wait_for
 from tests.tui.test_app import send
 
 RECORDED = (Path(__file__).parent / "SNAPSHOT_TEXTUAL_VERSION").read_text().strip()
+if textual.__version__ != RECORDED and os.environ.get("CI"):
+    raise RuntimeError(f"snapshots were recorded with Textual {RECORDED} but CI installed {textual.__version__}: "
+                       "the test extra must pin the recorded version")
 pytestmark = pytest.mark.skipif(textual.__version__ != RECORDED,
                                 reason=f"snapshots recorded with Textual {RECORDED}, this is {textual.__version__}")
 SIZE = (100, 30)
