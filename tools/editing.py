@@ -1,12 +1,18 @@
-"""The apply_patch tool: the pure patch engine wired to the workspace jail, atomic writes and undo."""
+"""The apply_patch tool: the pure patch engine wired to the workspace, atomic writes and undo.
+
+All I/O goes through one `tools.paths.Workspace`: every read, write and
+delete is a single operation beneath the repository's directory descriptor,
+so a folder swapped for a symlink between the check and the write (by a
+command running in the sandbox, or a second agent in the same checkout)
+makes the operation fail; it never lands outside. Writes never pass
+through any link, even one that stays inside.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from agent.types import ToolResult
 from tools.context import ToolContext
-from tools.paths import PathRefused, read_regular_file, resolve, write_atomic
+from tools.paths import PathRefused, Workspace
 from tools.patch import PatchError, apply_patch, parse_patch
 from tools.registry import tool
 
@@ -20,21 +26,29 @@ def apply_patch_tool(ctx: ToolContext, patch: str) -> ToolResult:
     """
     try:
         ops = parse_patch(patch)
-        targets = {name: resolve(ctx.workspace, name, for_write=True, allow_secrets=ctx.allow_secrets)
+    except PatchError as exc:
+        return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
+    with Workspace(ctx.workspace) as space:
+        return _apply(ctx, space, ops)
+
+
+def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
+    try:
+        targets = {name: space.check_writable(name, allow_secrets=ctx.allow_secrets)
                    for op in ops for name in (op.path, op.move_to) if name}
-    except (PatchError, PathRefused) as exc:
+    except PathRefused as exc:
         return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
 
     originals: dict[str, bytes | None] = {}
 
     def read(name: str) -> str | None:
-        target = targets[name]
-        if not target.exists():
+        try:
+            data, _ = space.read(targets[name], allow_secrets=ctx.allow_secrets, follow_inside=False)
+        except FileNotFoundError:
             originals[name] = None
             return None
-        if target.is_dir():
-            raise PatchError(f"{name} is a folder")
-        data = read_regular_file(target)
+        except IsADirectoryError:
+            raise PatchError(f"{name} is a folder") from None
         originals[name] = data
         return data.decode("utf-8", errors="surrogateescape")
 
@@ -48,33 +62,37 @@ def apply_patch_tool(ctx: ToolContext, patch: str) -> ToolResult:
     written: list[str] = []
     try:
         for name, text in outcome.writes.items():
-            target = targets[name]
             if text is None:
-                target.unlink(missing_ok=True)
+                space.remove(targets[name])
             else:
-                write_atomic(target, text.encode("utf-8", errors="surrogateescape"))
+                space.write(targets[name], text.encode("utf-8", errors="surrogateescape"),
+                            allow_secrets=ctx.allow_secrets)
             written.append(name)
-    except OSError as exc:
-        _roll_back(targets, originals, written)
-        return ToolResult.error(f"apply_patch failed while writing ({exc}); every file was restored")
+    except (OSError, PathRefused) as exc:
+        problems = _roll_back(space, targets, originals, written)
+        restored = "every file was restored" if not problems else "could not restore: " + "; ".join(problems)
+        return ToolResult.error(f"apply_patch failed while writing ({exc}); {restored}")
 
     for name, text in outcome.writes.items():
         after = None if text is None else text.encode("utf-8", errors="surrogateescape")
-        ctx.record_write(_relative(ctx.workspace, targets[name]), originals.get(name), after)
+        ctx.record_write(targets[name], originals.get(name), after)
     summary = "\n".join(outcome.summary)
     return ToolResult(True, f"Patch applied.\n{summary}", display=outcome.diff,
                       data={"files": list(outcome.writes), "added": outcome.added_lines,
                             "removed": outcome.removed_lines})
 
 
-def _relative(workspace: Path, path: Path) -> str:
-    return path.relative_to(workspace.resolve()).as_posix()
-
-
-def _roll_back(targets: dict[str, Path], originals: dict[str, bytes | None], written: list[str]) -> None:
+def _roll_back(space: Workspace, targets: dict[str, str], originals: dict[str, bytes | None],
+               written: list[str]) -> list[str]:
+    """Put back what this patch wrote, through the same link-free operations; the names it could not restore."""
+    problems = []
     for name in written:
         before = originals.get(name)
-        if before is None:
-            targets[name].unlink(missing_ok=True)
-        else:
-            write_atomic(targets[name], before)
+        try:
+            if before is None:
+                space.remove(targets[name])
+            else:
+                space.write(targets[name], before, allow_secrets=True)
+        except (OSError, PathRefused) as exc:
+            problems.append(f"{name} ({exc})")
+    return problems

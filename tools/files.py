@@ -1,24 +1,33 @@
 """Reading the repository: print_tree, list_dir, open_file, search (the `repo_browser` names).
 
-Everything goes through the workspace jail; large outputs are capped by tokens
-with a note saying how to page, never dumped whole.
+Every read goes through `tools.paths.Workspace`: opened beneath the
+repository's directory descriptor, links out refused, regular files only,
+size capped, credentials (by name anywhere in the path, or by private-key
+content) refused. Large outputs are capped by tokens with a note saying how to
+page, never dumped whole.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import shutil
+from base64 import b64decode
 from pathlib import Path
 
 from agent.types import ToolResult
 from tools.context import ToolContext
-from tools.paths import PathRefused, is_secret, read_regular_file, relative_name, resolve
+from tools.denylist import is_secret_path
+from tools.paths import PathRefused, Workspace
 from tools.registry import tool
 from tools.sandbox import run_trusted
 
 OPEN_FILE_TOKEN_BUDGET = 6_000
+LINE_CHARS_SHOWN = 4_000  # a longer line (minified code, a hostile file) is cut, with a note
+SEARCH_TEXT_CHARS = 300
+SEARCH_FILE_BYTES = 16 << 20  # the Python fallback and single-file search read at most this much
 TREE_ENTRY_LIMIT = 400
 _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".tox"}
 
@@ -36,8 +45,8 @@ def repo_files(workspace: Path) -> list[str]:
     return sorted(found)
 
 
-def _jail(ctx: ToolContext, path: str, **kwargs) -> Path:
-    return resolve(ctx.workspace, path, allow_secrets=ctx.allow_secrets, **kwargs)
+def _space(ctx: ToolContext) -> Workspace:
+    return Workspace(ctx.workspace)
 
 
 def _nearest(ctx: ToolContext, path: str) -> str:
@@ -58,12 +67,15 @@ def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
         depth: how many folder levels to show
     """
     try:
-        base = _jail(ctx, path)
+        with _space(ctx) as space:
+            kind = space.kind(path)
+            prefix = space.resolved(path) if kind == "dir" else ""
     except PathRefused as exc:
         return ToolResult.error(str(exc))
-    if not base.is_dir():
+    if kind != "dir":
         return ToolResult.error(f"{path}: not a folder.{_nearest(ctx, path)}")
-    prefix = relative_name(ctx.workspace, base)
+    if not ctx.allow_secrets and is_secret_path(prefix):
+        return ToolResult.error(f"{path}: looks like a secret folder (credentials, keys); not listed")
     prefix = "" if prefix == "." else prefix + "/"
     tree: dict = {}
     hidden: dict[str, int] = {}
@@ -120,19 +132,19 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
         line_numbers: prefix each line with its number
     """
     try:
-        target = _jail(ctx, path)
+        with _space(ctx) as space:
+            try:
+                data, _ = space.read(path, allow_secrets=ctx.allow_secrets)
+            except IsADirectoryError:
+                entries = [name + ("/" if is_dir else "") for name, is_dir in space.list(path) if name != ".git"]
+                return ToolResult.error(f"{path} is a folder, not a file. It holds: {', '.join(entries[:50])}. "
+                                        "Use repo_browser.list_dir to explore it.")
+    except (FileNotFoundError, NotADirectoryError):
+        return ToolResult.error(f"{path}: no such file.{_nearest(ctx, path)}")
     except PathRefused as exc:
         return ToolResult.error(str(exc))
-    if not target.exists():
-        return ToolResult.error(f"{path}: no such file.{_nearest(ctx, path)}")
-    if target.is_dir():
-        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in target.iterdir() if p.name != ".git")
-        return ToolResult.error(f"{path} is a folder, not a file. It holds: {', '.join(entries[:50])}. "
-                                "Use repo_browser.list_dir to explore it.")
-    try:
-        data = read_regular_file(target)
-    except (PathRefused, OSError) as exc:
-        return ToolResult.error(f"{path}: cannot read ({exc})")
+    except OSError as exc:
+        return ToolResult.error(f"{path}: cannot read ({exc.strerror or exc})")
     if b"\0" in data[:8192]:
         return ToolResult.error(f"{path} is a binary file ({len(data)} bytes); it cannot be shown as text.")
     lines = data.decode("utf-8", errors="replace").splitlines()
@@ -148,6 +160,8 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
     width = len(str(end))
     for number in range(start, end + 1):
         text = lines[number - 1]
+        if len(text) > LINE_CHARS_SHOWN:
+            text = f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters]"
         row = f"{number:>{width}} {text}" if line_numbers else text
         cost = ctx.count_tokens(row) + 1
         if shown and used + cost > OPEN_FILE_TOKEN_BUDGET:
@@ -173,63 +187,121 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         max_results: most matching lines to return
     """
     try:
-        base = _jail(ctx, path)
-    except PathRefused as exc:
-        return ToolResult.error(str(exc))
-    if not base.exists():
-        return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
-    try:
         re.compile(query)
         literal = False
     except re.error:
         literal = True
-    rows = _search_rg(ctx, query, base, literal) if shutil.which("rg") else None
-    if rows is None:
-        rows = _search_python(ctx, query, base, literal)
-    if not ctx.allow_secrets:
-        rows = [r for r in rows if not is_secret(Path(r.partition(":")[0]))]
+    try:
+        with _space(ctx) as space:
+            kind = space.kind(path)
+            if kind is None:
+                return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
+            base = space.resolved(path)
+            if not ctx.allow_secrets and is_secret_path(base):
+                return ToolResult.error(f"{path}: looks like a secret (credentials, keys); not searched")
+            if kind == "file":
+                rows = _search_file(space, base, _python_pattern(query, literal), ctx.allow_secrets)
+            elif kind != "dir":
+                return ToolResult.error(f"{path}: not a regular file or folder; not searched")
+            else:
+                rows = _search_rg(space, query, base, literal) if shutil.which("rg") else None
+                if rows is None:
+                    rows = _search_python(ctx, space, query, base, literal)
+            rows = _without_secrets(space, rows, max_results) if not ctx.allow_secrets else rows
+    except PathRefused as exc:
+        return ToolResult.error(str(exc))
     if not rows:
         return ToolResult(True, f"no matches for {query!r}" + (f" in {path}" if path else ""), data={"matches": 0})
-    shown = rows[:max_results]
+    shown = [f"{name}:{number}:{text}" for name, number, text in rows[:max_results]]
     output = "\n".join(shown)
     if len(rows) > max_results:
         output += f"\n[{len(rows) - max_results} more matches; narrow the query or the path, or raise max_results]"
     return ToolResult(True, output, truncated=len(rows) > max_results, data={"matches": len(rows)})
 
 
-def _search_rg(ctx: ToolContext, query: str, base: Path, literal: bool) -> list[str] | None:
-    # No `--sort`: it makes rg single-threaded. Rows are ordered here instead.
-    argv = ["rg", "--line-number", "--no-heading", "--color", "never", "--max-columns", "300",
-            "--max-columns-preview"]
+Row = tuple[str, int, str]  # (relative path, line number, line text): never re-split from a `path:line:text` string
+
+
+def _without_secrets(space: Workspace, rows: list[Row], wanted: int) -> list[Row]:
+    """Drop rows from credential paths (whole path) and from files holding a private key."""
+    rows = [row for row in rows if not is_secret_path(row[0])]
+    verdicts: dict[str, bool] = {}
+    kept: list[Row] = []
+    for index, row in enumerate(rows):
+        if len(kept) >= wanted:  # the rest are only counted; checking their content would cost a read each
+            return kept + rows[index:]
+        if row[0] not in verdicts:
+            verdicts[row[0]] = space.holds_private_key(row[0])
+        if not verdicts[row[0]]:
+            kept.append(row)
+    return kept
+
+
+def _python_pattern(query: str, literal: bool) -> re.Pattern:
+    return re.compile(re.escape(query) if literal else query)
+
+
+def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_secrets: bool,
+                 follow_inside: bool = True) -> list[Row]:
+    try:
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets,
+                             follow_inside=follow_inside)
+    except (OSError, PathRefused):
+        return []
+    if b"\0" in data[:8192]:
+        return []
+    return [(relative, number, line[:SEARCH_TEXT_CHARS])
+            for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1)
+            if pattern.search(line)]
+
+
+def _search_rg(space: Workspace, query: str, base: str, literal: bool) -> list[Row] | None:
+    """ripgrep in the folder's own descriptor (so no swapped link redirects it), never following links.
+
+    `--json` gives each match's path as a field, so a directory named
+    `a:1:b` cannot shift where the path ends. No `--sort`: it makes rg
+    single-threaded; rows are ordered here instead.
+    """
+    argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never"]
     argv += ["--fixed-strings"] if literal else []
-    argv += ["-e", query, "--", relative_name(ctx.workspace, base)]
-    done = run_trusted(argv, cwd=ctx.workspace)
+    argv += ["-e", query, "--", "."]
+    fd, _ = space.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        through_fd = Path(f"/proc/{os.getpid()}/fd/{fd}")
+        cwd = through_fd if through_fd.is_dir() else Path(space.real, base)
+        done = run_trusted(argv, cwd=cwd)
+    finally:
+        os.close(fd)
     if done.returncode not in (0, 1):
         return None
-    rows = [r[2:] if r.startswith("./") else r for r in done.stdout.decode("utf-8", errors="replace").splitlines()]
-    return sorted(rows, key=_row_order)
-
-
-def _row_order(row: str) -> tuple[str, int]:
-    path, _, rest = row.partition(":")
-    number = rest.partition(":")[0]
-    return path, int(number) if number.isdigit() else 0
-
-
-def _search_python(ctx: ToolContext, query: str, base: Path, literal: bool) -> list[str]:
-    pattern = re.compile(re.escape(query) if literal else query)
-    prefix = relative_name(ctx.workspace, base)
-    rows = []
-    for name in repo_files(ctx.workspace):
-        if prefix not in (".", "") and name != prefix and not name.startswith(prefix + "/"):
+    prefix = "" if base == "." else base + "/"
+    rows: list[Row] = []
+    for line in done.stdout.splitlines():
+        if not line.startswith(b'{"type":"match"'):
             continue
         try:
-            data = (ctx.workspace / name).read_bytes()
-        except OSError:
+            data = json.loads(line)["data"]
+            name, text = _rg_text(data["path"]), _rg_text(data["lines"])
+            number = int(data["line_number"])
+        except (ValueError, KeyError, TypeError):
             continue
-        if b"\0" in data[:8192]:
+        name = name[2:] if name.startswith("./") else name
+        rows.append((prefix + name, number, text.rstrip("\r\n")[:SEARCH_TEXT_CHARS]))
+    return sorted(rows, key=lambda row: (row[0], row[1]))
+
+
+def _rg_text(field: dict) -> str:
+    if "text" in field:
+        return str(field["text"])
+    return b64decode(field["bytes"]).decode("utf-8", errors="replace")
+
+
+def _search_python(ctx: ToolContext, space: Workspace, query: str, base: str, literal: bool) -> list[Row]:
+    """No ripgrep: the same search over the repository's files, each opened without following links."""
+    pattern = _python_pattern(query, literal)
+    rows: list[Row] = []
+    for name in repo_files(ctx.workspace):
+        if base != "." and name != base and not name.startswith(base + "/"):
             continue
-        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-            if pattern.search(line):
-                rows.append(f"{name}:{number}:{line[:300]}")
+        rows.extend(_search_file(space, name, pattern, ctx.allow_secrets, follow_inside=False))
     return rows

@@ -250,7 +250,8 @@ class Workspace:
         os.close(fd)
         return "/".join(parts) or "."
 
-    def read(self, path: str, *, max_bytes: int = MAX_READ_BYTES, allow_secrets: bool = False) -> tuple[bytes, str]:
+    def read(self, path: str, *, max_bytes: int = MAX_READ_BYTES, allow_secrets: bool = False,
+             follow_inside: bool = True) -> tuple[bytes, str]:
         """The bytes of a regular file and its resolved relative path.
 
         Raises FileNotFoundError, IsADirectoryError, or PathRefused for links
@@ -259,7 +260,7 @@ class Workspace:
         """
         if not allow_secrets and is_secret_path(PurePosixPath(*self.parts(path) or ("",))):
             raise PathRefused(f"{path}: looks like a secret (credentials, keys); the user has not allowed reading it")
-        fd, parts = self.open(path, _READ)
+        fd, parts = self.open(path, _READ, follow_inside=follow_inside)
         relative = "/".join(parts) or "."
         try:
             info = os.fstat(fd)
@@ -280,6 +281,24 @@ class Workspace:
         if not allow_secrets and holds_private_key(data):
             raise PathRefused(f"{path}: holds a private key; not read")
         return data, relative
+
+    def holds_private_key(self, path: str, *, limit: int = 64 << 20) -> bool:
+        """Whether a regular file holds a private key, scanned in bounded chunks (True when it cannot be checked)."""
+        try:
+            fd, _ = self.open(path, _READ)
+        except (OSError, PathRefused):
+            return True
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return True
+            tail, seen = b"", 0
+            while seen < limit and (chunk := os.read(fd, 1 << 20)):
+                if holds_private_key(tail + chunk):
+                    return True
+                tail, seen = chunk[-80:], seen + len(chunk)
+            return False
+        finally:
+            os.close(fd)
 
     def list(self, path: str) -> list[tuple[str, bool]]:
         """(name, is a real folder) for each entry of a folder; links are listed, never entered."""
