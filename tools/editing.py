@@ -13,8 +13,9 @@ from __future__ import annotations
 from agent.types import ToolResult
 from tools.context import ToolContext
 from tools.paths import PathRefused, Workspace
-from tools.patch import PatchError, apply_patch, parse_patch
+from tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
 from tools.registry import tool
+from tools.syntax_check import introduced_error
 
 
 @tool("repo_browser.apply_patch", mutating=True, string_argument="patch")
@@ -33,6 +34,7 @@ def apply_patch_tool(ctx: ToolContext, patch: str) -> ToolResult:
 
 
 def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
+    ops = normalise_paths(ops, lambda name: _exists(space, name), roots=(space.given, space.real))
     try:
         targets = {name: space.check_writable(name, allow_secrets=ctx.allow_secrets)
                    for op in ops for name in (op.path, op.move_to) if name}
@@ -53,7 +55,7 @@ def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
         return data.decode("utf-8", errors="surrogateescape")
 
     try:
-        outcome = apply_patch(ops, read)
+        outcome = apply_patch(ops, read, check=introduced_error)
     except PatchError as exc:
         return ToolResult.error(str(exc))
     except (OSError, PathRefused) as exc:
@@ -76,10 +78,21 @@ def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
     for name, text in outcome.writes.items():
         after = None if text is None else text.encode("utf-8", errors="surrogateescape")
         ctx.record_write(targets[name], originals.get(name), after)
-    summary = "\n".join(outcome.summary)
+    summary = "\n".join(outcome.summary + [f"hunk {h.number} of {h.path} at line {h.line}: matched {h.fuzz}"
+                                            f"{' (' + h.detail + ')' if h.detail else ''}; check it"
+                                            for h in outcome.fuzzy_hunks()])
     return ToolResult(True, f"Patch applied.\n{summary}", display=outcome.diff,
                       data={"files": list(outcome.writes), "added": outcome.added_lines,
-                            "removed": outcome.removed_lines})
+                            "removed": outcome.removed_lines,
+                            "hunks": [{"path": h.path, "hunk": h.number, "line": h.line, "fuzz": h.fuzz,
+                                       "detail": h.detail} for h in outcome.hunks]})
+
+
+def _exists(space: Workspace, name: str) -> bool:
+    try:
+        return space.kind(name) is not None
+    except (OSError, PathRefused):
+        return False
 
 
 def _roll_back(space: Workspace, targets: dict[str, str], originals: dict[str, bytes | None],
