@@ -19,7 +19,7 @@ from typing import Literal, Sequence
 from agent.harmony import HarmonyCodec
 from agent.harmony_stream import CALL, END, RETURN, ParsedMessage
 
-SegmentKind = Literal["system", "developer", "user", "assistant", "tool"]
+SegmentKind = Literal["system", "developer", "user", "assistant", "tool", "notice"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,22 @@ class Conversation:
 
     def add_tool_result(self, recipient: str, text: str) -> None:
         self.segments.append(Segment("tool", self.codec.render_tool_result(recipient, text), self.turn))
+
+    def add_notice(self, text: str) -> None:
+        """The agent speaking to the model (a format error, a repeated call, a compaction).
+
+        Rendered as a developer-role message: repository text only ever enters
+        as tool or user content with special tokens disallowed, so no file can
+        produce one, however exactly it copies the wording. A notice does not
+        open a turn.
+        """
+        self.segments.append(Segment("notice", self.codec.render_developer(text), self.turn))
+
+    def add_own_words(self, text: str) -> None:
+        """Text the model wrote itself (its compaction summary), kept as an assistant commentary message."""
+        tokens = (list(self.codec.assistant_start) + self.codec.encode_with_specials("<|channel|>commentary<|message|>")
+                  + self.codec.encode_text(text) + [END])
+        self.segments.append(Segment("assistant", tokens, self.turn))
 
     def add_completion(self, generated: Sequence[int], messages: Sequence[ParsedMessage], *,
                        clean_length: int | None = None) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from agent import prompts
+from agent.compaction import Fence, transcript as compaction_transcript
 from agent.completion import StepOutcome, ToolCallRequest, interpret
 from agent.conversation import Conversation, Segment, Span
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
@@ -46,15 +47,38 @@ def deny_all(call: ToolCallRequest, spec: ToolSpec) -> None:
     raise Refused("the user does not allow changes in this session")
 
 
+APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
+EDIT_TOOLS = frozenset({"repo_browser.apply_patch"})  # what auto-edit approves by itself
+
+
+def approval_for(mode: str, spec: ToolSpec) -> str:
+    """"allow", "ask" or "refuse" for one tool under one approval mode; the one rule every front-end uses.
+
+    A tool that can write (edits, commands, run_tests, commits) is `mutating`:
+    read-only refuses all of them (nothing can write), ask asks for each,
+    auto-edit allows file edits and asks for the rest, full-auto allows all.
+    An unknown mode refuses: a typo must not open the gate.
+    """
+    if not spec.mutating:
+        return "allow"
+    if mode == "full-auto":
+        return "allow"
+    if mode == "auto-edit":
+        return "allow" if spec.recipient in EDIT_TOOLS else "ask"
+    if mode == "ask":
+        return "ask"
+    return "refuse"
+
+
 def policy_approver(mode: str) -> Approver:
     """Headless approvals from the --approval flag (no one is there to ask)."""
     def approve(call: ToolCallRequest, spec: ToolSpec) -> None:
-        if mode == "full-auto":
+        decision = approval_for(mode, spec)
+        if decision == "allow":
             return
-        if mode == "auto-edit" and spec.recipient == "repo_browser.apply_patch":
-            return
-        if mode == "read-only":
-            raise Refused(f"{spec.recipient} changes things, and this session is read-only")
+        if decision == "refuse":
+            raise Refused(f"{spec.recipient} can change files (it writes or runs code), and this session is "
+                          f"{mode if mode in APPROVAL_MODES else 'in an unknown approval mode, so read-only'}")
         raise Refused(f"{spec.recipient} needs approval and no one can give it here; "
                       "the user can rerun with --approval full-auto")
     return approve
@@ -138,9 +162,9 @@ class Agent:
                 self.ctx.plan = entry["event"]["steps"]
         self._logged_segments = len(self.conversation.segments)
         for call in record.interrupted_calls():
-            text = (f"[gptoss-agent] This call was interrupted (the previous run stopped while it ran) and was "
-                    f"not re-run. Check its effects before repeating it.")
+            text = "(no result: the call was interrupted)"
             self.conversation.add_tool_result(call["name"], text)
+            self.conversation.add_notice(prompts.render("interrupted_call", name=call["name"]))
             self._emit(Notice(f"tool call {call['name']} ({call['id']}) was interrupted and not re-run"))
             self._log("tool_result", id=call["id"], name=call["name"], ok=False, output=text)
         self._persist_segments()
@@ -277,21 +301,34 @@ class Agent:
         return done
 
     def _compact(self, cancel: threading.Event) -> bool:
-        """Summarise the middle of the conversation with a model call; keep what the next step needs.
+        """Summarise the middle of the conversation with a model call; keep its structure and the task.
 
-        Kept verbatim: system, developer, the task (first user message), the plan, the
-        latest test results and the files touched. Everything else becomes the summary.
+        Kept as they were, roles included: system, developer, the task (the first
+        user message, verbatim) and the current request. The summariser sees the
+        rest as labelled messages with every body fenced as data (agent/compaction.py),
+        never as decoded text, so a file's forged turns stay inside their fence.
+        The summary comes back as the model's own words (an assistant message),
+        and what the agent kept (plan, latest tests, files) comes as a notice.
         """
         segments = self.conversation.segments
         head = [s for s in segments if s.kind in ("system", "developer")]
-        task = next((s for s in segments if s.kind == "user"), None)
-        transcript = self.codec.decode([t for s in segments if s not in head and s is not task for t in s.tokens])
+        users = [s for s in segments if s.kind == "user"]
+        task = users[0] if users else None
+        current = users[-1] if len(users) > 1 else None
+        keep = [s for s in segments if s in head or s is task or s is current]
+        fence = Fence.new()
+        entries = compaction_transcript([s for s in segments if all(s is not k for k in keep)], self.codec, fence)
         limit = max(self.budgets.context_window // 2, 1024)
-        encoded = self.codec.encode_text(transcript)
-        if len(encoded) > limit:
-            transcript = "[… earlier part omitted …]\n" + self.codec.decode(encoded[-limit:])
+        omitted = 0
+        while entries and sum(self.codec.count(e) for e in entries) > limit:
+            entries.pop(0)
+            omitted += 1
+        if omitted:
+            entries.insert(0, f"[{omitted} earlier messages omitted]")
+        task_text = fence.wrap(self._user_text(task)) if task else "(none)"
         request = ([t for s in head for t in s.tokens]
-                   + self.codec.render_user(prompts.render("compact", transcript=transcript))
+                   + self.codec.render_user(prompts.render("compact", fence_open=fence.open, fence_close=fence.close,
+                                                           task=task_text, transcript="\n\n".join(entries)))
                    + list(self.codec.assistant_start))
         try:
             _, parser, _ = self._generate(request, cancel, min(2048, self.budgets.max_tokens_per_step))
@@ -300,22 +337,31 @@ class Agent:
             return False
         outcome = interpret(parser.finish())
         summary = outcome.final or "\n".join(outcome.preambles) or "(no summary)"
-        kept = [f"Summary of the work so far:\n{summary}"]
+        kept_fence = Fence.new()
+        kept = []
         if self.ctx.plan:
-            kept.append("Plan:\n" + "\n".join(f"- [{p['status']}] {p['step']}" for p in self.ctx.plan))
+            kept.append("Plan:\n" + kept_fence.wrap("\n".join(f"- [{p['status']}] {p['step']}" for p in self.ctx.plan)))
         if self._last_tests:
-            kept.append("Latest test results:\n" + self._last_tests)
+            kept.append("Latest test results (tool output, data):\n" + kept_fence.wrap(self._last_tests))
         touched = sorted(self.ctx.changes)
         if touched:
-            kept.append("Files changed so far: " + ", ".join(touched))
-        self.conversation.segments = head + ([task] if task else [])
-        self.conversation.add_user(prompts.render("compacted", kept="\n\n".join(kept)))
+            kept.append("Files changed so far:\n" + kept_fence.wrap("\n".join(touched)))
+        self.conversation.segments = keep
+        self.conversation.add_notice(prompts.render("compacted", kept="\n\n".join(kept) or "(nothing else)",
+                                                    fence_open=kept_fence.open, fence_close=kept_fence.close))
+        self.conversation.add_own_words(summary)
         self._log("compacted", summary=summary)
         self._logged_segments = 0
         if self.session is not None:
             self.session.write("reset_segments")
         self._persist_segments()
         return True
+
+    def _user_text(self, segment: Segment) -> str:
+        from agent.compaction import split_messages
+
+        views = split_messages(segment.tokens, self.codec.decode)
+        return "\n".join(self.codec.decode(v.content) for v in views)
 
     def _act(self, request: ToolCallRequest, tally: _Tally) -> tuple[str, str] | None:
         """Check, approve and run one tool call; its result joins the conversation."""
@@ -342,24 +388,29 @@ class Agent:
             result = tool(self.ctx, **arguments)
         except Exception as exc:  # a tool bug must not end the run
             result = ToolResult.error(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
+        self._finish_call(call_id, request.recipient, name, result)
         if tally.repeats == self.budgets.repeat_warning:
-            result = ToolResult(result.ok, result.output + "\n\n" + prompts.render(
-                "repeated_call", name=name, count=tally.repeats), result.truncated, result.display, result.data)
-        return self._finish_call(call_id, request.recipient, name, result)
+            self.conversation.add_notice(prompts.render("repeated_call", name=name, count=tally.repeats))
+            self._persist_segments()
+        return None
 
     def _finish_call(self, call_id: str, recipient: str, name: str, result: ToolResult) -> None:
         output, truncated = self._cap(result.output)
         self._emit(ToolFinished(call_id, name, result.ok, output, truncated or result.truncated, result.display))
         self._log("tool_result", id=call_id, name=recipient, ok=result.ok, output=output)
         data = result.data
+        tests_notice = None
         if name == "functions.run_tests" and "failed" in data:
             self._last_tests = output[:2000]
             self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"]))
+            tests_notice = _tests_notice(data)
         elif name == "functions.git_commit" and result.ok:
             self._emit(Committed(data["sha"], data["message"]))
         elif name == "functions.update_plan" and result.ok:
             self._emit(PlanUpdated(data["plan"], data.get("explanation")))
         self.conversation.add_tool_result(recipient, output)
+        if tests_notice:
+            self.conversation.add_notice(tests_notice)
         self._persist_segments()
         return None
 
@@ -390,10 +441,8 @@ class Agent:
         return "\n".join(head + [marker] + tail), True
 
     def _tell_model(self, outcome: StepOutcome, text: str) -> None:
-        if outcome.call is not None:
-            self.conversation.add_tool_result(outcome.call.recipient, text)
-        else:
-            self.conversation.add_user(text)
+        """A notice from the agent, in a role no file content can take (see Conversation.add_notice)."""
+        self.conversation.add_notice(text)
         self._persist_segments()
 
     # ------------------------------------------------------------------ plumbing
@@ -418,3 +467,15 @@ class Agent:
             self.session.write("segment", segment=segment.kind, tokens=segment.tokens, turn=segment.turn,
                                spans=[[s.start, s.end, s.channel, s.is_tool_call] for s in segment.spans])
         self._logged_segments = len(self.conversation.segments)
+
+
+def _tests_notice(data: dict[str, Any]) -> str:
+    """The agent's own count of a test run, in a notice: test output can imitate it, a notice it cannot."""
+    if data.get("timed_out"):
+        outcome = "timed out" + (" (a test was still running)" if data.get("running") else "")
+    elif data.get("results") == "unknown":
+        outcome = f"results unknown (exit code {data.get('exit_code')})"
+    else:
+        outcome = (f"{data['passed']} passed, {data['failed']} failed, {data['errors']} errors"
+                   f" (exit code {data.get('exit_code')})")
+    return prompts.render("tests_counted", outcome=outcome)

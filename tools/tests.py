@@ -1,28 +1,49 @@
-"""run_tests: detect the project's runner, run it in the sandbox, report structured failures.
+"""run_tests: detect the project's runner, run it in the sandbox, report structured results.
 
-For pytest the report is read from a JUnit XML file, never scraped from text.
-Other runners (npm, go, cargo, or a configured command) report counts and
-failing ids from their summary lines.
+Trust: the model chooses `paths` and `select`, the repository chooses the code
+that runs, and the run itself controls every byte it writes. So the arguments
+are test ids and paths that exist inside the repository, never options; the
+JUnit report lives in a host-made scratch folder outside the work tree and is
+read as untrusted (tools/junit_report.py); failure locations are looked up only
+inside the repository, never by stat-ing a path the output names elsewhere.
+
+For pytest the counts come from the JUnit report; for every other runner (and a
+configured `test_cmd`) they come from the runner's own summary line
+(tools/test_summaries.py), and when no known summary is found the result says
+`unknown` rather than inventing a count.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import posixpath
 import re
 import shlex
+import shutil
+import stat
 import tempfile
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from agent.types import ToolResult
 from tools.context import ToolContext
+from tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit
 from tools.registry import tool
 from tools.sandbox import SandboxUnavailable
+from tools.test_summaries import parse_summary, running_test, strip_ansi
 
 TEST_TIMEOUT_S = 600
 TRACEBACK_LINES = 25
 _LOCATION = re.compile(r"^([\w./-]+\.py):(\d+):", re.MULTILINE)
+_REPORT = "junit.xml"
+_PROGRESS = "progress.log"
+_PLUGIN = "gptoss_agent_progress"
+_MAX_LINK_HOPS = 40
+
+
+class TestArgumentRefused(ValueError):
+    """An argument of run_tests that is not a test id or path inside the repository."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,10 @@ class TestReport:
     exit_code: int | None = None
     timed_out: bool = False
     output_tail: str = ""
+    results: str = "parsed"  # "parsed": from a report or a known summary; "unknown": no runner recognised
+    running: str | None = None  # the test that was running when time ran out
+    notes: list[str] = field(default_factory=list)
+    timeout_s: float = TEST_TIMEOUT_S
 
     @property
     def green(self) -> bool:
@@ -55,10 +80,17 @@ class TestReport:
         return [f.test_id for f in self.failures]
 
 
+# ---------------------------------------------------------------------- runner and arguments
+
 def detect_runner(workspace: Path, override: str | None = None) -> tuple[str, list[str]]:
-    """(runner name, base command). An explicit command wins; pytest is tried first."""
+    """(runner name, base command). A configured command wins; pytest is tried first.
+
+    A configured command that is itself a pytest invocation (`pytest -q`,
+    `python -m pytest …`) is run as pytest, so it gets the structured report.
+    """
     if override:
-        return "custom", shlex.split(override)
+        argv = shlex.split(override)
+        return ("pytest" if _is_pytest(argv) else "custom"), argv
     python_markers = ("pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py")
     if any((workspace / m).exists() for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
             or any(workspace.glob("test_*.py")):
@@ -68,13 +100,22 @@ def detect_runner(workspace: Path, override: str | None = None) -> tuple[str, li
         try:
             if json.loads(package.read_text()).get("scripts", {}).get("test"):
                 return "npm", ["npm", "test", "--silent"]
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, AttributeError):
             pass
     if (workspace / "go.mod").exists():
-        return "go", ["go", "test", "./..."]
+        return "go", ["go", "test", "-json"]
     if (workspace / "Cargo.toml").exists():
         return "cargo", ["cargo", "test"]
     return "pytest", [_python(workspace), "-m", "pytest"]
+
+
+def _is_pytest(argv: list[str]) -> bool:
+    if not argv:
+        return False
+    program = posixpath.basename(argv[0])
+    if program in ("pytest", "py.test"):
+        return True
+    return program.startswith("python") and argv[1:3] == ["-m", "pytest"]
 
 
 def _python(workspace: Path) -> str:
@@ -85,60 +126,203 @@ def _python(workspace: Path) -> str:
     return "python3"
 
 
+def check_paths(workspace: Path, paths: list[str] | None) -> list[str]:
+    """The model's `paths`, each a test id or path that exists inside the repository; otherwise refused.
+
+    Options (`--junitxml=README.md`, `--basetemp=src`, `-p plugin`) are what made
+    run_tests write where it should not, so nothing that starts with `-` passes,
+    and every path must name something that is really inside the work tree.
+    """
+    checked: list[str] = []
+    for raw in paths or []:
+        if not isinstance(raw, str) or not raw.strip():
+            raise TestArgumentRefused("paths must be non-empty strings")
+        item = raw.strip()
+        if item.startswith("-") or "\x00" in item or "\n" in item:
+            raise TestArgumentRefused(f"{raw!r} is not a test path: run_tests takes test files, folders or ids, "
+                                      "never options")
+        path_part = item.split("::", 1)[0]
+        if path_part.endswith("/..."):  # go's package pattern
+            path_part = path_part[:-4] or "."
+        if inside_repository(workspace, path_part, want_file=False) is None:
+            raise TestArgumentRefused(f"{raw!r}: no such file or folder inside the repository")
+        checked.append(item)
+    return checked
+
+
+def check_select(select: str | None) -> str | None:
+    """A name filter, never an option."""
+    if select is None or not select.strip():
+        return None
+    if select.strip().startswith("-") or "\x00" in select or "\n" in select:
+        raise TestArgumentRefused(f"select {select!r} is a name filter, not an option")
+    return select.strip()
+
+
+def inside_repository(workspace: Path, name: str, *, want_file: bool = True) -> str | None:
+    """`name` as a repository-relative path when it exists inside the repository, else None.
+
+    Walks one component at a time with lstat and reads symlinks without
+    following them: a link whose target lies outside ends the walk, so no path
+    outside the repository is ever stat-ed (the host sees more than the sandbox,
+    and an answer would leak whether a host file exists).
+    """
+    root = Path(os.path.realpath(workspace))
+    pure = PurePosixPath(name)
+    if pure.is_absolute():
+        try:
+            pure = pure.relative_to(PurePosixPath(root.as_posix()))
+        except ValueError:
+            return None
+    remaining = list(pure.parts)
+    current: list[str] = []
+    hops = 0
+    while remaining:
+        part = remaining.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not current:
+                return None
+            current.pop()
+            continue
+        candidate = root.joinpath(*current, part)
+        try:
+            info = os.lstat(candidate)
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                return None
+            try:
+                target = PurePosixPath(os.readlink(candidate))
+            except OSError:
+                return None
+            if target.is_absolute():
+                try:
+                    target = target.relative_to(PurePosixPath(root.as_posix()))
+                except ValueError:
+                    return None
+                current = []
+            remaining = list(target.parts) + remaining
+            continue
+        if remaining and not stat.S_ISDIR(info.st_mode):
+            return None
+        current.append(part)
+    if not current:
+        return None if want_file else "."
+    final = os.lstat(root.joinpath(*current))
+    if want_file and not stat.S_ISREG(final.st_mode):
+        return None
+    return "/".join(current)
+
+
+# ---------------------------------------------------------------------- running
+
+def build_command(runner: str, base: list[str], paths: list[str], select: str | None, scratch: Path | None,
+                  configured: bool) -> list[str]:
+    """The argv for one run; model input only ever lands after the runner's own options."""
+    command = list(base)
+    if runner == "pytest":
+        if not configured:
+            command += ["-q"]
+        command += ["-p", "no:cacheprovider", "-p", _PLUGIN, "-o", "junit_family=xunit1",
+                    "-o", "junit_logging=no", f"--junitxml={scratch / _REPORT}"]
+        command += ["-k", select] if select else []
+        command += ["--", *paths] if paths else []
+    elif runner == "go":
+        command += [f"-run={select}"] if select else []
+        command += paths or ["./..."]
+    elif runner == "cargo":
+        command += ["--", select] if select else []
+    elif runner == "npm":
+        command += ["--", *paths] if paths else []
+    else:
+        command += paths
+    return command
+
+
 def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str | None = None) -> TestReport:
-    """Run the suite (or the given paths) and read back a structured report."""
+    """Run the suite (or the given paths) and read back a structured report. Raises TestArgumentRefused."""
     runner, base = detect_runner(ctx.workspace, ctx.test_command)
-    with tempfile.TemporaryDirectory(prefix="gptoss-tests-") as scratch:
-        report_file = Path(scratch) / "junit.xml"
-        command = list(base)
+    checked = check_paths(ctx.workspace, paths)
+    select = check_select(select)
+    timeout = float(getattr(ctx, "test_timeout_s", None) or TEST_TIMEOUT_S)
+    with tempfile.TemporaryDirectory(prefix="gptoss-tests-", ignore_cleanup_errors=True) as folder:
+        scratch = Path(folder)
+        env = None
         if runner == "pytest":
-            command += ["-q", "-p", "no:cacheprovider", f"--junitxml={report_file}", "-o", "junit_family=xunit1"]
-            command += list(paths or [])
-            command += ["-k", select] if select else []
-        elif runner == "go" and paths:
-            command = ["go", "test", *paths] + (["-run", select] if select else [])
-        elif runner == "cargo" and select:
-            command += [select]
-        else:
-            command += list(paths or [])
-        result = ctx.sandbox.run(command, timeout_s=TEST_TIMEOUT_S, cancel=ctx.cancel, scratch=Path(scratch))
+            shutil.copyfile(Path(__file__).with_name("pytest_progress_plugin.py"), scratch / f"{_PLUGIN}.py")
+            env = {"PYTHONPATH": str(scratch), "GPTOSS_AGENT_PROGRESS": str(scratch / _PROGRESS)}
+        command = build_command(runner, base, checked, select, scratch, configured=bool(ctx.test_command))
+        from tools.attribution import recording
+
+        with recording(ctx, run_artefacts=True):  # edits count as the agent's; files the run created do not
+            result = ctx.sandbox.run(command, timeout_s=timeout, cancel=ctx.cancel, scratch=scratch, env=env)
+        output = strip_ansi(result.output)
         report = TestReport(runner, command, exit_code=result.exit_code, timed_out=result.timed_out,
-                            output_tail="\n".join(result.output.splitlines()[-40:]))
-        if runner == "pytest" and report_file.exists():
-            _read_junit(report, report_file.read_text(encoding="utf-8", errors="replace"), ctx.workspace)
+                            output_tail="\n".join(output.splitlines()[-40:]), timeout_s=timeout)
+        if runner == "pytest":
+            _read_pytest(report, scratch, output, ctx.workspace)
         else:
-            _read_summary(report, result.output)
+            _read_summary(report, output)
     return report
 
 
-def _read_junit(report: TestReport, xml_text: str, workspace: Path) -> None:
-    root = ET.fromstring(xml_text)
-    for case in root.iter("testcase"):
-        problem = case.find("failure")
-        error = case.find("error")
-        skipped = case.find("skipped")
-        if problem is None and error is None:
-            if skipped is not None:
-                report.skipped += 1
-            else:
-                report.passed += 1
-            continue
-        node = problem if problem is not None else error
-        if problem is not None:
-            report.failed += 1
-        else:
-            report.errors += 1
-        trace = (node.text or "").strip()
-        lines = trace.splitlines()
-        trimmed = "\n".join(lines[-TRACEBACK_LINES:])
-        if len(lines) > TRACEBACK_LINES:
-            trimmed = f"[… {len(lines) - TRACEBACK_LINES} lines …]\n" + trimmed
-        report.failures.append(TestFailure(_test_id(case), _location(case, trace, workspace),
-                                           (node.get("message") or "").strip()[:500], trimmed))
+def _read_pytest(report: TestReport, scratch: Path, output: str, workspace: Path) -> None:
+    if report.timed_out:
+        report.running = _progress_running(scratch) or running_test(output, "pytest")
+    try:
+        counts = read_junit(scratch, _REPORT)
+    except ReportUnusable as exc:
+        if not report.timed_out:
+            report.notes.append(f"JUnit report unusable: {exc}; results read from pytest's summary line")
+        _read_summary(report, output, prefer="pytest")
+        return
+    report.passed, report.failed, report.errors, report.skipped = (counts.passed, counts.failed, counts.errors,
+                                                                   counts.skipped)
+    report.failures = [_failure(case, workspace) for case in counts.problems]
+    if counts.truncated:
+        report.notes.append("the JUnit report was larger than the size cap; only its beginning was read")
+        summary = parse_summary(output, prefer="pytest")
+        if summary is not None and summary.runner == "pytest":
+            report.passed, report.failed, report.errors, report.skipped = (summary.passed, summary.failed,
+                                                                           summary.errors, summary.skipped)
 
 
-def _test_id(case: ET.Element) -> str:
-    name, classname, file = case.get("name", ""), case.get("classname", ""), case.get("file")
+def _progress_running(scratch: Path) -> str | None:
+    """The last test the progress plugin saw start and not end (the file is untrusted too)."""
+    try:
+        fd = open_untrusted(scratch, _PROGRESS)
+    except ReportUnusable:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(size - 65536, 0), os.SEEK_SET)
+        tail = os.read(fd, 65536).decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
+    open_tests: dict[str, None] = {}
+    for line in tail.splitlines():
+        kind, _, nodeid = line.partition(" ")
+        if kind == "start":
+            open_tests[nodeid] = None
+        elif kind == "end":
+            open_tests.pop(nodeid, None)
+    return next(reversed(open_tests), None) if open_tests else None
+
+
+def _failure(case: JUnitCase, workspace: Path) -> TestFailure:
+    lines = case.text.splitlines()
+    trimmed = "\n".join(lines[-TRACEBACK_LINES:])
+    if len(lines) > TRACEBACK_LINES:
+        trimmed = f"[… {len(lines) - TRACEBACK_LINES} lines …]\n" + trimmed
+    return TestFailure(_test_id(case), _location(case, case.text, workspace), case.message, trimmed)
+
+
+def _test_id(case: JUnitCase) -> str:
+    name, classname, file = case.name, case.classname, case.file
     if not file:
         return f"{classname}::{name}" if classname else name
     module = file[:-3].replace("/", ".") if file.endswith(".py") else file
@@ -146,40 +330,50 @@ def _test_id(case: ET.Element) -> str:
     return "::".join(part for part in (file, inner, name) if part)
 
 
-def _location(case: ET.Element, trace: str, workspace: Path) -> str:
-    hits = [(f, n) for f, n in _LOCATION.findall(trace) if (workspace / f).exists()]
-    if hits:
-        return f"{hits[-1][0]}:{hits[-1][1]}"
-    line = case.get("line")
-    return f"{case.get('file')}:{int(line) + 1}" if case.get("file") and line else (case.get("file") or "")
+def _location(case: JUnitCase, trace: str, workspace: Path) -> str:
+    """The deepest place in the traceback that is a file inside the repository (checked without leaving it)."""
+    for name, line in reversed(_LOCATION.findall(trace)):
+        found = inside_repository(workspace, name)
+        if found is not None:
+            return f"{found}:{line}"
+    if case.file and case.line and case.line.isdigit():
+        return f"{case.file}:{int(case.line) + 1}"
+    return case.file or ""
 
 
-_SUMMARIES = {
-    "go": (re.compile(r"^--- FAIL: (\S+)", re.MULTILINE), re.compile(r"^--- PASS: ", re.MULTILINE)),
-    "cargo": (re.compile(r"^test (\S+) \.\.\. FAILED", re.MULTILINE), re.compile(r"^test \S+ \.\.\. ok", re.MULTILINE)),
-}
+def _read_summary(report: TestReport, output: str, prefer: str | None = None) -> None:
+    summary = parse_summary(output, prefer=prefer or report.runner)
+    if report.timed_out and report.running is None:
+        report.running = running_test(output, prefer or report.runner)
+    if summary is None:
+        report.results = "unknown"
+        return
+    report.passed, report.failed, report.errors, report.skipped = (summary.passed, summary.failed, summary.errors,
+                                                                   summary.skipped)
+    report.failures = [TestFailure(test_id, "", "", "") for test_id in summary.failing]
+    if report.timed_out and report.running is None:
+        report.running = summary.running
+    if report.runner == "custom":
+        report.notes.append(f"results read from {summary.runner}'s summary")
 
 
-def _read_summary(report: TestReport, output: str) -> None:
-    failing, passing = _SUMMARIES.get(report.runner, (None, None))
-    if failing is not None:
-        ids = failing.findall(output)
-        report.failures = [TestFailure(i, "", "failed", "") for i in ids]
-        report.failed = len(ids)
-        report.passed = len(passing.findall(output))
-    elif report.exit_code not in (0, None):
-        report.failed = 1
-        report.failures = [TestFailure(report.runner, "", f"exit code {report.exit_code}", report.output_tail)]
-
+# ---------------------------------------------------------------------- the model's view
 
 def format_report(report: TestReport) -> str:
-    """The model's view: counts first, then each failure with its place and trimmed traceback."""
+    """Counts first (or `unknown`, or the timeout and the test it hung in), then each failure."""
+    command = shlex.join(report.command)
     if report.timed_out:
-        head = f"Tests timed out after {TEST_TIMEOUT_S}s ({shlex.join(report.command)})."
+        where = f" while running {report.running}" if report.running else ""
+        head = f"Tests timed out after {report.timeout_s:g}s{where} ({command}); everything the run started was killed."
+    elif report.results == "unknown" and report.runner == "custom":
+        head = (f"Test results unknown: the output of `{command}` matched no runner summary this tool knows "
+                f"(pytest, unittest, go test, cargo test, jest, vitest, node --test). Exit code {report.exit_code}.")
+    elif report.results == "unknown":
+        head = f"Test results unknown: {report.runner} reported no results ({command}, exit code {report.exit_code})."
     else:
         head = (f"{report.passed} passed, {report.failed} failed, {report.errors} errors, {report.skipped} skipped "
                 f"({report.runner}, exit code {report.exit_code}).")
-    parts = [head]
+    parts = [head] + [f"Note: {note}" for note in report.notes]
     for failure in report.failures:
         parts.append(f"\nFAILED {failure.test_id}" + (f" at {failure.location}" if failure.location else "")
                      + (f"\n  {failure.message}" if failure.message else "")
@@ -189,21 +383,31 @@ def format_report(report: TestReport) -> str:
     return "\n".join(parts)
 
 
-@tool("functions.run_tests")
+def report_data(report: TestReport) -> dict:
+    """The structured result the loop, the printers and the events read."""
+    return {"passed": report.passed, "failed": report.failed, "errors": report.errors, "skipped": report.skipped,
+            "failing": report.failing_ids, "failures": [asdict(f) for f in report.failures],
+            "runner": report.runner, "results": report.results, "exit_code": report.exit_code,
+            "timed_out": report.timed_out, "running": report.running}
+
+
+@tool("functions.run_tests", mutating=True)
 def run_tests(ctx: ToolContext, paths: list[str] | None = None, select: str | None = None) -> ToolResult:
     """Run the project's tests in the sandbox and report passes and failures.
 
+    It runs the project's code, so it is approved like a command: refused in a
+    read-only session (nothing can write there), asked for in ask and auto-edit.
+
     Args:
-        paths: test files or folders to run (default: the whole suite)
-        select: only tests whose name matches this expression (pytest -k)
+        paths: test files, folders or test ids inside the repository (default: the whole suite); no options
+        select: only tests whose name matches this expression (pytest -k, go -run, cargo filter)
     """
     if ctx.sandbox is None:
         return ToolResult.error("commands are disabled in this session")
     try:
         report = run_test_suite(ctx, paths, select)
+    except TestArgumentRefused as exc:
+        return ToolResult.error(f"run_tests refused: {exc}")
     except SandboxUnavailable as exc:
         return ToolResult.error(f"cannot run tests: {exc}")
-    return ToolResult(report.green, format_report(report),
-                      data={"passed": report.passed, "failed": report.failed, "errors": report.errors,
-                            "skipped": report.skipped, "failing": report.failing_ids,
-                            "failures": [asdict(f) for f in report.failures], "runner": report.runner})
+    return ToolResult(report.green, format_report(report), data=report_data(report))

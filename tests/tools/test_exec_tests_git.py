@@ -58,7 +58,16 @@ def test_run_tests_with_a_configured_command(repo):
 
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), test_command="sh -c 'echo custom; exit 1'")
     result = run_tests.function(ctx)
-    assert not result.ok and result.data["runner"] == "custom" and "custom" in result.output
+    assert not result.ok and result.data["runner"] == "custom" and result.data["results"] == "unknown"
+    assert result.output.startswith("Test results unknown") and result.data["failing"] == []
+
+
+def test_a_configured_pytest_command_gets_real_counts(repo):
+    from tools.sandbox import Sandbox
+
+    ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), test_command="python3 -m pytest -q")
+    result = run_tests.function(ctx)
+    assert result.data["passed"] == 1 and result.data["failing"] == ["tests/test_calc.py::test_add"]
 
 
 def test_patch_then_commit_stages_only_the_agents_changes(ctx, repo):
