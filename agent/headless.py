@@ -130,12 +130,12 @@ def workspace_root(cwd: str) -> Path:
     path = Path(cwd).expanduser().resolve()
     if not path.is_dir():
         raise SetupError(f"--cwd {cwd}: no such folder")
-    from tools.sandbox import run_trusted
+    from tools.git import GitError, repository_root
 
-    done = run_trusted(["git", "rev-parse", "--show-toplevel"], cwd=path)
-    if done.returncode != 0:
-        raise SetupError(f"{path} is not inside a git repository (run `git init` there first)")
-    return Path(done.stdout.decode().strip())
+    try:  # found and validated without running git: nothing the repository controls can run here
+        return repository_root(path)
+    except GitError as exc:
+        raise SetupError(str(exc)) from None
 
 
 @dataclass

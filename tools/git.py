@@ -1,161 +1,357 @@
-"""Git for the agent: status, diff, commit what the agent changed, and undo (GitPython).
+"""Git for the agent: status, diff, commit exactly what the agent wrote, and undo only the agent's own work.
 
-Every git call runs with hooks off, fsmonitor off and transports refused, so a
-hook or `core.fsmonitor` planted in the repository never executes. The agent
-never pushes, fetches, rewrites or resets commits it did not make.
+Every git process goes through tools.host_git (nothing the repository
+controls runs). Commits are built from the bytes the agent recorded, not from
+whatever the work tree holds: a temporary index starts from HEAD, gets one
+blob per file the agent wrote, and becomes a commit whose parent is HEAD; the
+branch moves only if HEAD has not moved meanwhile. So the user's other edits,
+staged or not, new files, files a test run created and nested repositories
+are never swept in, and a file the user edited after the agent wrote it is
+reported as a conflict instead of being committed or reverted.
+
+Undo restores the agent's recorded before-content through no-follow writes
+(tools.worktree_io) and moves the branch back only for a commit this process
+made, while HEAD is still that commit and its parent the recorded base; a sha
+read from a session log never authorises a reset.
 """
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.paths import write_atomic
+from tools import worktree_io
+from tools.attribution import status_entries
+from tools.commit_message import TRAILER, compose
+from tools.context import FileChange, ToolContext
+from tools.host_git import HostGitError, find_root, run_git, validate
 from tools.registry import tool
-from tools.sandbox import hardened_git_env
 
-TRAILER = "Co-authored-by: gptoss-agent <gptoss-agent@localhost>"
+__all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "undo", "dirty_paths",
+           "diff_text", "status_text", "current_branch", "repository_root"]
+
+DIFF_CAP = 2 * 2**20
 
 
 class GitError(RuntimeError):
     """A git operation was refused or failed; the message says why."""
 
 
-def open_repo(workspace: Path):
-    """A GitPython repo whose every git call is hardened."""
-    import git
+@dataclass(frozen=True)
+class _AgentCommit:
+    """A commit this process made: its parent and the changes it holds (with their before-contents)."""
 
+    workspace: Path
+    base: str | None
+    changes: dict[str, FileChange]
+
+
+_MADE_HERE: dict[str, _AgentCommit] = {}
+
+
+@dataclass
+class CommitReport:
+    sha: str
+    files: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)  # path → why it was not committed
+    message: str = ""
+
+
+def repository_root(cwd: Path) -> Path:
+    """The validated work-tree root for `cwd` (found and checked without running repository code)."""
     try:
-        repo = git.Repo(workspace)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(f"{workspace} is not a git repository (run `git init` first)") from None
-    repo.git.update_environment(**hardened_git_env())
-    return repo
+        return validate(find_root(cwd)).root
+    except HostGitError as exc:
+        raise GitError(str(exc)) from None
+
+
+def _git(workspace: Path, *args: str, **kwargs):
+    try:
+        return run_git(workspace, *args, **kwargs)
+    except HostGitError as exc:
+        raise GitError(str(exc)) from None
 
 
 def dirty_paths(workspace: Path) -> set[str]:
-    """Every path with changes: modified, staged, deleted, renamed or untracked (not ignored)."""
-    repo = open_repo(workspace)
-    raw = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all")
-    paths: set[str] = set()
-    entries = raw.split("\0")
-    index = 0
-    while index < len(entries):
-        entry = entries[index]
-        if len(entry) > 3:
-            paths.add(entry[3:])
-            if entry[0] in "RC":  # a rename carries its source path next
-                index += 1
-                paths.add(entries[index])
-        index += 1
-    return paths
+    """Every path with changes: modified, staged, deleted or untracked (not ignored); nested repos end in '/'."""
+    try:
+        return {path for _, path in status_entries(workspace)}
+    except HostGitError as exc:
+        raise GitError(str(exc)) from None
 
 
 def status_text(workspace: Path) -> str:
-    return open_repo(workspace).git.status("--short", "--branch")
-
-
-def diff_text(workspace: Path) -> str:
-    """The working tree against HEAD, untracked files included (for /diff and the UI)."""
-    repo = open_repo(workspace)
-    untracked = repo.untracked_files
-    parts = [repo.git.diff("HEAD") if repo.head.is_valid() else ""]
-    for name in untracked:
-        parts.append(repo.git.diff("--no-index", "--", "/dev/null", name, with_exceptions=False))
-    return "\n".join(p for p in parts if p)
+    return _git(workspace, "status", "--short", "--branch", check=True).text
 
 
 def current_branch(workspace: Path) -> str | None:
-    repo = open_repo(workspace)
-    return None if repo.head.is_detached else repo.active_branch.name
+    done = _git(workspace, "symbolic-ref", "-q", "--short", "HEAD")
+    return done.text.strip() if done.ok else None
 
 
-def commit_changes(ctx: ToolContext, message: str, *, include_user_changes: bool = False) -> tuple[str, list[str], list[str]]:
-    """Commit what the agent changed; returns (sha, committed paths, skipped user paths)."""
-    import git
+def _head(workspace: Path) -> str | None:
+    done = _git(workspace, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+    return done.text.strip() if done.ok else None
 
-    repo = open_repo(ctx.workspace)
-    changed = dirty_paths(ctx.workspace)
-    skipped = sorted(changed & ctx.baseline_dirty) if not include_user_changes else []
-    paths = sorted(changed - set(skipped))
-    if not paths:
-        raise GitError("nothing to commit: the agent has not changed any file" +
-                       (f" (left alone: {', '.join(skipped)}, which you had modified before)" if skipped else ""))
-    body = message.strip() or "Changes by gptoss-agent"
-    if TRAILER not in body:
-        body += "\n\n" + TRAILER
-    env = {}
-    reader = repo.config_reader()
-    if not reader.has_option("user", "name"):
-        env.update(GIT_AUTHOR_NAME="gptoss-agent", GIT_COMMITTER_NAME="gptoss-agent")
-    if not reader.has_option("user", "email"):
-        env.update(GIT_AUTHOR_EMAIL="gptoss-agent@localhost", GIT_COMMITTER_EMAIL="gptoss-agent@localhost")
+
+def diff_text(workspace: Path) -> str:
+    """The working tree against HEAD, untracked files included, in one git call (for /diff and the UI)."""
+    head = _head(workspace) or _git(workspace, "hash-object", "-t", "tree", "--stdin", input=b"").text.strip()
+    parts = [_git(workspace, "diff", head, "--", check=True).text]
+    for code, path in status_entries(workspace):
+        if code != "??":
+            continue
+        if path.endswith("/"):
+            parts.append(f"# {path}: a nested repository, not shown and never committed by the agent\n")
+            continue
+        parts.append(_new_file_diff(workspace, path))
+    text = "".join(p for p in parts if p)
+    if len(text) > DIFF_CAP:
+        text = text[:DIFF_CAP] + f"\n# diff cut at {DIFF_CAP >> 20} MiB\n"
+    return text
+
+
+def _new_file_diff(workspace: Path, path: str) -> str:
     try:
-        repo.git.add("-A", "--", *paths)
-        with repo.git.custom_environment(**env):
-            repo.git.commit("--no-verify", "-m", body, "--only", "--", *paths)
-    except git.GitCommandError as exc:
-        raise GitError(f"git commit failed: {exc.stderr.strip() or exc}") from None
-    sha = repo.head.commit.hexsha
+        data = worktree_io.read_file(workspace, path, cap=DIFF_CAP)
+    except OSError as exc:
+        return f"# {path}: not shown ({exc})\n"
+    data = data or b""
+    header = f"diff --git a/{path} b/{path}\nnew file mode 100644\n"
+    if b"\0" in data[:8000]:
+        return header + f"Binary files /dev/null and b/{path} differ\n"
+    lines = data.decode("utf-8", "replace").splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    if data and not data.endswith(b"\n"):
+        body += "\\ No newline at end of file\n"
+    return header + f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + body if lines else header
+
+
+def commit_agent_changes(ctx: ToolContext, message: str, *, tests: str | None = None) -> CommitReport:
+    """Commit the files the agent wrote, with exactly the content it left there (see the module docstring)."""
+    workspace = ctx.workspace
+    base = _head(workspace)
+    committed, skipped = _committable(ctx, base)
+    if not committed:
+        reasons = "; ".join(f"{p}: {why}" for p, why in sorted(skipped.items()))
+        raise GitError("nothing to commit: the agent has not changed any file" +
+                       (f" (not committed: {reasons})" if reasons else ""))
+    text = compose(message, tests=tests)
+    sha = _write_commit(workspace, base, {p: ctx.changes[p].after for p in committed}, text)
+    _MADE_HERE[sha] = _AgentCommit(workspace, base, {p: ctx.changes.pop(p) for p in committed})
     ctx.agent_commits.append(sha)
+    for path in dirty_paths(workspace):
+        if path.endswith("/") and path not in skipped:
+            skipped[path] = "a nested repository; the agent never commits one"
+    return CommitReport(sha, committed, skipped, text)
+
+
+def commit_changes(ctx: ToolContext, message: str, *, tests: str | None = None) -> tuple[str, list[str], list[str]]:
+    """(sha, committed paths, paths left out): the tuple form of commit_agent_changes."""
+    report = commit_agent_changes(ctx, message, tests=tests)
+    return report.sha, report.files, sorted(report.skipped)
+
+
+def _committable(ctx: ToolContext, base: str | None) -> tuple[list[str], dict[str, str]]:
+    """Split the agent's recorded files into those to commit and those to leave, with the reason."""
+    paths = sorted(ctx.changes)
+    head_content = _blobs(ctx.workspace, base, paths)
+    committed, skipped = [], {}
     for path in paths:
-        ctx.changes.pop(path, None)
-    return sha, paths, skipped
+        change = ctx.changes[path]
+        try:
+            now = worktree_io.read_file(ctx.workspace, path)
+        except OSError as exc:
+            skipped[path] = f"not a regular file any more ({exc})"
+            continue
+        if now != change.after:
+            skipped[path] = "changed since the agent wrote it (a conflict: yours to resolve)"
+        elif change.before != head_content.get(path):
+            skipped[path] = "held uncommitted changes of yours before the agent edited it"
+        elif change.after == head_content.get(path):
+            ctx.changes.pop(path)  # back to the committed content: nothing to commit, nothing to undo
+        else:
+            committed.append(path)
+    return committed, skipped
+
+
+def _blobs(workspace: Path, commit: str | None, paths: list[str]) -> dict[str, bytes]:
+    """Content at `commit` of each path that exists there (work-tree form, no filter programs run)."""
+    if commit is None or not paths:
+        return {}
+    found = {}
+    for path in paths:  # one call each: `--batch --filters` loses the path in git 2.39
+        done = _git(workspace, "cat-file", "--filters", f"{commit}:{path}")
+        if done.ok:
+            found[path] = done.stdout
+    return found
+
+
+def _modes(workspace: Path, commit: str | None, paths: list[str]) -> dict[str, str]:
+    if commit is None or not paths:
+        return {}
+    done = _git(workspace, "ls-tree", "-z", commit, "--", *paths, check=True)
+    modes = {}
+    for row in done.stdout.split(b"\0"):
+        if b"\t" in row:
+            meta, name = row.split(b"\t", 1)
+            modes[name.decode("utf-8", "surrogateescape")] = meta.split()[0].decode()
+    return modes
+
+
+def _write_commit(workspace: Path, base: str | None, contents: dict[str, bytes | None], message: str) -> str:
+    """Commit `contents` (None: delete) on top of `base` through a temporary index; move the branch atomically."""
+    paths = sorted(contents)
+    base_modes = _modes(workspace, base, paths)
+    entries = []
+    for path in paths:
+        data = contents[path]
+        if data is None:
+            entries.append(("0", None, path))
+            continue
+        blob = _git(workspace, "hash-object", "-w", "--no-filters", "--stdin", input=data, check=True).text.strip()
+        executable = worktree_io.is_executable(workspace, path)
+        mode = "100755" if executable else "100644"
+        if base_modes.get(path) not in (None, "100644", "100755"):
+            mode = base_modes[path] if base_modes[path] != "120000" else mode
+        entries.append((mode, blob, path))
+    with tempfile.TemporaryDirectory(prefix="gptoss-index-") as private:
+        index = {"GIT_INDEX_FILE": str(Path(private) / "index")}
+        if base:
+            _git(workspace, "read-tree", base, env=index, check=True)
+        else:
+            _git(workspace, "read-tree", "--empty", env=index, check=True)
+        _git(workspace, "update-index", "-z", "--index-info", env=index, check=True,
+             input=_index_info(entries, _null_oid(base)))
+        tree = _git(workspace, "write-tree", env=index, check=True).text.strip()
+    parents = ["-p", base] if base else []
+    sha = _git(workspace, "commit-tree", "--no-gpg-sign", tree, *parents, "-F", "-", input=message.encode(),
+               env=_identity(workspace), check=True).text.strip()
+    moved = _git(workspace, "update-ref", "-m", "gptoss-agent: commit", "HEAD", sha, base or "")
+    if not moved.ok:
+        raise GitError(f"not committed: HEAD moved while the agent was committing ({moved.error})")
+    _sync_index(workspace, sha, paths)
+    return sha
+
+
+def _index_info(entries: list[tuple[str, str | None, str]], null: str) -> bytes:
+    return b"".join(f"{mode} {blob or null}\t{path}".encode("utf-8", "surrogateescape") + b"\0"
+                    for mode, blob, path in entries)
+
+
+def _null_oid(sample: str | None) -> str:
+    return "0" * (len(sample) if sample else 40)
+
+
+def _sync_index(workspace: Path, commit: str | None, paths: list[str]) -> None:
+    """Make the real index hold `commit`'s version of `paths` (absent: removed), leaving other entries alone."""
+    modes = _modes(workspace, commit, paths)
+    blobs = {}
+    if commit:
+        listed = _git(workspace, "ls-tree", "-z", commit, "--", *paths, check=True).stdout
+        for row in listed.split(b"\0"):
+            if b"\t" in row:
+                meta, name = row.split(b"\t", 1)
+                blobs[name.decode("utf-8", "surrogateescape")] = meta.split()[2].decode()
+    entries = [(modes.get(p, "0"), blobs.get(p), p) for p in paths]
+    _git(workspace, "update-index", "-z", "--index-info", input=_index_info(entries, _null_oid(commit)), check=True)
+
+
+def _identity(workspace: Path) -> dict[str, str]:
+    """The user's own identity when git has one; otherwise the agent's."""
+    env = {}
+    if not _git(workspace, "config", "--get", "user.name").text.strip():
+        env.update(GIT_AUTHOR_NAME="gptoss-agent", GIT_COMMITTER_NAME="gptoss-agent")
+    if not _git(workspace, "config", "--get", "user.email").text.strip():
+        env.update(GIT_AUTHOR_EMAIL="gptoss-agent@localhost", GIT_COMMITTER_EMAIL="gptoss-agent@localhost")
+    return env
 
 
 @tool("functions.git_commit", mutating=True, string_argument="message")
 def git_commit(ctx: ToolContext, message: str) -> ToolResult:
-    """Commit the changes you made (only yours; the user's pending edits are left alone).
+    """Commit the changes you made (only yours; the user's edits and new files are left alone).
 
     Args:
-        message: the commit message: a short summary line, then details if useful
+        message: the commit message: a summary line of at most 72 characters, then details if useful
     """
     try:
-        sha, paths, skipped = commit_changes(ctx, message)
+        report = commit_agent_changes(ctx, message)
     except GitError as exc:
         return ToolResult.error(str(exc))
-    text = f"Committed {sha[:12]}: {len(paths)} file(s): {', '.join(paths)}"
-    if skipped:
-        text += f"\nNot committed (the user had modified them before this session): {', '.join(skipped)}"
-    return ToolResult(True, text, data={"sha": sha, "message": message, "files": paths, "skipped": skipped})
+    text = f"Committed {report.sha[:12]}: {len(report.files)} file(s): {', '.join(report.files)}"
+    if report.skipped:
+        text += "\nNot committed: " + "; ".join(f"{p} ({why})" for p, why in sorted(report.skipped.items()))
+    subject = report.message.split("\n", 1)[0]
+    return ToolResult(True, text, data={"sha": report.sha, "message": subject, "files": report.files,
+                                        "skipped": sorted(report.skipped)})
 
 
 def undo(ctx: ToolContext) -> str:
-    """Revert the agent's uncommitted edits, else its last commit; refuse if the user changed those files."""
-    import git
-
+    """Revert the agent's uncommitted edits, else its last commit; refuse, saying why, if the user touched them."""
     if ctx.changes:
-        touched = [p for p, c in ctx.changes.items() if _read(ctx.workspace / p) != c.after]
-        if touched:
-            raise GitError(f"not undoing: {', '.join(sorted(touched))} changed since the agent edited them")
-        for path, change in ctx.changes.items():
-            target = ctx.workspace / path
-            if change.before is None:
-                target.unlink(missing_ok=True)
-            else:
-                write_atomic(target, change.before)
-        restored = sorted(ctx.changes)
+        restored = _restore(ctx.workspace, dict(ctx.changes))
         ctx.changes.clear()
-        return f"restored {len(restored)} file(s) to their state before the agent's edits: {', '.join(restored)}"
+        return (f"restored {len(restored)} file(s) to their state before the agent's edits: "
+                f"{', '.join(restored)}")
     if not ctx.agent_commits:
         raise GitError("nothing to undo: the agent has made no edits or commits in this session")
-    repo = open_repo(ctx.workspace)
-    head = repo.head.commit.hexsha
     last = ctx.agent_commits[-1]
+    record = _MADE_HERE.get(last)
+    if record is None or record.workspace != ctx.workspace:
+        raise GitError(f"not undoing {last[:12]}: the agent only undoes its own commits made in this run "
+                       "(a commit named in a session log is not proof)")
+    head = _head(ctx.workspace)
     if head != last:
-        raise GitError(f"not undoing: HEAD is {head[:12]}, not the agent's last commit {last[:12]}; "
+        raise GitError(f"not undoing: HEAD is {(head or 'unborn')[:12]}, not the agent's last commit {last[:12]}; "
                        "the agent only undoes its own commits")
-    try:
-        repo.git.reset("--keep", "HEAD~1")
-    except git.GitCommandError as exc:
-        raise GitError(f"not undoing: {exc.stderr.strip() or exc}") from None
+    parent = _git(ctx.workspace, "rev-parse", "-q", "--verify", f"{last}^1").text.strip() or None
+    if parent != record.base:
+        raise GitError(f"not undoing {last[:12]}: its parent is not the commit it was made on")
+    paths = sorted(record.changes)
+    staged = _git(ctx.workspace, "diff-index", "--cached", "--name-only", "-z", last, "--", *paths, check=True)
+    if staged.stdout.strip(b"\0"):
+        raise GitError("not undoing: you staged other changes to " + staged.text.replace("\0", " ").strip())
+    _preflight(ctx.workspace, record.changes)
+    moved = _git(ctx.workspace, "update-ref", "-m", "gptoss-agent: undo", "HEAD", record.base, last) \
+        if record.base else _git(ctx.workspace, "update-ref", "-d", "HEAD", last)
+    if not moved.ok:
+        raise GitError(f"not undoing: HEAD moved meanwhile ({moved.error})")
+    _restore(ctx.workspace, record.changes, checked=True, modes=_modes(ctx.workspace, record.base, paths))
+    _sync_index(ctx.workspace, record.base, paths)
     ctx.agent_commits.pop()
-    return f"reverted the agent's commit {last[:12]}"
+    del _MADE_HERE[last]
+    return f"reverted the agent's commit {last[:12]} ({len(paths)} file(s): {', '.join(paths)})"
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+def _preflight(workspace: Path, changes: dict[str, FileChange]) -> None:
+    """Refuse, naming the files, unless each still holds exactly what the agent left and no link is in the way."""
+    touched, blocked = [], []
+    for path, change in sorted(changes.items()):
+        try:
+            if worktree_io.read_file(workspace, path) != change.after:
+                touched.append(path)
+        except OSError as exc:
+            blocked.append(f"{path} ({exc})")
+    if blocked:
+        raise GitError("not undoing: " + "; ".join(blocked))
+    if touched:
+        raise GitError(f"not undoing: {', '.join(touched)} changed since the agent edited them "
+                       "(your edits are kept; undo would lose them)")
+
+
+def _restore(workspace: Path, changes: dict[str, FileChange], *, checked: bool = False,
+             modes: dict[str, str] | None = None) -> list[str]:
+    if not checked:
+        _preflight(workspace, changes)
+    for path, change in sorted(changes.items()):
+        try:
+            if change.before is None:
+                worktree_io.remove_file(workspace, path)
+            else:
+                mode = {"100755": 0o755, "100644": 0o644}.get((modes or {}).get(path, ""))
+                worktree_io.write_file(workspace, path, change.before, mode=mode)
+        except OSError as exc:
+            raise GitError(f"undo stopped at {path}: {exc}") from None
+    return sorted(changes)

@@ -528,28 +528,26 @@ def _with_note(result: CommandResult, note: str) -> CommandResult:
     return replace(result, notes=result.notes + (note,))
 
 
-# Host git never runs repository-controlled code: no hooks, no fsmonitor, no transports, no prompts.
-HARDENED_GIT_CONFIG = (("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false"), ("protocol.allow", "never"),
-                       ("core.sshCommand", "false"), ("credential.helper", ""))
-
-
-def hardened_git_env() -> dict[str, str]:
-    """Environment that applies HARDENED_GIT_CONFIG to every git invocation (git ≥ 2.31)."""
-    env = {"GIT_CONFIG_COUNT": str(len(HARDENED_GIT_CONFIG)), "GIT_TERMINAL_PROMPT": "0",
-           "GIT_ASKPASS": "/bin/false", "GIT_OPTIONAL_LOCKS": "0"}
-    for index, (key, value) in enumerate(HARDENED_GIT_CONFIG):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
-    return env
+# Host git lives in tools/host_git.py (the one place that runs git on the host); these names stay importable.
+from tools.host_git import HARDENED_GIT_CONFIG, hardened_git_env  # noqa: E402,F401
 
 
 def run_trusted(argv: Sequence[str], *, cwd: Path, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
-    """Run a host helper we trust (hardened git, ripgrep): no shell, bounded time, captured output.
+    """Run a host helper we trust (ripgrep): no shell, bounded time, captured output.
 
+    `git` is never run from here directly: it goes through tools.host_git,
+    which validates the repository and neutralises every program it could run.
     The model never chooses these programs; its commands go through `Sandbox.run`.
     """
+    if argv and Path(argv[0]).name == "git":
+        from tools.host_git import HostGitError, find_root, run_git
+
+        try:
+            done = run_git(find_root(cwd), *argv[1:], timeout_s=timeout_s)
+        except HostGitError as exc:
+            return subprocess.CompletedProcess(list(argv), 128, b"", str(exc).encode())
+        return subprocess.CompletedProcess(list(argv), done.returncode, done.stdout, done.stderr)
     env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED or k == "HOME"}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(hardened_git_env())
     return subprocess.run(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=timeout_s)

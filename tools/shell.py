@@ -34,7 +34,10 @@ def exec_command(ctx: ToolContext, cmd: list[str] | str, timeout: int = 60, work
     except PathRefused as exc:
         return ToolResult.error(str(exc))
     try:
-        result = ctx.sandbox.run(argv, cwd=cwd, timeout_s=min(max(timeout, 1), MAX_TIMEOUT_S), cancel=ctx.cancel)
+        from tools.attribution import recording
+
+        with recording(ctx):  # what the command wrote becomes the agent's (for commit and undo)
+            result = ctx.sandbox.run(argv, cwd=cwd, timeout_s=min(max(timeout, 1), MAX_TIMEOUT_S), cancel=ctx.cancel)
     except SandboxUnavailable as exc:
         return ToolResult.error(f"cannot run commands: {exc}")
     return command_result(result)

@@ -1,0 +1,351 @@
+"""The one place that runs git on the host, where the repository is untrusted data.
+
+Git is a program runner in disguise: a repository's config can name filters
+(clean, smudge, process), diff drivers (textconv, command), merge drivers,
+pagers, editors, signing and SSH programs, credential helpers and an fsmonitor;
+its hooks run on commit; `core.worktree` and a `.git` pointer file can point
+git somewhere else; embedded repositories carry configs of their own that
+`git status` descends into. The agent runs git on the host for status, diff,
+commit and undo, so every one of those is a way for a repository, or a model
+that can write into the work tree, to run code outside the sandbox.
+
+The choice here is to make the class impossible rather than to list settings:
+
+1. The repository is validated before every call: `.git` must be a real
+   directory at the work-tree root, or a pointer file whose git directory lies
+   outside the work tree (a worktree made by `batch`); a symlinked `.git`, a
+   pointer into the work tree (which the sandbox may write) or anything else
+   is refused. `GIT_DIR` and `GIT_WORK_TREE` are then set explicitly, so
+   `core.worktree`, discovery and inherited variables cannot move git.
+2. Git reads only the user's own config (global, XDG) besides the repository's;
+   system config is off. Every key that can name a program is overridden with
+   a command-line-scope value (`GIT_CONFIG_COUNT`), which beats every file:
+   a fixed list for the core settings, PLUS every key the effective config
+   (includes resolved) holds whose last part names a program (`clean`,
+   `smudge`, `process`, `textconv`, `command`, `driver`, `program`, `helper`,
+   `cmd`, `sshcommand`, ...), enumerated afresh with `git config --list -z
+   --includes` on every call. A driver name git could run must come from
+   config, so enumerating the config covers every name the attributes mention.
+   Overrides are empty values: an empty filter is no filter, and an empty
+   textconv, external diff or diff command fails closed (git says "cannot
+   run") instead of running anything.
+3. Belt and braces for the commands that could run a diff program: diff-like
+   subcommands always get `--no-ext-diff --no-textconv --no-color`, and status
+   and diff `--ignore-submodules=all`, added here, not by callers. Only an
+   allow-list of subcommands runs at all (no transports, no aliases).
+4. The environment is built from nothing: PATH, HOME (for the user's own
+   identity), locale; pager, editor, SSH and askpass pinned to harmless values;
+   pathspecs are literal; replace refs are ignored.
+5. Time and output are bounded; a hung git (a FIFO named by config) is killed.
+
+Programs the repository controls therefore never start: either git does not
+reach the code path (hooks, pagers, editors, transports) or the setting that
+would name the program holds an empty value we chose.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import stat
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+GIT_TIMEOUT_S = 60.0
+GIT_OUTPUT_CAP = 64 * 2**20
+MAX_PROGRAM_KEYS = 2_000  # a config naming more program settings than this is refused, not half-neutralised
+
+# Fixed overrides for settings that run programs or change where and how git works.
+HARDENED_GIT_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.hooksPath", "/dev/null"), ("core.fsmonitor", "false"), ("core.pager", "cat"), ("core.editor", "true"),
+    ("sequence.editor", "true"), ("core.sshCommand", "false"), ("core.askPass", ""), ("core.gitProxy", ""),
+    ("core.alternateRefsCommand", ""), ("core.untrackedCache", "false"), ("diff.external", ""),
+    ("commit.gpgSign", "false"), ("tag.gpgSign", "false"), ("push.gpgSign", "false"), ("log.showSignature", "false"),
+    ("merge.verifySignatures", "false"), ("gpg.program", "false"), ("gpg.openpgp.program", "false"),
+    ("gpg.x509.program", "false"), ("gpg.ssh.program", "false"), ("gpg.ssh.defaultKeyCommand", ""),
+    ("credential.helper", ""), ("protocol.allow", "never"), ("submodule.recurse", "false"),
+    ("fetch.recurseSubmodules", "false"), ("status.submoduleSummary", "false"), ("diff.ignoreSubmodules", "all"),
+    ("interactive.diffFilter", ""), ("color.ui", "never"), ("diff.noprefix", "false"),
+    ("diff.mnemonicPrefix", "false"), ("diff.relative", "false"), ("gc.auto", "0"), ("maintenance.auto", "false"),
+    ("uploadpack.packObjectsHook", ""), ("core.bare", "false"),
+)
+
+# Last parts of config keys that name a program to run (git matches names case-insensitively).
+_PROGRAM_NAMES = frozenset({
+    "clean", "smudge", "process", "textconv", "command", "cmd", "driver", "program", "helper", "sshcommand",
+    "askpass", "editor", "proxy", "gitproxy", "uploadpack", "receivepack", "packobjectshook", "alternaterefscommand",
+    "defaultkeycommand", "difffilter", "fsmonitor", "hookspath", "external", "update", "trustexitcode",
+})
+# Overrides other than the empty string for some of those names.
+_PROGRAM_VALUES = {"required": "false", "fsmonitor": "false", "hookspath": "/dev/null", "trustexitcode": "false"}
+
+# Subcommands the agent needs; anything else (push, fetch, clone, aliases, submodule) is refused.
+ALLOWED_SUBCOMMANDS = frozenset({
+    "status", "diff", "diff-index", "diff-tree", "ls-files", "rev-parse", "symbolic-ref", "config", "cat-file",
+    "hash-object", "read-tree", "update-index", "write-tree", "commit-tree", "update-ref", "reset", "worktree",
+    "check-ref-format", "show", "log", "merge-base", "for-each-ref", "ls-tree",
+})
+_DIFF_SAFETY = ("--no-ext-diff", "--no-textconv", "--no-color")
+_SUBCOMMAND_SAFETY: Mapping[str, tuple[str, ...]] = {
+    "diff": (*_DIFF_SAFETY, "--ignore-submodules=all"),
+    "diff-index": (*_DIFF_SAFETY, "--ignore-submodules=all"),
+    "diff-tree": _DIFF_SAFETY,
+    "show": _DIFF_SAFETY,
+    "log": (*_DIFF_SAFETY, "--no-show-signature"),
+    "status": ("--ignore-submodules=all",),
+}
+_ENV_KEPT = ("PATH", "HOME", "XDG_CONFIG_HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME")
+
+
+class HostGitError(RuntimeError):
+    """Host git refused to run or failed; the message says why in words a user can act on."""
+
+
+class UnsafeRepository(HostGitError):
+    """The repository's layout would let git run or write something the repository controls."""
+
+
+@dataclass(frozen=True)
+class GitResult:
+    """What one git process returned (output bytes are capped at GIT_OUTPUT_CAP)."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def error(self) -> str:
+        return self.stderr.decode("utf-8", "replace").strip() or f"git {self.args[0]} exited {self.returncode}"
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A validated repository: its work-tree root and the git directory git must use."""
+
+    root: Path
+    git_dir: Path
+
+
+def find_root(start: Path) -> Path:
+    """The work-tree root above `start`: the nearest folder holding a `.git` entry (found without git)."""
+    here = Path(start).expanduser().resolve()
+    for folder in (here, *here.parents):
+        if os.path.lexists(folder / ".git"):
+            return folder
+    raise HostGitError(f"{here} is not inside a git repository (run `git init` there first)")
+
+
+def validate(root: Path) -> Repository:
+    """Check the repository's layout before git touches it (see the module docstring, point 1)."""
+    root = Path(root).resolve()
+    dot_git = root / ".git"
+    try:
+        info = os.lstat(dot_git)
+    except FileNotFoundError:
+        raise HostGitError(f"{root} is not a git repository (run `git init` first)") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeRepository(f"{dot_git} is a symbolic link; the agent does not run git through it")
+    if stat.S_ISDIR(info.st_mode):
+        return Repository(root, dot_git)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeRepository(f"{dot_git} is neither a folder nor a gitdir file")
+    git_dir = _pointer_target(root, dot_git)
+    common = _common_dir(git_dir)
+    for where in (git_dir, common):
+        if where == root or where.is_relative_to(root):
+            raise UnsafeRepository(f"{dot_git} points to {where}, inside the work tree, where the repository's own "
+                                   "files (and the model) can write; the agent refuses to run git there")
+    return Repository(root, git_dir)
+
+
+def _pointer_target(root: Path, dot_git: Path) -> Path:
+    raw = _read_small(dot_git)
+    first = raw.split(b"\n", 1)[0].strip()
+    if not first.startswith(b"gitdir:"):
+        raise UnsafeRepository(f"{dot_git} is a file but not a `gitdir:` pointer")
+    target = Path(os.fsdecode(first[len(b"gitdir:"):].strip()))
+    resolved = Path(os.path.realpath(target if target.is_absolute() else root / target))
+    if not resolved.is_dir():
+        raise UnsafeRepository(f"{dot_git} points to {resolved}, which is not a git directory")
+    return resolved
+
+
+def _common_dir(git_dir: Path) -> Path:
+    """A linked worktree's git directory names the main one in `commondir`; that one must be safe too."""
+    pointer = git_dir / "commondir"
+    if not os.path.lexists(pointer):
+        return git_dir
+    target = Path(os.fsdecode(_read_small(pointer).strip()))
+    return Path(os.path.realpath(target if target.is_absolute() else git_dir / target))
+
+
+def _read_small(path: Path, limit: int = 4096) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeRepository(f"{path} is not a regular file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def run_git(root: Path, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None,
+            timeout_s: float = GIT_TIMEOUT_S, check: bool = False) -> GitResult:
+    """Run `git ARGS` on the repository at `root` with nothing the repository controls able to run.
+
+    `env` adds variables the caller needs (an identity, a temporary index); it
+    cannot re-enable anything, since the overrides are applied last.
+    """
+    if not args or args[0] not in ALLOWED_SUBCOMMANDS:
+        raise HostGitError(f"host git refuses `git {args[0] if args else ''}`: not a command the agent needs")
+    repo = validate(root)
+    base = hardened_git_env(repo, extra=env)
+    overrides = _driver_overrides(repo, base, timeout_s)
+    full_env = {**base, **_config_env(HARDENED_GIT_CONFIG + overrides)}
+    argv = ["git", "--no-pager", args[0], *_SUBCOMMAND_SAFETY.get(args[0], ()), *args[1:]]
+    result = _spawn(argv, cwd=repo.root, env=full_env, input=input, timeout_s=timeout_s)
+    if check and not result.ok:
+        raise HostGitError(f"git {args[0]} failed: {result.error}")
+    return result
+
+
+def hardened_git_env(repo: Repository | None = None, *, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for host git: nothing inherited but the basics, every program pinned or off.
+
+    With `repo`, GIT_DIR and GIT_WORK_TREE are pinned too. The fixed overrides
+    are included; the per-call driver overrides are added by `run_git`.
+    """
+    env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(extra or {})
+    for key in [k for k in env if k.startswith("GIT_") and k not in _CALLER_GIT_VARIABLES]:
+        del env[key]
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", PAGER="cat", GIT_EDITOR="true",
+               GIT_SEQUENCE_EDITOR="true", EDITOR="true", VISUAL="true", GIT_SSH_COMMAND="false", GIT_SSH="false",
+               GIT_NO_REPLACE_OBJECTS="1", GIT_OPTIONAL_LOCKS="0", GIT_LITERAL_PATHSPECS="1",
+               GIT_PROTOCOL_FROM_USER="0", GIT_ALLOW_PROTOCOL="", GIT_NO_LAZY_FETCH="1")
+    if repo is not None:
+        env.update(GIT_DIR=str(repo.git_dir), GIT_WORK_TREE=str(repo.root))
+    env.update(_config_env(HARDENED_GIT_CONFIG))
+    return env
+
+
+# Variables a caller of run_git may set through `env`; every other GIT_* is dropped.
+_CALLER_GIT_VARIABLES = frozenset({"GIT_INDEX_FILE", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
+                                   "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE",
+                                   "GIT_CONFIG_GLOBAL"})
+
+
+def _config_env(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+def _driver_overrides(repo: Repository, env: dict[str, str], timeout_s: float) -> tuple[tuple[str, str], ...]:
+    """An override for every program-naming key the effective config holds right now (point 2)."""
+    listed = _spawn(["git", "--no-pager", "config", "--list", "-z", "--includes"], cwd=repo.root, env=env,
+                    input=None, timeout_s=timeout_s)
+    if not listed.ok:
+        raise HostGitError(f"cannot read the repository's git config: {listed.error}")
+    return program_overrides(listed.stdout)
+
+
+def program_overrides(config_listing: bytes) -> tuple[tuple[str, str], ...]:
+    """Overrides for `git config --list -z` output: each program-naming key → an empty (or off) value."""
+    keys: dict[str, str] = {}
+    for entry in config_listing.split(b"\0"):
+        key = entry.split(b"\n", 1)[0].decode("utf-8", "surrogateescape")
+        if not key:
+            continue
+        section, _, rest = key.partition(".")
+        name = rest.rsplit(".", 1)[-1].lower()
+        if section.lower() == "pager" or section.lower() == "alias":
+            keys[key] = "false" if section.lower() == "pager" else ""
+        elif name in _PROGRAM_NAMES:
+            keys[key] = _PROGRAM_VALUES.get(name, "")
+            if section.lower() == "filter":  # a required filter with no command would make every read fail
+                keys[key.rsplit(".", 1)[0] + ".required"] = "false"
+        elif section.lower() in ("include", "includeif"):
+            continue  # includes were resolved by --includes: their keys are already in this listing
+    if len(keys) > MAX_PROGRAM_KEYS:
+        raise UnsafeRepository(f"the repository's git config names {len(keys)} programs; the agent refuses to run "
+                               "git on it")
+    return tuple(keys.items())
+
+
+def _spawn(argv: list[str], *, cwd: Path, env: Mapping[str, str], input: bytes | None,
+           timeout_s: float) -> GitResult:
+    """Start one git process with bounded time and output; kill its whole group on either limit."""
+    try:
+        process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.PIPE if input is not None
+                                   else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+    except OSError as exc:
+        raise HostGitError(f"cannot start git: {exc}") from None
+    if input is not None:
+        threading.Thread(target=_feed, args=(process.stdin, input), daemon=True).start()
+    out, err, problem = _collect(process, time.monotonic() + timeout_s)
+    if problem:
+        _kill_group(process)
+        process.wait()
+        raise HostGitError(f"git {argv[2] if len(argv) > 2 else ''} {problem}; stopped")
+    return GitResult(tuple(argv[2:]), process.wait(), out, err)
+
+
+def _collect(process: subprocess.Popen, deadline: float) -> tuple[bytes, bytes, str]:
+    chunks: dict[int, list[bytes]] = {process.stdout.fileno(): [], process.stderr.fileno(): []}
+    total = 0
+    with selectors.DefaultSelector() as selector:
+        for stream in (process.stdout, process.stderr):
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return b"", b"", "took too long"
+            for key, _ in selector.select(remaining):
+                data = os.read(key.fd, 1 << 16)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                chunks[key.fd].append(data)
+                total += len(data)
+                if total > GIT_OUTPUT_CAP:
+                    return b"", b"", f"printed more than {GIT_OUTPUT_CAP >> 20} MiB"
+    remaining = deadline - time.monotonic()
+    try:
+        process.wait(max(remaining, 0.01))
+    except subprocess.TimeoutExpired:
+        return b"", b"", "took too long"
+    return b"".join(chunks[process.stdout.fileno()]), b"".join(chunks[process.stderr.fileno()]), ""
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
