@@ -62,7 +62,12 @@ class JsonlPrinter:
 
 
 class TranscriptPrinter:
-    """A readable transcript: reasoning dimmed, one line per tool call, coloured diffs on a terminal."""
+    """A readable transcript: reasoning dimmed, one line per tool call, coloured diffs on a terminal.
+
+    Every string the model or the repository wrote goes through `agent.safe_text`
+    first: a terminal obeys escape sequences wherever they come from, so only our
+    own styling codes (`_style`) may reach it raw.
+    """
 
     def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
         self.out, self.err = out, err
@@ -72,36 +77,43 @@ class TranscriptPrinter:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def __call__(self, event: AgentEvent) -> None:
+        from agent.safe_text import block, line
+
         write = self.out.write
         if isinstance(event, RunStarted):
-            write(self._style(f"▶ {event.task}", "1") + f"  ({event.backend}, {event.cwd})\n")
+            write(self._style(f"▶ {line(event.task)}", "1") + f"  ({line(event.backend)}, {line(event.cwd)})\n")
         elif isinstance(event, ReasoningEmitted):
-            write(self._style(f"  {event.text.strip()}", "2") + "\n")
+            write(self._style(f"  {block(event.text.strip())}", "2") + "\n")
         elif event.type == "message":
-            write(("\n" if event.channel == "final" else "") + event.text.strip() + "\n")
+            write(("\n" if event.channel == "final" else "") + block(event.text.strip()) + "\n")
         elif isinstance(event, ToolCalled):
-            write(self._style(f"→ {event.name} {key_argument(event.arguments, 100)}", "36") + "\n")
+            write(self._style(f"→ {line(event.name)} {line(key_argument(event.arguments, 100))}", "36") + "\n")
         elif isinstance(event, ToolFinished):
             mark = self._style("✓", "32") if event.ok else self._style("✗", "31")
-            write(f"  {mark} {event.output.splitlines()[0][:120] if event.output else ''}\n")
+            write(f"  {mark} {line(event.output.splitlines()[0][:120]) if event.output else ''}\n")
             if event.display:
                 write(self._diff(event.display))
         elif isinstance(event, TestsReported):
             write(f"  tests: {event.passed} passed, {event.failed} failed, {event.errors} errors\n")
         elif isinstance(event, Committed):
-            write(self._style(f"● committed {event.sha[:12]}", "33") + f" {event.message.splitlines()[0]}\n")
+            first = event.message.splitlines()[0] if event.message else ""
+            write(self._style(f"● committed {line(event.sha[:12])}", "33") + f" {line(first)}\n")
         elif isinstance(event, ErrorRaised):
-            self.err.write(f"gptoss-agent: {event.message}\n")
+            self.err.write(f"gptoss-agent: {block(event.message)}\n")
         elif isinstance(event, Notice):
-            self.err.write(f"gptoss-agent: {event.text}\n")
+            self.err.write(f"gptoss-agent: {block(event.text)}\n")
         elif isinstance(event, RunFinished):
-            write(self._style(f"■ {event.status}", "1") + f" after {event.steps} steps, {event.seconds:.1f}s"
-                  + (f": {event.reason}" if event.reason else "") + "\n")
+            write(self._style(f"■ {line(event.status)}", "1") + f" after {event.steps} steps, {event.seconds:.1f}s"
+                  + (f": {line(event.reason)}" if event.reason else "") + "\n")
         self.out.flush()
+        self.err.flush()
 
     def _diff(self, diff: str) -> str:
+        from agent.safe_text import line as safe_line
+
         lines = []
-        for line in diff.splitlines():
+        for line in diff.rstrip("\n").split("\n"):
+            line = safe_line(line.removesuffix("\r"))
             if line.startswith("+") and not line.startswith("+++"):
                 line = self._style(line, "32")
             elif line.startswith("-") and not line.startswith("---"):

@@ -4,7 +4,15 @@ The agent never imports Textual; this app consumes its events. One worker
 thread owns the loop at a time. Agent events (and streamed tokens) go through a
 queue that a 30 Hz timer drains in order, coalescing token floods into one
 repaint per tick. The model loads in a background worker while the input is
-already usable; messages sent before it is ready are queued.
+already usable.
+
+Input is never lost: keys that arrive before the prompt has the focus are kept
+and replayed to it in order; Enter is handled in key order (see `PromptInput`);
+messages sent while the model loads or the agent works wait, visibly, in an
+outbox and are sent one by one when it is free (Esc takes the last one back to
+edit or drop). Modal questions (approvals, links, trust) only take keys pressed
+after they appeared. Every string from the model or the repository is shown
+through `agent.safe_text`. Git scans run in workers, never on the UI thread.
 """
 
 from __future__ import annotations
@@ -18,24 +26,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import ProgressBar, Static
 
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
-from agent.tui.screens import ApprovalAnswer, ApprovalScreen, HelpScreen, NoModelScreen
+from agent.tui.screens import (COMMANDS, ApprovalAnswer, ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
+                               NoModelScreen, TrustScreen, arguments_preview, command_preview)
 from agent.tui.widgets import (AnswerView, PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText, ToolCard,
-                               UserEntry)
+                               Transcript, UserEntry, WorkingIndicator, safe, safe_diff)
 
 Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None]], Any]
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 _MENTION = re.compile(r"@([\w./-]+)")
-COMMANDS = ("/help", "/clear", "/compact", "/undo", "/diff", "/commit", "/test", "/plan", "/reasoning", "/approval",
-            "/model", "/sessions", "/resume", "/quit")
+NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to the transcript
 
 
 class ModelMissing(Exception):
@@ -58,6 +66,18 @@ class RuntimeFailed(Message):
         self.error = error
 
 
+class TurnEnded(Message):
+    """The agent's worker finished a turn (or a compaction): the next queued message may go."""
+
+
+class GitScanned(Message):
+    """The branch and dirty mark, from a git scan in a worker."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__()
+        self.state = state
+
+
 @dataclass
 class _Stats:
     prompt: int = 0
@@ -71,18 +91,23 @@ class GptossApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "gptoss-agent"
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False), Binding("ctrl+c", "interrupt", "Cancel / quit", priority=True),
-                Binding("f1", "help", "Help")]
+                Binding("f1", "help", "Help"), Binding("pageup", "scroll_transcript(-1)", show=False),
+                Binding("pagedown", "scroll_transcript(1)", show=False)]
 
     def __init__(self, connect: Connector, *, approval: str = "ask", timings: bool = True,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, repo: Path | None = None) -> None:
         super().__init__()
         self._connect = connect
         self._cursor_blink = cursor_blink
+        self._repo = repo
         self.approval = approval
         self.timings = timings
         self.runtime: Any = None
         self._queue: deque = deque()
-        self._pending: list[str] = []
+        self.outbox: list[str] = []  # messages waiting for the model or for the current turn
+        self._early_keys: list[events.Key] = []
+        self._input_ready = False
+        self._git = ""
         self._cancel = threading.Event()
         self._busy = False
         self._started = False
@@ -98,9 +123,12 @@ class GptossApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            yield VerticalScroll(id="transcript")
+            yield Transcript(id="transcript")
             yield PlanPanel(id="plan")
         yield ProgressBar(total=1.0, show_eta=False, id="loading")
+        yield Static("", id="new-output")
+        yield WorkingIndicator(id="working")
+        yield Static("", id="outbox")
         yield Static("", id="hints")
         prompt = PromptInput(id="prompt", soft_wrap=True, show_line_numbers=False)
         prompt.cursor_blink = self._cursor_blink
@@ -111,10 +139,47 @@ class GptossApp(App[None]):
         if _terminal_is_light():
             self.theme = "textual-light"
         self.query_one(PlanPanel).show([])
-        self.query_one("#prompt", PromptInput).focus()
+        prompt = self.query_one("#prompt", PromptInput)
+        prompt.focus()
+        self._input_ready = True
+        for key in self._early_keys:  # typed before the prompt could take them: replayed in order
+            prompt._forward_event(key)
+        self._early_keys.clear()
+        self.query_one("#new-output").display = False
+        self.query_one(WorkingIndicator).stop()
+        self._show_outbox()
         self.set_interval(1 / 30, self._drain)
+        self.set_interval(0.1, self.query_one(WorkingIndicator).tick)
+        self._on_width(self.size.width)
         self._refresh_status()
+        self._welcome()
         self._load(None)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Input before the prompt exists is kept for it; a modal question only takes input from after it appeared."""
+        if isinstance(event, events.Key) and not event.is_forwarded and not self._input_ready:
+            self._early_keys.append(event)
+            return
+        if (isinstance(event, (events.Key, events.MouseDown, events.MouseUp, events.Click)) and not event.is_forwarded
+                and isinstance(self.screen, GuardedModal) and not self.screen.accepts(event)
+                and not (isinstance(event, events.Key) and event.key == "ctrl+c")):
+            return
+        await super().on_event(event)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._on_width(event.size.width)
+
+    def _on_width(self, width: int) -> None:
+        """Narrow terminals (80 columns) give the plan panel's room to the transcript."""
+        self.screen.set_class(width < NARROW_WIDTH, "-narrow")
+
+    def _welcome(self) -> None:
+        repo = self._repo or Path.cwd()
+        text = Text("gptoss-agent", style="bold")
+        text.append(" — a coding agent that runs on this machine, in a sandbox.\nRepository: ")
+        text.append_text(safe(str(repo), multiline=False))
+        text.append("\nType a task and press Enter · /help for commands · Ctrl+C twice to quit", style="dim")
+        self._mount(Static(text, classes="welcome"))
 
     def on_unmount(self) -> None:
         """Leaving the app stops the running step (and any approval it waits for); the session is kept."""
@@ -125,21 +190,58 @@ class GptossApp(App[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self, model_path: str | None) -> None:
         try:
+            self._ask_trust_for_repo_settings()
             runtime = self._connect(model_path, lambda f: self._queue.append(("progress", f)), self._queue_event)
         except Exception as exc:  # shown on screen, never a traceback
             self.post_message(RuntimeFailed(exc))
             return
         self.post_message(RuntimeReady(runtime))
 
+    def _ask_trust_for_repo_settings(self) -> None:
+        """(worker) The repository's settings file sets user-only keys: ask once, remembered for this content."""
+        if self._repo is None:
+            return
+        from agent import config
+
+        asking = getattr(config, "repo_settings_to_confirm", None)
+        found = asking(self._repo) if asking else None
+        if found is None:
+            return
+        text, digest, report = found
+        if self._ask(TrustScreen(str(report.path), text, report.message())):
+            config.trust_repo_settings(self._repo, digest)
+            self._queue_event(Notice(f"trusted the settings in {report.path} (this exact content)"))
+
+    def _ask(self, screen) -> Any:
+        """(worker) Push a modal screen and wait for its answer; a cancelled step answers None."""
+        answered = threading.Event()
+        box: dict[str, Any] = {}
+
+        def on_answer(answer: Any) -> None:
+            box["answer"] = answer
+            answered.set()
+
+        self.call_from_thread(self.push_screen, screen, on_answer)
+        while not answered.wait(0.05):
+            if self._cancel.is_set() or not self.is_running:
+                return None
+        return box.get("answer")
+
     def on_runtime_ready(self, message: RuntimeReady) -> None:
         self.runtime = message.runtime
         self.runtime.agent.approver = self._approve
         self.query_one("#loading", ProgressBar).display = False
-        self._note(f"Ready: {self.runtime.model_name} ({self.runtime.backend_name}). F1 for help.", style="dim")
+        sandbox = self.runtime.ctx.sandbox
+        text = Text("Ready: ", style="dim")
+        text.append_text(safe(f"{self.runtime.model_name} ({self.runtime.backend_name})", multiline=False))
+        text.append(" · sandbox ", style="dim")
+        text.append(safe(sandbox.mechanism if sandbox else "off", multiline=False))
+        self._mount(Static(text, classes="note"))
+        for weak in _weak_sandbox_properties(sandbox):
+            self._note(f"⚠ the sandbox does not give this here: {weak}", style="bold yellow")
         self._refresh_status()
-        if self._pending:
-            self._run_turn("\n\n".join(self._pending))
-            self._pending.clear()
+        self._scan_git()
+        self._send_next()
 
     def on_runtime_failed(self, message: RuntimeFailed) -> None:
         error = message.error
@@ -162,8 +264,10 @@ class GptossApp(App[None]):
 
     def _suggestions(self, text: str) -> list[str]:
         if text.startswith("/") and " " not in text:
-            return [c for c in COMMANDS if c.startswith(text)]
-        word = text.rsplit(None, 1)[-1] if text.strip() else ""
+            return [c for c in COMMANDS if c.startswith(text) and c != text]
+        if not text.strip() or text[-1].isspace():  # a completed word: a second Tab must not repeat it
+            return []
+        word = text.rsplit(None, 1)[-1]
         if word.startswith("@") and self.runtime is not None:
             from tools.files import repo_files
 
@@ -180,15 +284,43 @@ class GptossApp(App[None]):
         if text.startswith("/"):
             self._command(text)
             return
+        self.outbox.append(text)
+        self._show_outbox()
+        self._send_next()
+
+    def _send_next(self) -> None:
+        """Send the oldest queued message, when the model is loaded and no turn is running."""
+        if self.runtime is None or self._busy or not self.outbox:
+            return
+        text = self.outbox.pop(0)
+        self._show_outbox()
         self._mount(UserEntry(text))
-        if self.runtime is None:
-            self._pending.append(self._attach_mentions(text))
-            self._note("The model is still loading; your message is queued.", style="dim")
-            return
-        if self._busy:
-            self._note("Still working on the last message; press Esc to cancel it first.", style="dim")
-            return
+        self._begin_work()
         self._run_turn(self._attach_mentions(text))
+
+    def _show_outbox(self) -> None:
+        view = self.query_one("#outbox", Static)
+        view.display = bool(self.outbox)
+        if self.outbox:
+            why = "the model is loading" if self.runtime is None else "sent when this turn ends"
+            text = Text(f"queued ({why}; Esc to edit or drop the last): ", style="dim")
+            for index, queued in enumerate(self.outbox):
+                if index:
+                    text.append(" · ", style="dim")
+                text.append_text(safe(queued[:60] + ("…" if len(queued) > 60 else ""), multiline=False))
+            view.update(text)
+
+    def _begin_work(self) -> None:
+        self._busy = True
+        self._cancel = threading.Event()
+        self.query_one(WorkingIndicator).start()
+
+    def on_turn_ended(self, _: TurnEnded) -> None:
+        self._busy = False
+        self.query_one(WorkingIndicator).stop()
+        self._refresh_status()
+        self._scan_git()
+        self._send_next()
 
     def _attach_mentions(self, text: str) -> str:
         """`@path` mentions of repository files attach the file's content to the message."""
@@ -200,22 +332,20 @@ class GptossApp(App[None]):
                 attachments.append(f"Attached {name}:\n```\n{path.read_text(errors='replace')}\n```")
         return text if not attachments else text + "\n\n" + "\n\n".join(attachments)
 
-    @work(thread=True, exclusive=True, group="agent")
+    @work(thread=True, group="agent")
     def _run_turn(self, text: str) -> None:
         from agent.headless import start_agent
 
-        self._busy = True
-        self._cancel = threading.Event()
         try:
             agent = self.runtime.agent
             if not self._started:
                 start_agent(self.runtime, text)
                 self._started = True
             agent.run(text, self._cancel)
-        except Exception as exc:  # a bug in a turn must not take the app down
+        except BaseException as exc:  # a bug (or a native panic) in a turn must not take the app down
             self._queue_event(ErrorRaised(f"{type(exc).__name__}: {exc}"))
         finally:
-            self._busy = False
+            self._queue.append(("ended", None))
 
     # ------------------------------------------------------------------ approvals (called in the worker)
 
@@ -230,18 +360,11 @@ class GptossApp(App[None]):
         if mode == "auto-edit" and spec.recipient == "repo_browser.apply_patch":
             return
         preview, is_diff = self._preview(call, spec)
-        answered = threading.Event()
-        box: dict[str, ApprovalAnswer] = {}
-
-        def on_answer(answer: ApprovalAnswer | None) -> None:
-            box["answer"] = answer or ApprovalAnswer(False)
-            answered.set()
-
-        self.call_from_thread(self.push_screen, ApprovalScreen(spec.recipient, preview, is_diff=is_diff), on_answer)
-        while not answered.wait(0.05):
-            if self._cancel.is_set():
-                raise Refused("the user cancelled")
-        answer = box["answer"]
+        asked = time.monotonic()
+        answer = self._ask(ApprovalScreen(spec.recipient, preview, is_diff=is_diff))
+        self._queue.append(("waited", time.monotonic() - asked))  # not counted in the tool's time
+        if answer is None:
+            raise Refused("the user cancelled")
         if answer.always:
             self._always.add(spec.recipient)
         if not answer.allow:
@@ -265,10 +388,8 @@ class GptossApp(App[None]):
                 return apply_patch(parse_patch(patch or ""), read).diff or patch, True
             except (PatchError, OSError) as exc:
                 return f"{patch}\n\n(this patch will not apply: {exc})", False
-        if isinstance(arguments, dict) and "cmd" in arguments:
-            cmd = arguments["cmd"]
-            return ("$ " + (" ".join(cmd) if isinstance(cmd, list) else str(cmd))), False
-        return str(arguments), False
+        command = command_preview(arguments)
+        return (command if command is not None else arguments_preview(arguments)), False
 
     # ------------------------------------------------------------------ events → widgets
 
@@ -286,6 +407,17 @@ class GptossApp(App[None]):
             if kind == "progress":
                 self.query_one("#loading", ProgressBar).update(progress=item)
                 continue
+            if kind == "waited":
+                running = [card for card in self._cards.values() if card.outcome == "running"]
+                if running:
+                    running[-1].waited += item
+                continue
+            if kind == "ended":
+                if batch:
+                    self._stream_text(batch_channel, "".join(batch))
+                    batch = []
+                self.post_message(TurnEnded())
+                continue
             item, stamp = item if kind == "event" else (item, 0.0)
             if isinstance(item, TextStreamed):
                 if batch and item.channel != batch_channel:
@@ -300,7 +432,7 @@ class GptossApp(App[None]):
             self._apply(item, stamp)
         if batch:
             self._stream_text(batch_channel, "".join(batch))
-        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+        self.query_one(Transcript).added()
 
     def _stream_text(self, channel: str | None, text: str) -> None:
         if self._stream is None or self._stream.channel != channel:
@@ -322,7 +454,7 @@ class GptossApp(App[None]):
             self._mount(ReasoningBlock(event.text))
         elif isinstance(event, MessageEmitted):
             self._end_stream()
-            self._mount(AnswerView(event.text) if event.channel == "final" else Static(Text(event.text), classes="preamble"))
+            self._mount(AnswerView(event.text) if event.channel == "final" else Static(safe(event.text), classes="preamble"))
         elif isinstance(event, ToolCalled):
             self._end_stream()
             card = ToolCard(event, started=stamp)
@@ -335,12 +467,16 @@ class GptossApp(App[None]):
         elif isinstance(event, TestsReported):
             failing = f": {', '.join(event.failing[:8])}" if event.failing else ""
             style = "green" if not (event.failed or event.errors) else "red"
-            self._mount(Static(Text(f"tests: {event.passed} passed, {event.failed} failed, {event.errors} errors{failing}",
-                                    style=style), classes="tests"))
+            self._mount(Static(safe(f"tests: {event.passed} passed, {event.failed} failed, {event.errors} errors{failing}",
+                                    multiline=False, style=style), classes="tests"))
         elif isinstance(event, PlanUpdated):
             self.query_one(PlanPanel).show(event.steps)
+            current = next((s for s in event.steps if s.get("status") == "in_progress"), None)
+            self.query_one(WorkingIndicator).detail = str(current.get("step", ""))[:60] if current else ""
         elif isinstance(event, Committed):
-            self._note(f"● committed {event.sha[:12]} {event.message.splitlines()[0]}", style="yellow")
+            first = event.message.splitlines()[0] if event.message else ""
+            self._note(f"● committed {event.sha[:12]} {first}", style="yellow")
+            self._scan_git()
         elif isinstance(event, StepFinished):
             self._stats = _Stats(event.prompt_tokens, event.cached_tokens, event.tokens_per_second)
             self._refresh_status()
@@ -356,10 +492,37 @@ class GptossApp(App[None]):
             self._refresh_status()
 
     def _mount(self, widget) -> None:
-        self.query_one("#transcript", VerticalScroll).mount(widget)
+        transcript = self.query_one(Transcript)
+        transcript.mount(widget)
+        transcript.added()
 
     def _note(self, text: str, style: str = "") -> None:
-        self._mount(Static(Text(text, style=style), classes="note"))
+        """A line in the transcript; it may quote untrusted text (paths, errors), so it is shown safely."""
+        self._mount(Static(safe(text, style=style), classes="note"))
+
+    def on_transcript_new_output(self, message: Transcript.NewOutput) -> None:
+        marker = self.query_one("#new-output", Static)
+        marker.display = message.pending
+        if message.pending:
+            marker.update(Text("↓ new output below · PgDn to read it", style="bold reverse"))
+
+    def action_scroll_transcript(self, direction: int) -> None:
+        transcript = self.query_one(Transcript)
+        if direction < 0:
+            transcript.scroll_page_up()
+        else:
+            transcript.scroll_page_down()
+
+    def on_markdown_link_clicked(self, message) -> None:
+        """Links in the model's answer never open on a click: the real address is shown first."""
+        message.stop()
+        href = message.href
+
+        def opened(confirmed: bool | None) -> None:
+            if confirmed:
+                self.open_url(href)
+
+        self.push_screen(LinkScreen(href), opened)
 
     def _refresh_status(self) -> None:
         fields: dict[str, str] = {}
@@ -380,7 +543,8 @@ class GptossApp(App[None]):
                 fields["cache"] = f"{100 * self._stats.cached // max(self._stats.prompt, 1)}%"
             if self.timings and self._stats.speed:
                 fields["speed"] = f"{self._stats.speed:.0f} tok/s"
-            fields["git"] = _git_state(runtime.ctx.workspace)
+            if self._git:
+                fields["git"] = self._git
             sandbox = runtime.ctx.sandbox.mechanism if runtime.ctx.sandbox else "off"
             fields["sandbox"] = sandbox
             if sandbox in ("none", "off"):
@@ -390,7 +554,24 @@ class GptossApp(App[None]):
 
     # ------------------------------------------------------------------ actions and commands
 
+    @work(thread=True, exclusive=True, group="git")
+    def _scan_git(self) -> None:
+        """(worker) The branch and dirty mark for the status bar: git never runs on the UI thread."""
+        if self.runtime is not None:
+            self.post_message(GitScanned(_git_state(self.runtime.ctx.workspace)))
+
+    def on_git_scanned(self, message: GitScanned) -> None:
+        self._git = message.state
+        self._refresh_status()
+
     def action_cancel(self) -> None:
+        """Esc: take the last queued message back to edit (or drop), else interrupt the running step."""
+        prompt = self.query_one("#prompt", PromptInput)
+        if self.outbox and not prompt.text.strip():
+            prompt.text = self.outbox.pop()
+            prompt.move_cursor(prompt.document.end)
+            self._show_outbox()
+            return
         if self._busy:
             self._cancel.set()
             self._note("cancelling…", style="dim")
@@ -412,11 +593,12 @@ class GptossApp(App[None]):
     def get_system_commands(self, screen):
         """Every action in the command palette (Ctrl+P), beside Textual's own."""
         yield from super().get_system_commands(screen)
-        entries = [("Help", "Keys and commands", "/help"), ("Clear", "Start a new conversation", "/clear"),
+        # Textual's own entries already include "Quit" (and help keys): ours add only what it lacks.
+        entries = [("Clear", "Start a new conversation", "/clear"),
                    ("Undo", "Revert the agent's last edits or commit", "/undo"), ("Diff", "Show uncommitted changes", "/diff"),
                    ("Test", "Run the test suite", "/test"), ("Commit", "Commit the agent's changes", "/commit"),
                    ("Plan", "Show the current plan", "/plan"), ("Sessions", "List recent sessions", "/sessions"),
-                   ("Model", "Show the loaded model", "/model"), ("Quit", "Leave gptoss-agent", "/quit")]
+                   ("Model", "Show the loaded model", "/model"), ("Commands", "Every slash command, one line each", "/help")]
         entries += [(f"Reasoning: {e}", f"Set reasoning effort to {e}", f"/reasoning {e}") for e in ("low", "medium", "high")]
         entries += [(f"Approval: {m}", f"Set the approval mode to {m}", f"/approval {m}") for m in APPROVAL_MODES]
         for title, help_text, line in entries:
@@ -445,35 +627,56 @@ class GptossApp(App[None]):
 
         self.runtime.agent.conversation = Conversation(self.runtime.agent.codec)
         self._started = False
-        self.query_one("#transcript", VerticalScroll).remove_children()
+        self.query_one(Transcript).remove_children()
         self.query_one(PlanPanel).show([])
         self._note("Conversation cleared.", style="dim")
 
+    def _while_idle(self, name: str) -> bool:
+        """Commands that change the work tree wait for the running turn: they would race the agent's edits."""
+        if self._busy:
+            self._note(f"/{name} waits until the agent is done (Esc interrupts it).", style="dim")
+        return not self._busy
+
+    def _git_done(self, renderable, style: str = "") -> None:
+        """(UI thread) Show what a git command did, then refresh the status bar's git field."""
+        self._mount(Static(safe(renderable, style=style), classes="note") if isinstance(renderable, str) else renderable)
+        self._scan_git()
+        self._refresh_status()
+
     def _cmd_undo(self, _: str) -> None:
+        if self._while_idle("undo"):
+            self._undo()
+
+    @work(thread=True, exclusive=True, group="git-command")
+    def _undo(self) -> None:
         from tools import git as git_tools
 
         try:
-            self._note(git_tools.undo(self.runtime.ctx))
+            self.call_from_thread(self._git_done, git_tools.undo(self.runtime.ctx))
         except git_tools.GitError as exc:
-            self._note(str(exc), style="red")
+            self.call_from_thread(self._git_done, str(exc), "red")
 
+    @work(thread=True, exclusive=True, group="git-command")
     def _cmd_diff(self, _: str) -> None:
-        from rich.syntax import Syntax
-
         from tools.git import diff_text
 
         diff = diff_text(self.runtime.ctx.workspace)
-        self._mount(Static(Syntax(diff, "diff", theme="ansi_dark") if diff else Text("No changes.", style="dim"),
-                           classes="diff"))
+        self.call_from_thread(self._git_done, Static(safe_diff(diff) if diff else Text("No changes.", style="dim"),
+                                                     classes="diff"))
 
     def _cmd_commit(self, message: str) -> None:
+        if self._while_idle("commit"):
+            self._commit(message)
+
+    @work(thread=True, exclusive=True, group="git-command")
+    def _commit(self, message: str) -> None:
         from tools import git as git_tools
 
         try:
             sha, paths, _ = git_tools.commit_changes(self.runtime.ctx, message or "Changes by gptoss-agent")
-            self._note(f"● committed {sha[:12]}: {', '.join(paths)}", style="yellow")
+            self.call_from_thread(self._git_done, f"● committed {sha[:12]}: {', '.join(paths)}", "yellow")
         except git_tools.GitError as exc:
-            self._note(str(exc), style="red")
+            self.call_from_thread(self._git_done, str(exc), "red")
 
     @work(thread=True, group="tests")
     def _cmd_test(self, _: str) -> None:
@@ -506,16 +709,21 @@ class GptossApp(App[None]):
         self._note(f"Approval mode: {mode}.", style="dim")
         self._refresh_status()
 
-    @work(thread=True, exclusive=True, group="agent")
     def _cmd_compact(self, _: str) -> None:
         if not self._started:
-            self._queue_event(Notice("Nothing to compact yet."))
-            return
-        self._busy = True
+            self._note("Nothing to compact yet.", style="dim")
+        elif self._while_idle("compact"):
+            self._begin_work()
+            self._compact()
+
+    @work(thread=True, group="agent")
+    def _compact(self) -> None:
         try:
             self.runtime.agent.compact(self._cancel)
+        except BaseException as exc:
+            self._queue_event(ErrorRaised(f"{type(exc).__name__}: {exc}"))
         finally:
-            self._busy = False
+            self._queue.append(("ended", None))
 
     def _cmd_model(self, _: str) -> None:
         info = getattr(self.runtime.backend, "info", None)
@@ -558,6 +766,35 @@ def _terminal_is_light(environ=None) -> bool:
         return choice == "light"
     background = environ.get("COLORFGBG", "").rsplit(";", 1)[-1]
     return background in ("7", "15")
+
+
+def _weak_sandbox_properties(sandbox) -> list[str]:
+    """What the sandbox cannot give on this machine, in words (empty when everything holds).
+
+    Reads `sandbox.properties()` where the sandbox offers it: items that are
+    strings, (name, holds[, detail]) tuples, or objects with `holds` and `name`/`detail`.
+    """
+    if sandbox is None:
+        return ["everything: the sandbox is off and commands run unconfined"]
+    if getattr(sandbox, "mechanism", None) == "none":
+        return ["everything: the sandbox is off (--sandbox none) and commands run unconfined"]
+    properties = getattr(sandbox, "properties", None)
+    try:
+        items = properties() if callable(properties) else (properties or ())
+    except Exception:
+        return []
+    weak = []
+    for item in items:
+        if isinstance(item, str):
+            weak.append(item)
+        elif isinstance(item, tuple) and len(item) >= 2:
+            if not item[1]:
+                weak.append(" — ".join(str(part) for part in (item[0], *item[2:3]) if part))
+        elif not getattr(item, "holds", True):
+            name = getattr(item, "name", "") or str(item)
+            detail = getattr(item, "detail", "") or getattr(item, "why", "")
+            weak.append(f"{name} — {detail}" if detail else name)
+    return weak
 
 
 def _git_state(root: Path) -> str:

@@ -1,27 +1,53 @@
-"""Modal and full screens: approvals, the no-model screen, help."""
+"""Modal and full screens: approvals, links, the repository-settings trust prompt, the no-model screen, help."""
 
 from __future__ import annotations
 
+import json
+import shlex
+import time
 from dataclasses import dataclass
 
-from rich.syntax import Syntax
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
+from agent import safe_text
+from agent.tui.widgets import safe, safe_diff
+
+# Every slash command, with the one line /help shows for it (the completion list comes from here too).
+COMMANDS = {
+    "/help": "keys and commands (this screen)",
+    "/clear": "start a new conversation",
+    "/compact": "summarise the conversation to free context",
+    "/undo": "revert the agent's last edits or its last commit",
+    "/diff": "show the uncommitted changes",
+    "/commit": "/commit [message]: commit the agent's changes",
+    "/test": "run the test suite",
+    "/plan": "show the current plan",
+    "/reasoning": "/reasoning low|medium|high: how long the model thinks",
+    "/approval": "/approval read-only|ask|auto-edit|full-auto: when to ask before a change",
+    "/model": "show the loaded model",
+    "/sessions": "list recent sessions",
+    "/resume": "/resume [id]: continue an earlier session here",
+    "/quit": "leave gptoss-agent",
+}
+
 KEYS_HELP = """\
 Enter            send              Shift+Enter / Ctrl+J   new line
-Up / Down        input history     @path                  attach a file
-Esc / Ctrl+C     cancel the step   Ctrl+C twice           quit
+Up / Down        input history     @path + Tab            attach a file
+Esc              interrupt the step (or edit a queued message)
+Ctrl+C twice     quit              PgUp / PgDn            scroll the transcript
 Ctrl+P           command palette   F1                     this help
-
-/help  /clear  /compact  /undo  /diff  /commit [message]  /test  /plan
-/reasoning low|medium|high   /approval read-only|ask|auto-edit|full-auto
-/model  /sessions  /resume  /quit
 """
+
+# Keys pressed before the approval appeared, or within this long after it, do not answer it:
+# a space or an `a` typed for the prompt must not become "yes" or "always".
+APPROVAL_GUARD_SECONDS = 0.4
+PREVIEW_LINES = 14
 
 
 @dataclass(frozen=True)
@@ -31,32 +57,98 @@ class ApprovalAnswer:
     reason: str = ""
 
 
-class ApprovalScreen(ModalScreen[ApprovalAnswer]):
-    """Asked before a mutating tool runs: the diff or the command, then yes / no / always / no-and-why."""
+def command_preview(arguments: object) -> str | None:
+    """The exact command a container.exec call will run, quoted as a shell would need it, or None."""
+    if not isinstance(arguments, dict) or "cmd" not in arguments:
+        return None
+    cmd = arguments["cmd"]
+    argv = [str(part) for part in cmd] if isinstance(cmd, list) else [str(cmd)]
+    text = shlex.join(argv) if isinstance(cmd, list) else str(cmd)
+    extras = {k: v for k, v in arguments.items() if k != "cmd"}
+    suffix = "".join(f"\n  ({key}: {json.dumps(value, ensure_ascii=False)})" for key, value in extras.items())
+    return "$ " + text + suffix
+
+
+def arguments_preview(arguments: object) -> str:
+    """Any other call's arguments, in full, as indented JSON."""
+    if isinstance(arguments, str):
+        return arguments
+    return json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
+
+
+class GuardedModal(ModalScreen):
+    """A modal that only answers to input that happened after it appeared (plus a short guard).
+
+    The app asks `accepts(event)` before dispatching each key or click to it
+    (see `GptossApp.on_event`), so type-ahead never reaches the choice.
+    """
+
+    GUARD_SECONDS = APPROVAL_GUARD_SECONDS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed_at = time.monotonic() + self.GUARD_SECONDS
+
+    def on_mount(self) -> None:
+        self.armed_at = time.monotonic() + self.GUARD_SECONDS
+
+    def accepts(self, event: events.Event) -> bool:
+        return getattr(event, "time", time.monotonic()) >= self.armed_at
+
+
+class ApprovalScreen(GuardedModal):
+    """Asked before a mutating tool runs: the exact diff or command, then yes / no / always / no-and-why.
+
+    What is shown is what will run: the argv quoted with shlex, every control,
+    bidi and zero-width character shown as an escape (with a count), long or
+    multi-line arguments cut with an explicit "N more lines" that `m` expands.
+    "Always" needs the deliberate Shift+A.
+    """
 
     BINDINGS = [Binding("y", "answer('yes')", "yes"), Binding("n", "answer('no')", "no"),
-                Binding("a", "answer('always')", "always"), Binding("t", "answer('tell')", "no, and tell why"),
-                Binding("escape", "answer('no')", "no", show=False)]
+                Binding("A", "answer('always')", "always (Shift+A)"), Binding("t", "answer('tell')", "no, tell why"),
+                Binding("m", "more", "show all", show=False), Binding("escape", "answer('no')", "no", show=False)]
 
     def __init__(self, tool: str, preview: str, *, is_diff: bool) -> None:
         super().__init__()
         self.tool, self.preview, self.is_diff = tool, preview, is_diff
+        self.lines = preview.split("\n")
+        self.expanded = len(self.lines) <= PREVIEW_LINES
 
     def compose(self) -> ComposeResult:
         with Vertical(id="approval"):
-            yield Label(f"Allow {self.tool}?", id="approval-title")
-            body = Syntax(self.preview, "diff", theme="ansi_dark", word_wrap=True) if self.is_diff else Text(self.preview)
-            yield VerticalScroll(Static(body), id="approval-preview")
+            yield Label(safe(f"Allow {self.tool}?", multiline=False), id="approval-title")
+            hidden = safe_text.hidden_count(self.preview, strict=not self.is_diff)
+            if hidden:
+                yield Label(Text(f"⚠ {hidden} control, invisible or look-alike character(s), shown as escapes "
+                                 "in reverse video", style="bold yellow"), id="approval-warning")
+            yield VerticalScroll(Static(self._body(), id="approval-body"), id="approval-preview")
+            yield Label(self._more_text(), id="approval-more")
             yield Input(placeholder="why not? (the model is told)", id="approval-reason")
             with Horizontal(id="approval-buttons"):
                 yield Button("Yes (y)", id="yes", variant="success")
                 yield Button("No (n)", id="no", variant="error")
-                yield Button("Always this session (a)", id="always")
-                yield Button("No, and tell why (t)", id="tell")
+                yield Button("Always (Shift+A)", id="always")
+                yield Button("Tell why (t)", id="tell")
 
-    def on_mount(self) -> None:
+    def _body(self):
+        shown = "\n".join(self.lines if self.expanded else self.lines[:PREVIEW_LINES])
+        return safe_diff(shown) if self.is_diff else safe(shown, strict=True)
+
+    def _more_text(self) -> Text:
+        hidden = len(self.lines) - PREVIEW_LINES
+        return Text("" if self.expanded else f"… {hidden} more line(s): press m to show all", style="bold")
+
+    def on_mount(self) -> None:  # (GuardedModal.on_mount runs too: Textual calls each class's handler)
         self.query_one("#approval-reason", Input).display = False
-        self.query_one("#yes", Button).focus()
+        self.query_one("#approval-more", Label).display = not self.expanded
+        # The focus is on the preview, not on a button: Space and Enter must not answer.
+        self.query_one("#approval-preview", VerticalScroll).focus()
+
+    def action_more(self) -> None:
+        self.expanded = True
+        self.query_one("#approval-body", Static).update(self._body())
+        self.query_one("#approval-more", Label).display = False
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_answer(event.button.id or "no")
@@ -80,6 +172,49 @@ class ApprovalScreen(ModalScreen[ApprovalAnswer]):
         self.dismiss(ApprovalAnswer(False, reason=event.value.strip()))
 
 
+class LinkScreen(GuardedModal):
+    """A link in the model's answer was clicked: show the real address; only `o` opens it."""
+
+    BINDINGS = [Binding("o", "open", "open"), Binding("escape,n,q", "close", "cancel")]
+
+    def __init__(self, href: str) -> None:
+        super().__init__()
+        self.href = href
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="link"):
+            yield Label("Open this link in your browser?", id="link-title")
+            yield Static(safe(self.href, strict=True), id="link-url")
+            yield Label(Text("o open · Esc cancel", style="dim"))
+
+    def action_open(self) -> None:
+        self.dismiss(True)
+
+    def action_close(self) -> None:
+        self.dismiss(False)
+
+
+class TrustScreen(GuardedModal):
+    """The repository's settings file sets user-only keys: show it and ask once (remembered for this content)."""
+
+    BINDINGS = [Binding("T", "answer(True)", "trust (Shift+T)"), Binding("escape,n", "answer(False)", "ignore")]
+
+    def __init__(self, path: str, text: str, message: str) -> None:
+        super().__init__()
+        self.path, self.text, self.message = path, text, message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="trust"):
+            yield Label(safe(f"Trust the settings in {self.path}?", multiline=False), id="trust-title")
+            yield Static(safe(self.message), id="trust-message")
+            yield VerticalScroll(Static(safe(self.text, strict=True)), id="trust-preview")
+            yield Label(Text("Shift+T trust this exact content (remembered) · n or Esc ignore those keys",
+                             style="bold"))
+
+    def action_answer(self, trusted: bool) -> None:
+        self.dismiss(trusted)
+
+
 class NoModelScreen(Screen[str]):
     """No GGUF found: where we looked, a field for a path, and the one command that fetches it."""
 
@@ -90,8 +225,8 @@ class NoModelScreen(Screen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="no-model"):
             yield Label("No gpt-oss model found", id="no-model-title")
-            yield Static(Text("Looked in:\n" + self.places), id="no-model-places")
-            yield Static(Text(f"Fetch it (12 GB, the only command that uses the network):\n    {self.fetch}"))
+            yield Static(safe("Looked in:\n" + self.places), id="no-model-places")
+            yield Static(safe(f"Fetch it (12 GB, the only command that uses the network):\n    {self.fetch}"))
             yield Label("Or paste the path to a GGUF file and press Enter:")
             yield Input(placeholder="/path/to/gpt-oss-20b-mxfp4.gguf", id="model-path")
 
@@ -101,12 +236,15 @@ class NoModelScreen(Screen[str]):
 
 
 class HelpScreen(ModalScreen[None]):
+    """Keys, then one line per slash command."""
+
     BINDINGS = [Binding("escape,q,f1", "close", "close")]
 
     def compose(self) -> ComposeResult:
+        commands = "\n".join(f"{name:<12} {text}" for name, text in COMMANDS.items())
         with Vertical(id="help"):
             yield Label("gptoss-agent — keys and commands", id="help-title")
-            yield Static(Text(KEYS_HELP))
+            yield VerticalScroll(Static(Text(KEYS_HELP + "\n" + commands)), id="help-body")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,13 +1,23 @@
-"""The TUI's widgets: transcript entries, tool cards, the plan panel, the status bar, the prompt."""
+"""The TUI's widgets: transcript entries, tool cards, the plan panel, the status bar, the prompt.
+
+Every string the model or the repository wrote is turned into a Rich `Text` by
+`safe()`: control, bidi and zero-width characters become visible escapes (in
+reverse video, so they cannot pass for typed text), never terminal commands.
+"""
 
 from __future__ import annotations
 
+import time
+
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static, TextArea
 
+from agent import safe_text
 from agent.events import ToolCalled, ToolFinished, key_argument
 
 # Single-width symbols: emoji are double-width in most terminals and break alignment.
@@ -16,13 +26,29 @@ ICONS = {"repo_browser.open_file": "≡", "repo_browser.search": "⌕", "repo_br
          "functions.run_tests": "⚑", "functions.git_commit": "●", "functions.update_plan": "☰",
          "functions.find_symbol": "⌖"}
 PLAN_MARKS = {"pending": "○", "in_progress": "◐", "completed": "●"}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+REFUSAL_PREFIX = "The user declined this call"
+ESCAPE_STYLE = "reverse"
+
+
+def safe(text: object, *, multiline: bool = True, strict: bool = False, style: str = "") -> Text:
+    """Untrusted text as a Rich Text: escapes for every unsafe character, styled apart from the text."""
+    result = Text(style=style)
+    for piece, escaped in safe_text.spans(str(text), multiline=multiline, strict=strict):
+        result.append(piece, style=ESCAPE_STYLE if escaped else None)
+    return result
+
+
+def safe_diff(diff: str) -> Syntax:
+    """A diff from the model or the repository, coloured, with every unsafe character escaped."""
+    return Syntax(safe_text.block(diff), "diff", theme="ansi_dark", word_wrap=True)
 
 
 class UserEntry(Static):
     """What the user sent."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(Text(text), classes="user")
+        super().__init__(safe(text), classes="user")
 
 
 class StreamingText(Static):
@@ -35,47 +61,63 @@ class StreamingText(Static):
 
     def extend(self, text: str) -> None:
         self.text += text
-        self.update(Text(self.text))
+        self.update(safe(self.text))
 
 
 class ReasoningBlock(Collapsible):
     """The model's reasoning: dimmed, collapsed once the answer arrives, reopenable."""
 
     def __init__(self, text: str, *, collapsed: bool = True) -> None:
-        super().__init__(Static(Text(text), classes="reasoning-text"), title="Reasoning", collapsed=collapsed,
+        super().__init__(Static(safe(text), classes="reasoning-text"), title="Reasoning", collapsed=collapsed,
                          classes="reasoning")
 
 
 class AnswerView(Markdown):
-    """The final answer, as Markdown with highlighted code."""
+    """The final answer, as Markdown with highlighted code.
+
+    The Markdown source is neutralised before parsing, and links never open on
+    a click: the app asks first, showing the real address (`LinkClicked`).
+    """
 
     def __init__(self, text: str) -> None:
-        super().__init__(text, classes="answer")
+        super().__init__(safe_text.block(text), classes="answer", open_links=False)
+        self.original = text  # what the model wrote, before neutralising
 
 
 class ToolCard(Collapsible):
-    """One tool call: icon, tool, key argument, status; expands to its output (diffs in colour)."""
+    """One tool call: icon, tool, key argument, status; expands to its output (diffs in colour).
+
+    Its time counts only the tool's own work: time spent waiting for the user's
+    approval is subtracted (`waited`). A refusal is shown as refused, not failed.
+    """
 
     def __init__(self, call: ToolCalled, started: float = 0.0) -> None:
         self.call = call
         self.started = started
+        self.waited = 0.0
+        self.outcome = "running"
         self.body = Static("…", classes="tool-output")
         super().__init__(self.body, title=self._heading("running"), collapsed=True, classes="tool running")
 
     def _heading(self, status: str) -> str:
         icon = ICONS.get(self.call.name, "⚙")
-        return f"{icon} {self.call.name}  {key_argument(self.call.arguments)}  {status}"
+        argument = safe_text.line(key_argument(self.call.arguments))
+        return f"{icon} {safe_text.line(self.call.name)}  {argument}  {status}"
 
     def finish(self, result: ToolFinished, seconds: float | None = None) -> None:
         self.remove_class("running")
-        self.add_class("ok" if result.ok else "failed")
-        status = "✓" if result.ok else "✗"
-        self.title = self._heading(f"{status} {seconds:.1f}s" if seconds is not None else status)
+        refused = not result.ok and result.output.startswith(REFUSAL_PREFIX)
+        self.outcome = "refused" if refused else ("ok" if result.ok else "failed")
+        self.add_class(self.outcome)
+        status = {"ok": "✓", "failed": "✗ failed", "refused": "⊘ refused"}[self.outcome]
+        if seconds is not None and not refused:
+            status += f" {max(seconds - self.waited, 0.0):.1f}s"
+        self.title = self._heading(status)
         if result.display:
-            self.body.update(Syntax(result.display, "diff", theme="ansi_dark", word_wrap=True))
+            self.body.update(safe_diff(result.display))
             self.collapsed = False
         else:
-            self.body.update(Text(result.output))
+            self.body.update(safe(result.output))
 
 
 class PlanPanel(Static):
@@ -87,37 +129,128 @@ class PlanPanel(Static):
             return
         text = Text()
         for step in steps:
-            status = step.get("status", "pending")
+            status = str(step.get("status", "pending"))
             text.append(f"{PLAN_MARKS.get(status, '○')} ", style="bold")
-            text.append(step.get("step", "") + "\n", style="dim" if status == "completed" else "")
+            text.append_text(safe(str(step.get("step", "")), multiline=False,
+                                  style="dim" if status == "completed" else ""))
+            text.append("\n")
         self.update(text)
+
+
+class Transcript(VerticalScroll):
+    """The conversation. Anchored to the newest output (Textual's anchor) until the user scrolls up to
+    read; then new output raises `NewOutput` instead of moving the view, and reaching the end again
+    follows once more."""
+
+    class NewOutput(Message):
+        """Output arrived below what the user is reading (True), or the user caught up (False)."""
+
+        def __init__(self, pending: bool) -> None:
+            super().__init__()
+            self.pending = pending
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    @property
+    def at_end(self) -> bool:
+        return self.scroll_y >= self.max_scroll_y - 1
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.at_end:
+            self.post_message(self.NewOutput(False))
+
+    def added(self) -> None:
+        """Called after new output: tell the app whether the user is looking elsewhere."""
+        self.call_after_refresh(lambda: self.post_message(self.NewOutput(not self.at_end)))
+
+
+class WorkingIndicator(Static):
+    """While the agent works: a spinner, the elapsed time, and how to interrupt."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self.since: float | None = None
+        self.detail = ""
+
+    def start(self) -> None:
+        self.since = time.monotonic()
+        self.display = True
+        self.tick()
+
+    def stop(self) -> None:
+        self.since = None
+        self.display = False
+
+    def tick(self) -> None:
+        if self.since is None:
+            return
+        elapsed = time.monotonic() - self.since
+        frame = SPINNER[int(elapsed * 10) % len(SPINNER)]
+        text = Text(f"{frame} working {_clock(elapsed)}", style="bold")
+        if self.detail:
+            text.append(" · ")
+            text.append_text(safe(self.detail, multiline=False))
+        text.append(" · esc to interrupt", style="dim")
+        self.update(text)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
 class StatusBar(Static):
-    """Model, backend, effort, context, cache reuse, speed, git state, approval, sandbox."""
+    """Model, backend, effort, context, cache reuse, speed, git state, approval, sandbox.
+
+    At any width the safety-relevant fields stay: approval and sandbox (and any
+    warning) are placed first; lower-priority fields are dropped when the line would not fit.
+    """
+
+    ORDER = ("approval", "sandbox", "model", "git", "ctx", "reasoning", "cache", "speed", "backend")
+    DROP_FIRST = ("backend", "speed", "cache", "reasoning", "ctx", "git", "model")
 
     def show(self, fields: dict[str, str], *, warning: str | None = None) -> None:
-        """Compact enough for 80 columns: values, with a short dim label where the value alone is unclear."""
+        self._fields, self._warning = dict(fields), warning
+        self._render_fields()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if hasattr(self, "_fields"):
+            self._render_fields()
+
+    def _render_fields(self) -> None:
+        fields = {k: self._fields[k] for k in self.ORDER if k in self._fields}
+        fields.update({k: v for k, v in self._fields.items() if k not in fields})
+        width = (self.size.width or 80) - 2
+        text = self._line(fields)
+        for name in self.DROP_FIRST:
+            if text.cell_len <= width:
+                break
+            fields.pop(name, None)
+            text = self._line(fields)
+        self.update(text)
+
+    def _line(self, fields: dict[str, str]) -> Text:
         text = Text()
+        if self._warning:
+            text.append(f"{self._warning}  ", style="bold red")
         for index, (name, value) in enumerate(fields.items()):
             if index:
                 text.append(" · ", style="dim")
-            if name in ("ctx", "cache"):
+            if name in ("ctx", "cache", "approval", "sandbox"):
                 text.append(f"{name} ", style="dim")
-            text.append(value)
-        if warning:
-            text.append(f"  {warning}", style="bold red")
-        self.update(text)
+            text.append_text(safe(value, multiline=False))
+        return text
 
 
 class PromptInput(TextArea):
-    """Multi-line input: Enter sends, Shift+Enter or Ctrl+J adds a line, Up/Down walk the history."""
+    """Multi-line input: Enter sends, Shift+Enter or Ctrl+J adds a line, Up/Down walk the history.
 
-    BINDINGS = [
-        Binding("enter", "send", "Send", priority=True),
-        Binding("tab", "complete", "Complete", show=False, priority=True),
-        Binding("shift+enter,ctrl+j", "newline", "New line", show=False, priority=True),
-    ]
+    Enter and Tab are handled in `_on_key`, in the order the keys arrived, not
+    as priority bindings: a priority binding runs before the keys queued ahead
+    of it, so a fast `/plan⏎` used to send an empty line.
+    """
 
     class Submitted(Message):
         def __init__(self, text: str) -> None:
@@ -136,6 +269,7 @@ class PromptInput(TextArea):
             return
         head, _, _ = self.text.rpartition(" ") if " " in self.text else ("", "", self.text)
         self.text = (head + " " if head else "") + self.suggestions[0] + " "
+        self.suggestions = []
         self.move_cursor(self.document.end)
 
     def action_send(self) -> None:
@@ -149,12 +283,25 @@ class PromptInput(TextArea):
     def action_newline(self) -> None:
         self.insert("\n")
 
-    def _on_key(self, event) -> None:
-        if event.key in ("up", "down") and "\n" not in self.text and self.sent:
-            event.prevent_default()
-            event.stop()
-            step = -1 if event.key == "up" else 1
+    async def _on_key(self, event: events.Key) -> None:
+        key = event.key
+        handled = True
+        if key == "enter":
+            self.action_send()
+        elif key in ("shift+enter", "ctrl+j"):
+            self.action_newline()
+        elif key == "tab":  # completes; never moves the focus out of the prompt
+            self.action_complete()
+        elif key in ("up", "down") and "\n" not in self.text and self.sent:
+            step = -1 if key == "up" else 1
             start = len(self.sent) if self._cursor is None else self._cursor
             self._cursor = min(max(start + step, 0), len(self.sent))
             self.text = self.sent[self._cursor] if self._cursor < len(self.sent) else ""
             self.move_cursor(self.document.end)
+        else:
+            handled = False
+        if handled:
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
