@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 
 class UsageError(Exception):
@@ -21,11 +22,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gptoss-agent",
         description="Offline coding agent: gpt-oss in llama.cpp, Harmony tool calls, sandboxed tools.")
+    from agent import __version__
+
+    parser.add_argument("--version", action="version", version=f"gptoss-agent {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and llama.cpp logs")
-    parser.add_argument("--model", dest="tui_model", help="(interactive) GGUF path")
-    parser.add_argument("--backend", dest="tui_backend", help="(interactive) llama | replay:FILE | http://HOST:PORT")
-    parser.add_argument("--approval", dest="tui_approval", choices=["read-only", "ask", "auto-edit", "full-auto"],
-                        help="(interactive) when to ask before a change (default ask)")
+    parser.add_argument("--model", dest="tui_model", metavar="PATH", help="(interactive) GGUF path")
+    parser.add_argument("--backend", dest="tui_backend", metavar="BACKEND",
+                        help="(interactive) llama | replay:FILE | http://HOST:PORT")
+    parser.add_argument("--approval", dest="tui_approval", metavar="MODE",
+                        choices=["read-only", "ask", "auto-edit", "full-auto"],
+                        help="(interactive) read-only | ask | auto-edit | full-auto: when to ask before a change "
+                             "(default ask)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     exec_ = sub.add_parser("exec", help="run one task headless")
@@ -47,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("session", nargs="?", help="session id (default: --last)")
     resume.add_argument("--last", action="store_true", help="the most recent session")
     resume.add_argument("--message", help="a new user message to continue with")
-    sub.add_parser("sessions", help="list sessions (id, repo, task, status, steps, time)")
+    sessions = sub.add_parser("sessions", help="list this repository's sessions (id, repo, task, status, steps, time)")
+    sessions.add_argument("--all", action="store_true", help="every repository's sessions")
     map_ = sub.add_parser("map", help="print the repo map the model sees")
     map_.add_argument("--tokens", type=int, default=None, help="token budget (default: the map_tokens setting)")
     map_.add_argument("--cwd", default=".", help="the repository")
@@ -85,6 +93,16 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe can still be handled quietly
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -106,6 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def _reader_went_away() -> int:
+    """`gptoss-agent sessions | head`: the reader closed the pipe; stop quietly, as `yes | head` does."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def _run(args: argparse.Namespace) -> int:
     from agent import headless
 
@@ -115,8 +144,8 @@ def _run(args: argparse.Namespace) -> int:
         allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote)
     try:
         if args.command == "exec":
-            task = sys.stdin.read() if args.task == "-" else args.task
-            if not task.strip():
+            task = (sys.stdin.read() if args.task == "-" else args.task).strip()
+            if not task:
                 raise UsageError("the task is empty")
             return headless.run_exec(options, task)
         if args.command == "fix":
@@ -142,6 +171,9 @@ def _tui(args: argparse.Namespace) -> int:
     from agent.config import ConfigError, load_settings
     from agent.tui.app import GptossApp, ModelMissing
 
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the interactive UI needs a terminal (standard input and output are not one); "
+                         "for scripts and pipes use `gptoss-agent exec \"TASK\"` or `exec --json`")
     options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend)
     try:
         settings = load_settings(headless.workspace_root(options.cwd))
@@ -151,7 +183,7 @@ def _tui(args: argparse.Namespace) -> int:
     def connect(model_override, progress, sink):
         if model_override:
             options.model = model_override
-        workspace = headless.prepare_workspace(options)
+        workspace = headless.prepare_workspace(options, notify=sink)  # repository settings refused, sandbox off
         if workspace.settings.backend == "llama":
             found = models.search(workspace.settings.model)
             if found.chosen is None:
@@ -164,18 +196,9 @@ def _tui(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    import time
+    from agent import headless
 
-    from agent.session import list_sessions
-
-    rows = list(list_sessions())
-    if not rows:
-        print("no sessions yet")
-    for record in rows:
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.header.get("started", 0)))
-        task = record.header.get("task", "").replace("\n", " ")[:50]
-        print(f"{record.id}  {started}  {record.status:<11} {record.steps:>3} steps  {record.header.get('repo')}  {task}")
-    return EXIT_OK
+    return headless.run_sessions(".", every_repository=args.all)
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -215,11 +238,28 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"sandbox: {report.mechanism or 'UNAVAILABLE'}: {report.reason}")
     for check in report.checks:
         print(f"  - {check}")
+    _doctor_llama()
     search = models.search(None)
     print(f"model: {search.chosen or 'not found (gptoss-agent model where)'}")
     cached = vocab.cache_dir() / vocab.O200K_FILENAME
     print(f"vocabulary: {'cached at ' + str(cached) if cached.exists() else 'not derived yet (gptoss-agent model vocab)'}")
     return EXIT_OK if report.mechanism else EXIT_FAILED
+
+
+def _doctor_llama() -> None:
+    """What llama.cpp will use on this machine: CPU features, the AMX probe, GPU offload."""
+    from agent.backends.cpu_probe import probe
+
+    print(f"cpu: {probe().describe()}")
+    try:
+        import llama_cpp
+    except Exception as exc:  # noqa: BLE001 - a broken install is what doctor is for
+        print(f"llama.cpp: not importable: {type(exc).__name__}: {exc}")
+        return
+    offload = llama_cpp.llama_supports_gpu_offload()
+    print(f"llama.cpp: llama-cpp-python {llama_cpp.__version__}, GPU offload "
+          f"{'available (all layers are offloaded)' if offload else 'not in this build (CPU only; see README for a GPU build)'}")
+    print(f"  features: {llama_cpp.llama_print_system_info().decode(errors='replace').strip()}")
 
 
 def _model(args: argparse.Namespace) -> int:
@@ -228,8 +268,12 @@ def _model(args: argparse.Namespace) -> int:
     if args.model_command == "where":
         result = models.search(args.model, config_model=_config_model())
         print(result.describe())
-        print(f"\nchosen: {result.chosen}" if result.chosen else f"\nno model found; fetch it with `{models.PULL_COMMAND}`")
-        return EXIT_OK if result.chosen else EXIT_FAILED
+        if result.chosen:
+            print(f"\nchosen: {result.chosen}")
+        else:
+            print(f"\nno model found yet. To get gpt-oss-20b (12 GB, the only command that uses the network):\n"
+                  f"  {models.PULL_COMMAND}\nor pass a GGUF you already have: gptoss-agent --model PATH")
+        return EXIT_OK  # a report, not a failure: a newcomer's first command ends well
     if args.model_command == "info":
         return _model_info(_find(args.model))
     if args.model_command == "vocab":
@@ -278,8 +322,15 @@ def _find(explicit: str | None):
 
     try:
         return models.find_model(explicit, config_model=_config_model())
-    except models.ModelNotFoundError as exc:
-        raise UsageError(str(exc)) from None
+    except models.ModelNotFoundError:
+        raise UsageError(f"no gpt-oss model found (`gptoss-agent model where` lists the {_place_count()} places "
+                         f"searched); get it with `{models.PULL_COMMAND}` or pass --model PATH") from None
+
+
+def _place_count() -> int:
+    from agent import models
+
+    return len(models.search(None, config_model=_config_model()).places)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ from agent.gguf_meta import GGUF_MAGIC, quantization_name, read_metadata
 
 PULL_REPO = "ggml-org/gpt-oss-20b-GGUF"
 PULL_FILE = "gpt-oss-20b-mxfp4.gguf"
-PULL_COMMAND = "gptoss-agent model pull"
+PULL_COMMAND = "pip install 'gptoss-agent[pull]' && gptoss-agent model pull"
 OLLAMA_MODEL = ("gpt-oss", "20b")
 
 

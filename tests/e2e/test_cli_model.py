@@ -28,17 +28,41 @@ def test_help_is_fast_and_imports_neither_llama_cpp_nor_textual():
     assert time.perf_counter() - started < 5  # generous: a cold interpreter on a loaded CI box
 
 
-def test_model_where_lists_places_and_fails_without_a_model(tmp_path):
+def test_model_where_without_a_model_ends_well_and_says_how_to_get_one(tmp_path):
+    """The README's first command, on a newcomer's machine: a report and the one fetch command, exit 0."""
     result = cli("model", "where", env_extra={"HOME": str(tmp_path)})
-    assert result.returncode == 1
-    assert "Hugging Face cache" in result.stdout and "gptoss-agent model pull" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Hugging Face cache" in result.stdout
+    assert "pip install 'gptoss-agent[pull]' && gptoss-agent model pull" in result.stdout
 
 
 def test_missing_model_is_one_line_with_exit_2(tmp_path):
     result = cli("model", "info", env_extra={"HOME": str(tmp_path)})
     assert result.returncode == 2
     assert result.stderr.startswith("gptoss-agent: no gpt-oss model found")
+    assert len(result.stderr.strip().splitlines()) == 1 and "gptoss-agent model where" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_version_and_help_name_the_real_options():
+    assert cli("--version").stdout.strip().startswith("gptoss-agent 0.")
+    text = cli("--help").stdout
+    assert "TUI_MODEL" not in text and "TUI_BACKEND" not in text and "--model PATH" in text
+
+
+def test_a_closed_pipe_is_quiet(tmp_path):
+    """`gptoss-agent … | head`: no BrokenPipeError traceback when the reader leaves."""
+    reader = subprocess.Popen([sys.executable, "-m", "agent.cli", "--help"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.close()  # the reader leaves before the writer writes
+    _, err = reader.communicate(timeout=60)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_the_interactive_ui_refuses_without_a_terminal(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "agent.cli"], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert result.returncode == 2 and "needs a terminal" in result.stderr and "exec" in result.stderr
 
 
 def test_model_info_reads_metadata_only(tiny_gguf):
