@@ -18,6 +18,10 @@ OutcomeKind = Literal["tool_call", "final", "format_error", "truncated"]
 
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 _EXCERPT = 200
+MAX_ARGUMENT_CHARS = 1_000_000
+"""Longest argument text decoded: far above any real call (a step's token budget is smaller)."""
+MAX_ARGUMENT_DEPTH = 32
+"""Deepest nesting of JSON arguments: tools take flat objects; deeper is never a real call."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,9 @@ def decode_arguments(call: ToolCallRequest) -> tuple[dict[str, Any] | str | None
     Tolerates what gpt-oss really writes: a trailing newline, a Markdown code
     fence, empty arguments for a tool with none. Returns (arguments, error).
     """
+    if len(call.raw_arguments) > MAX_ARGUMENT_CHARS:
+        return None, (f"The arguments of your call to {call.recipient} are {len(call.raw_arguments)} characters "
+                      f"long; the limit is {MAX_ARGUMENT_CHARS}. Send smaller arguments (split the work).")
     text = call.raw_arguments.strip()
     fenced = _FENCE.match(text)
     if fenced:
@@ -126,12 +133,18 @@ def decode_arguments(call: ToolCallRequest) -> tuple[dict[str, Any] | str | None
     looks_json = text[0] in "{[" or (call.content_type or "").endswith("json")
     if not looks_json:
         return text, None
+    too_deep = (f"The arguments of your call to {call.recipient} are nested more than {MAX_ARGUMENT_DEPTH} "
+                "levels deep. Send one flat JSON object whose values are strings, numbers, booleans or short lists.")
     try:
         value, end = json.JSONDecoder().raw_decode(text)
     except json.JSONDecodeError as exc:
         return None, (f"The arguments of your call to {call.recipient} are not valid JSON: {exc.msg} "
                       f"(line {exc.lineno}, column {exc.colno}). You sent: {_excerpt(text)}. "
                       "Send one JSON object, with double-quoted keys and strings.")
+    except RecursionError:  # the decoder's own guard, long before the C stack is at risk
+        return None, too_deep
+    if _depth_exceeds(value, MAX_ARGUMENT_DEPTH):
+        return None, too_deep
     if text[end:].strip():
         return None, (f"The arguments of your call to {call.recipient} have extra text after the JSON object "
                       f"(from column {end + 1}): {_excerpt(text[end:])}. Send exactly one JSON object.")
@@ -141,6 +154,23 @@ def decode_arguments(call: ToolCallRequest) -> tuple[dict[str, Any] | str | None
         return None, (f"The arguments of your call to {call.recipient} must be a JSON object, "
                       f"not a {type(value).__name__}: {_excerpt(text)}.")
     return value, None
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` nests deeper than `limit`; iterative, so any depth is safe to ask about."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _excerpt(text: str) -> str:

@@ -8,6 +8,10 @@ on the intended call or hand the model a precise format error.
 
 It is pure: token ids in, messages and streamed text out. The only outside
 knowledge it needs, the bytes of an ordinary token, is injected.
+
+The model's output is untrusted, so the parser's work stays linear in it: no
+buffer is rescanned per token, and repair notes are few and short however
+many tokens ask for one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,26 @@ FIRST_SPECIAL = 199_998
 STOP_TOKENS = frozenset({RETURN, CALL})
 _TERMINATORS = {END: "end", CALL: "call", RETURN: "return"}
 _ROLES = frozenset({"assistant", "user", "system", "developer"})
+
+MAX_REPAIRS = 50
+"""Repair notes kept per message and per stream; later ones are counted, not listed."""
+_NOTE_CHARS = 200
+_AUTHOR_PROBE = 16  # bytes of a header enough to tell `assistant` from an impersonation
+
+
+class _Notes(list):
+    """A list of repair notes that stays small whatever the model writes."""
+
+    def append(self, note: str) -> None:
+        if len(self) < MAX_REPAIRS:
+            super().append(note if len(note) <= _NOTE_CHARS else note[:_NOTE_CHARS] + "…")
+        elif len(self) == MAX_REPAIRS:
+            super().append("… further repairs not listed")
+
+    def extend(self, notes) -> None:
+        for note in notes:
+            self.append(note)
+
 
 # In header text, the two special tokens that may appear inside a header.
 _CHANNEL_MARK = "<|channel|>"
@@ -97,8 +121,11 @@ class _Open:
     header: Header | None = None
     content: list[str] = field(default_factory=list)
     decoder: codecs.IncrementalDecoder | None = None
-    repairs: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=_Notes)
     flagged_foreign: bool = False
+    author_known: bool = False  # the header's first word was checked
+    author_probe: bytearray = field(default_factory=bytearray)
+    role_text: str | None = None  # header text before the first `<|channel|>`, once it came
 
     def flush_header_bytes(self) -> None:
         if self.header_bytes:
@@ -123,7 +150,7 @@ class HarmonyStreamParser:
         self._token_bytes = token_bytes
         self._on_text = on_text
         self.messages: list[ParsedMessage] = []
-        self.stream_repairs: list[str] = []
+        self.stream_repairs: list[str] = _Notes()
         self.tokens_consumed = 0
         self.clean_length = 0  # tokens up to and including the last message terminator
         self.stopped_on: int | None = None
@@ -146,8 +173,9 @@ class HarmonyStreamParser:
                     self._on_text(self._open.header, text)
             return False
         if state is _State.HEADER:
-            self._open.header_bytes += self._token_bytes(token)
-            return self._foreign_author()
+            raw = self._token_bytes(token)
+            self._open.header_bytes += raw
+            return self._foreign_author(raw)
         # EXPECT_START: whitespace between messages is harmless; other text means
         # the model skipped `<|start|>assistant`.
         raw = self._token_bytes(token)
@@ -209,20 +237,23 @@ class HarmonyStreamParser:
             if state is _State.CONTENT:
                 self._close("start", repair="message not closed by `<|end|>` before `<|start|>`")
             elif state is _State.HEADER:
-                self.stream_repairs.append(f"header {self._header_so_far()!r} abandoned by `<|start|>`")
+                self.stream_repairs.append(f"header {self._header_excerpt()!r} abandoned by `<|start|>`")
             self._begin(role_known=False)
             return False
         if token == CHANNEL:
             if state is _State.HEADER:
-                self._open.flush_header_bytes()
-                if any(_CHANNEL_MARK in part for part in self._open.header_text):
-                    self._open.repairs.append(f"second `<|channel|>` in header; ignored {self._header_so_far()!r}")
-                    self._open.header_text = [self._role_part()]
-                self._open.header_text.append(_CHANNEL_MARK)
+                opened = self._open
+                opened.flush_header_bytes()
+                if opened.role_text is not None:
+                    opened.repairs.append(f"second `<|channel|>` in header; ignored {self._header_excerpt()!r}")
+                else:
+                    opened.role_text = "".join(opened.header_text)
+                opened.header_text = [opened.role_text, _CHANNEL_MARK]
             else:
                 if state is _State.CONTENT:
                     self._close("start", repair="`<|channel|>` inside content: read as the start of a new message")
                 self._begin(role_known=True, repair="`<|channel|>` without `<|start|>assistant`")
+                self._open.role_text = ""
                 self._open.header_text.append(_CHANNEL_MARK)
             return False
         if token == CONSTRAIN:
@@ -287,14 +318,23 @@ class HarmonyStreamParser:
 
     # ------------------------------------------------------------------ helpers
 
-    def _foreign_author(self) -> bool:
+    def _foreign_author(self, raw: bytes) -> bool:
         """After `<|start|>`, a header not written by the assistant means the model is
-        impersonating a tool or the user: ask to stop (once), keep parsing."""
+        impersonating a tool or the user: ask to stop (once), keep parsing.
+
+        Only the first few bytes after any leading whitespace are looked at, once,
+        so a header that never ends costs nothing per token."""
         opened = self._open
-        if opened.role_known or opened.header_text or opened.flagged_foreign:
+        if opened.role_known or opened.header_text or opened.author_known:
             return False
-        head = bytes(opened.header_bytes.lstrip())
-        if b"assistant".startswith(head) or head.startswith(b"assistant"):
+        if not opened.author_probe:
+            raw = raw.lstrip()
+        opened.author_probe += raw[:_AUTHOR_PROBE]
+        head = bytes(opened.author_probe[:_AUTHOR_PROBE])
+        if not head or b"assistant".startswith(head):
+            return False  # not enough to tell yet
+        opened.author_known = True
+        if head.startswith(b"assistant"):
             return False
         opened.flagged_foreign = True
         self.stream_repairs.append(f"model began a message as {head.decode('utf-8', 'replace')!r}")
@@ -310,13 +350,17 @@ class HarmonyStreamParser:
         self._open.content.append(text)
         self._open.repairs.append(repair)
 
-    def _header_so_far(self) -> str:
+    def _header_excerpt(self, limit: int = 80) -> str:
+        """The start of the header read so far, for a repair note (bounded, however long the header)."""
         self._open.flush_header_bytes()
-        return "".join(self._open.header_text)
-
-    def _role_part(self) -> str:
-        text = "".join(self._open.header_text)
-        return text.split(_CHANNEL_MARK, 1)[0]
+        out: list[str] = []
+        size = 0
+        for part in self._open.header_text:
+            out.append(part[:limit - size])
+            size += len(out[-1])
+            if size >= limit:
+                return "".join(out) + "…"
+        return "".join(out)
 
     @staticmethod
     def _name(token: int) -> str:
