@@ -26,8 +26,12 @@ REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 
 
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64)]
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -59,15 +63,17 @@ def _fs_rights(abi: int) -> int:
 
 def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None, deny_tcp: bool = True) -> int:
     """Confine this process: read/execute only under `readable` (default: everywhere), write only
-    under `writable`. Returns the ABI used."""
+    under `writable`. From ABI 6 on, also scope signals and abstract unix sockets to the sandbox:
+    a command cannot signal the agent or any process outside its own domain. Returns the ABI used."""
     abi = abi_version()
     if abi < 1:
         raise OSError("Landlock is not available in this kernel")
     create, add_rule, restrict_self = _SYS[platform.machine()]
     libc = ctypes.CDLL(None, use_errno=True)
     handled = _fs_rights(abi)
-    attr = _RulesetAttr(handled, (_NET_BIND_TCP | _NET_CONNECT_TCP) if (deny_tcp and abi >= 4) else 0)
-    size = ctypes.sizeof(_RulesetAttr) if abi >= 4 else 8
+    attr = _RulesetAttr(handled, (_NET_BIND_TCP | _NET_CONNECT_TCP) if (deny_tcp and abi >= 4) else 0,
+                        (_SCOPE_SIGNAL | _SCOPE_ABSTRACT_UNIX_SOCKET) if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
@@ -99,3 +105,29 @@ def _allow(libc, add_rule: int, ruleset: int, path: Path, rights: int) -> None:
             raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
     finally:
         os.close(fd)
+
+
+def allowed_trees(root: Path, denied: Iterable[Path]) -> list[Path]:
+    """The smallest set of folders and files under `root` that covers everything but `denied`.
+
+    Landlock can only allow: a rule on a folder grants its whole tree. So a folder
+    that holds a denied path is replaced by its entries, recursively, leaving the
+    denied path out. Symbolic links are skipped (Landlock checks the place a link
+    leads to, which is covered or not on its own), so a link cannot smuggle a
+    denied file back in.
+    """
+    denied = {Path(p) for p in denied}
+    if any(root == d or root.is_relative_to(d) for d in denied):
+        return []
+    if not any(d.is_relative_to(root) for d in denied):
+        return [root]
+    kept: list[Path] = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        kept += allowed_trees(Path(entry.path), denied)
+    return kept

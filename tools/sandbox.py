@@ -1,26 +1,37 @@
 """The only place that starts processes: every command the model asks for runs confined.
 
-Primary mechanism: bubblewrap. New user, pid, ipc, uts and network namespaces
-(so no network at all, loopback included), the root file system read-only,
-the workspace read-write with its `.git` read-only (planted hooks or config
-would otherwise run later on the host), tmpfs over /tmp, /run, /dev/shm and
-$HOME (secrets and agent sockets stay out of sight; the toolchain under $HOME
-is re-bound read-only), and a seccomp filter refusing new AF_UNIX sockets,
-ptrace, bpf and io_uring.
+Primary mechanism: bubblewrap. New user, pid, ipc, uts, cgroup and network
+namespaces (so no network at all, loopback included), every capability
+dropped, an unprivileged uid inside (65534 when the agent is root), the root
+file system read-only, the workspace read-write with its `.git` read-only
+(planted hooks or config would otherwise run later on the host), tmpfs over
+/tmp, /run, /dev/shm, $HOME, /root and /home (secrets and agent sockets stay
+out of sight; only toolchain bin/lib folders are re-bound read-only), every
+credential file of the shared deny list masked wherever it is still visible,
+and a seccomp filter in the spirit of Docker's default profile
+(tools.seccomp).
 
-Fallback where bwrap is missing or refused: Landlock (writes only in the
-workspace and a private temp dir, no TCP) plus seccomp (no sockets at all);
-since Landlock cannot make `.git` read-only, `.git`'s config and hooks are
-checked after each command and restored if touched. If neither works, commands
-are refused with the fix, unless the user chose `--sandbox none`.
+Root outside the sandbox is still uid 0 to the kernel's file permission
+checks, even with no capabilities: so files only root may read (/etc/shadow,
+SSH host keys, ...) are masked by name too (tools.sandbox_secrets).
 
-Every command also gets resource limits, a wall-clock timeout that kills all
-of it, a minimal environment, and output capped as head + tail.
+Fallback where bwrap is missing or refused: Landlock plus seccomp, launched by
+tools.sandbox_launch, which adds a PID namespace with a fresh /proc, a
+read-only `.git`, and a parent-death signal where the kernel allows; `.git`'s
+config and hooks are also checked after each command and restored without
+following links (tools.git_snapshot). `properties()` says which guarantees
+hold on this machine. If neither mechanism works, commands are refused with
+the fix, unless the user chose `--sandbox none`.
+
+Every command also gets resource limits, a wall-clock timeout, a scrubbed
+environment, output capped as head + tail, and at its end every process it
+left behind is killed.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import select
 import shutil
@@ -31,18 +42,27 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
-from tools import landlock, seccomp
+from tools import git_snapshot, landlock, seccomp
+from tools.sandbox_secrets import ENV_ALLOWED, hidden_paths, scrub_environment
 
 Mechanism = Literal["bwrap", "landlock", "none"]
 
-_ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "VIRTUAL_ENV", "PYENV_ROOT",
-                "PYENV_VERSION", "CARGO_HOME", "RUSTUP_HOME", "GOROOT", "GOPATH", "JAVA_HOME", "NODE_PATH")
-_HOME_TOOLCHAINS = (".pyenv", ".cargo", ".rustup", ".local/bin", ".local/lib", ".nvm", ".volta", "go", ".sdkman")
+_ENV_ALLOWED = ENV_ALLOWED  # kept for run_trusted below
+# Toolchain folders under $HOME a command may need: bin and lib folders only, never a whole dot-folder
+# (~/.cargo holds credentials.toml next to bin/). PATH entries and this Python's prefix are added as found.
+_HOME_TOOLCHAINS = (".pyenv/versions", ".pyenv/shims", ".pyenv/bin", ".pyenv/libexec", ".cargo/bin",
+                    ".cargo/registry", ".cargo/git", ".rustup/toolchains", ".rustup/settings.toml", ".local/bin",
+                    ".local/lib", ".nvm/versions", ".volta/bin", ".volta/tools", "go/bin", "go/pkg/mod",
+                    ".sdkman/candidates", ".deno/bin", ".bun/bin", ".local/share/uv/python")
+# Trees a command never sees whole (bwrap: tmpfs over them; Landlock: left out), re-bound parts excepted.
+_PRIVATE_TREES = ("/root", "/home")
+_LANDLOCK_PRIVATE_TREES = _PRIVATE_TREES + ("/tmp", "/var/tmp", "/run")
+_UNPRIVILEGED_ID = 65534  # nobody/nogroup: what root becomes inside
 
 
 class SandboxUnavailable(RuntimeError):
@@ -90,13 +110,22 @@ class SandboxReport:
     checks: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Property:
+    """One guarantee of the sandbox, whether it holds on this machine, and why not when it does not."""
+
+    name: str
+    holds: bool
+    detail: str = ""
+
+
 @lru_cache(maxsize=1)
 def _bwrap_works() -> tuple[bool, str]:
     path = shutil.which("bwrap")
     if path is None:
         return False, "bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
-    probe = subprocess.run([path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-                           capture_output=True, text=True, timeout=20)
+    probe = subprocess.run([path, "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/", "/",
+                            "true"], capture_output=True, text=True, timeout=20)
     if probe.returncode != 0:
         return False, f"bwrap is refused here: {probe.stderr.strip() or probe.returncode}"
     return True, f"bwrap at {path} works"
@@ -114,14 +143,88 @@ def detect(requested: str = "auto") -> SandboxReport:
     checks = (bwrap_why, f"Landlock ABI {abi}" if abi else "Landlock unavailable", seccomp_why)
     if requested == "none":
         return SandboxReport("none", "sandbox disabled by --sandbox none: commands run unconfined", checks)
-    if requested in ("auto", "bwrap") and bwrap_ok:
-        return SandboxReport("bwrap", "bubblewrap: namespaces without network, read-only system, seccomp", checks)
+    if requested in ("auto", "bwrap") and bwrap_ok and seccomp_ok:
+        return SandboxReport("bwrap", "bubblewrap: namespaces without network, no capabilities, read-only "
+                                      "system, seccomp", checks)
     if requested in ("auto", "landlock") and abi >= 1 and seccomp_ok:
         reason = "Landlock + seccomp (bwrap unavailable)" if requested == "auto" else "Landlock + seccomp (requested)"
         return SandboxReport("landlock", reason, checks)
     return SandboxReport(None, f"no sandbox mechanism for {requested!r}: install bubblewrap (apt install "
                                "bubblewrap), allow unprivileged user namespaces, or run with --sandbox none "
                                "at your own risk", checks)
+
+
+_LAUNCH_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                     "from tools.sandbox_launch import main; sys.exit(main(sys.argv[1:]))")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def _launcher() -> list[str]:
+    """The Landlock launcher, started isolated (-I) from this checkout whether or not it is installed."""
+    return [sys.executable, "-I", "-c", _LAUNCH_BOOTSTRAP, _PACKAGE_ROOT]
+
+
+@lru_cache(maxsize=1)
+def landlock_isolation() -> dict[str, bool]:
+    """What the Landlock launcher achieves on this machine for this user (one probe per process)."""
+    found = {"pid_namespace": False, "mount_namespace": False, "fresh_proc": False, "readonly_git": False}
+    scratch = Path(tempfile.mkdtemp(prefix="gptoss-probe-"))
+    try:
+        (scratch / "ro").mkdir()
+        done = subprocess.run(_launcher() + ["--probe", "--write", str(scratch), "--ro", str(scratch / "ro"),
+                                             "--", "true"], capture_output=True, text=True, timeout=20)
+        for line in done.stdout.splitlines():
+            if line.startswith("{"):
+                found.update(json.loads(line))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return found
+
+
+def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
+    """The guarantees `mechanism` gives on this machine, each with whether it holds (doctor, TUI)."""
+    root = os.getuid() == 0
+    if mechanism is None:
+        return (Property("commands run", False, "no sandbox mechanism works here"),)
+    if mechanism == "none":
+        return (Property("confinement", False, "--sandbox none: commands run as you, unconfined"),)
+    common = (
+        Property("no capabilities, no_new_privs", True),
+        Property("seccomp deny list (mount, namespaces, ptrace, bpf, keyrings, io_uring, TIOCSTI, ...)", True),
+        Property("credential files hidden (shared deny list)", True),
+        Property("secret environment variables scrubbed", True),
+        Property("root-only files unreadable", True,
+                 "masked by name: as root the command is still uid 0 to file permissions" if root else
+                 "the command runs as you, not root"),
+    )
+    if mechanism == "bwrap":
+        return common + (
+            Property("no network (own network namespace)", True),
+            Property("unprivileged uid inside", True, f"uid {_UNPRIVILEGED_ID} inside" if root else ""),
+            Property("agent processes invisible (own PID namespace, fresh /proc)", True),
+            Property(".git read-only", True),
+            Property("leftover processes killed when the command ends", True),
+        )
+    found = landlock_isolation()
+    abi = landlock.abi_version()
+    return common + (
+        Property("no network (Landlock TCP rules and seccomp: no sockets at all)", True),
+        Property("agent processes invisible (own PID namespace, fresh /proc)", found["fresh_proc"],
+                 "" if found["fresh_proc"] else
+                 "no PID/mount namespace here: /proc lists host processes (the agent is made non-dumpable "
+                 "so its environment stays unreadable)"),
+        Property("cannot signal the agent", found["pid_namespace"] or abi >= 6,
+                 "" if found["pid_namespace"] else
+                 "Landlock signal scoping (ABI 6+)" if abi >= 6 else "seccomp refuses the agent's pids only"),
+        Property(".git read-only", found["readonly_git"],
+                 "" if found["readonly_git"] else "no mount namespace: .git config/hooks restored after each "
+                                                  "command instead"),
+        Property("leftover processes killed when the command ends", True,
+                 "PID namespace teardown" if found["pid_namespace"] else "process sweep by run id"),
+        Property("private /tmp", False, "a fresh temporary folder per command, other users' /tmp hidden"),
+    )
 
 
 class Sandbox:
@@ -132,8 +235,16 @@ class Sandbox:
         self.limits = limits
         self.report = detect(mode)
         self.mechanism = self.report.mechanism
+        self._isolation = {"pid_namespace": True}
         if self.mechanism == "landlock":
             _become_subreaper()
+            self._isolation = landlock_isolation()
+            if not self._isolation["fresh_proc"]:
+                _make_undumpable()
+
+    def properties(self) -> tuple[Property, ...]:
+        """The guarantees this sandbox gives here (see sandbox_properties)."""
+        return sandbox_properties(self.mechanism)
 
     def run(self, argv: Sequence[str], *, cwd: Path | None = None, timeout_s: float | None = None,
             env: Mapping[str, str] | None = None, cancel: threading.Event | None = None,
@@ -148,23 +259,23 @@ class Sandbox:
         timeout = timeout_s or self.limits.timeout_s
         # bwrap gives the command a private /tmp; the Landlock fallback needs a real folder for it.
         tmp = Path(tempfile.mkdtemp(prefix="gptoss-sbx-")) if self.mechanism == "landlock" else Path("/tmp")
-        git_before = _git_fingerprint(self.workspace) if self.mechanism == "landlock" else None
+        git_before = git_snapshot.take(self.workspace) if self.mechanism == "landlock" else None
         pass_fds: tuple[int, ...] = ()
         try:
             command, pass_fds = self._wrap(list(argv), cwd, tmp, scratch)
             result = _execute(command, cwd=cwd, env=self._environment(tmp, env), pass_fds=pass_fds,
                               timeout=timeout, cancel=cancel, limits=self.limits, argv=tuple(argv),
-                              mechanism=self.mechanism)
+                              mechanism=self.mechanism, sweep=not self._isolation["pid_namespace"])
         finally:
             for fd in pass_fds:
                 os.close(fd)
             if self.mechanism == "landlock":
                 shutil.rmtree(tmp, ignore_errors=True)
         if git_before is not None:
-            restored = _restore_git(self.workspace, git_before)
+            restored = git_snapshot.restore(self.workspace, git_before)
             if restored:
-                result = _with_note(result, "the command changed .git (" + ", ".join(restored) +
-                                    "); those changes were undone")
+                result = replace(result, notes=result.notes + (
+                    "the command changed .git (" + ", ".join(restored) + "); those changes were undone",))
         return result
 
     # ------------------------------------------------------------------ mechanisms
@@ -173,32 +284,68 @@ class Sandbox:
         if self.mechanism == "none":
             return argv, ()
         home = Path(os.environ.get("HOME", "/root")).resolve()
+        toolchains = _toolchain_paths(home)
+        hidden = hidden_paths(self.workspace, home, toolchains)
         if self.mechanism == "landlock":
-            launcher = [sys.executable, "-I", "-m", "tools.sandbox_launch", "--write", str(self.workspace),
-                        "--write", str(tmp)] + (["--write", str(scratch)] if scratch else [])
-            for path in _readable_without_home(home) + _toolchain_paths(home):
-                launcher += ["--read", str(path)]
-            return launcher + ["--"] + argv, ()
+            return self._landlock(argv, home, toolchains, hidden, tmp, scratch), ()
         fd = os.memfd_create("gptoss-seccomp")  # bwrap reads the filter from this descriptor
         os.write(fd, _bwrap_filter())
         os.lseek(fd, 0, os.SEEK_SET)
         args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
-                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", "/dev/shm", "--tmpfs", str(home)]
-        for path in _toolchain_paths(home):
+                "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        if os.getuid() == 0:
+            args += ["--uid", str(_UNPRIVILEGED_ID), "--gid", str(_UNPRIVILEGED_ID)]
+        args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                 "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", "/dev/shm"]
+        covered = [Path("/tmp"), Path("/run")]
+        for tree in [Path(p) for p in _PRIVATE_TREES] + [home]:
+            if tree.is_dir() and not any(tree.is_relative_to(c) for c in covered) and tree != Path("/"):
+                args += ["--tmpfs", str(tree)]
+                covered.append(tree)
+        for path in toolchains:
             args += ["--ro-bind-try", str(path), str(path)]
         args += ["--bind", str(self.workspace), str(self.workspace)]
+        binds = [*toolchains, self.workspace]
         if scratch is not None:
             args += ["--bind", str(scratch), str(scratch)]
+            binds.append(Path(scratch))
         git = self.workspace / ".git"
-        if git.exists():
+        if os.path.lexists(git) and not git.is_symlink():
             args += ["--ro-bind", str(git), str(git)]
+        for path in hidden:
+            if any(path.is_relative_to(c) for c in covered) and not any(path.is_relative_to(b) for b in binds):
+                continue  # already out of sight under a tmpfs
+            if path.is_dir() and not path.is_symlink():
+                args += ["--tmpfs", str(path)]
+            else:
+                args += ["--ro-bind", "/dev/null", str(path)]
         args += ["--chdir", str(cwd), "--seccomp", str(fd), "--"]
         return args + argv, (fd,)
 
+    def _landlock(self, argv: list[str], home: Path, toolchains: list[Path], hidden: list[Path], tmp: Path,
+                  scratch: Path | None) -> list[str]:
+        """Landlock allows, it cannot deny: allow every tree but the private ones and the hidden paths,
+        then the toolchain folders (minus hidden paths in them), the workspace and the temp folder."""
+        denied = hidden + [Path(p) for p in _LANDLOCK_PRIVATE_TREES] + [home]
+        denied += [Path(os.path.realpath(p)) for p in hidden if os.path.islink(p)]
+        readable = landlock.allowed_trees(Path("/"), denied)
+        for path in toolchains:
+            readable += landlock.allowed_trees(path, [h for h in hidden if not path.is_relative_to(h)])
+        launcher = _launcher() + ["--write", str(self.workspace), "--write", str(tmp)]
+        if scratch is not None:
+            launcher += ["--write", str(scratch)]
+        git = self.workspace / ".git"
+        if git.is_dir() and not git.is_symlink():
+            launcher += ["--ro", str(git)]
+        if not self._isolation["pid_namespace"]:
+            for pid in _agent_pids():
+                launcher += ["--protect", str(pid)]
+        for path in readable:
+            launcher += ["--read", str(path)]
+        return launcher + ["--"] + argv
+
     def _environment(self, tmp: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in _ENV_ALLOWED}
+        env = scrub_environment(os.environ, extra)
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         env.setdefault("LANG", "C.UTF-8")
         # No bytecode caches: a test run must not leave __pycache__ for the agent to commit.
@@ -207,14 +354,28 @@ class Sandbox:
                    GPTOSS_AGENT_SANDBOX=self.mechanism or "none", GPTOSS_AGENT_RUN=uuid.uuid4().hex)
         if self.mechanism == "landlock":
             env["GIT_CONFIG_GLOBAL"] = "/dev/null"  # $HOME is unreadable there; git treats that as fatal
-        if extra:
-            env.update(extra)
         return env
 
 
 @lru_cache(maxsize=1)
 def _bwrap_filter() -> bytes:
     return seccomp.build_filter(deny_all_sockets=False)
+
+
+def _agent_pids() -> list[int]:
+    """This process and its threads: what a command must not signal where no PID namespace hides them."""
+    pids = [os.getpid(), os.getpgrp()]
+    try:
+        pids += [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        pass
+    return sorted(set(pids))
+
+
+def _make_undumpable() -> None:
+    """Without a fresh /proc a command sees the agent's /proc entries; a non-dumpable process's
+    environ, mem and fds are readable by no one but root, so API keys in its environment stay private."""
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
 
 
 def _toolchain_paths(home: Path) -> list[Path]:
@@ -227,13 +388,15 @@ def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
     candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
     candidates += [Path(p) for p in path_variable.split(os.pathsep) if p]
     candidates += [home / name for name in _HOME_TOOLCHAINS]
+    private = [home] + [Path(p) for p in _PRIVATE_TREES]
     seen: list[Path] = []
     for path in candidates:
         try:
             resolved = path.resolve()
         except OSError:
             continue
-        if resolved.is_relative_to(home) and resolved != home and resolved.exists() and resolved not in seen:
+        inside = any(resolved.is_relative_to(tree) and resolved != tree for tree in private)
+        if inside and resolved.exists() and resolved not in seen:
             seen.append(resolved)
     # One bind per top-most folder: every bind costs bwrap a mount.
     seen.sort(key=lambda p: len(p.parts))
@@ -244,19 +407,13 @@ def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
     return tuple(kept)
 
 
-def _readable_without_home(home: Path) -> list[Path]:
-    """Landlock allows, it cannot deny: so allow every top-level folder but the one holding $HOME,
-    then (via the toolchain paths) only what the toolchain needs from it."""
-    top = Path("/") / home.relative_to("/").parts[0] if home != Path("/") else None
-    return [Path(entry.path) for entry in os.scandir("/") if Path(entry.path) != top]
-
-
 class _PidsCgroup:
     """A pids cgroup for one command, where the machine lets us make one.
 
     RLIMIT_NPROC is never enforced for root (CI runs as root), so a fork bomb
     there is capped by the cgroup's pids.max instead; unprivileged users get
-    RLIMIT_NPROC as well.
+    RLIMIT_NPROC as well. Its process list is also how every leftover process
+    is found and killed at the end of a call.
     """
 
     def __init__(self, limit: int) -> None:
@@ -335,7 +492,7 @@ def _own_process_count() -> int:
 
 def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, timeout: float,
              cancel: threading.Event | None, limits: Limits, argv: tuple[str, ...],
-             mechanism: Mechanism) -> CommandResult:
+             mechanism: Mechanism, sweep: bool) -> CommandResult:
     started = time.monotonic()
     cgroup = _PidsCgroup(limits.processes)
     try:
@@ -348,41 +505,50 @@ def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, ti
                              0.0, mechanism=mechanism)
     try:
         return _supervise(process, cgroup, started, env=env, timeout=timeout, cancel=cancel, limits=limits,
-                          argv=argv, mechanism=mechanism)
+                          argv=argv, mechanism=mechanism, sweep=sweep)
     finally:
         cgroup.remove()
 
 
 def _supervise(process: subprocess.Popen, cgroup: _PidsCgroup, started: float, *, env: dict[str, str],
                timeout: float, cancel: threading.Event | None, limits: Limits, argv: tuple[str, ...],
-               mechanism: Mechanism) -> CommandResult:
+               mechanism: Mechanism, sweep: bool) -> CommandResult:
+    """Read output until the command ends, then kill whatever it left behind.
+
+    The command has ended when its output closes or its own process exits: a
+    background child holding the pipe open does not keep the call (or itself) alive."""
     capture = _CappedOutput(limits.output_bytes)
     timed_out = cancelled = False
     stream = process.stdout
     deadline = started + timeout
+    exited_at: float | None = None
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
+        now = time.monotonic()
+        if now >= deadline:
+            timed_out = exited_at is None
             break
-        if cancel is not None and cancel.is_set():
+        if cancel is not None and cancel.is_set() and exited_at is None:
             cancelled = True
             break
-        ready, _, _ = select.select([stream], [], [], min(remaining, 0.05))
+        if exited_at is None and process.poll() is not None:
+            exited_at = now
+            _end_leftovers(process, cgroup, env, sweep)
+            deadline = min(deadline, now + 1.0)  # drain what is already in the pipe
+        ready, _, _ = select.select([stream], [], [], min(deadline - now, 0.05))
         if ready:
             chunk = os.read(stream.fileno(), 65536)
             if not chunk:
                 break
             capture.add(chunk)
-    if timed_out or cancelled:
-        cgroup.kill_all()
-        _kill_tree(process, env["GPTOSS_AGENT_RUN"])
-    else:
-        try:
+    if exited_at is None and not (timed_out or cancelled):
+        try:  # the output closed; the command itself may still run
             process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_tree(process, env["GPTOSS_AGENT_RUN"])
+    if timed_out or cancelled:
+        _end_leftovers(process, cgroup, env, True)
+    elif exited_at is None:
+        _end_leftovers(process, cgroup, env, sweep)
     stream.close()
     process.wait()
     text, binary = capture.text()
@@ -394,6 +560,18 @@ def _supervise(process: subprocess.Popen, cgroup: _PidsCgroup, started: float, *
     code = None if (timed_out or cancelled) else process.returncode
     return CommandResult(argv, code, text, time.monotonic() - started, timed_out, cancelled,
                          capture.omitted, binary, mechanism, tuple(notes))
+
+
+def _end_leftovers(process: subprocess.Popen, cgroup: _PidsCgroup, env: dict[str, str], sweep: bool) -> None:
+    """Kill every process the command started that is still alive: its cgroup, its process group,
+    and (where no PID namespace does it for us) every process carrying this run's id."""
+    cgroup.kill_all()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if sweep:
+        _kill_tree(process, env["GPTOSS_AGENT_RUN"])
 
 
 class _CappedOutput:
@@ -437,7 +615,9 @@ def _kill_tree(process: subprocess.Popen, run_id: str) -> None:
     """Kill the command's process group and every descendant, including ones that called setsid
     or were orphaned and adopted by us (they carry this run's id in their environment)."""
     parents = _parent_map()
-    victims = {process.pid} | _below(process.pid, parents)
+    victims = _below(process.pid, parents)
+    if process.returncode is None:
+        victims.add(process.pid)
     for pid, parent in parents.items():
         if parent == os.getpid() and pid != process.pid and _carries(pid, run_id):
             victims |= {pid} | _below(pid, parents)
@@ -489,42 +669,12 @@ def _carries(pid: int, run_id: str) -> bool:
 
 
 def _become_subreaper() -> None:
-    """Orphans of sandboxed commands (nohup, setsid) reparent to us, so a timeout can find them."""
+    """Orphans of sandboxed commands (nohup, setsid) reparent to us, so the end of a call can find them."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def _git_fingerprint(workspace: Path) -> dict[str, bytes] | None:
-    git = workspace / ".git"
-    if not git.is_dir():
-        return None
-    watched: dict[str, bytes] = {}
-    for path in [git / "config", *sorted((git / "hooks").glob("*")), *sorted((git / "info").glob("*"))]:
-        if path.is_file():
-            watched[str(path.relative_to(git))] = path.read_bytes()
-    return watched
-
-
-def _restore_git(workspace: Path, before: dict[str, bytes]) -> list[str]:
-    """Undo changes to .git's config, hooks and info (the Landlock fallback cannot forbid them)."""
-    after = _git_fingerprint(workspace) or {}
-    git = workspace / ".git"
-    changed = []
-    for name in sorted(set(before) | set(after)):
-        if before.get(name) == after.get(name):
-            continue
-        changed.append(name)
-        target = git / name
-        if name in before:
-            target.write_bytes(before[name])
-        else:
-            target.unlink(missing_ok=True)
-    return changed
-
-
 def _with_note(result: CommandResult, note: str) -> CommandResult:
-    from dataclasses import replace
-
     return replace(result, notes=result.notes + (note,))
 
 

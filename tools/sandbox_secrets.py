@@ -1,0 +1,106 @@
+"""What the sandbox keeps out of a command's sight: credential files and secret variables.
+
+One list, applied by every mechanism: bubblewrap binds /dev/null (files) or an
+empty tmpfs (folders) over each match; the Landlock fallback leaves them out of
+the folders it allows. Matched wherever they sit: in $HOME, inside a toolchain
+folder that is re-bound, or in a parent folder of the repository.
+
+The environment is filtered the other way round (an allow list of names),
+then every name that looks like a secret is dropped even if allowed, unless the
+user named it explicitly in GPTOSS_AGENT_SANDBOX_ENV.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from tools.denylist import HOME_SECRET_PATHS, is_secret_name
+
+# Credential files and folders relative to $HOME: the shared deny list (tools.denylist), so the file
+# tools, search and the sandbox hide the same things.
+CREDENTIAL_PATHS = HOME_SECRET_PATHS
+
+# Files only root should read; hidden too, because root outside the sandbox still owns them by uid.
+ROOT_ONLY_PATHS = (
+    "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d",
+    "/etc/ssl/private", "/etc/security/opasswd", "/var/lib/sudo", "/root",
+)
+_SSH_HOST_KEYS = re.compile(r"ssh_host_.*_key$")
+
+# Variables a command gets from the agent's environment (everything else is dropped).
+ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "VIRTUAL_ENV", "PYENV_ROOT",
+               "PYENV_VERSION", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "GOROOT", "GOPATH", "GOFLAGS",
+               "JAVA_HOME", "NODE_PATH", "CC", "CXX", "CFLAGS", "LDFLAGS")
+# Names that look like secrets never pass, even if allowed above or added by a caller.
+SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|CREDENTIAL|AUTH|SESSION|COOKIE|PRIVATE|CERT|SIGNATURE"
+                         r"|_PAT$|^PAT_|DSN|CONNECTION_STRING|WEBHOOK|BEARER|SAS", re.IGNORECASE)
+USER_ENV_VARIABLE = "GPTOSS_AGENT_SANDBOX_ENV"  # comma-separated names the user lets through on purpose
+
+
+def scrub_environment(source: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The command's environment: allowed names from `source`, then `extra`, minus secret-looking names.
+
+    Names listed in GPTOSS_AGENT_SANDBOX_ENV (the user's own choice) pass even if they look secret."""
+    chosen = {name.strip() for name in source.get(USER_ENV_VARIABLE, "").split(",") if name.strip()}
+    env = {k: v for k, v in source.items() if (k in ENV_ALLOWED and not SECRET_NAME.search(k)) or k in chosen}
+    for key, value in (extra or {}).items():
+        if not SECRET_NAME.search(key) or key in chosen:
+            env[key] = value
+    return env
+
+
+def credential_paths_in(folder: Path) -> list[Path]:
+    """Credential files and folders in `folder`: each CREDENTIAL_PATHS entry below it, and each entry
+    whose name the shared deny list calls secret (`.netrc`, `*credentials*`, `*.pem`, …)."""
+    found = [folder / relative for relative in CREDENTIAL_PATHS if os.path.lexists(folder / relative)]
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        names = []
+    found += [folder / name for name in names if is_secret_name(name) and folder / name not in found]
+    return found
+
+
+@lru_cache(maxsize=64)
+def _credentials_below(folder: Path) -> tuple[Path, ...]:
+    """Credential files in a re-bound folder and its immediate subfolders (a venv's pip.conf,
+    a toolchain's stray credentials). Shallow on purpose: it runs for every folder per process."""
+    found = credential_paths_in(folder)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return tuple(found)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            found += credential_paths_in(Path(entry.path))
+    return tuple(found)
+
+
+def root_only_paths() -> list[Path]:
+    """ROOT_ONLY_PATHS that exist here, plus the SSH host keys."""
+    found = [Path(p) for p in ROOT_ONLY_PATHS if os.path.lexists(p)]
+    try:
+        found += [Path(e.path) for e in os.scandir("/etc/ssh") if _SSH_HOST_KEYS.search(e.name)]
+    except OSError:
+        pass
+    return found
+
+
+def hidden_paths(workspace: Path, home: Path, rebound: Iterable[Path]) -> list[Path]:
+    """Every path a command must not see: root-only files, credentials in $HOME, in each re-bound
+    folder and in each parent folder of the workspace (never the workspace itself, which is the user's
+    project and visible by design)."""
+    hidden = root_only_paths() + credential_paths_in(home)
+    for folder in rebound:
+        hidden += _credentials_below(folder)
+    for parent in workspace.parents:
+        hidden += credential_paths_in(parent)
+    unique: list[Path] = []
+    for path in hidden:
+        if path not in unique and not workspace.is_relative_to(path):
+            unique.append(path)
+    return unique
