@@ -48,6 +48,10 @@ class PathRefused(ValueError):
     """The path is outside the workspace or otherwise off limits; the message says why."""
 
 
+class TooLarge(PathRefused):
+    """A regular file over the size limit of the read that asked for it."""
+
+
 # ---------------------------------------------------------------- openat2
 
 class _OpenHow(ctypes.Structure):
@@ -251,12 +255,12 @@ class Workspace:
         return "/".join(parts) or "."
 
     def read(self, path: str, *, max_bytes: int = MAX_READ_BYTES, allow_secrets: bool = False,
-             follow_inside: bool = True) -> tuple[bytes, str]:
+             follow_inside: bool = True, truncate: bool = False) -> tuple[bytes, str]:
         """The bytes of a regular file and its resolved relative path.
 
         Raises FileNotFoundError, IsADirectoryError, or PathRefused for links
         out, special files, secrets (by name or private-key content) and files
-        over `max_bytes`.
+        over `max_bytes` (with `truncate`, their first `max_bytes` instead).
         """
         if not allow_secrets and is_secret_path(PurePosixPath(*self.parts(path) or ("",))):
             raise PathRefused(f"{path}: looks like a secret (credentials, keys); the user has not allowed reading it")
@@ -270,14 +274,16 @@ class Workspace:
                 raise PathRefused(f"{path}: not a regular file ({_kind_name(info.st_mode)}); it is not read")
             if not allow_secrets and is_secret_path(relative):
                 raise PathRefused(f"{path}: leads to {relative}, which looks like a secret; not read")
-            if info.st_size > max_bytes:
-                raise PathRefused(f"{path}: too large to read here ({info.st_size:,} bytes; the limit is "
+            if info.st_size > max_bytes and not truncate:
+                raise TooLarge(f"{path}: too large to read here ({info.st_size:,} bytes; the limit is "
                                   f"{max_bytes:,})")
             data = _read_at_most(fd, max_bytes)
         finally:
             os.close(fd)
-        if len(data) > max_bytes:
-            raise PathRefused(f"{path}: grew past {max_bytes:,} bytes while being read")
+        if len(data) > max_bytes and truncate:
+            data = data[:max_bytes]
+        elif len(data) > max_bytes:
+            raise TooLarge(f"{path}: grew past {max_bytes:,} bytes while being read")
         if not allow_secrets and holds_private_key(data):
             raise PathRefused(f"{path}: holds a private key; not read")
         return data, relative
@@ -596,5 +602,5 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(parent)
 
 
-__all__ = ["MAX_READ_BYTES", "PathRefused", "Workspace", "is_secret", "private_dir", "read_private_file",
+__all__ = ["MAX_READ_BYTES", "PathRefused", "TooLarge", "Workspace", "is_secret", "private_dir", "read_private_file",
            "read_regular_file", "relative_name", "resolve", "write_atomic", "write_new_file"]

@@ -1,8 +1,16 @@
 """The repo map: the code's definitions, ranked by how much the rest of the code uses them,
 rendered as a compact outline that fits a token budget.
 
-Files are parsed with tree-sitter (tools/tags.py) and cached on disk by path,
-mtime and size, so a second run on an unchanged repository parses nothing.
+Files are read through `tools.paths.Workspace` (no link out of the
+repository, regular files only, credentials refused) and parsed with
+tree-sitter (tools/tags.py) under a time budget per file: a file that would
+take longer is skipped and noted, never allowed to stall start-up. Results are
+cached on disk keyed by each file's content hash, in a folder only the user
+can read (0700, files 0600, written without following links); a cache that
+is foreign, shared, malformed or from another project is ignored, and a
+failed cache write is a warning, never an error. Signatures whose defaults
+look like secrets (`password="…"`) are elided before they are stored or shown.
+
 Ranking is PageRank over the file graph (file A → file B when A uses a name B
 defines), personalised toward the files a task is about. Huge, generated,
 minified, binary and vendored files are skipped.
@@ -12,19 +20,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tools.tags import Definition, FileTags, extract, language_for
+from tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
+from tools.tags import Definition, FileTags, TimeBudgetExceeded, extract, language_for
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_FILE_BYTES = 1_000_000
+MAX_CACHE_BYTES = 256 << 20
+PARSE_BUDGET_S = 0.5  # parse + query, per file; a hostile file is skipped instead of stalling start-up
 VENDORED = ("node_modules/", "vendor/", "third_party/", "third-party/", "dist/", "build/", ".venv/", "venv/",
             "site-packages/", "__pycache__/")
+log = logging.getLogger("gptoss_agent.repomap")
 
 
 @dataclass
@@ -34,7 +48,8 @@ class RepoIndex:
     files: dict[str, FileTags] = field(default_factory=dict)
     parsed: int = 0
     skipped: list[str] = field(default_factory=list)
-    digest: str = ""  # of the cache content: changes exactly when some file's (mtime, size) does
+    digest: str = ""  # of every mapped file's content hash: changes exactly when some file's content does
+    warnings: list[str] = field(default_factory=list)
 
 
 def cache_path(root: Path, env=os.environ) -> Path:
@@ -48,11 +63,9 @@ def cache_path(root: Path, env=os.environ) -> Path:
     return base / "repomap" / f"{key}.json"
 
 
-def _skip_reason(path: str, size: int) -> str | None:
+def _skip_reason(path: str) -> str | None:
     if any(part in f"{path}/" for part in VENDORED) or f"/{path}".count("/.") and path.split("/")[0].startswith("."):
         return "vendored or hidden"
-    if size > MAX_FILE_BYTES:
-        return "huge"
     if path.endswith((".min.js", ".min.css", ".pb.go", "_pb2.py", ".generated.ts")):
         return "generated or minified"
     return None
@@ -66,93 +79,155 @@ def _looks_generated(source: bytes) -> bool:
     return (len(source) / lines > 300) or b"@generated" in head or b"DO NOT EDIT" in head
 
 
+_SECRET_DEFAULT = re.compile(
+    r"""(?ix)
+    (\b[\w.-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api_?key|access_?key|private_?key|auth|credential|salt)
+     [\w-]*['"]?)                              # the name (a parameter, a key in a literal)
+    (\s*(?::\s*[^=,)]*?)?\s*(?:=|:)\s*)          # an annotation, then '=' or ':'
+    ("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s,)]+)  # the value
+    """)
+
+
+def elide_secret_defaults(signature: str) -> str:
+    """`def connect(password="hunter2")` → `def connect(password=…)`: the map and its cache never hold them."""
+    return _SECRET_DEFAULT.sub(lambda m: m.group(1) + m.group(2) + "…", signature)
+
+
 def build_index(root: Path, files: Iterable[str], *, cache_file: Path | None = None,
                 on_parse: Callable[[int], None] | None = None) -> RepoIndex:
-    """Tags for every supported file, re-parsing only what changed since the cached run.
+    """Tags for every supported file, re-parsing only files whose content changed since the cached run.
 
     `on_parse(n)` is called before `n` changed files are parsed (callers start slow
     work of their own meanwhile).
     """
     cache_file = cache_file or cache_path(root)
-    try:
-        raw = cache_file.read_text() if cache_file.exists() else ""
-        cached = json.loads(raw) if raw else {}
-        if cached.get("version") != CACHE_VERSION:
-            cached = {}
-    except (OSError, json.JSONDecodeError):
-        raw, cached = "", {}
-    entries: dict = cached.get("files", {})
     index = RepoIndex()
-    fresh: dict = {}
-    files = list(files)
-    stale = [rel for rel in files if language_for(rel) is not None and _changed(root, rel, entries.get(rel))]
+    real_root = os.path.realpath(root)
+    entries = _load_entries(cache_file, real_root)
+    fresh: dict[str, dict] = {}
+    stale: list[tuple[str, bytes, str]] = []
+    with Workspace(root) as space:
+        for rel in files:
+            if language_for(rel) is None:
+                continue
+            entry = _read_for_index(space, rel, entries.get(rel))
+            if entry is None:
+                continue
+            if isinstance(entry, tuple):
+                stale.append(entry)
+            else:
+                fresh[rel] = entry
     if stale and on_parse is not None:
         on_parse(len(stale))
-    parsed_now = _parse_many(root, stale)
-    for rel in files:
-        if language_for(rel) is None:
-            continue
-        entry = parsed_now.get(rel) or entries.get(rel)
-        if entry is None:
-            continue
-        if rel in parsed_now and not entry.get("skip"):
-            index.parsed += 1
-        if entry.get("skip"):
-            index.skipped.append(f"{rel} ({entry['skip']})")
+    for rel, entry in _parse_many(stale).items():
         fresh[rel] = entry
         if not entry.get("skip"):
+            index.parsed += 1
+    for rel in sorted(fresh):
+        entry = fresh[rel]
+        if entry.get("skip"):
+            index.skipped.append(f"{rel} ({entry['skip']})")
+        else:
             index.files[rel] = FileTags(tuple(Definition(*d) for d in entry["defs"]), tuple(entry["refs"]))
-    if parsed_now or set(fresh) != set(entries):
-        raw = json.dumps({"version": CACHE_VERSION, "files": fresh}, separators=(",", ":"))
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(raw)
-        tmp.replace(cache_file)
-    index.digest = hashlib.sha256(raw.encode()).hexdigest()
+    index.digest = hashlib.sha256(json.dumps(sorted((rel, e["hash"]) for rel, e in fresh.items())).encode()
+                                  ).hexdigest()
+    if stale or set(fresh) != set(entries):
+        raw = json.dumps({"version": CACHE_VERSION, "root": real_root, "files": fresh}, separators=(",", ":"))
+        _save(cache_file, raw.encode(), index.warnings)
     return index
 
 
-def _changed(root: Path, rel: str, entry: dict | None) -> bool:
+def _read_for_index(space: Workspace, rel: str, cached: dict | None) -> dict | tuple[str, bytes, str] | None:
+    """The cached entry when the content is unchanged, a skip entry, or (rel, source, hash) to parse."""
+    reason = _skip_reason(rel)
+    if reason:
+        return {"hash": "-", "skip": reason}
     try:
-        stat = (root / rel).stat()
-    except OSError:
-        return False
-    return entry is None or entry["stamp"] != [stat.st_mtime_ns, stat.st_size]
-
-
-def _parse_one(root: Path, rel: str) -> tuple[str, dict | None]:
-    try:
-        stat = (root / rel).stat()
-        stamp = [stat.st_mtime_ns, stat.st_size]
-        reason = _skip_reason(rel, stat.st_size)
-        if reason:
-            return rel, {"stamp": stamp, "skip": reason}
-        source = (root / rel).read_bytes()
-    except OSError:
-        return rel, None
+        source, _ = space.read(rel, max_bytes=MAX_FILE_BYTES)
+    except TooLarge:
+        return {"hash": "huge", "skip": "huge"}
+    except (OSError, PathRefused) as exc:  # gone, a link out, a FIFO, a secret: not mapped, and said why
+        return None if isinstance(exc, FileNotFoundError) else {"hash": "refused", "skip": _short(exc)}
+    digest = hashlib.blake2b(source, digest_size=16).hexdigest()
+    if cached is not None and cached["hash"] == digest:
+        return cached
     if _looks_generated(source):
-        return rel, {"stamp": stamp, "skip": "generated, minified or binary"}
-    tags = extract(rel, source)
-    return rel, {"stamp": stamp, "defs": [[d.name, d.kind, d.line, d.signature] for d in tags.definitions],
+        return {"hash": digest, "skip": "generated, minified or binary"}
+    return rel, source, digest
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[-1][:120] if isinstance(exc, PathRefused) else type(exc).__name__
+
+
+def _load_entries(cache_file: Path, real_root: str) -> dict[str, dict]:
+    """The cached entries that are well-formed and belong to this root; anything else is dropped."""
+    raw = read_private_file(cache_file, max_bytes=MAX_CACHE_BYTES)
+    if raw is None:
+        return {}
+    try:
+        cached = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(cached, dict) or cached.get("version") != CACHE_VERSION or cached.get("root") != real_root:
+        return {}
+    files = cached.get("files")
+    if not isinstance(files, dict):
+        return {}
+    return {rel: entry for rel, entry in files.items() if isinstance(rel, str) and _valid_entry(entry)}
+
+
+def _valid_entry(entry: object) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("hash"), str):
+        return False
+    if "skip" in entry:
+        return isinstance(entry["skip"], str)
+    defs, refs = entry.get("defs"), entry.get("refs")
+    return (isinstance(defs, list) and isinstance(refs, list) and all(isinstance(r, str) for r in refs)
+            and all(isinstance(d, list) and len(d) == 4 and isinstance(d[0], str) and isinstance(d[1], str)
+                    and isinstance(d[2], int) and isinstance(d[3], str) for d in defs))
+
+
+def _save(path: Path, data: bytes, warnings: list[str]) -> None:
+    """Write a cache file privately; a failure (disk full, read-only, a planted link) only warns."""
+    try:
+        private_dir(path.parent)
+        write_new_file(path, data, mode=0o600)
+    except (OSError, PathRefused) as exc:
+        message = f"repo map cache not saved ({exc}); the map still works and is rebuilt next time"
+        warnings.append(message)
+        log.warning(message)
+
+
+def _parse_one(rel: str, source: bytes, digest: str) -> tuple[str, dict]:
+    try:
+        tags = extract(rel, source, budget_s=PARSE_BUDGET_S)
+    except TimeBudgetExceeded:
+        return rel, {"hash": digest, "skip": f"took over {PARSE_BUDGET_S:g}s to parse; not mapped"}
+    if tags is None:
+        return rel, {"hash": digest, "skip": "unsupported"}
+    return rel, {"hash": digest,
+                 "defs": [[d.name, d.kind, d.line, elide_secret_defaults(d.signature)] for d in tags.definitions],
                  "refs": sorted(set(tags.references))}
 
 
-def _parse_chunk(root: Path, rels: list[str]) -> list[tuple[str, dict | None]]:
-    return [_parse_one(root, rel) for rel in rels]
+def _parse_chunk(items: list[tuple[str, bytes, str]]) -> list[tuple[str, dict]]:
+    return [_parse_one(*item) for item in items]
 
 
-def _parse_many(root: Path, rels: list[str]) -> dict[str, dict]:
+def _parse_many(items: list[tuple[str, bytes, str]]) -> dict[str, dict]:
     """Parse changed files; a cold run on a big tree uses every core."""
     workers = min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
-    if len(rels) < 200 or workers < 2:
-        results = _parse_chunk(root, rels)
+    if len(items) < 200 or workers < 2:
+        results = _parse_chunk(items)
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        chunks = [rels[i::workers] for i in range(workers)]
+        chunks = [items[i::workers] for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:
-            results = [item for part in pool.map(_parse_chunk, [root] * workers, chunks) for item in part]
-    return {rel: entry for rel, entry in results if entry is not None}
+            results = [item for part in pool.map(_parse_chunk, chunks) for item in part]
+    return dict(results)
 
 
 def rank_files(index: RepoIndex, focus: Iterable[str] = (), *, damping: float = 0.85,
@@ -271,6 +346,18 @@ class MapResult:
     files: int
     parsed: int
     from_cache: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def _load_maps(path: Path) -> dict[str, str]:
+    raw = read_private_file(path, max_bytes=MAX_CACHE_BYTES)
+    try:
+        maps = json.loads(raw) if raw else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(maps, dict):
+        return {}
+    return {k: v for k, v in maps.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def build_map(root: Path, files: list[str], budget: int, counter_factory: Callable[[], Callable[[str], int]],
@@ -295,19 +382,18 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     focus = sorted(set(focus))
     key = hashlib.sha256(json.dumps([index.digest, budget, focus]).encode()).hexdigest()
     maps_file = cache_file.with_suffix(".maps.json")
-    try:
-        maps = json.loads(maps_file.read_text()) if maps_file.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        maps = {}
+    maps = _load_maps(maps_file)
     if index.parsed == 0 and key in maps:
-        return MapResult(maps[key], len(index.files), 0, True)
+        return MapResult(maps[key], len(index.files), 0, True, index.warnings)
     if loader.is_alive() or counter:
         loader.join()
     count_tokens = counter[0] if counter else counter_factory()
     text = repo_map(index, budget, count_tokens, focus)
     maps = {key: text, **{k: v for k, v in list(maps.items())[:15]}}
-    maps_file.write_text(json.dumps(maps))
-    return MapResult(text, len(index.files), index.parsed, False)
+    if index.warnings:  # the index could not be saved: the rendered map would not be reused either
+        return MapResult(text, len(index.files), index.parsed, False, index.warnings)
+    _save(maps_file, json.dumps(maps).encode(), index.warnings)
+    return MapResult(text, len(index.files), index.parsed, False, index.warnings)
 
 
 def mentioned_files(text: str, files: Iterable[str]) -> list[str]:

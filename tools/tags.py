@@ -1,6 +1,9 @@
 """Definitions and references in source files, from tree-sitter tag queries written for this project.
 
-Pure: bytes and a language in, tags out. Grammars come from per-language PyPI
+Pure: bytes and a language in, tags out. Bounded: tree-sitter's query
+engine is super-linear on deeply nested code (a 500 KB file of nested calls
+takes minutes), so parsing and querying run under a time budget enforced by
+tree-sitter's own progress callbacks; over it, `TimeBudgetExceeded`. Grammars come from per-language PyPI
 wheels (compiled in; nothing is fetched). A file with syntax errors still
 yields what tree-sitter recovers.
 """
@@ -8,6 +11,7 @@ yields what tree-sitter recovers.
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePath
@@ -115,6 +119,10 @@ class FileTags:
     references: tuple[str, ...]
 
 
+class TimeBudgetExceeded(Exception):
+    """Parsing and querying one file took longer than its budget; the file is skipped."""
+
+
 def language_for(path: str) -> str | None:
     """The grammar module for a path, or None for a language we do not map."""
     entry = GRAMMARS.get(PurePath(path).suffix.lower())
@@ -129,18 +137,23 @@ def _tools(module_name: str, function: str):
     return Parser(language), Query(language, QUERIES[module_name])
 
 
-def extract(path: str, source: bytes) -> FileTags | None:
-    """Definitions (with signature lines) and referenced names in one file; None if unsupported."""
+def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileTags | None:
+    """Definitions (with signature lines) and referenced names in one file; None if unsupported.
+
+    With `budget_s`, parsing and querying together stop at that many seconds
+    and raise TimeBudgetExceeded instead of returning partial tags.
+    """
     entry = GRAMMARS.get(PurePath(path).suffix.lower())
     if entry is None:
         return None
-    from tree_sitter import QueryCursor
-
     parser, query = _tools(*entry)
-    tree = parser.parse(source)
+    deadline = time.monotonic() + budget_s if budget_s is not None else None
+    tree, matches = _parse_and_query(parser, query, source, budget_s)
     definitions: list[Definition] = []
     references: list[str] = []
-    for _, captures in QueryCursor(query).matches(tree.root_node):
+    for number, (_, captures) in enumerate(matches):
+        if deadline is not None and number % 1024 == 1023 and time.monotonic() > deadline:
+            raise TimeBudgetExceeded(f"reading the tags took over {budget_s:g}s")
         if "ref" in captures:
             references.extend(node.text.decode("utf-8", "replace") for node in captures["ref"])
             continue
@@ -156,6 +169,100 @@ def extract(path: str, source: bytes) -> FileTags | None:
                                       first_line[:160]))
     definitions.sort(key=lambda d: d.line)
     return FileTags(tuple(definitions), tuple(references))
+
+
+NESTING_FOR_BOUNDED_QUERY = 48  # bracket depth above which the query runs in depth-limited slices
+_SLICE_DEPTH = 32
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"()[]{}")))
+
+
+def _parse_and_query(parser, query, source: bytes, budget_s: float | None):
+    """The tree and the query's matches, within `budget_s` seconds when given.
+
+    Parsing is linear and halts through tree-sitter's progress callback. The
+    query engine keeps one in-progress state per enclosing node for some
+    patterns, so deeply nested code makes it quadratic (and its own progress
+    callback crashes py-tree-sitter 0.26). Deeply bracketed sources are
+    therefore queried in slices: each run may start patterns at most
+    `_SLICE_DEPTH` levels below its root, and the nodes just below that
+    become the roots of the next runs, so every node is covered once, the work
+    stays linear, and the budget is checked between runs.
+    """
+    from tree_sitter import QueryCursor
+
+    if budget_s is None:
+        tree = parser.parse(source)
+        return tree, QueryCursor(query).matches(tree.root_node)
+    deadline = time.monotonic() + budget_s
+    stopped: list[bool] = []
+
+    def over_budget(*_progress) -> bool:
+        if time.monotonic() > deadline:
+            stopped.append(True)
+            return True  # tells tree-sitter to halt
+        return False
+
+    try:
+        tree = parser.parse(lambda offset, _point: source[offset:offset + 65536], progress_callback=over_budget)
+    except ValueError:  # "Parsing failed": what py-tree-sitter raises when the callback halted it
+        if not stopped:
+            raise
+        tree = None
+    if tree is None or stopped:
+        parser.reset()
+        raise TimeBudgetExceeded(f"parsing took over {budget_s:g}s")
+    if _bracket_depth(source, NESTING_FOR_BOUNDED_QUERY) <= NESTING_FOR_BOUNDED_QUERY:
+        return tree, QueryCursor(query).matches(tree.root_node)
+    matches: list = []
+    roots = [tree.root_node]
+    while roots:
+        if time.monotonic() > deadline:
+            raise TimeBudgetExceeded(f"querying deeply nested code took over {budget_s:g}s")
+        root = roots.pop()
+        cursor = QueryCursor(query)
+        cursor.set_max_start_depth(_SLICE_DEPTH)
+        matches.extend(cursor.matches(root))
+        roots.extend(_nodes_at_depth(root, _SLICE_DEPTH + 1, deadline))
+    return tree, matches
+
+
+def _bracket_depth(source: bytes, enough: int) -> int:
+    """How deeply (), [] and {} nest in `source`, counting stops once past `enough`."""
+    depth = peak = 0
+    for byte in source.translate(None, _NOT_BRACKETS):
+        if byte in (40, 91, 123):
+            depth += 1
+            if depth > peak:
+                peak = depth
+                if peak > enough:
+                    break
+        elif depth:
+            depth -= 1
+    return peak
+
+
+def _nodes_at_depth(node, depth: int, deadline: float) -> list:
+    """The descendants exactly `depth` levels below `node`, found without visiting anything deeper."""
+    cursor, level, found, steps = node.walk(), 0, [], 0
+    while True:
+        steps += 1
+        if steps % 4096 == 0 and time.monotonic() > deadline:
+            raise TimeBudgetExceeded("querying deeply nested code took too long")
+        if level < depth and cursor.goto_first_child():
+            level += 1
+            if level == depth:
+                found.append(cursor.node)
+                while cursor.goto_next_sibling():
+                    found.append(cursor.node)
+            else:
+                continue
+        while not cursor.goto_next_sibling():  # climb until a next sibling exists, or back at `node`
+            if level == 0:
+                return found
+            cursor.goto_parent()
+            level -= 1
+            if level == 0:
+                return found
 
 
 def _inside_container(node) -> bool:
