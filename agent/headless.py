@@ -232,15 +232,13 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
 
 
 def project_instructions(root: Path, *, repo_map: str = "") -> str:
-    """Our instructions, the repository's own (AGENTS.md, .gptoss-agent/instructions.md), then the repo map."""
-    parts = [prompts.load("instructions")]
-    for name in ("AGENTS.md", ".gptoss-agent/instructions.md"):
-        path = root / name
-        if path.is_file():
-            parts.append(f"Project instructions from {name}:\n{path.read_text(encoding='utf-8', errors='replace').strip()}")
-    if repo_map:
-        parts.append(prompts.render("repo_map", map=repo_map))
-    return "\n\n".join(parts)
+    """Our instructions, the repository's own (AGENTS.md, .gptoss-agent/instructions.md), then the repo map.
+
+    Repository text is read with bounds and fenced as repository content (agent/repo_instructions.py).
+    """
+    from agent.repo_instructions import project_instructions_text
+
+    return project_instructions_text(root, repo_map=repo_map)
 
 
 def start_agent(runtime: "Runtime", focus_text: str, extra_focus=()) -> None:
