@@ -264,7 +264,12 @@ class Workspace:
         """
         if not allow_secrets and is_secret_path(PurePosixPath(*self.parts(path) or ("",))):
             raise PathRefused(f"{path}: looks like a secret (credentials, keys); the user has not allowed reading it")
-        fd, parts = self.open(path, _READ, follow_inside=follow_inside)
+        try:
+            fd, parts = self.open(path, _READ, follow_inside=follow_inside)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # what opening a socket (or a device with no driver) answers
+                raise PathRefused(f"{path}: not a regular file (a socket or device); it is not read") from None
+            raise
         relative = "/".join(parts) or "."
         try:
             info = os.fstat(fd)
