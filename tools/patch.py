@@ -51,6 +51,8 @@ _UNIFIED_HEADER = re.compile(r"^@@+ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@+ ?(.
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _MAX_CANDIDATES = 64  # verified places one hunk may match; more is ambiguous whatever the hint says
 _MAX_OCCURRENCES = 20_000  # index entries scanned for one hunk; bounds hostile files of identical lines
+_WORK_PER_LINE = 50  # line comparisons allowed per line of file and patch: linear, whatever the input
+_CLOSEST_LINES = 40  # the refusal's "closest text" compares at most this many lines
 _TAB_WIDTHS = (4, 8, 2)
 
 SyntaxCheck = Callable[[str, "str | None", str], "str | None"]
@@ -275,6 +277,16 @@ def apply_patch(ops: list[FileOp], read_fn: Callable[[str], str | None], *,
     `check(path, before, after)` returns a description of a syntax error that
     `after` has and `before` had not, or None; any such error refuses the patch.
     """
+    try:
+        return _apply(ops, read_fn, check)
+    except PatchError as error:
+        text = str(error)
+        if text.startswith("apply_patch"):
+            raise
+        raise PatchError(f"apply_patch failed, nothing was written: {text}") from None
+
+
+def _apply(ops: list[FileOp], read_fn: Callable[[str], str | None], check: SyntaxCheck | None) -> PatchOutcome:
     outcome = PatchOutcome()
     diffs: list[str] = []
     originals: dict[str, str | None] = {}
@@ -356,7 +368,6 @@ class _File:
         self.eol = "\r\n" if crlf * 2 > len(raw) else "\n"
         self.stripped = [line.strip() for line in self.texts]
         self.nonblank = [i for i, s in enumerate(self.stripped) if s]  # ordinal → line index
-        self._ordinal_at: list[int] | None = None
         self._index: dict[str, list[int]] | None = None
         self._unit: int | None = None
 
@@ -365,14 +376,7 @@ class _File:
 
     def ordinal_at(self, line: int) -> int:
         """The ordinal of the first non-blank line at or after `line`."""
-        if self._ordinal_at is None:
-            table, ordinal = [], 0
-            for index in range(len(self.texts) + 1):
-                while ordinal < len(self.nonblank) and self.nonblank[ordinal] < index:
-                    ordinal += 1
-                table.append(ordinal)
-            self._ordinal_at = table
-        return self._ordinal_at[min(max(line, 0), len(self.texts))]
+        return bisect.bisect_left(self.nonblank, line)
 
     def occurrences(self, stripped: str) -> list[int]:
         """Ordinals of the non-blank lines whose stripped text is `stripped`, ascending."""
@@ -416,8 +420,13 @@ class _FileEdit:
         self.path = path
         self.file = _File(text)
         self.new_texts: list[str] = []
+        self.work = 0  # line comparisons spent locating hunks, against a budget linear in the input
+        self.budget = 0
+
 
     def apply(self, chunks: Iterable[Chunk]) -> tuple[str, list[tuple[str, int, int, int, int]], list[HunkReport]]:
+        chunks = list(chunks)
+        self.budget = _WORK_PER_LINE * (len(self.file) + sum(len(chunk.lines) for chunk in chunks)) + 1_000_000
         placements: list[_Placement] = []
         cursor = 0
         for number, chunk in enumerate(chunks, 1):
@@ -522,6 +531,11 @@ class _FileEdit:
             begin = ordinal - rarest
             if begin + len(keys) > len(file.nonblank):
                 break
+            self.work += len(keys)
+            if self.work > self.budget:
+                raise PatchError(f"apply_patch failed, nothing was written. {self.path}: the patch's context lines "
+                                 "are so repetitive that locating them would take too long; use fewer, more "
+                                 "distinctive context lines or '@@' anchors.")
             if all(file.stripped[file.nonblank[begin + i]] == key for i, (_, key) in enumerate(keys)):
                 candidate = _Candidate.align(file, chunk, begin, len(keys))
                 if candidate.start >= start:
@@ -592,7 +606,7 @@ class _FileEdit:
 
     def _failure(self, number: int, chunk: Chunk, what: str, found_at: int | None = None) -> str:
         file = self.file
-        wanted = [text for tag, text in chunk.lines if tag != "+"] or [chunk.anchor or ""]
+        wanted = ([text for tag, text in chunk.lines if tag != "+"] or [chunk.anchor or ""])[:_CLOSEST_LINES]
         message = [f"apply_patch failed, nothing was written. {self.path}, hunk {number}: {what}. "
                    "Expected these lines:", _indent("\n".join(wanted))]
         closest = (found_at, file.texts[found_at:found_at + len(wanted)]) if found_at is not None else \
@@ -711,8 +725,10 @@ class _Reindent:
         exact_group = _solve(group)
         known = {p: f for p, f in group} if exact_group is not None and exact_group[1] == shift else {}
         kind = "tabs/spaces" if any(("\t" in p) != ("\t" in f) for p, f in group) else "indentation"
-        if shift:
-            detail = f"added lines re-indented by {shift:+d} columns ({kind})"
+        if shift and tabs and shift % width == 0:
+            detail = f"added lines re-indented by {shift // width:+d} tab(s)"
+        elif shift:
+            detail = f"added lines re-indented by {shift:+d} columns" + (" (tabs/spaces)" if kind == "tabs/spaces" else "")
         else:
             detail = "added lines re-indented in the file's style (tabs/spaces)" if kind == "tabs/spaces" else ""
         return cls(shift, width, tabs, known, detail)
@@ -773,6 +789,7 @@ def _closest(file: _File, wanted: list[str], hint: int | None) -> tuple[int, lis
     """The window of the file most like the expected lines (for the refusal message only)."""
     if not file.texts:
         return None
+    wanted = wanted[:_CLOSEST_LINES]
     size = max(len(wanted), 1)
     target = "\n".join(w.strip() for w in wanted)
     keys = {w.strip() for w in wanted if w.strip()}
