@@ -45,9 +45,12 @@ _MAX_LINK_HOPS = 40
 class TestArgumentRefused(ValueError):
     """An argument of run_tests that is not a test id or path inside the repository."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
 
 @dataclass(frozen=True)
 class TestFailure:
+    __test__ = False
     test_id: str
     location: str
     message: str
@@ -56,6 +59,7 @@ class TestFailure:
 
 @dataclass
 class TestReport:
+    __test__ = False
     runner: str
     command: list[str]
     passed: int = 0
@@ -336,9 +340,10 @@ def _location(case: JUnitCase, trace: str, workspace: Path) -> str:
         found = inside_repository(workspace, name)
         if found is not None:
             return f"{found}:{line}"
-    if case.file and case.line and case.line.isdigit():
-        return f"{case.file}:{int(case.line) + 1}"
-    return case.file or ""
+    found = inside_repository(workspace, case.file) if case.file else None
+    if found is None:
+        return ""
+    return f"{found}:{int(case.line) + 1}" if case.line and case.line.isdigit() else found
 
 
 def _read_summary(report: TestReport, output: str, prefer: str | None = None) -> None:
