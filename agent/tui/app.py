@@ -90,12 +90,13 @@ class GptossApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "gptoss-agent"
+    AUTO_FOCUS = "#prompt"
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False), Binding("ctrl+c", "interrupt", "Cancel / quit", priority=True),
                 Binding("f1", "help", "Help"), Binding("pageup", "scroll_transcript(-1)", show=False),
                 Binding("pagedown", "scroll_transcript(1)", show=False)]
 
     def __init__(self, connect: Connector, *, approval: str = "ask", timings: bool = True,
-                 cursor_blink: bool = True, repo: Path | None = None) -> None:
+                 cursor_blink: bool = True, repo: Path | None = None, type_ahead: str = "") -> None:
         super().__init__()
         self._connect = connect
         self._cursor_blink = cursor_blink
@@ -105,7 +106,7 @@ class GptossApp(App[None]):
         self.runtime: Any = None
         self._queue: deque = deque()
         self.outbox: list[str] = []  # messages waiting for the model or for the current turn
-        self._early_keys: list[events.Key] = []
+        self._early_keys: list[events.Key] = [_key_for(char) for char in type_ahead if _key_for(char)]
         self._input_ready = False
         self._git = ""
         self._cancel = threading.Event()
@@ -766,6 +767,18 @@ def _terminal_is_light(environ=None) -> bool:
         return choice == "light"
     background = environ.get("COLORFGBG", "").rsplit(";", 1)[-1]
     return background in ("7", "15")
+
+
+def _key_for(char: str) -> events.Key | None:
+    """A key event for one character typed before the app could read keys (Enter arrives as CR)."""
+    from textual.keys import _character_to_key
+
+    named = {"\r": "enter", "\t": "tab", "\x7f": "backspace", "\x08": "backspace"}
+    if char in named:
+        return events.Key(named[char], char)
+    if char.isprintable():
+        return events.Key(_character_to_key(char), char)
+    return None  # other control keys typed that early are dropped, never guessed at
 
 
 def _weak_sandbox_properties(sandbox) -> list[str]:

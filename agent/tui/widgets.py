@@ -142,6 +142,8 @@ class Transcript(VerticalScroll):
     read; then new output raises `NewOutput` instead of moving the view, and reaching the end again
     follows once more."""
 
+    can_focus = False  # the prompt keeps the keys; PgUp/PgDn and the mouse scroll the transcript
+
     class NewOutput(Message):
         """Output arrived below what the user is reading (True), or the user caught up (False)."""
 

@@ -49,3 +49,12 @@ async def wait_for(pilot, predicate, timeout=20.0):
         if predicate():
             return
     raise AssertionError("condition not reached in time")
+
+
+async def until_answerable(pilot):
+    """Wait until the modal on screen takes keys: it ignores those from its first moments (type-ahead guard)."""
+    import time
+
+    screen = pilot.app.screen
+    while time.monotonic() < screen.armed_at + 0.05:
+        await pilot.pause(0.05)

@@ -8,7 +8,7 @@ import functools
 from agent.tui.screens import ApprovalScreen
 from agent.tui.widgets import AnswerView, PromptInput, ReasoningBlock, ToolCard
 from tests.fixtures.repos import FIX_PATCH, call, final
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import until_answerable, wait_for
 
 
 def asynctest(function):
@@ -61,6 +61,7 @@ async def test_approving_a_patch_in_the_modal_applies_it(make_app, repo):
         await send(pilot, "fix add")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         assert "+    return a + b" in app.screen.preview
+        await until_answerable(pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: app.query(AnswerView))
         assert "a + b" in (repo / "calc.py").read_text()
@@ -73,6 +74,7 @@ async def test_denying_with_a_reason_tells_the_model(make_app, repo):
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "fix add")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await until_answerable(pilot)
         await pilot.press("t")
         await pilot.press(*"use a helper instead")
         await pilot.press("enter")
