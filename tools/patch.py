@@ -48,7 +48,7 @@ from typing import Callable, Iterable, Literal
 BEGIN, END = "*** Begin Patch", "*** End Patch"
 ADD, UPDATE, DELETE, MOVE, EOF_MARK = "*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: ", "*** End of File"
 _UNIFIED_HEADER = re.compile(r"^@@+ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@+ ?(.*)$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+_FENCE = re.compile(r"^(```|~~~)")  # at column 0: an indented one is a context line of a Markdown file
 _MAX_CANDIDATES = 64  # verified places one hunk may match; more is ambiguous whatever the hint says
 _MAX_OCCURRENCES = 20_000  # index entries scanned for one hunk; bounds hostile files of identical lines
 _WORK_PER_LINE = 50  # line comparisons allowed per line of file and patch: linear, whatever the input
@@ -129,7 +129,9 @@ def parse_patch(text: str) -> list[FileOp]:
         if start is None:
             raise PatchError(f"the patch must start with '{BEGIN}' and end with '{END}'")
     body = lines[start + 1:]
-    end = next((i for i, line in enumerate(body) if line.strip() == END), len(body))
+    end = next((i for i, line in enumerate(body) if line.strip() == END), None)
+    if end is None:  # no End Patch: a closing code fence ends the patch (prose may follow it)
+        end = next((i for i, line in enumerate(body) if _FENCE.match(line)), len(body))
     body = body[:end]
     while body and (not body[-1].strip() or _FENCE.match(body[-1])):
         body.pop()
@@ -368,6 +370,7 @@ class _File:
         self.eol = "\r\n" if crlf * 2 > len(raw) else "\n"
         self.stripped = [line.strip() for line in self.texts]
         self.nonblank = [i for i, s in enumerate(self.stripped) if s]  # ordinal → line index
+        self.content_end = self.nonblank[-1] + 1 if self.nonblank else 0  # only blank lines after this
         self._index: dict[str, list[int]] | None = None
         self._unit: int | None = None
 
@@ -453,7 +456,7 @@ class _FileEdit:
                 raise PatchError(self._failure(number, chunk, f"anchor '@@ {chunk.anchor}' not found"))
             start = anchor_line + 1
         elif chunk.section:
-            anchor_line = self._find_anchor(chunk.section, cursor)
+            anchor_line = self._find_anchor(chunk.section, cursor, scan=False)
             if anchor_line is not None and anchor_line + 1 > start:
                 start = anchor_line + 1
         old = [(k, text) for k, (tag, text) in enumerate(chunk.lines) if tag != "+"]
@@ -469,9 +472,13 @@ class _FileEdit:
         if not any(text.strip() for _, text in old):
             raise PatchError(self._failure(number, chunk, "the hunk's context is only blank lines, so it could go "
                                                           "anywhere; include a non-blank line next to the change"))
-        candidates = self._candidates(chunk, start)
-        if not candidates and start > 0:
-            candidates = self._candidates(chunk, 0)  # hunks given out of order
+        if chunk.hint is not None and not chunk.anchor:
+            # Line numbers are about the original file, so look around them, not only after the last hunk.
+            candidates = self._candidates(chunk, 0, near=chunk.hint - 1)
+        else:
+            candidates = self._candidates(chunk, start)
+            if not candidates and start > 0:
+                candidates = self._candidates(chunk, 0)  # hunks given out of order
         if not candidates:
             raise PatchError(self._failure(number, chunk, "context not found"))
         best_level = min(c.level for c in candidates)
@@ -479,22 +486,26 @@ class _FileEdit:
         fuzz = "exact" if best_level == 0 else "whitespace"
         notes: list[str] = []
         if len(best) > 1 and chunk.at_eof:
-            at_end = [c for c in best if all(not s for s in file.stripped[c.end:])]
+            at_end = [c for c in best if c.end >= file.content_end]
             if len(at_end) == 1:
                 best, fuzz = at_end, "eof"
-                notes.append("End of File marker chose among several matches")
+                notes.append("the End of File marker chose among several matches")
         if len(best) > 1 and chunk.hint is not None:
             distances = sorted((abs(c.start + 1 - chunk.hint), c.start) for c in best)
-            if len(distances) == 1 or distances[0][0] < distances[1][0]:
+            if distances[0][0] < distances[1][0]:
                 best = [c for c in best if c.start == distances[0][1]]
                 fuzz = "line-hint"
-                notes.append(f"@@ -{chunk.hint} chose the match at line {best[0].start + 1}")
+                notes.append(f"the @@ -{chunk.hint} line number chose the match at line {best[0].start + 1}")
         if len(best) > 1:
             places = ", ".join(str(c.start + 1) for c in best[:8])
             raise PatchError(self._failure(
                 number, chunk, f"the context matches {len(best)}{'+' if len(best) >= _MAX_CANDIDATES else ''} places "
                                f"(lines {places}); add an '@@ <line of the enclosing function or class>' anchor or "
                                "more context lines so it matches once"))
+        if chunk.hint is not None and fuzz != "line-hint" and best[0].start + 1 != chunk.hint:
+            notes.append(f"the @@ line number was off by {best[0].start + 1 - chunk.hint:+d}")
+        if chunk.at_eof and fuzz != "eof" and best[0].end < file.content_end:
+            notes.append("marked End of File but matched before the end")
         chosen = best[0]
         try:
             segment, detail = self._segment(chunk, chosen)
@@ -504,38 +515,58 @@ class _FileEdit:
         return _Placement(chosen.start, chosen.end, segment,
                           HunkReport(self.path, number, chosen.start + 1, fuzz, detail))
 
-    def _find_anchor(self, anchor: str, cursor: int) -> int | None:
-        """The first line at or after `cursor` that is, starts with or contains the anchor; then from the top."""
+    def _find_anchor(self, anchor: str, cursor: int, scan: bool = True) -> int | None:
+        """The first line at or after `cursor` that is the anchor (stripped); failing that, with `scan`, the
+        first that starts with or contains it, after `cursor` and then from the top."""
         file, wanted = self.file, anchor.strip()
         occurrences = file.occurrences(wanted)
         at = bisect.bisect_left(occurrences, file.ordinal_at(cursor))
         if at < len(occurrences):
             return file.nonblank[occurrences[at]]
+        if occurrences and scan:
+            return file.nonblank[occurrences[0]]
+        if not scan:
+            return None
         for first, last in ((cursor, len(file)), (0, cursor)):
             for index in range(first, last):
                 if file.stripped[index].startswith(wanted) or (wanted and wanted in file.texts[index]):
+                    self._spend(index - first + 1)
                     return index
+            self._spend(last - first)
         return None
 
-    def _candidates(self, chunk: Chunk, start: int) -> list["_Candidate"]:
-        """Every place at or after line `start` where the hunk's non-blank old lines match, stripped and in order."""
+    def _spend(self, comparisons: int) -> None:
+        """Count work against the budget; refuse a patch whose locating would not stay linear."""
+        self.work += comparisons
+        if self.work > self.budget:
+            raise PatchError(f"apply_patch failed, nothing was written. {self.path}: the patch's context lines "
+                             "and anchors are so repetitive or so far apart that locating them would take too long; "
+                             "use fewer, more distinctive context lines or '@@' anchors, in file order.")
+
+    def _candidates(self, chunk: Chunk, start: int, near: int | None = None) -> list["_Candidate"]:
+        """Places at or after line `start` where the hunk's non-blank old lines match, stripped and in order.
+
+        Found through the index entry of the hunk's rarest line; with `near`,
+        the places closest to that line, on both sides.
+        """
         file = self.file
         old = [(k, text) for k, (tag, text) in enumerate(chunk.lines) if tag != "+"]
         keys = [(k, text.strip()) for k, text in old if text.strip()]
         rarest = min(range(len(keys)), key=lambda i: len(file.occurrences(keys[i][1])))
         occurrences = file.occurrences(keys[rarest][1])
-        first_ordinal = file.ordinal_at(start)
+        at = bisect.bisect_left(occurrences, file.ordinal_at(start) + rarest)
+        if near is None:
+            window = occurrences[at:at + _MAX_OCCURRENCES]
+        else:
+            middle = bisect.bisect_left(occurrences, file.ordinal_at(near) + rarest)
+            low = max(at, middle - _MAX_CANDIDATES // 2)
+            window = occurrences[low:low + _MAX_CANDIDATES]
         found: list[_Candidate] = []
-        at = bisect.bisect_left(occurrences, first_ordinal + rarest)
-        for ordinal in occurrences[at:at + _MAX_OCCURRENCES]:
+        for ordinal in window:
             begin = ordinal - rarest
             if begin + len(keys) > len(file.nonblank):
                 break
-            self.work += len(keys)
-            if self.work > self.budget:
-                raise PatchError(f"apply_patch failed, nothing was written. {self.path}: the patch's context lines "
-                                 "are so repetitive that locating them would take too long; use fewer, more "
-                                 "distinctive context lines or '@@' anchors.")
+            self._spend(len(keys))
             if all(file.stripped[file.nonblank[begin + i]] == key for i, (_, key) in enumerate(keys)):
                 candidate = _Candidate.align(file, chunk, begin, len(keys))
                 if candidate.start >= start:
@@ -652,10 +683,10 @@ class _Candidate:
                 extra += anchors[g] - anchors[g - 1] - 1  # the file has blank lines the hunk left out
                 continue
             if g == 0:
-                room = _take_blank(file, range(anchors[0] - 1, -1, -1))[:len(blanks)][::-1]
+                room = _take_blank(file, range(anchors[0] - 1, max(anchors[0] - 1 - len(blanks), -1), -1))[::-1]
                 pairs = zip(blanks[len(blanks) - len(room):], room)
             elif g == len(groups) - 1:
-                pairs = zip(blanks, _take_blank(file, range(anchors[-1] + 1, len(file))))
+                pairs = zip(blanks, _take_blank(file, range(anchors[-1] + 1, min(anchors[-1] + 1 + len(blanks), len(file)))))
             else:
                 room = list(range(anchors[g - 1] + 1, anchors[g]))
                 extra += max(len(room) - len(blanks), 0)

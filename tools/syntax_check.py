@@ -6,12 +6,14 @@ compiled with the interpreter's own compiler (it also catches what parsers
 accept, such as `yield` outside a function or a tab/space mix); every language
 the repo map knows is parsed with its tree-sitter grammar and the error nodes
 before and after are compared, so a file that was already broken can still be
-edited as long as the edit adds no new error. Files too big to check quickly,
-or in languages without a grammar, pass unchecked.
+edited as long as the edit adds no new error. Files too big or too slow to
+check (a size cap and a parse time budget), or in languages without a
+grammar, pass unchecked.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from pathlib import PurePath
 from tools.tags import GRAMMARS
 
 MAX_BYTES = 2_000_000  # larger files are not checked: the check must stay cheap next to the edit
+PARSE_BUDGET_S = 1.5  # per tree-sitter parse; over it the file passes unchecked (and the result says nothing)
 _CONTEXT_LINES = 2
 
 
@@ -64,24 +67,51 @@ def python_problem(path: str, text: str) -> SyntaxProblem | None:
     return None
 
 
-def tree_sitter_problems(suffix: str, text: str) -> list[SyntaxProblem]:
-    """Every ERROR and MISSING node of the file's tree-sitter parse, in order; [] when no grammar loads."""
-    parser = _parser(suffix)
-    if parser is None:
+def tree_sitter_problems(suffix: str, text: str, budget_s: float = PARSE_BUDGET_S) -> list[SyntaxProblem] | None:
+    """Every ERROR and MISSING node of the file's tree-sitter parse, in order.
+
+    [] when the file parses cleanly or no grammar loads; None when parsing
+    ran over `budget_s` (tree-sitter's progress callback halts it), so the
+    file cannot be judged.
+    """
+    language = _language(suffix)
+    if language is None:
         return []
+    from tree_sitter import Parser
+
+    parser = Parser(language)  # one per call: parsers are not shared between threads
     source = text.encode("utf-8", errors="surrogateescape")
-    tree = parser.parse(source)
-    if tree is None or not tree.root_node.has_error:
+    deadline = time.monotonic() + budget_s
+    stopped: list[bool] = []
+
+    def over_budget(*_progress) -> bool:
+        if time.monotonic() > deadline:
+            stopped.append(True)
+            return True
+        return False
+
+    try:
+        tree = parser.parse(lambda offset, _point: source[offset:offset + 65536], progress_callback=over_budget)
+    except ValueError:  # what py-tree-sitter raises when the callback halted the parse
+        if not stopped:
+            raise
+        return None
+    if tree is None or stopped:
+        return None
+    if not tree.root_node.has_error:
         return []
     problems: list[SyntaxProblem] = []
     stack = [tree.root_node]
     while stack:  # iterative: deeply nested files must not exhaust the Python stack
+        if time.monotonic() > deadline:
+            return None
         node = stack.pop()
         if node.is_missing:
             problems.append(_problem(node, f"missing {node.type!r}"))
         elif node.type == "ERROR":
-            snippet = source[node.start_byte:node.end_byte].decode("utf-8", "replace").strip().split("\n")[0][:60]
-            problems.append(_problem(node, f"cannot parse {snippet!r}" if snippet else "cannot parse here"))
+            snippet = source[node.start_byte:min(node.end_byte, node.start_byte + 200)]
+            first = snippet.decode("utf-8", "replace").strip().split("\n")[0][:60]
+            problems.append(_problem(node, f"cannot parse {first!r}" if first else "cannot parse here"))
         elif node.has_error:
             stack.extend(reversed(node.children))
     return sorted(problems, key=lambda p: (p.line, p.column))
@@ -100,9 +130,12 @@ def _new_python_error(path: str, before: str | None, after: str) -> SyntaxProble
 def _new_tree_sitter_error(suffix: str, before: str | None, after: str) -> SyntaxProblem | None:
     after_problems = tree_sitter_problems(suffix, after)
     if not after_problems:
-        return None
+        return None  # clean, or too slow to judge
     if before is None:
         return after_problems[0]
+    before_problems = tree_sitter_problems(suffix, before)
+    if before_problems is None:
+        return None
     before_lines = before.split("\n")
     after_lines = after.split("\n")
 
@@ -111,7 +144,7 @@ def _new_tree_sitter_error(suffix: str, before: str | None, after: str) -> Synta
         text = lines[problem.line - 1].strip() if problem.line - 1 < len(lines) else ""
         return problem.message, text
 
-    known = Counter(signature(p, before_lines) for p in tree_sitter_problems(suffix, before))
+    known = Counter(signature(p, before_lines) for p in before_problems)
     if len(after_problems) <= sum(known.values()):
         return None
     for problem in after_problems:
@@ -129,18 +162,18 @@ def _problem(node, message: str) -> SyntaxProblem:
 
 
 @lru_cache(maxsize=None)
-def _parser(suffix: str):
-    """A tree-sitter parser for the suffix, from the grammar table the repo map uses; None if unavailable."""
+def _language(suffix: str):
+    """The tree-sitter language for the suffix, from the grammar table the repo map uses; None if unavailable."""
     entry = GRAMMARS.get(suffix)
     if entry is None:
         return None
     try:
         import importlib
 
-        from tree_sitter import Language, Parser
+        from tree_sitter import Language
 
         module, function = entry
-        return Parser(Language(getattr(importlib.import_module(module), function)()))
+        return Language(getattr(importlib.import_module(module), function)())
     except (ImportError, AttributeError, ValueError, TypeError):
         return None
 
