@@ -1,0 +1,32 @@
+"""A stand-in agent for the adversarial tests: it runs one command in the sandbox and reports.
+
+Run as `python3 sandbox_agent.py WORKSPACE MECHANISM COMMAND_JSON`. It holds a
+secret in its own environment (the test sets it), runs the command (which gets
+this process's pid as $AGENT_PID), then prints one JSON line saying whether it is
+still alive and what the command printed. A test that needs the agent to be
+killed, traced or read from uses this process as the target, so a sandbox
+failure kills this stand-in rather than pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tools.sandbox import Limits, Sandbox  # noqa: E402
+
+
+def main() -> None:
+    workspace, mechanism, command = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    sandbox = Sandbox(Path(workspace), mode=mechanism, limits=Limits(timeout_s=float(os.environ.get("AGENT_TIMEOUT", "20"))))
+    print(json.dumps({"agent_pid": os.getpid()}), flush=True)
+    result = sandbox.run(command, env={"AGENT_PID": str(os.getpid())})
+    print(json.dumps({"alive": True, "exit_code": result.exit_code, "output": result.output}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
