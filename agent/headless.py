@@ -309,6 +309,7 @@ def run_exec(options: RunOptions, task: str) -> int:
 
 def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     from tools import git as git_tools
+    from tools.commit_message import prefixed_subject
     from tools.tests import format_report, run_test_suite
 
     sink = printer(options)
@@ -346,10 +347,10 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
             if report.green:
                 if options.no_commit:
                     return EXIT_OK
-                summary = (result.final or "").strip().splitlines()
-                title = f"Fix failing tests: {summary[0][:60]}" if summary else "Fix failing tests"
+                title = prefixed_subject("Fix failing tests: ", result.final or "")
                 try:
-                    sha, _, _ = git_tools.commit_changes(ctx, title + "\n\n" + (result.final or "").strip())
+                    sha, _, _ = git_tools.commit_changes(
+                        ctx, title, tests=f"{report.passed} passed, {report.failed + report.errors} failed")
                 except git_tools.GitError as exc:
                     sink(ErrorRaised(str(exc)))
                     return EXIT_FAILED

@@ -25,6 +25,14 @@ def subject_line(text: str, limit: int = SUBJECT_LIMIT) -> str:
     return line or DEFAULT_SUBJECT
 
 
+def prefixed_subject(prefix: str, text: str) -> str:
+    """`prefix` plus a summary of `text` (its first meaningful line), the whole within SUBJECT_LIMIT."""
+    first = next((_plain(raw) for raw in (text or "").splitlines() if _plain(raw)), "")
+    if not first:
+        return prefix.rstrip(" :")
+    return prefix + subject_line(first, SUBJECT_LIMIT - len(prefix))
+
+
 def compose(proposed: str, *, tests: str | None = None, details: str = "") -> str:
     """Subject from the proposal (or the details), a body with the rest and the test result, then the trailer."""
     source = proposed if (proposed or "").strip() else details

@@ -96,3 +96,18 @@ def test_exec_refuses_a_git_pointer_into_the_work_tree_before_anything_runs(tmp_
     done = agent("exec", "--backend", f"replay:{replay}", "--json", "Look", cwd=repo)
     assert done.returncode != 0 and "inside the work tree" in (done.stderr + done.stdout)
     assert markers(evidence) == []
+
+
+def test_fix_commits_a_short_subject_and_the_test_result_not_the_whole_answer(tmp_path, vocab_dir):
+    repo = make_calc_repo(tmp_path / "project")
+    answer = ("Fixed `add` in calc.py: it subtracted its arguments instead of adding them, so every caller "
+              "got the wrong sign\n\n## Details\n\n- changed `a - b` to `a + b`\n")
+    replay = write_replay(tmp_path / "replay.json", [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+                                                     final(answer)])
+    done = agent("fix", "--backend", f"replay:{replay}", "--json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    subject = git(repo, "log", "-1", "--format=%s").strip()
+    body = git(repo, "log", "-1", "--format=%b")
+    assert subject.startswith("Fix failing tests: Fixed `add` in calc.py") and len(subject) <= 72
+    assert subject.count("`") % 2 == 0 and not subject.endswith(("of", "the"))
+    assert "Tests: 2 passed, 0 failed" in body and "## Details" not in body
