@@ -33,6 +33,7 @@ class ToolContext:
     baseline_dirty: frozenset[str] = frozenset()  # paths the user had modified before the session
     agent_commits: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    probes: dict[str, Any] = field(default_factory=dict)  # facts about the project learnt once (has pytest?)
 
     def record_write(self, relative: str, before: bytes | None, after: bytes | None) -> None:
         """Remember the original content the first time the agent touches a file."""

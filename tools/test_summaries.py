@@ -98,7 +98,7 @@ def _pytest_running(text: str) -> str | None:
 _UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in [\d.]+s\s*$", re.MULTILINE)
 _UNITTEST_RESULT = re.compile(r"^(OK|FAILED|NO TESTS RAN)(?: \(([^)]*)\))?\s*$", re.MULTILINE)
 _UNITTEST_PROBLEM = re.compile(r"^(FAIL|ERROR): (\S+) \(([\w.]+)\)", re.MULTILINE)
-_UNITTEST_VERBOSE = re.compile(r"^(\w+) \(([\w.]+)\)(?:\n.*?)?\.\.\.(.*)$", re.MULTILINE)
+_UNITTEST_VERBOSE = re.compile(r"^(\w+) \(([\w.]+)\)(?: |\n[^\n]*? )\.\.\.(.*)$", re.MULTILINE)
 
 
 def _unittest_id(method: str, where: str) -> str:

@@ -25,6 +25,7 @@ import stat
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from agent.types import ToolResult
 from tools.context import ToolContext
@@ -86,19 +87,27 @@ class TestReport:
 
 # ---------------------------------------------------------------------- runner and arguments
 
-def detect_runner(workspace: Path, override: str | None = None) -> tuple[str, list[str]]:
-    """(runner name, base command). A configured command wins; pytest is tried first.
+def detect_runner(workspace: Path, override: str | None = None,
+                  has_pytest: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
+    """(runner name, base command), from the project's own configuration.
 
-    A configured command that is itself a pytest invocation (`pytest -q`,
-    `python -m pytest …`) is run as pytest, so it gets the structured report.
+    A configured command wins; one that is itself a pytest invocation
+    (`pytest -q`, `python -m pytest …`) is run as pytest, so it gets the
+    structured report. A Python project runs pytest when it configures pytest
+    or its interpreter has pytest (`has_pytest`, asked only when the
+    configuration does not say), and unittest discovery otherwise, so a
+    unittest-only project is not told "No module named pytest".
     """
     if override:
         argv = shlex.split(override)
         return ("pytest" if _is_pytest(argv) else "custom"), argv
+    python = _python(workspace)
     python_markers = ("pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py")
     if any((workspace / m).exists() for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
             or any(workspace.glob("test_*.py")):
-        return "pytest", [_python(workspace), "-m", "pytest"]
+        if _configures_pytest(workspace) or has_pytest is None or has_pytest(python):
+            return "pytest", [python, "-m", "pytest"]
+        return "unittest", [python, "-m", "unittest"]
     package = workspace / "package.json"
     if package.exists():
         try:
@@ -110,7 +119,36 @@ def detect_runner(workspace: Path, override: str | None = None) -> tuple[str, li
         return "go", ["go", "test", "-json"]
     if (workspace / "Cargo.toml").exists():
         return "cargo", ["cargo", "test"]
-    return "pytest", [_python(workspace), "-m", "pytest"]
+    return "pytest", [python, "-m", "pytest"]
+
+
+_PYTEST_SECTIONS = {"pyproject.toml": "[tool.pytest.ini_options]", "setup.cfg": "[tool:pytest]", "tox.ini": "[pytest]"}
+
+
+def _configures_pytest(workspace: Path) -> bool:
+    """pytest.ini, a conftest.py, or a pytest section in pyproject.toml / setup.cfg / tox.ini."""
+    if (workspace / "pytest.ini").exists() or (workspace / "conftest.py").exists():
+        return True
+    for name, section in _PYTEST_SECTIONS.items():
+        try:
+            fd = open_untrusted(workspace, name)  # repository files: no links, regular files, 1 MB read
+        except ReportUnusable:
+            continue
+        try:
+            head = os.read(fd, 1 << 20).decode("utf-8", errors="replace")
+        finally:
+            os.close(fd)
+        if section in head:
+            return True
+    return False
+
+
+def _unittest_start(workspace: Path) -> list[str]:
+    """Discovery arguments: a `tests/` folder that is not a package is discovered from inside it."""
+    tests = workspace / "tests"
+    if tests.is_dir() and not (tests / "__init__.py").exists():
+        return ["discover", "-v", "-s", "tests"]
+    return ["discover", "-v"]
 
 
 def _is_pytest(argv: list[str]) -> bool:
@@ -225,7 +263,7 @@ def inside_repository(workspace: Path, name: str, *, want_file: bool = True) -> 
 # ---------------------------------------------------------------------- running
 
 def build_command(runner: str, base: list[str], paths: list[str], select: str | None, scratch: Path | None,
-                  configured: bool) -> list[str]:
+                  configured: bool, workspace: Path | None = None) -> list[str]:
     """The argv for one run; model input only ever lands after the runner's own options."""
     command = list(base)
     if runner == "pytest":
@@ -235,6 +273,11 @@ def build_command(runner: str, base: list[str], paths: list[str], select: str | 
                     "-o", "junit_logging=no", f"--junitxml={scratch / _REPORT}"]
         command += ["-k", select] if select else []
         command += ["--", *paths] if paths else []
+    elif runner == "unittest":
+        if paths:
+            command += ["-v"] + (["-k", select] if select else []) + [_unittest_name(p) for p in paths]
+        else:
+            command += _unittest_start(workspace or Path(".")) + (["-k", select] if select else [])
     elif runner == "go":
         command += [f"-run={select}"] if select else []
         command += paths or ["./..."]
@@ -247,9 +290,29 @@ def build_command(runner: str, base: list[str], paths: list[str], select: str | 
     return command
 
 
+def _unittest_name(item: str) -> str:
+    """`tests/test_x.py::Case::test_y` → `tests.test_x.Case.test_y`; a plain path is passed as unittest takes it."""
+    if "::" not in item:
+        return item
+    path, _, rest = item.partition("::")
+    module = path[:-3] if path.endswith(".py") else path
+    return ".".join([module.replace("/", "."), *rest.split("::")])
+
+
+def _pytest_probe(ctx: ToolContext) -> Callable[[str], bool]:
+    """Whether the project's interpreter can import pytest, asked once per session inside the sandbox."""
+    def has_pytest(python: str) -> bool:
+        key = f"has_pytest:{python}"
+        if key not in ctx.probes:
+            result = ctx.sandbox.run([python, "-c", "import pytest"], timeout_s=60, cancel=ctx.cancel)
+            ctx.probes[key] = result.exit_code == 0
+        return ctx.probes[key]
+    return has_pytest
+
+
 def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str | None = None) -> TestReport:
     """Run the suite (or the given paths) and read back a structured report. Raises TestArgumentRefused."""
-    runner, base = detect_runner(ctx.workspace, ctx.test_command)
+    runner, base = detect_runner(ctx.workspace, ctx.test_command, _pytest_probe(ctx))
     checked = check_paths(ctx.workspace, paths)
     select = check_select(select)
     timeout = float(getattr(ctx, "test_timeout_s", None) or TEST_TIMEOUT_S)
@@ -259,7 +322,8 @@ def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str
         if runner == "pytest":
             shutil.copyfile(Path(__file__).with_name("pytest_progress_plugin.py"), scratch / f"{_PLUGIN}.py")
             env = {"PYTHONPATH": str(scratch), "GPTOSS_AGENT_PROGRESS": str(scratch / _PROGRESS)}
-        command = build_command(runner, base, checked, select, scratch, configured=bool(ctx.test_command))
+        command = build_command(runner, base, checked, select, scratch, configured=bool(ctx.test_command),
+                                workspace=ctx.workspace)
         from tools.attribution import recording
 
         with recording(ctx, run_artefacts=True):  # edits count as the agent's; files the run created do not
