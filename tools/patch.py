@@ -111,6 +111,7 @@ class PatchOutcome:
     added_lines: int = 0
     removed_lines: int = 0
     hunks: list[HunkReport] = field(default_factory=list)
+    work: int = 0  # line comparisons spent locating hunks: grows with file and patch size, never their product
 
     def fuzzy_hunks(self) -> list[HunkReport]:
         """The hunks that did not match exactly: what a model or a person should double-check."""
@@ -317,6 +318,7 @@ def _apply(ops: list[FileOp], read_fn: Callable[[str], str | None], check: Synta
             edit = _FileEdit(op.path, current)
             updated, opcodes, reports = edit.apply(op.chunks)
             outcome.hunks.extend(reports)
+            outcome.work += edit.work
             target = op.move_to or op.path
             if op.move_to and op.move_to != op.path:
                 if read_fn(op.move_to) is not None:
