@@ -415,7 +415,7 @@ class _Placement:
 
 
 class _Refused(Exception):
-    pass
+    """A match was found but the hunk cannot be applied there safely; becomes a PatchError with the text."""
 
 
 class _FileEdit:
@@ -427,7 +427,6 @@ class _FileEdit:
         self.new_texts: list[str] = []
         self.work = 0  # line comparisons spent locating hunks, against a budget linear in the input
         self.budget = 0
-
 
     def apply(self, chunks: Iterable[Chunk]) -> tuple[str, list[tuple[str, int, int, int, int]], list[HunkReport]]:
         chunks = list(chunks)
@@ -466,7 +465,10 @@ class _FileEdit:
             if chunk.anchor:
                 position, fuzz, detail = start, "exact", "inserted after the anchor line"
             elif chunk.hint is not None and not chunk.at_eof:
-                position, fuzz, detail = min(max(chunk.hint, 0), len(file)), "line-hint", "placed by the @@ line number"
+                # A model's line numbers are hints, not addresses: with no context nothing confirms them.
+                raise PatchError(self._failure(number, chunk, "the hunk adds lines but has no context line to "
+                                                              "place them by (line numbers alone are not trusted); "
+                                                              "include the lines around the insertion"))
             else:
                 position, fuzz, detail = len(file), "eof", "no context: appended at the end of the file"
             segment = [(text, None) for _, text in chunk.lines]
@@ -640,8 +642,10 @@ class _FileEdit:
     def _failure(self, number: int, chunk: Chunk, what: str, found_at: int | None = None) -> str:
         file = self.file
         wanted = ([text for tag, text in chunk.lines if tag != "+"] or [chunk.anchor or ""])[:_CLOSEST_LINES]
-        message = [f"apply_patch failed, nothing was written. {self.path}, hunk {number}: {what}. "
-                   "Expected these lines:", _indent("\n".join(wanted))]
+        message = [f"apply_patch failed, nothing was written. {self.path}, hunk {number}: {what}."]
+        if not any(line.strip() for line in wanted):
+            return "\n".join(message)
+        message += ["Expected these lines:", _indent("\n".join(wanted))]
         closest = (found_at, file.texts[found_at:found_at + len(wanted)]) if found_at is not None else \
             _closest(file, wanted, chunk.hint)
         if closest is not None:
@@ -651,6 +655,8 @@ class _FileEdit:
             delta = list(difflib.unified_diff(wanted, found, "expected (patch)", "found (file)", lineterm="", n=1))
             if delta:
                 message += ["Difference:", _indent("\n".join(delta[2:][:24]))]
+                if [line.strip() for line in wanted] == [line.strip() for line in found]:
+                    message.append("(They differ only in whitespace: indentation, tabs or trailing spaces.)")
         message.append("Re-read the file (repo_browser.open_file) and send the patch again with exact context lines.")
         return "\n".join(message)
 

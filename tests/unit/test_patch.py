@@ -279,3 +279,20 @@ def test_an_edit_to_an_already_broken_file_is_allowed_if_it_adds_no_error():
     broken = GEN + "def oops(:\n    pass\n"
     patch = patch_of("gen.py", "-            yield item", "+            yield item * 2")
     assert "item * 2" in apply(patch, {"gen.py": broken}, check=introduced_error).writes["gen.py"]
+
+
+def test_lines_added_with_only_a_line_number_to_place_them_are_refused():
+    with pytest.raises(PatchError, match="no context line to place them by"):
+        apply(patch_of("x.py", "+import sys", header="@@ -3,0 +4,1 @@"), {"x.py": "a = 1\nb = 2\nc = 3\nd = 4\n"})
+
+
+def test_lines_added_with_no_context_and_no_header_go_to_the_end_and_say_so():
+    outcome = apply(patch_of("x.py", "+e = 5"), {"x.py": "a = 1\n"})
+    assert outcome.writes["x.py"] == "a = 1\ne = 5\n"
+    assert outcome.hunks[0].fuzz == "eof" and "appended at the end" in outcome.hunks[0].detail
+
+
+def test_a_refusal_for_whitespace_only_differences_says_so():
+    patch = patch_of("gen.py", "  for item in items:", "-        if item:", "-          yield item", "+    if item:")
+    with pytest.raises(PatchError, match="differ only in whitespace"):
+        apply(patch, {"gen.py": GEN})
