@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent.backends.http import HTTPBackend, HTTPBackendError, RemoteAddressError, check_address
+from agent.backends.http import (BackendUnreachableError, HTTPBackend, HTTPBackendError, RemoteAddressError,
+                                check_address)
 from agent.backends.replay import ReplayBackend, ReplayError
 from agent.harmony_stream import CALL, RETURN
 
@@ -133,7 +134,10 @@ def test_http_backend_final_answer_ends_with_return(codec, fake_server):
     assert tokens[-1] == RETURN
 
 
-def test_http_backend_unreachable_server_is_a_clear_error(codec):
-    backend = HTTPBackend("http://127.0.0.1:9", codec, timeout_s=2)
-    with pytest.raises(HTTPBackendError, match="cannot talk to"):
+def test_http_backend_unreachable_server_is_a_set_up_error(codec):
+    """Nothing listening: one clear error when the backend is built (the CLI exits 2 on it)."""
+    with pytest.raises(BackendUnreachableError, match="cannot reach the server at http://127.0.0.1:9"):
+        HTTPBackend("http://127.0.0.1:9", codec, timeout_s=2)
+    backend = HTTPBackend("http://127.0.0.1:9", codec, timeout_s=2, probe=False)  # went away after set-up
+    with pytest.raises(BackendUnreachableError, match="cannot reach"):
         collect(backend, [1])
