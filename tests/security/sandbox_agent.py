@@ -12,15 +12,37 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
 
-from tools.sandbox import Limits, Sandbox  # noqa: E402
+
+def start_agent(workspace: Path, mechanism: str, argv: list[str], *, env: dict[str, str] | None = None,
+                timeout_s: float = 20) -> subprocess.Popen:
+    """Start the stand-in agent; its first output line holds its pid."""
+    environment = dict(os.environ, AGENT_TIMEOUT=str(timeout_s), **(env or {}))
+    return subprocess.Popen([sys.executable, __file__, str(workspace), mechanism, json.dumps(argv)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+
+
+def run_agent(workspace: Path, mechanism: str, argv: list[str], *, env: dict[str, str] | None = None,
+              timeout_s: float = 20) -> dict:
+    """Run one command through the stand-in agent; what it reported ({"alive": False} if it died)."""
+    agent = start_agent(workspace, mechanism, argv, env=env, timeout_s=timeout_s)
+    out, err = agent.communicate(timeout=timeout_s + 30)
+    report = {"alive": False, "output": "", "stderr": err, "returncode": agent.returncode}
+    for line in out.splitlines():
+        if line.startswith("{"):
+            report.update(json.loads(line))
+    return report
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from tools.sandbox import Limits, Sandbox
+
     workspace, mechanism, command = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     sandbox = Sandbox(Path(workspace), mode=mechanism, limits=Limits(timeout_s=float(os.environ.get("AGENT_TIMEOUT", "20"))))
     print(json.dumps({"agent_pid": os.getpid()}), flush=True)
