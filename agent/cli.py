@@ -163,20 +163,29 @@ def _run(args: argparse.Namespace) -> int:
 def _tui(args: argparse.Namespace) -> int:
     """No subcommand: the interactive TUI in the current repository.
 
-    Only the cheap checks run before the first frame (a git repository? a valid
-    config?); the sandbox probe, the git scan and the model load happen in the
-    app's background worker.
+    Only the cheap checks run before the first frame (a terminal? a git
+    repository? a valid config?); the sandbox probe, the git scan and the model
+    load happen in the app's background worker. The terminal leaves line mode
+    first of all, so keys typed while Python starts are kept, Enter included.
     """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the interactive UI needs a terminal (standard input and output are not one); "
+                         "for scripts and pipes use `gptoss-agent exec \"TASK\"` or `exec --json`")
+    from agent.tui.terminal import keys_held
+
+    with keys_held(sys.stdin) as typed:
+        return _run_tui(args, typed.text)
+
+
+def _run_tui(args: argparse.Namespace, type_ahead: str = "") -> int:
     from agent import headless, models
     from agent.config import ConfigError, load_settings
     from agent.tui.app import GptossApp, ModelMissing
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("the interactive UI needs a terminal (standard input and output are not one); "
-                         "for scripts and pipes use `gptoss-agent exec \"TASK\"` or `exec --json`")
     options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend)
     try:
-        settings = load_settings(headless.workspace_root(options.cwd))
+        root = headless.workspace_root(options.cwd)
+        settings = load_settings(root)
     except (headless.SetupError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -191,7 +200,8 @@ def _tui(args: argparse.Namespace) -> int:
         return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
                                       on_progress=progress)
 
-    GptossApp(connect, approval=args.tui_approval or settings.approval or "ask").run()
+    GptossApp(connect, approval=args.tui_approval or settings.approval or "ask", repo=root,
+              type_ahead=type_ahead).run()
     return EXIT_OK
 
 
@@ -224,7 +234,9 @@ def _map(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
 
     result = build_map(root, repo_files(root), budget, counter, args.focus)
-    print(result.text)
+    from agent.safe_text import block
+
+    print(block(result.text))  # names from repository files: shown, never obeyed by the terminal
     print(f"[{result.files} files mapped, {result.parsed} parsed this run"
           f"{', map reused from cache' if result.from_cache else ''}]", file=sys.stderr)
     return EXIT_OK
@@ -267,7 +279,9 @@ def _model(args: argparse.Namespace) -> int:
 
     if args.model_command == "where":
         result = models.search(args.model, config_model=_config_model())
-        print(result.describe())
+        from agent.safe_text import block
+
+        print(block(result.describe()))  # file names on disk are untrusted text
         if result.chosen:
             print(f"\nchosen: {result.chosen}")
         else:
@@ -302,8 +316,10 @@ def _model(args: argparse.Namespace) -> int:
 def _model_info(path) -> int:
     from agent.models import describe_gguf
 
-    for key, value in describe_gguf(path).items():
-        print(f"{key:<18} {value}")
+    from agent.safe_text import line
+
+    for key, value in describe_gguf(path).items():  # GGUF metadata is untrusted: escapes made visible
+        print(f"{key:<18} {line(value)}")
     return EXIT_OK
 
 
