@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
+import shlex
+import stat
+import string
 import threading
 import time
 import tomllib
@@ -25,6 +29,10 @@ PLAN_KEYS = {"defaults", "tasks"}
 DEFAULT_KEYS = {"reasoning", "test_cmd", "max_steps", "approval", "commit_message", "backend", "model"}
 TASK_KEYS = {"id", "instruction", "files", "per_file", "test_cmd", "max_steps", "reasoning", "commit_message"}
 DEFAULT_COMMIT = "{task_id}: {instruction}"
+COMMIT_FIELDS = ("task_id", "instruction", "file")
+TASK_ID = r"[A-Za-z0-9._-]+"
+BRANCH = re.compile(rf"gptoss/{TASK_ID}/{TASK_ID}")
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 
 
 class PlanError(ValueError):
@@ -79,10 +87,14 @@ def load_plan(path: Path, repo_files: list[str]) -> tuple[dict[str, Any], list[B
         _unknown(raw, TASK_KEYS, f"{path} task {number}")
         if not raw.get("id") or not raw.get("instruction"):
             raise PlanError(f"{path} task {number}: needs an id and an instruction")
+        template = raw.get("commit_message", defaults.get("commit_message", DEFAULT_COMMIT))
+        problem = commit_template_problem(template)
+        if problem:
+            raise PlanError(f"{path} task {number}: commit_message {problem}")
         common = dict(test_cmd=raw.get("test_cmd", defaults.get("test_cmd")),
                       max_steps=raw.get("max_steps", defaults.get("max_steps")),
                       reasoning=raw.get("reasoning", defaults.get("reasoning")),
-                      commit_message=raw.get("commit_message", defaults.get("commit_message", DEFAULT_COMMIT)))
+                      commit_message=template)
         globs = raw.get("files", [])
         matched = sorted({f for g in globs for f in repo_files if fnmatch.fnmatch(f, g)})
         if globs and not matched:
@@ -100,7 +112,7 @@ def load_plan(path: Path, repo_files: list[str]) -> tuple[dict[str, Any], list[B
     for task in tasks:
         if task.id in seen:
             raise PlanError(f"{path}: task id {task.id!r} is used twice")
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", task.id):
+        if not re.fullmatch(TASK_ID, task.id):
             raise PlanError(f"{path}: task id {task.id!r} may only hold letters, digits, '.', '_' and '-'")
         seen.add(task.id)
     return defaults, tasks
@@ -120,7 +132,79 @@ def _with_file(instruction: str, name: str) -> str:
     return instruction.replace("{file}", name) if "{file}" in instruction else f"{instruction}\n\nFile: {name}"
 
 
+# ---------------------------------------------------------------------- commit messages
+
+def commit_template_problem(template: object) -> str | None:
+    """Why a commit_message template is refused: only {task_id}, {instruction} and {file}, nothing else.
+
+    `str.format` would also evaluate `{instruction.__class__.__mro__}` or `{file[0]}`; this
+    template language has named fields and `{{ }}` for literal braces, no attributes,
+    indexes, conversions or format specs.
+    """
+    if not isinstance(template, str):
+        return "must be a string"
+    try:
+        pieces = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"is not a valid template ({exc}); write {{{{ and }}}} for literal braces"
+    for _text, name, spec, conversion in pieces:
+        if name is None:
+            continue
+        if name not in COMMIT_FIELDS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            return f"may only use {', '.join('{' + f + '}' for f in COMMIT_FIELDS)}, not {shown}"
+    return None
+
+
+def render_commit_message(template: str, **values: str) -> str:
+    """Fill a template checked by `commit_template_problem`: plain substitution, never attribute access."""
+    if commit_template_problem(template):
+        template = DEFAULT_COMMIT
+    out = []
+    for text, name, _spec, _conversion in string.Formatter().parse(template):
+        out.append(text)
+        if name is not None:
+            out.append(str(values.get(name, "")))
+    return "".join(out)
+
+
 # ---------------------------------------------------------------------- manifest and report
+
+# The manifest's record schema: field → (types, required). Anything else in a record is ignored.
+_RECORD_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "batch": ((str,), True), "task": ((str,), True), "status": ((str,), True), "branch": ((str,), True),
+    "commit": ((str, type(None)), False), "files": ((list,), False), "added": ((int,), False),
+    "removed": ((int,), False), "tests": ((str,), False), "steps": ((int,), False), "tokens": ((int,), False),
+    "seconds": ((int, float), False), "reason": ((str,), False),
+}
+
+
+def manifest_record(record: object) -> tuple[TaskOutcome | None, str]:
+    """A manifest line as a TaskOutcome, or (None, why it was refused). The manifest is data, not authority."""
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    for name, (types, required) in _RECORD_FIELDS.items():
+        if name not in record:
+            if required:
+                return None, f"no {name!r}"
+            continue
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            return None, f"{name!r} is not a {' or '.join(t.__name__ for t in types if t is not type(None))}"
+    if not re.fullmatch(TASK_ID, record["task"]) or not re.fullmatch(TASK_ID, record["batch"]):
+        return None, "a task or batch id with characters a plan cannot produce"
+    if record["status"] not in ("done", "failed", "error"):
+        return None, f"unknown status {record['status']!r}"
+    if record["branch"] and not BRANCH.fullmatch(record["branch"]):
+        return None, f"a branch name this tool does not make ({record['branch']!r})"
+    commit = record.get("commit")
+    if commit is not None and not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit):
+        return None, "a commit that is not a full hexadecimal object id"
+    if not all(isinstance(f, str) for f in record.get("files", [])):
+        return None, "'files' holds something other than file names"
+    fields = {k: v for k, v in record.items() if k in TaskOutcome.__dataclass_fields__}
+    return TaskOutcome(**fields), ""
+
 
 class Manifest:
     """JSONL beside the plan: one record per task outcome, appended as it happens."""
@@ -129,37 +213,106 @@ class Manifest:
         self.path = path
         self._lock = threading.Lock()
 
-    def read(self) -> tuple[str | None, dict[str, dict]]:
-        if not self.path.exists():
-            return None, {}
-        batch_id, finished = None, {}
-        for line in self.path.read_text().splitlines():
+    def read(self) -> tuple[str | None, dict[str, TaskOutcome], list[str]]:
+        """(batch id, finished tasks, warnings): records that fail the schema are skipped, naming file and line."""
+        try:
+            data = _read_regular(self.path, MANIFEST_MAX_BYTES)
+        except FileNotFoundError:
+            return None, {}, []
+        except OSError as exc:
+            return None, {}, [f"{self.path}: not used ({exc.strerror or exc}); every task runs again"]
+        batch_id, finished, warnings = None, {}, []
+        lines = data.decode("utf-8", errors="replace").split("\n")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line
-            batch_id = record.get("batch", batch_id)
-            if record.get("status") in ("done", "failed", "error"):
-                finished[record["task"]] = record
-        return batch_id, finished
+                outcome, why = manifest_record(json.loads(line))
+            except (json.JSONDecodeError, RecursionError):
+                if number == len(lines):
+                    continue  # a torn last line: the task it described runs again
+                outcome, why = None, "not valid JSON"
+            if outcome is None:
+                warnings.append(f"{self.path} line {number}: record skipped ({why})")
+                continue
+            batch = json.loads(line)["batch"]
+            if batch_id is not None and batch != batch_id:
+                warnings.append(f"{self.path} line {number}: record skipped (it belongs to batch {batch}, "
+                                f"not {batch_id})")
+                continue
+            batch_id = batch
+            finished[outcome.task] = outcome
+        return batch_id, finished, warnings
 
     def write(self, batch_id: str, record: dict) -> None:
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"batch": batch_id, **record}) + "\n")
-            handle.flush()
+        line = (json.dumps({"batch": batch_id, **record}) + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError(f"{self.path} is not a regular file")
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """Bytes of a regular file, read without following a link at its name and capped."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > limit:
+            raise OSError(0, f"larger than {limit} bytes")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report beside the plan: never through a link at its name (the repository may ship one)."""
+    try:
+        from tools.paths import write_new_file
+    except ImportError:  # pragma: no cover - the shared helper not there yet
+        write_new_file = _write_new_file
+    write_new_file(path, text.encode(), mode=0o644)
+
+
+def _write_new_file(path: Path, data: bytes, *, mode: int) -> None:
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OSError(0, f"{path} is a link or not a regular file; not written through")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
 
 
 def merge_command(outcomes: list[TaskOutcome]) -> str:
-    branches = [o.branch for o in outcomes if o.status == "done"]
-    return f"git merge {' '.join(branches)}" if branches else ""
+    """One line the user may paste: the successful branches, each quoted (they were checked against git)."""
+    branches = [o.branch for o in outcomes if o.status == "done" and o.commit]
+    return "git merge " + " ".join(shlex.quote(b) for b in branches) if branches else ""
+
+
+def _cell(value: object) -> str:
+    """A table cell: one line, no pipes, no control characters (text from the model, git and the manifest)."""
+    text = " ".join(str(value).split())
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"<U+{ord(c):04X}>"
+                   for c in text)
+    return text.replace("|", "\\|")
 
 
 def report_markdown(batch_id: str, outcomes: list[TaskOutcome]) -> str:
-    lines = [f"# Batch {batch_id}", "", "| task | status | branch | commit | files | +/- | tests | steps | tokens | time |",
+    lines = [f"# Batch {_cell(batch_id)}", "",
+             "| task | status | branch | commit | files | +/- | tests | steps | tokens | time |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for o in outcomes:
-        lines.append(f"| {o.task} | {o.status} | {o.branch} | {(o.commit or '')[:10]} | {len(o.files)} | "
-                     f"+{o.added}/-{o.removed} | {o.tests} | {o.steps} | {o.tokens} | {o.seconds:.1f}s |")
+        lines.append(f"| {_cell(o.task)} | {_cell(o.status)} | {_cell(o.branch)} | {_cell((o.commit or '')[:10])} | "
+                     f"{len(o.files)} | +{o.added}/-{o.removed} | {_cell(o.tests)} | {o.steps} | {o.tokens} | "
+                     f"{o.seconds:.1f}s |")
     done = sum(o.status == "done" for o in outcomes)
     lines += ["", f"**{done} done, {len(outcomes) - done} not** — {sum(o.tokens for o in outcomes)} tokens, "
                   f"{sum(o.seconds for o in outcomes):.1f}s of task time."]
@@ -168,7 +321,7 @@ def report_markdown(batch_id: str, outcomes: list[TaskOutcome]) -> str:
         lines += ["", "Merge the successful branches (gptoss-agent never merges by itself):", "", f"    {command}"]
     for o in outcomes:
         if o.reason:
-            lines.append(f"- {o.task}: {o.reason}")
+            lines.append(f"- {_cell(o.task)}: {_cell(o.reason)}")
     return "\n".join(lines) + "\n"
 
 
@@ -178,10 +331,19 @@ TaskRunner = Callable[[BatchTask, Path, str], TaskOutcome]
 
 
 def run_batch(plan_path: Path, root: Path, tasks: list[BatchTask], run_task: TaskRunner, *, jobs: int = 1,
-              resume: bool = False, on_progress: Callable[[str], None] = print) -> tuple[str, list[TaskOutcome]]:
-    """Run every task not finished yet, `jobs` at a time; returns (batch id, outcomes in plan order)."""
+              resume: bool = False, on_progress: Callable[[str], None] = print,
+              check: Callable[[TaskOutcome], TaskOutcome] = lambda outcome: outcome) -> tuple[str, list[TaskOutcome]]:
+    """Run every task not finished yet, `jobs` at a time; returns (batch id, outcomes in plan order).
+
+    `check` confirms each outcome against git (its branch and commit) before the
+    report prints a command with them; the manifest is only a record, not a source of truth.
+    """
     manifest = Manifest(plan_path.with_suffix(".manifest.jsonl"))
-    batch_id, finished = manifest.read() if resume else (None, {})
+    batch_id, finished = None, {}
+    if resume:
+        batch_id, finished, warnings = manifest.read()
+        for warning in warnings:
+            on_progress(warning)
     batch_id = batch_id or time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:4]
     pending = [t for t in tasks if t.id not in finished]
     if resume and finished:
@@ -202,11 +364,13 @@ def run_batch(plan_path: Path, root: Path, tasks: list[BatchTask], run_task: Tas
 
     with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
         fresh = {o.task: o for o in pool.map(one, pending)}
-    known = set(TaskOutcome.__dataclass_fields__)
-    outcomes = [fresh[t.id] if t.id in fresh else TaskOutcome(**{k: v for k, v in finished[t.id].items() if k in known})
-                for t in tasks]
-    report = report_markdown(batch_id, outcomes)
-    plan_path.with_suffix(".report.md").write_text(report)
-    plan_path.with_suffix(".report.json").write_text(json.dumps(
-        {"batch": batch_id, "tasks": [asdict(o) for o in outcomes], "merge": merge_command(outcomes)}, indent=2))
+    outcomes = [check(fresh[t.id] if t.id in fresh else finished[t.id]) for t in tasks]
+    for path, text in ((plan_path.with_suffix(".report.md"), report_markdown(batch_id, outcomes)),
+                       (plan_path.with_suffix(".report.json"), json.dumps(
+                           {"batch": batch_id, "tasks": [asdict(o) for o in outcomes],
+                            "merge": merge_command(outcomes)}, indent=2))):
+        try:
+            write_report(path, text)
+        except (OSError, ValueError) as exc:  # ValueError: tools.paths refused a link or special file
+            on_progress(f"report not written: {exc}")
     return batch_id, outcomes

@@ -12,12 +12,12 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from agent.batch import BatchTask, PlanError, TaskOutcome, load_plan, merge_command, run_batch
-from agent.events import AgentEvent
-from agent.headless import (EXIT_FAILED, EXIT_OK, JSONL_TYPES, RunOptions, SetupError, prepare_workspace,
-                            project_instructions)
+from agent.batch import (BatchTask, PlanError, TaskOutcome, load_plan, merge_command, render_commit_message,
+                         run_batch)
+from agent.events import AgentEvent, Notice
+from agent.headless import EXIT_FAILED, EXIT_OK, JSONL_TYPES, RunOptions, SetupError, start_agent, workspace_root
+from agent.runtime import LoadedModel, build_runtime, load_codec, make_workspace, resolve_settings, start_backend
 
 
 class SerializedBackend:
@@ -50,17 +50,28 @@ class _TaggedSink:
             sys.stdout.flush()
 
 
+PLAN_SETTINGS = ("backend", "model", "approval")  # [defaults] keys that are settings of the whole batch
+
+
 def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool, dry_run: bool,
                       force: bool) -> int:
-    from agent import models, vocab
-    from agent.config import load_settings
-    from agent.harmony import HarmonyCodec
+    """Every task through the one composition root (agent/runtime.py): the same flags, settings and tools as exec."""
+    from agent.backends.factory import describe
+    from agent.config import cli_flag
     from tools import git as git_tools
     from tools.files import repo_files
 
+    if options.no_commit:
+        raise SetupError("batch keeps each task's work only as a commit on the task's branch, so --no-commit "
+                         "does not apply to it (the model's own git_commit is not needed either)")
     plan_path = Path(plan).resolve()
-    workspace = prepare_workspace(options)
-    root = workspace.root
+    progress = (lambda line: print(f"gptoss-agent: {line}", file=sys.stderr)) if options.json else \
+        (lambda line: print(line, flush=True))
+
+    def notify(notice: Notice) -> None:
+        print(f"gptoss-agent: {notice.text}", file=sys.stderr, flush=True)
+
+    root = workspace_root(options.cwd)
     try:
         defaults, tasks = load_plan(plan_path, repo_files(root))
     except PlanError as exc:
@@ -69,41 +80,50 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
     if dirty and not options.allow_dirty:
         raise SetupError("the repository has uncommitted changes (" + ", ".join(sorted(dirty)[:5]) +
                          "); tasks start from HEAD and never include them. Commit or stash them, or pass --allow-dirty")
-    flags = {k: defaults[k] for k in ("backend", "model", "approval") if k in defaults}
-    settings = load_settings(root, flags={**flags, **{k: v for k, v in {
-        "backend": options.backend, "model": options.model, "approval": options.approval,
-        "reasoning": options.reasoning, "max_steps": options.max_steps}.items() if v is not None}})
+    from_plan = {k: defaults[k] for k in PLAN_SETTINGS if k in defaults and getattr(options, k) is None}
+    flag_origin = options.flag_origin or cli_flag
+    options = replace(options, **from_plan, flag_origin=lambda key: (
+        f"the plan's [defaults] {key}" if key in from_plan else flag_origin(key)))
+    loaded = resolve_settings(root, options, notify)
+    settings = loaded.settings
+    make_workspace(root, settings, origins=loaded.origins, notify=notify, baseline_dirty=dirty)  # sandbox check
     if dry_run:
         for task in tasks:
             print(f"{task.id}: {task.instruction.splitlines()[0][:100]}")
         print(f"{len(tasks)} task(s); nothing was run (--dry-run)")
         return EXIT_OK
 
-    model_path = models.find_model(settings.model) if settings.backend == "llama" else None
-    chosen = model_path or models.search(settings.model).chosen
-    try:
-        codec = HarmonyCodec.load(vocab.ensure_vocabulary([chosen] if chosen else []))
-    except vocab.VocabularyError as exc:
-        raise SetupError(str(exc)) from None
+    codec, model_path = load_codec(settings)
     backends = _backends(settings, codec, model_path, tasks)
+    model_name = model_path.name if model_path else describe(settings.backend)
     lock = threading.Lock()
-    progress = (lambda line: print(f"gptoss-agent: {line}", file=sys.stderr)) if options.json else \
-        (lambda line: print(line, flush=True))
 
     def run_one(task: BatchTask, root: Path, branch: str) -> TaskOutcome:
-        return _run_task(task, root, branch, settings=settings, defaults=defaults, codec=codec,
-                         backend=backends(task), json_mode=options.json, lock=lock, force=force or resume)
+        model = LoadedModel(codec, backends(task), describe(settings.backend), model_name)
+        return _run_task(task, root, branch, options=options, settings=settings, model=model,
+                         json_mode=options.json, lock=lock, force=force or resume)
 
     started = time.monotonic()
-    batch_id, outcomes = run_batch(plan_path, root, tasks, run_one, jobs=jobs, resume=resume, on_progress=progress)
-    report = plan_path.with_suffix(".report.md").read_text()
+    batch_id, outcomes = run_batch(plan_path, root, tasks, run_one, jobs=jobs, resume=resume, on_progress=progress,
+                                   check=lambda outcome: _confirmed(root, outcome))
     if options.json:
         print(json.dumps({"type": "batch_finished", "batch": batch_id, "done": sum(o.status == "done" for o in outcomes),
                           "tasks": len(outcomes), "merge": merge_command(outcomes),
                           "seconds": round(time.monotonic() - started, 3)}))
     else:
-        print(report)
+        from agent.batch import report_markdown
+
+        print(report_markdown(batch_id, outcomes))
     return EXIT_OK if all(o.status == "done" for o in outcomes) else EXIT_FAILED
+
+
+def task_settings(settings, options: RunOptions, task: BatchTask):
+    """A task's settings: flags win over the plan's task and [defaults] values, which win over the config."""
+    def pick(name: str):
+        flag, planned = getattr(options, name), getattr(task, name)
+        return flag if flag is not None else planned if planned is not None else getattr(settings, name)
+
+    return replace(settings, test_cmd=pick("test_cmd"), max_steps=pick("max_steps"), reasoning=pick("reasoning"))
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -120,11 +140,9 @@ def _batch_files(plan_path: Path, root: Path) -> set[str]:
 
 def _backends(settings, codec, model_path, tasks: list[BatchTask]):
     """A backend per task: one shared, serialised llama.cpp; a stream per task for replay and LAN servers."""
-    from agent.backends.factory import make_backend
-
     spec = settings.backend
     if spec == "llama":
-        shared = SerializedBackend(make_backend(spec, settings=settings, codec=codec, model_path=model_path))
+        shared = SerializedBackend(start_backend(settings, codec, model_path))
         return lambda task: shared
     if spec.startswith("replay:"):
         from agent.backends.replay import ReplayBackend, ReplayError
@@ -141,17 +159,15 @@ def _backends(settings, codec, model_path, tasks: list[BatchTask]):
             return lambda task: ReplayBackend(data[task.id], codec, source=f"{path}[{task.id}]")
         shared = SerializedBackend(ReplayBackend.from_file(path, codec))
         return lambda task: shared
-    return lambda task: make_backend(spec, settings=settings, codec=codec)
+    start_backend(settings, codec, None).close()  # a bad address or a remote one without --allow-remote stops here
+    return lambda task: start_backend(settings, codec, None)
 
 
-def _run_task(task: BatchTask, root: Path, branch: str, *, settings, defaults: dict[str, Any], codec, backend,
+def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, settings, model: LoadedModel,
               json_mode: bool, lock: threading.Lock, force: bool) -> TaskOutcome:
-    from agent.loop import Agent, Budgets, policy_approver
-    from agent.session import SessionLog, sessions_dir
+    from agent.session import sessions_dir
     from tools import git as git_tools
-    from tools.catalog import default_registry
-    from tools.context import ToolContext
-    from tools.sandbox import Sandbox, run_trusted
+    from tools.sandbox import run_trusted
     from tools.tests import run_test_suite
 
     started = time.monotonic()
@@ -165,31 +181,26 @@ def _run_task(task: BatchTask, root: Path, branch: str, *, settings, defaults: d
     base = run_trusted(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
     outcome = TaskOutcome(task.id, "failed", branch)
     try:
-        ctx = ToolContext(workspace=worktree, sandbox=Sandbox(worktree, mode=settings.sandbox),
-                          test_command=task.test_cmd, count_tokens=codec.count)
-        session = SessionLog.create(repo=str(worktree), task=task.instruction, config={"batch_task": task.id})
-        agent = Agent(backend, codec, default_registry(), ctx, sink=_TaggedSink(task.id, json_mode, lock),
-                      approver=policy_approver(settings.approval or "full-auto"),
-                      budgets=Budgets(max_steps=task.max_steps or settings.max_steps,
-                                      context_window=getattr(backend, "n_ctx", None) or settings.n_ctx),
-                      session=session)
-        agent.start(instructions=project_instructions(worktree), reasoning=task.reasoning or settings.reasoning)
-        result = agent.run(task.instruction)
-        session.close()
+        workspace = make_workspace(worktree, task_settings(settings, options, task), baseline_dirty=frozenset())
+        runtime = build_runtime(options, task=task.instruction, sink=_TaggedSink(task.id, json_mode, lock),
+                                workspace=workspace, model=model, session_config={"batch_task": task.id})
+        start_agent(runtime, task.instruction, [task.file] if task.file else [])
+        result = runtime.agent.run(task.instruction)
+        runtime.session.close()
         outcome = replace(outcome, steps=result.steps, tokens=result.completion_tokens)
         problem = "" if result.status == "completed" else f"the agent stopped: {result.status} {result.reason}".strip()
-        if task.test_cmd:
-            report = run_test_suite(ctx)
+        if workspace.settings.test_cmd:
+            report = run_test_suite(workspace.ctx)
             outcome = replace(outcome, tests=f"{report.passed} passed, {report.failed + report.errors} failed")
             if not report.green and not problem:
                 problem = "tests fail: " + (", ".join(report.failing_ids[:5]) or f"exit code {report.exit_code}")
         outcome = replace(outcome, status="failed" if problem else "done", reason=problem)
-        message = task.commit_message.format(task_id=task.id, instruction=task.instruction.splitlines()[0][:72],
-                                             file=task.file or "")
+        message = render_commit_message(task.commit_message, task_id=task.id,
+                                        instruction=task.instruction.splitlines()[0][:72], file=task.file or "")
         if outcome.status != "done":
             message = f"[gptoss-agent: {outcome.status}] {message}"
         try:
-            git_tools.commit_changes(ctx, message)
+            git_tools.commit_changes(workspace.ctx, message)
         except git_tools.GitError:
             pass  # nothing changed: the branch stays at HEAD
         head = run_trusted(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
@@ -206,6 +217,28 @@ def _run_task(task: BatchTask, root: Path, branch: str, *, settings, defaults: d
     finally:
         run_trusted(["git", "worktree", "remove", "--force", str(worktree)], cwd=root)
     return replace(outcome, seconds=round(time.monotonic() - started, 2))
+
+
+def _confirmed(root: Path, outcome: TaskOutcome) -> TaskOutcome:
+    """The outcome if git agrees with it; otherwise an error that keeps its branch out of the merge command.
+
+    A manifest is a file anyone could have edited: its branch must be a valid branch
+    name that exists, and its commit must be that branch's tip.
+    """
+    from tools.sandbox import run_trusted
+
+    if outcome.status != "done" or not outcome.commit:
+        return outcome
+    valid = run_trusted(["git", "check-ref-format", "--branch", outcome.branch], cwd=root)
+    if valid.returncode != 0 or valid.stdout.decode(errors="replace").strip() != outcome.branch:
+        return replace(outcome, status="error", commit=None, reason="the manifest names an invalid branch")
+    tip = run_trusted(["git", "rev-parse", "--verify", "-q", f"refs/heads/{outcome.branch}^{{commit}}"], cwd=root)
+    if tip.returncode != 0:
+        return replace(outcome, status="error", commit=None, reason=f"branch {outcome.branch} does not exist")
+    if tip.stdout.decode(errors="replace").strip() != outcome.commit:
+        return replace(outcome, status="error", commit=None,
+                       reason=f"branch {outcome.branch} is not at the recorded commit {outcome.commit[:12]}")
+    return outcome
 
 
 def _free_branch(root: Path, branch: str, force: bool) -> str | None:

@@ -1,23 +1,44 @@
-"""Settings, layered: defaults < user config.toml < repo .gptoss-agent.toml < env < flags.
+"""Settings, layered: defaults < repo .gptoss-agent.toml (harmless keys) < user config.toml < env < flags.
 
 Every layer is validated the same way: an unknown key or a value of the wrong
 type is a one-line error naming the file (or variable) and the key, never a
 silent default.
+
+The repository is untrusted (see DESIGN.md, "The trust boundary"): a
+`.gptoss-agent.toml` it ships may set only the keys in `REPO_ALLOWED_KEYS`,
+which change how the agent works but not what it may reach. The list is an
+allow list on purpose, so a setting added later is user-only until someone
+decides otherwise. A repository file that sets any other key is ignored for
+that key and reported once, naming the file and the key. The user can lift
+that for one repository by an explicit trust decision (the TUI asks), which is
+remembered for the repository's path and the file's exact content: change one
+byte and the file is untrusted again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import stat
+import time
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, get_args, get_type_hints
+from typing import Any, Callable, Mapping, get_args, get_type_hints
 
 ENV_PREFIX = "GPTOSS_AGENT_"
 REPO_CONFIG = ".gptoss-agent.toml"
 REASONING = ("low", "medium", "high")
 APPROVAL = ("read-only", "ask", "auto-edit", "full-auto")
+SANDBOX = ("auto", "bwrap", "landlock", "none")
+REPO_CONFIG_MAX_BYTES = 64 * 1024
+
+# What a repository's own file may set: how the agent works in it, never what it may reach,
+# where the prompt goes, what runs unconfined or what is approved without asking.
+REPO_ALLOWED_KEYS = frozenset({"test_cmd", "map_tokens", "max_steps", "max_tokens_per_step", "reasoning",
+                               "temperature", "top_p", "seed"})
 
 
 class ConfigError(ValueError):
@@ -51,8 +72,56 @@ class Settings:
             raise ConfigError(f"reasoning must be one of {', '.join(REASONING)}, not {self.reasoning!r}")
         if self.approval is not None and self.approval not in APPROVAL:
             raise ConfigError(f"approval must be one of {', '.join(APPROVAL)}, not {self.approval!r}")
+        if self.sandbox not in SANDBOX:
+            raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX)}, not {self.sandbox!r}")
         if not 512 <= self.n_ctx <= 131_072:
             raise ConfigError(f"n_ctx must be between 512 and 131072 (the model's window), not {self.n_ctx}")
+
+
+USER_ONLY_KEYS = frozenset(f.name for f in fields(Settings)) - REPO_ALLOWED_KEYS
+
+
+@dataclass(frozen=True)
+class RepoConfigReport:
+    """What the repository's settings file tried and did not get."""
+
+    path: Path
+    ignored: tuple[str, ...]  # user-only keys it set, not applied
+    digest: str  # SHA-256 of the exact bytes read: what a trust decision is about
+    changed_since_trust: bool = False  # trusted once, but the file is different now
+    refused: str = ""  # the whole file was not read (a link, not a regular file, too large)
+
+    def message(self) -> str:
+        """One line for the user, naming the file and the keys."""
+        if self.refused:
+            return f"ignored {self.path}: {self.refused}"
+        keys = ", ".join(self.ignored)
+        why = (" (it changed since you trusted it)" if self.changed_since_trust else "")
+        return (f"ignored {keys} from {self.path}{why}: a repository's own settings file may not set "
+                f"settings that weaken safety or send data out; set them on the command line or in your own "
+                f"config ({user_config_path()})")
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings plus where each value came from, and what the repository file was refused."""
+
+    settings: Settings
+    origins: dict[str, str] = field(default_factory=dict)  # key → "the --sandbox flag", "the user config …"
+    repo_report: RepoConfigReport | None = None
+
+    def origin(self, key: str) -> str:
+        return self.origins.get(key, "the default")
+
+
+def state_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The user's own state folder (sessions, trust decisions); never inside a repository."""
+    override = env.get(ENV_PREFIX + "STATE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("gptoss-agent"))
 
 
 def user_config_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -63,33 +132,191 @@ def user_config_path(env: Mapping[str, str] = os.environ) -> Path:
     return Path(platformdirs.user_config_dir("gptoss-agent")) / "config.toml"
 
 
+def cli_flag(key: str) -> str:
+    """How the command line names a setting in messages."""
+    return f"the --{key.replace('_', '-')} flag"
+
+
 def load_settings(repo_root: Path | None = None, *, env: Mapping[str, str] = os.environ,
                   flags: Mapping[str, Any] | None = None) -> Settings:
     """Merge every layer into one validated Settings."""
-    merged: dict[str, Any] = {}
-    for path in (user_config_path(env), (repo_root / REPO_CONFIG) if repo_root else None):
-        if path is not None and path.is_file():
-            merged.update(_from_toml(path))
-    merged.update(_from_env(env))
-    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
-    return _build(merged, "settings")
+    return load_settings_with_origins(repo_root, env=env, flags=flags).settings
 
+
+def load_settings_with_origins(repo_root: Path | None = None, *, env: Mapping[str, str] = os.environ,
+                               flags: Mapping[str, Any] | None = None,
+                               flag_origin: Callable[[str], str] = cli_flag) -> LoadedSettings:
+    """Merge every layer, remembering where each value came from and what the repository was refused."""
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    report = None
+
+    def layer(values: Mapping[str, Any], origin: Callable[[str], str]) -> None:
+        for key, value in values.items():
+            merged[key] = value
+            origins[key] = origin(key)
+
+    if repo_root is not None:
+        values, report = _repo_layer(repo_root, env)
+        layer(values, lambda key: f"the repository's {REPO_CONFIG}")
+    user = user_config_path(env)
+    if user.is_file():
+        layer(_from_toml(user, user.read_bytes()), lambda key: f"your config {user}")
+    layer(_from_env(env), lambda key: f"the environment variable {ENV_PREFIX}{key.upper()}")
+    layer({k: v for k, v in (flags or {}).items() if v is not None}, flag_origin)
+    return LoadedSettings(_build(merged, "settings"), origins, report)
+
+
+# ---------------------------------------------------------------------- the repository's file
+
+def _repo_layer(root: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], RepoConfigReport | None]:
+    """The repository file's allowed keys (all keys when the user trusts this exact content)."""
+    path = root / REPO_CONFIG
+    try:
+        data = read_repo_config(path)
+    except FileNotFoundError:
+        return {}, None
+    except ConfigError as exc:
+        return {}, RepoConfigReport(path, (), "", refused=str(exc))
+    values = _from_toml(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    user_only = tuple(sorted(set(values) & USER_ONLY_KEYS))
+    if not user_only:
+        return values, None
+    trusted = trusted_digest(root, env)
+    if trusted == digest:
+        return values, None
+    allowed = {k: v for k, v in values.items() if k in REPO_ALLOWED_KEYS}
+    return allowed, RepoConfigReport(path, user_only, digest, changed_since_trust=trusted is not None)
+
+
+def read_repo_config(path: Path) -> bytes:
+    """The file's bytes, read as untrusted data: no link followed, a regular file only, capped.
+
+    Raises FileNotFoundError when there is none, ConfigError when it cannot be used.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if os.path.islink(path):
+            raise ConfigError("it is a symbolic link (a repository's settings file must be a regular file)") from None
+        raise ConfigError(f"cannot read it: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError("it is not a regular file")
+        if info.st_size > REPO_CONFIG_MAX_BYTES:
+            raise ConfigError(f"it is larger than {REPO_CONFIG_MAX_BYTES} bytes")
+        data = b""
+        while len(data) <= REPO_CONFIG_MAX_BYTES and (chunk := os.read(fd, REPO_CONFIG_MAX_BYTES + 1 - len(data))):
+            data += chunk
+        if len(data) > REPO_CONFIG_MAX_BYTES:
+            raise ConfigError(f"it is larger than {REPO_CONFIG_MAX_BYTES} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- trust decisions
+
+def trust_store_path(env: Mapping[str, str] = os.environ) -> Path:
+    return state_dir(env) / "trusted-repo-settings.json"
+
+
+def repo_settings_to_confirm(root: Path, env: Mapping[str, str] = os.environ) -> tuple[str, str, RepoConfigReport] | None:
+    """What a trust prompt should show: (file text, its digest, the report), or None when nothing is refused.
+
+    The prompt shows this text and, on a yes, passes this digest to `trust_repo_settings`, so the
+    decision covers exactly the bytes the user read.
+    """
+    path = Path(root) / REPO_CONFIG
+    try:
+        data = read_repo_config(path)
+    except (FileNotFoundError, ConfigError):
+        return None
+    _values, report = _repo_layer(Path(root), env)
+    if report is None or report.refused or report.digest != hashlib.sha256(data).hexdigest():
+        return None
+    return data.decode("utf-8", errors="replace"), report.digest, report
+
+
+def trust_repo_settings(root: Path, digest: str, env: Mapping[str, str] = os.environ) -> None:
+    """Remember that the user trusts this repository's settings file with exactly this content."""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("digest must be a SHA-256 hex digest")
+    store = _read_store(env)
+    store[_repo_key(root)] = {"sha256": digest, "trusted_at": round(time.time())}
+    _write_store(store, env)
+
+
+def forget_repo_trust(root: Path, env: Mapping[str, str] = os.environ) -> None:
+    store = _read_store(env)
+    if store.pop(_repo_key(root), None) is not None:
+        _write_store(store, env)
+
+
+def trusted_digest(root: Path, env: Mapping[str, str] = os.environ) -> str | None:
+    entry = _read_store(env).get(_repo_key(root))
+    digest = entry.get("sha256") if isinstance(entry, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
+def _repo_key(root: Path) -> str:
+    return str(Path(root).resolve())
+
+
+def _read_store(env: Mapping[str, str]) -> dict[str, Any]:
+    """The remembered decisions; an unreadable or malformed store trusts nothing."""
+    path = trust_store_path(env)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return {}  # someone else could have written it
+        data = json.loads(os.read(fd, 1 << 20))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        os.close(fd)
+    return data if isinstance(data, dict) else {}
+
+
+def _write_store(store: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Private (0600 in a 0700 folder), written to a fresh temporary file and renamed over the old one."""
+    path = trust_store_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(store, indent=1, sort_keys=True).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------- parsing
 
 def _types() -> dict[str, Any]:
     return get_type_hints(Settings)
 
 
-def _from_toml(path: Path) -> dict[str, Any]:
+def _from_toml(path: Path, data: bytes) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        values = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     types = _types()
-    for key, value in data.items():
+    for key, value in values.items():
         if key not in types:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(types))})")
         _check_type(key, value, types[key], str(path))
-    return data
+    return values
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -88,11 +88,25 @@ class ToolFinished(AgentEvent):
 
 @dataclass(frozen=True)
 class TestsReported(AgentEvent):
+    """A test run's outcome. `results` is "unknown" when no runner's summary was recognised (the counts
+    then say nothing); `timed_out` with `running`, the test that was running when time ran out."""
+
+    __test__ = False  # not a pytest test class, despite the name
     type = "tests"
     passed: int
     failed: int
     errors: int
     failing: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    results: str = "parsed"
+    running: str | None = None
+
+    @classmethod
+    def from_report(cls, report: Any) -> "TestsReported":
+        """From a tools.tests.TestReport (duck-typed: events import nothing from tools)."""
+        return cls(report.passed, report.failed, report.errors, list(report.failing_ids),
+                   bool(getattr(report, "timed_out", False)), getattr(report, "results", "parsed"),
+                   getattr(report, "running", None))
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,25 @@ class StepFinished(AgentEvent):
 class RunFinished(AgentEvent):
     type = "run_finished"
     status: str  # completed | failed | max_steps | cancelled | error
+    steps: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    seconds: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AttemptFinished(AgentEvent):
+    """One attempt of `fix` ended: what the agent's run ended with, then what the test suite said.
+
+    status: passed (the suite is green after it) | failed (it still fails) | max_steps | cancelled | error.
+    `fix` ends with exactly one `run_finished` after its last attempt.
+    """
+
+    type = "attempt_finished"
+    attempt: int
+    status: str
     steps: int
     prompt_tokens: int
     cached_tokens: int

@@ -1,48 +1,33 @@
 """The headless faces of the agent: `exec`, `fix` and `resume`, with JSONL or a readable transcript.
 
-This module wires the pieces (settings, workspace, model, backend, sandbox,
-tools, session log) and runs the loop; the loop itself knows none of this.
+The pieces (settings, workspace, model, backend, sandbox, tools, session log)
+are wired in agent/runtime.py, the one composition root; this module runs the
+loop and prints what happens. The loop itself knows none of this.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from agent import prompts
-from agent.events import (AgentEvent, Committed, ErrorRaised, Notice, ReasoningEmitted, RunFinished, RunStarted,
-                          TestsReported, ToolCalled, ToolFinished, key_argument)
+from agent.events import (AgentEvent, AttemptFinished, Committed, ErrorRaised, Notice, ReasoningEmitted, RunFinished,
+                          RunStarted, TestsReported, ToolCalled, ToolFinished, key_argument)
+# The composition root lives in agent/runtime.py; these names stay importable from here.
+from agent.runtime import (LoadedModel, RunOptions, Runtime, SetupError, Workspace,  # noqa: F401
+                           build_runtime, prepare_workspace)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+# Every type `--json` can print on stdout (README, "JSONL events"; batch adds BATCH_JSONL_TYPES).
 JSONL_TYPES = {"run_started", "plan", "message", "reasoning", "tool_call", "tool_result", "tests", "commit", "error",
-               "run_finished"}
-
-
-class SetupError(Exception):
-    """Something the user must fix before a run can start (exit code 2)."""
-
-
-@dataclass
-class RunOptions:
-    cwd: str = "."
-    model: str | None = None
-    backend: str | None = None
-    reasoning: str | None = None
-    approval: str | None = None
-    max_steps: int | None = None
-    json: bool = False
-    test_cmd: str | None = None
-    no_commit: bool = False
-    allow_dirty: bool = False
-    sandbox: str | None = None
-    allow_remote: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+               "attempt_finished", "run_finished"}
+BATCH_JSONL_TYPES = {"batch_finished"}
 
 
 # ---------------------------------------------------------------------- output
@@ -124,20 +109,6 @@ class TranscriptPrinter:
 
 # ---------------------------------------------------------------------- wiring
 
-@dataclass
-class Runtime:
-    """Everything a run needs, built once."""
-
-    agent: Any
-    ctx: Any
-    settings: Any
-    session: Any
-    backend_name: str
-    model_name: str
-    sink: Any
-    backend: Any = None
-
-
 def workspace_root(cwd: str) -> Path:
     path = Path(cwd).expanduser().resolve()
     if not path.is_dir():
@@ -148,87 +119,6 @@ def workspace_root(cwd: str) -> Path:
         return repository_root(path)
     except GitError as exc:
         raise SetupError(str(exc)) from None
-
-
-@dataclass
-class Workspace:
-    """The repository side of a run, ready before any model is loaded."""
-
-    root: Path
-    settings: Any
-    ctx: Any
-
-
-def prepare_workspace(options: RunOptions, *, count_tokens=None) -> Workspace:
-    """Settings, the repository and its sandbox: everything but the model."""
-    from agent.config import ConfigError, load_settings
-    from tools import git as git_tools
-    from tools.context import ToolContext
-    from tools.sandbox import Sandbox
-
-    root = workspace_root(options.cwd)
-    flags = {"model": options.model, "backend": options.backend, "reasoning": options.reasoning,
-             "approval": options.approval, "max_steps": options.max_steps, "test_cmd": options.test_cmd,
-             "sandbox": options.sandbox, "allow_remote": options.allow_remote or None, **options.extra}
-    try:
-        settings = load_settings(root, flags=flags)
-    except ConfigError as exc:
-        raise SetupError(str(exc)) from None
-    sandbox = Sandbox(root, mode=settings.sandbox)
-    if sandbox.mechanism is None:
-        raise SetupError(sandbox.report.reason)
-    ctx = ToolContext(workspace=root, sandbox=sandbox, test_command=settings.test_cmd,
-                      baseline_dirty=frozenset(git_tools.dirty_paths(root)))
-    return Workspace(root, settings, ctx)
-
-
-def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
-                  workspace: Workspace | None = None, on_progress=None) -> Runtime:
-    """Load the vocabulary and the backend, open the session log, and make the agent."""
-    from agent import models, vocab
-    from agent.backends.factory import BackendSpecError, describe, make_backend
-    from agent.harmony import HarmonyCodec
-    from agent.loop import Agent, Budgets, policy_approver
-    from agent.session import SessionLog
-    from tools.catalog import default_registry
-
-    workspace = workspace or prepare_workspace(options)
-    settings, ctx = workspace.settings, workspace.ctx
-    spec = settings.backend
-    model_path = None
-    if spec == "llama":
-        try:
-            model_path = models.find_model(settings.model)
-        except models.ModelNotFoundError as exc:
-            raise SetupError(str(exc)) from None
-        candidates = [model_path]
-    else:
-        chosen = models.search(settings.model).chosen
-        candidates = [chosen] if chosen else []
-    try:
-        codec = HarmonyCodec.load(vocab.ensure_vocabulary(candidates))
-    except vocab.VocabularyError as exc:
-        raise SetupError(str(exc)) from None
-    ctx.count_tokens = codec.count
-    if ctx.sandbox.mechanism == "none":
-        sink(Notice("the sandbox is OFF (--sandbox none): commands run unconfined"))
-    started = time.monotonic()
-    try:
-        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path, on_progress=on_progress)
-    except BackendSpecError as exc:
-        raise SetupError(str(exc)) from None
-    except Exception as exc:  # replay file, server address, model load: all set-up problems
-        raise SetupError(f"{type(exc).__name__}: {exc}") from None
-    if spec == "llama":
-        sink(Notice(f"model loaded in {time.monotonic() - started:.1f}s: {model_path}"))
-    session = (SessionLog(session_path) if session_path else
-               SessionLog.create(repo=str(workspace.root), task=task, config=dict(vars(settings))))
-    budgets = Budgets(max_steps=settings.max_steps, max_tokens_per_step=settings.max_tokens_per_step,
-                      context_window=getattr(backend, "n_ctx", settings.n_ctx))
-    agent = Agent(backend, codec, default_registry(), ctx, sink=sink,
-                  approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
-    model_name = model_path.name if model_path else describe(spec)
-    return Runtime(agent, ctx, settings, session, describe(spec), model_name, sink, backend)
 
 
 def project_instructions(root: Path, *, repo_map: str = "") -> str:
@@ -307,30 +197,83 @@ def run_exec(options: RunOptions, task: str) -> int:
     return _exit_code(result.status)
 
 
+class _AttemptsOnlyLog:
+    """fix's view of the session log: the loop's end of a run is the end of one attempt, not of the run.
+
+    The loop logs a `run_finished` after each attempt; fix logs an `attempt_finished`
+    for it instead and one `run_finished` at the very end, so `sessions` shows the
+    true outcome (and a run that dies half-way shows as interrupted, not completed).
+    """
+
+    def __init__(self, log) -> None:
+        self._log = log
+
+    def write(self, kind: str, **fields: Any) -> None:
+        event = fields.get("event")
+        if kind == "event" and isinstance(event, dict) and event.get("type") == "run_finished":
+            return
+        self._log.write(kind, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+
 def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
+    """Run the suite; if red, let the agent fix it attempt by attempt; commit when green.
+
+    Events: run_started, tests, then per attempt the agent's events, tests and
+    attempt_finished; commit; exactly one run_finished with the true outcome, last.
+    """
     from tools import git as git_tools
     from tools.commit_message import prefixed_subject
     from tools.tests import format_report, run_test_suite
 
     sink = printer(options)
     task = "Make the failing tests pass."
-    workspace = prepare_workspace(options)
+    workspace = prepare_workspace(options, notify=sink)  # says first if the repository's tests will run unconfined
     ctx = workspace.ctx
     started = time.monotonic()
     report = run_test_suite(ctx)
     if report.green:
         sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
-        sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+        sink(TestsReported.from_report(report))
         sink(Notice("the test suite already passes; nothing to fix"))
         sink(RunFinished("completed", 0, 0, 0, 0, round(time.monotonic() - started, 3), "tests already pass"))
         return EXIT_OK
     if ctx.baseline_dirty and not options.allow_dirty:
         raise SetupError("the work tree has uncommitted changes (" + ", ".join(sorted(ctx.baseline_dirty)[:5]) +
                          "); commit or stash them, or pass --allow-dirty (they will be left alone)")
-    runtime = build_runtime(options, task=task, sink=sink, workspace=workspace)
-    agent = runtime.agent
+    attempt_runs: list[RunFinished] = []
+
+    def agent_sink(event: AgentEvent) -> None:
+        if isinstance(event, RunFinished):
+            attempt_runs.append(event)  # reported as attempt_finished, after the attempt's tests
+        else:
+            sink(event)
+
+    runtime = build_runtime(options, task=task, sink=agent_sink, workspace=workspace,
+                            session_config={"command": "fix"})
+    agent, log = runtime.agent, runtime.session
+    agent.session = _AttemptsOnlyLog(log)
+
+    def emit(event: AgentEvent) -> None:
+        log.write("event", event=event.to_json())
+        sink(event)
+
+    def attempt_finished(attempt: int, status: str, reason: str = "") -> None:
+        run = attempt_runs[-1]
+        emit(AttemptFinished(attempt, status, run.steps, run.prompt_tokens, run.cached_tokens,
+                             run.completion_tokens, run.seconds, reason or run.reason))
+
+    def finish(status: str, reason: str) -> int:
+        emit(RunFinished(status, sum(r.steps for r in attempt_runs), sum(r.prompt_tokens for r in attempt_runs),
+                         sum(r.cached_tokens for r in attempt_runs), sum(r.completion_tokens for r in attempt_runs),
+                         round(time.monotonic() - started, 3), reason))
+        log.close()
+        return _exit_code(status)
+
     sink(RunStarted(task, str(ctx.workspace), runtime.model_name, runtime.backend_name, runtime.session.id))
-    sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+    emit(TestsReported.from_report(report))
     failing_files = sorted({f.test_id.split("::")[0] for f in report.failures})
     start_agent(runtime, "", failing_files)
     message = prompts.render("fix", failures=format_report(report))
@@ -341,43 +284,58 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
         for attempt in range(1, max_attempts + 1):
             result = agent.run(message, cancel)
             if result.status != "completed":
-                return _exit_code(result.status)
+                attempt_finished(attempt, result.status)
+                return finish(result.status, result.reason or f"attempt {attempt} ended: {result.status}")
             report = run_test_suite(ctx)
-            sink(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+            emit(TestsReported.from_report(report))
+            attempt_finished(attempt, "passed" if report.green else "failed",
+                             "the test suite passes" if report.green else "the test suite still fails")
             if report.green:
                 if options.no_commit:
-                    return EXIT_OK
+                    return finish("completed", "the test suite passes; not committed (--no-commit)")
                 title = prefixed_subject("Fix failing tests: ", result.final or "")
                 try:
                     sha, _, _ = git_tools.commit_changes(
                         ctx, title, tests=f"{report.passed} passed, {report.failed + report.errors} failed")
                 except git_tools.GitError as exc:
-                    sink(ErrorRaised(str(exc)))
-                    return EXIT_FAILED
-                sink(Committed(sha, title))
-                return EXIT_OK
+                    emit(ErrorRaised(str(exc)))
+                    return finish("failed", f"the test suite passes, but the commit failed: {exc}")
+                emit(Committed(sha, title))
+                return finish("completed", "the test suite passes; the fix is committed")
             remaining = len(report.failing_ids) + report.errors
             stalled = stalled + 1 if remaining >= best else 0
             best = min(best, remaining)
             if stalled >= 2:
-                sink(ErrorRaised("no progress: the failing tests did not shrink over two attempts"))
-                return EXIT_FAILED
+                reason = "no progress: the failing tests did not shrink over two attempts"
+                emit(ErrorRaised(reason))
+                return finish("failed", reason)
             if runtime.settings.reasoning != "high":
                 agent.set_reasoning("high")  # a failed attempt earns more thinking
                 sink(Notice("raised reasoning effort to high after a failed attempt"))
             message = "The test suite still fails:\n" + format_report(report)
-    sink(ErrorRaised(f"the tests still fail after {max_attempts} attempts"))
-    return EXIT_FAILED
+    reason = f"the tests still fail after {max_attempts} attempts"
+    emit(ErrorRaised(reason))
+    return finish("failed", reason)
 
 
 def run_resume(options: RunOptions, ident: str | None, message: str | None) -> int:
+    """Continue a session of this repository; a log is data, so its recorded repository is checked, not obeyed."""
+    import shlex
+
     from agent.session import SessionError, find_session
 
+    root = workspace_root(options.cwd)
     try:
-        record = find_session(ident)
+        record = find_session(ident, repo=None if ident else str(root))
     except SessionError as exc:
         raise SetupError(str(exc)) from None
-    options.cwd = record.header["repo"]
+    if os.path.realpath(record.repo) != str(root):
+        raise SetupError(f"session {record.id} was recorded in {record.repo}, not in {root}; to continue it there, "
+                         f"pass --cwd {shlex.quote(record.repo)}")
+    if record.damaged:
+        raise SetupError(f"session {record.id}'s log is damaged, so it cannot be resumed faithfully: "
+                         + "; ".join(record.warnings[:3]) + (" …" if len(record.warnings) > 3 else ""))
+    options.cwd = str(root)
     sink = printer(options)
     runtime = build_runtime(options, task=record.header["task"], sink=sink, session_path=record.path)
     if record.torn_line:
@@ -388,4 +346,43 @@ def run_resume(options: RunOptions, ident: str | None, message: str | None) -> i
     cancel = threading.Event()
     with _CancelOnInterrupt(cancel):
         result = runtime.agent.run(message, cancel)
+    runtime.session.close()
     return _exit_code(result.status)
+
+
+def run_sessions(cwd: str = ".", *, every_repository: bool = False, out: TextIO = sys.stdout,
+                 err: TextIO = sys.stderr) -> int:
+    """List sessions: this repository's by default, every repository's with --all; damaged logs never stop it."""
+    from agent.session import scan_sessions
+
+    repo = None
+    if not every_repository:
+        try:
+            repo = str(workspace_root(cwd))
+        except SetupError:
+            err.write("gptoss-agent: not in a git repository; listing every repository's sessions\n")
+    rows, problems = scan_sessions(repo=repo)
+    for problem in problems:
+        err.write(f"gptoss-agent: {_one_line(problem)}\n")
+    if not rows:
+        out.write("no sessions yet" + (f" in {repo} (--all lists every repository's)" if repo else "") + "\n")
+    for record in rows:
+        for warning in record.warnings:
+            err.write(f"gptoss-agent: {_one_line(warning)}\n")
+        started_at = record.header.get("started", 0)
+        started_at = started_at if isinstance(started_at, (int, float)) and not isinstance(started_at, bool) else 0
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(started_at))
+        task = _one_line(record.header["task"])[:50]
+        damaged = " (damaged log)" if record.damaged else ""
+        out.write(f"{record.id}  {stamp}  {_one_line(record.status):<11} {record.steps:>3} steps  "
+                  f"{_one_line(record.repo)}  {task}{damaged}\n")
+    return EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    """A log is untrusted data: no control characters (escape sequences, newlines) reach the terminal."""
+    try:
+        from agent.safe_text import line
+    except ImportError:  # pragma: no cover - until the shared neutraliser lands
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return line(text)

@@ -4,7 +4,10 @@ Each record is written with a single append and flushed (and fsynced where
 losing it would matter), so a crash loses nothing already shown. A tool call is
 logged before it runs; on resume a call without a result is reported as
 interrupted, never silently re-run. A torn last line (power loss mid-write) is
-dropped, not fatal.
+dropped, not fatal. Read back, a log is data like any other file: a record
+that does not fit the schema is skipped with a warning naming the file and the
+line, and nothing in it is authority (the repository it names must be the
+current one; a recorded commit is checked against git before any undo).
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ class SessionLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.id = path.stem
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _drop_torn_tail(path)
-        self._handle = open(path, "a", encoding="utf-8")
+        # Private (a log holds the repository's code and the model's output); never written through a link.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self._handle = os.fdopen(fd, "a", encoding="utf-8")
 
     @classmethod
     def create(cls, *, repo: str, task: str, config: dict[str, Any], directory: Path | None = None) -> "SessionLog":
@@ -73,21 +78,32 @@ def _drop_torn_tail(path: Path) -> None:
 
 @dataclass
 class SessionRecord:
-    """A session read back from disk."""
+    """A session read back from disk. The log is data: records that do not fit the schema are skipped."""
 
     path: Path
     header: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
     torn_line: bool = False
+    warnings: list[str] = field(default_factory=list)  # "FILE line N: why it was skipped"
 
     @property
     def id(self) -> str:
         return self.path.stem
 
     @property
+    def repo(self) -> str:
+        return self.header["repo"]
+
+    @property
+    def damaged(self) -> bool:
+        """Records were skipped (a torn last line alone is not damage: it is what a crash leaves)."""
+        return bool(self.warnings)
+
+    @property
     def status(self) -> str:
-        finished = [r for r in self.records if r["kind"] == "event" and r["event"].get("type") == "run_finished"]
-        return finished[-1]["event"]["status"] if finished else "interrupted"
+        finished = [r for r in self.records if r["kind"] == "event" and r["event"]["type"] == "run_finished"]
+        status = finished[-1]["event"].get("status") if finished else None
+        return status if isinstance(status, str) and status else "interrupted"
 
     @property
     def steps(self) -> int:
@@ -99,45 +115,121 @@ class SessionRecord:
         return [r for r in self.records if r["kind"] == "tool_started" and r["id"] not in finished]
 
 
-def read_session(path: Path) -> SessionRecord:
+# Each kind of record the code reads back, with the fields it relies on and their types.
+_SCHEMA: dict[str, dict[str, Any]] = {
+    "header": {"repo": str, "task": str},
+    "segment": {"segment": str, "tokens": list, "turn": int},
+    "turn_finished": {"turn": int},
+    "event": {"event": dict},
+    "tool_started": {"id": str, "name": str},
+    "tool_result": {"id": str, "name": str},
+}
+
+
+def _schema_problem(record: Any) -> str | None:
+    """Why a parsed line cannot be used, or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    kind = record.get("kind")
+    if not isinstance(kind, str):
+        return "no 'kind'"
+    for name, kind_type in _SCHEMA.get(kind, {}).items():
+        if not isinstance(record.get(name), kind_type) or isinstance(record.get(name), bool):
+            return f"{kind} record without a valid {name!r}"
+    if kind == "segment":
+        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in record["tokens"]):
+            return "segment with tokens that are not token ids"
+        spans = record.get("spans", [])
+        if not isinstance(spans, list) or not all(isinstance(x, list) and len(x) == 4 for x in spans):
+            return "segment with malformed spans"
+    if kind == "event" and not isinstance(record["event"].get("type"), str):
+        return "event without a type"
+    if kind == "event" and record["event"]["type"] in ("commit", "plan"):
+        wanted = ("sha", str) if record["event"]["type"] == "commit" else ("steps", list)
+        if not isinstance(record["event"].get(wanted[0]), wanted[1]):
+            return f"{record['event']['type']} event without a valid {wanted[0]!r}"
+    return None
+
+
+def read_session(path: Path, *, max_bytes: int = 256 * 1024 * 1024) -> SessionRecord:
+    """Read a log; lines that are not valid records are skipped with a warning naming the file and line.
+
+    Raises SessionError only when there is nothing to resume (unreadable, or no valid header).
+    """
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        if path.is_symlink() or not path.is_file():
+            raise SessionError(f"{path}: not a regular file")
+        if path.stat().st_size > max_bytes:
+            raise SessionError(f"{path}: larger than {max_bytes} bytes")
+        lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
     except OSError as exc:
         raise SessionError(f"cannot read session {path}: {exc}") from None
-    records = []
+    records: list[dict[str, Any]] = []
+    warnings: list[str] = []
     torn = False
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     for index, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if index >= len(lines) - 2:  # only the last line can be torn
+            record = json.loads(line)
+            problem = _schema_problem(record)
+        except (json.JSONDecodeError, RecursionError):
+            if index == last and index == len(lines) - 1:  # no newline after it: cut off mid-write
                 torn = True
-                break
-            raise SessionError(f"{path}: line {index + 1} is not valid JSON") from None
-    if not records or records[0].get("kind") != "header":
-        raise SessionError(f"{path}: not a session log")
-    return SessionRecord(path, records[0], records[1:], torn)
+                continue
+            record, problem = None, "not valid JSON"
+        if problem is None and (record["kind"] == "header") != (not records):
+            problem = "a header that is not the first record" if records else "the first record is not a header"
+        if problem is not None:
+            warnings.append(f"{path} line {index + 1}: skipped ({problem})")
+            if not records:
+                raise SessionError(f"{path}: damaged, line {index + 1} should be the session header ({problem})")
+            continue
+        records.append(record)
+    if not records:
+        raise SessionError(f"{path}: not a session log (empty)")
+    return SessionRecord(path, records[0], records[1:], torn, warnings)
 
 
-def list_sessions(directory: Path | None = None) -> Iterator[SessionRecord]:
+def _same_repo(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def scan_sessions(directory: Path | None = None, *, repo: str | None = None) -> tuple[list[SessionRecord], list[str]]:
+    """Every readable session (newest first), only `repo`'s when given, and a line per log that was skipped."""
     directory = directory or sessions_dir()
+    found: list[SessionRecord] = []
+    problems: list[str] = []
     for path in sorted(directory.glob("*.jsonl"), reverse=True):
         try:
-            yield read_session(path)
-        except SessionError:
+            record = read_session(path)
+        except SessionError as exc:
+            problems.append(f"skipped {exc}")
             continue
+        if repo is None or _same_repo(record.repo, repo):
+            found.append(record)
+    return found, problems
 
 
-def find_session(ident: str | None, directory: Path | None = None) -> SessionRecord:
-    """A session by id (or unique prefix); None means the most recent."""
-    sessions = list(list_sessions(directory))
-    if not sessions:
-        raise SessionError("no sessions yet")
+def list_sessions(directory: Path | None = None, *, repo: str | None = None) -> Iterator[SessionRecord]:
+    """Readable sessions, newest first (only `repo`'s when given)."""
+    yield from scan_sessions(directory, repo=repo)[0]
+
+
+def find_session(ident: str | None, directory: Path | None = None, *, repo: str | None = None) -> SessionRecord:
+    """A session by id (or unique prefix/suffix); None means the most recent one (of `repo` when given).
+
+    An id that names a log which cannot be read says so instead of "no such session".
+    """
+    directory = directory or sessions_dir()
     if ident is None:
+        sessions = list(list_sessions(directory, repo=repo))
+        if not sessions:
+            raise SessionError("no sessions yet" + (f" in {repo} (`gptoss-agent sessions --all` lists every "
+                                                    "repository's)" if repo else ""))
         return sessions[0]
-    matches = [s for s in sessions if s.id.startswith(ident) or s.id.endswith(ident)]
-    if len(matches) != 1:
-        raise SessionError(f"no session matches {ident!r}" if not matches else f"{ident!r} matches several sessions")
-    return matches[0]
+    paths = [p for p in sorted(directory.glob("*.jsonl")) if p.stem.startswith(ident) or p.stem.endswith(ident)]
+    if len(paths) != 1:
+        raise SessionError(f"no session matches {ident!r}" if not paths else f"{ident!r} matches several sessions")
+    return read_session(paths[0])

@@ -152,5 +152,9 @@ def test_an_interrupted_batch_resumes_with_only_the_rest(repo, tmp_path):
     done = batch(str(plan), "--backend", f"replay:{replay}", "--resume", "--json", cwd=repo)
     ran = {json.loads(l)["task"] for l in done.stdout.splitlines() if '"task"' in l}
     assert ran == {"docs-b", "break-mul"}, done.stderr
+    from tests.e2e.test_exec import readme_event_types
+
+    printed = [json.loads(l)["type"] for l in done.stdout.splitlines()]
+    assert set(printed) <= readme_event_types() and printed[-1] == "batch_finished"
     report = json.loads(plan.with_suffix(".report.json").read_text())
     assert [t["status"] for t in report["tasks"]] == ["done", "done", "failed"]

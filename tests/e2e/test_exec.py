@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +34,19 @@ def events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
+def readme_event_types() -> set[str]:
+    """The types the README's "JSONL events" section documents (one `- `type`` item each)."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("### JSONL events", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^- `([a-z_]+)`", section, re.M))
+
+
+def test_the_readme_documents_exactly_the_types_that_can_be_printed():
+    from agent.headless import BATCH_JSONL_TYPES, JSONL_TYPES
+
+    assert readme_event_types() == JSONL_TYPES | BATCH_JSONL_TYPES
+
+
 @pytest.fixture
 def repo(tmp_path, vocab_dir):
     return make_calc_repo(tmp_path / "project")
@@ -43,6 +59,7 @@ def test_exec_fixes_the_bug_runs_the_tests_and_commits(repo, tmp_path):
     stream = events(done.stdout)
     kinds = [e["type"] for e in stream]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert set(kinds) <= readme_event_types()
     assert stream[-1]["status"] == "completed" and stream[-1]["steps"] == 5
     assert [e["name"] for e in stream if e["type"] == "tool_call"] == [
         "repo_browser.open_file", "repo_browser.apply_patch", "functions.run_tests", "functions.git_commit"]
@@ -108,14 +125,19 @@ def test_max_steps_stops_the_run(repo, tmp_path):
     assert events(done.stdout)[-1]["status"] == "max_steps" and events(done.stdout)[-1]["steps"] == 3
 
 
-def test_the_same_call_three_times_is_warned_then_stopped(repo, tmp_path):
+def test_the_same_call_three_times_is_warned_then_stopped(repo, tmp_path, codec):
     same = call("repo_browser.open_file", {"path": "calc.py"})
     replay = write_replay(tmp_path / "replay.json", [same] * 6)
-    done = agent("exec", "--backend", f"replay:{replay}", "--json", "loop", cwd=repo)
+    state = tmp_path / "state"
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "loop", cwd=repo,
+                 env={**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)})
     stream = events(done.stdout)
     assert done.returncode == 1 and stream[-1]["status"] == "failed" and "repeated" in stream[-1]["reason"]
     results = [e for e in stream if e["type"] == "tool_result"]
-    assert len(results) == 3 and "one more identical call ends the run" in results[2]["output"]
+    assert len(results) == 3
+    log = [json.loads(l) for l in next((state / "sessions").glob("*.jsonl")).read_text().splitlines()]
+    notices = [codec.decode(r["tokens"]) for r in log if r["kind"] == "segment" and r["segment"] != "tool"]
+    assert any("one more identical call ends the run" in text for text in notices)  # a notice, not tool output
 
 
 def test_not_a_git_repo_is_a_usage_error(tmp_path, vocab_dir):
@@ -141,6 +163,11 @@ def test_fix_patches_runs_the_suite_and_commits(repo, tmp_path):
     assert done.returncode == 0, done.stderr + done.stdout
     assert git(repo, "log", "-1", "--format=%s").startswith("Fix failing tests: add() subtracted")
     assert git(repo, "status", "--porcelain") == ""
+    kinds = [e["type"] for e in events(done.stdout)]
+    assert set(kinds) <= readme_event_types()
+    # tests and commit come before the one run_finished that ends the stream
+    assert kinds[-4:] == ["tests", "attempt_finished", "commit", "run_finished"] and kinds.count("run_finished") == 1
+    assert events(done.stdout)[-1]["status"] == "completed"
 
 
 def test_fix_refuses_a_dirty_work_tree(repo, tmp_path):
@@ -177,7 +204,8 @@ def test_a_killed_run_can_be_resumed_from_its_session_log(repo, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "was interrupted and not re-run" in done.stderr and "torn" in done.stderr
     assert events(done.stdout)[-1]["status"] == "completed"
-    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True, env=env)
+    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True, env=env,
+                             cwd=repo)
     assert "completed" in listing.stdout and "Fix add" in listing.stdout
 
 
@@ -206,15 +234,25 @@ def test_ctrl_c_mid_generation_cancels_keeps_the_session_and_exits_130(repo, tmp
 
 
 def test_fix_stops_when_the_failing_set_does_not_shrink(repo, tmp_path):
+    state = tmp_path / "state"
+    env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)}
     replay = write_replay(tmp_path / "replay.json", [final("I looked; it seems fine."), final("Still fine to me."),
                                                      final("unused")])
-    done = agent("fix", "--backend", f"replay:{replay}", "--json", cwd=repo)
+    done = agent("fix", "--backend", f"replay:{replay}", "--json", cwd=repo, env=env)
     assert done.returncode == 1
     stream = events(done.stdout)
     assert any(e["type"] == "error" and "no progress" in e["message"] for e in stream)
     assert len([e for e in stream if e["type"] == "tests"]) == 3  # before, after attempt 1, after attempt 2
     assert "raised reasoning effort to high" in done.stderr
     assert len(git(repo, "log", "--oneline").splitlines()) == 1  # nothing committed
+    # exactly one run_finished, last, with the true outcome; one attempt_finished per attempt
+    assert [e["type"] for e in stream].count("run_finished") == 1 and stream[-1]["type"] == "run_finished"
+    assert stream[-1]["status"] == "failed" and "no progress" in stream[-1]["reason"] and stream[-1]["steps"] == 2
+    attempts = [e for e in stream if e["type"] == "attempt_finished"]
+    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "failed"), (2, "failed")]
+    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True,
+                             env=env, cwd=repo)
+    assert " failed " in listing.stdout and "completed" not in listing.stdout
 
 
 def test_readable_transcript_without_json(repo, tmp_path):

@@ -1,4 +1,4 @@
-"""Settings layers: defaults < user config < repo config < env < flags, each validated."""
+"""Settings layers: defaults < repo config (harmless keys) < user config < env < flags, each validated."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def test_layers_override_in_order(tmp_path):
     (repo / ".gptoss-agent.toml").write_text('reasoning = "high"\ntemperature = 0.5\n')
     env = env_for(tmp_path, GPTOSS_AGENT_MAX_STEPS="20", GPTOSS_AGENT_FLASH_ATTENTION="off")
     settings = load_settings(repo, env=env, flags={"max_steps": 30, "model": None})
-    assert (settings.reasoning, settings.n_ctx, settings.temperature) == ("high", 16384, 0.5)
+    # the user's own config wins over the repository's file; the repository's wins over the defaults
+    assert (settings.reasoning, settings.n_ctx, settings.temperature) == ("low", 16384, 0.5)
     assert settings.max_steps == 30 and settings.flash_attention is False and settings.model is None
 
 

@@ -1,0 +1,219 @@
+"""The one composition root: options → settings, workspace, model, sandbox, tools, agent.
+
+Every front-end (exec, fix, resume, batch, the Python API and the TUI) builds
+its runtime here from one `RunOptions`, so a flag cannot be honoured in one
+place and ignored in another. Batch adds only what is its own: a worktree per
+task and a backend shared between tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.events import Notice
+
+
+class SetupError(Exception):
+    """Something the user must fix before a run can start (exit code 2)."""
+
+
+@dataclass
+class RunOptions:
+    """What a front-end asks for. None means "not given": the settings layers decide."""
+
+    cwd: str = "."
+    model: str | None = None
+    backend: str | None = None
+    reasoning: str | None = None
+    approval: str | None = None
+    max_steps: int | None = None
+    json: bool = False
+    test_cmd: str | None = None
+    no_commit: bool = False
+    allow_dirty: bool = False
+    sandbox: str | None = None
+    allow_remote: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # any other setting (map_tokens, max_tokens_per_step, …)
+    flag_origin: Callable[[str], str] | None = None  # how messages name an option (default: the CLI flag)
+
+    def flags(self) -> dict[str, Any]:
+        """The settings this front-end sets explicitly (the highest layer)."""
+        return {"model": self.model, "backend": self.backend, "reasoning": self.reasoning,
+                "approval": self.approval, "max_steps": self.max_steps, "test_cmd": self.test_cmd,
+                "sandbox": self.sandbox, "allow_remote": self.allow_remote or None, **self.extra}
+
+
+@dataclass
+class Workspace:
+    """The repository side of a run, ready before any model is loaded."""
+
+    root: Path
+    settings: Any
+    ctx: Any
+    origins: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedModel:
+    """The codec and backend a run talks to; batch shares one between tasks."""
+
+    codec: Any
+    backend: Any
+    backend_name: str
+    model_name: str
+
+
+@dataclass
+class Runtime:
+    """Everything a run needs, built once."""
+
+    agent: Any
+    ctx: Any
+    settings: Any
+    session: Any
+    backend_name: str
+    model_name: str
+    sink: Any
+    backend: Any = None
+
+
+NO_COMMIT_TOOLS = ("functions.git_commit",)
+
+
+def resolve_settings(root: Path, options: RunOptions, notify: Callable[[Notice], None] | None = None):
+    """The settings for `root` with where each came from; the repository file's refusals reported once."""
+    from agent.config import ConfigError, cli_flag, load_settings_with_origins
+
+    try:
+        loaded = load_settings_with_origins(root, flags=options.flags(), flag_origin=options.flag_origin or cli_flag)
+    except ConfigError as exc:
+        raise SetupError(str(exc)) from None
+    if loaded.repo_report is not None and notify is not None:
+        notify(Notice(loaded.repo_report.message()))
+    return loaded
+
+
+def make_workspace(root: Path, settings, *, origins: dict[str, str] | None = None,
+                   notify: Callable[[Notice], None] | None = None, baseline_dirty=None) -> Workspace:
+    """The sandbox and tool context for `root`; says so first when the sandbox is off."""
+    from tools import git as git_tools
+    from tools.context import ToolContext
+    from tools.sandbox import Sandbox
+
+    sandbox = Sandbox(root, mode=settings.sandbox)
+    if sandbox.mechanism is None:
+        raise SetupError(sandbox.report.reason)
+    origins = origins or {}
+    if sandbox.mechanism == "none" and notify is not None:
+        notify(Notice(sandbox_off_warning(origins.get("sandbox", "the default"))))
+    dirty = git_tools.dirty_paths(root) if baseline_dirty is None else baseline_dirty
+    ctx = ToolContext(workspace=root, sandbox=sandbox, test_command=settings.test_cmd,
+                      baseline_dirty=frozenset(dirty))
+    return Workspace(root, settings, ctx, origins)
+
+
+def sandbox_off_warning(origin: str) -> str:
+    """The warning names where `sandbox = "none"` came from, never a flag the user did not pass."""
+    return (f"the sandbox is OFF (sandbox \"none\" from {origin}): the repository's code, its tests and every "
+            "command the model runs will run unconfined on this machine")
+
+
+def prepare_workspace(options: RunOptions, *, notify: Callable[[Notice], None] | None = None) -> Workspace:
+    """Settings, the repository and its sandbox: everything but the model."""
+    from agent.headless import workspace_root
+
+    root = workspace_root(options.cwd)
+    loaded = resolve_settings(root, options, notify)
+    return make_workspace(root, loaded.settings, origins=loaded.origins, notify=notify)
+
+
+def load_codec(settings) -> tuple[Any, Path | None]:
+    """The Harmony codec (its vocabulary derived from the GGUF) and, for the llama backend, the model file."""
+    from agent import models, vocab
+    from agent.harmony import HarmonyCodec
+
+    spec = settings.backend
+    model_path = None
+    if spec == "llama":
+        try:
+            model_path = models.find_model(settings.model)
+        except models.ModelNotFoundError as exc:
+            raise SetupError(str(exc)) from None
+        candidates = [model_path]
+    else:
+        chosen = models.search(settings.model).chosen
+        candidates = [chosen] if chosen else []
+    try:
+        codec = HarmonyCodec.load(vocab.ensure_vocabulary(candidates))
+    except vocab.VocabularyError as exc:
+        raise SetupError(str(exc)) from None
+    return codec, model_path
+
+
+def load_model(settings, *, sink: Callable[[Notice], None], on_progress=None) -> LoadedModel:
+    """Find the model, derive the vocabulary and start the backend the settings ask for."""
+    from agent.backends.factory import describe
+
+    codec, model_path = load_codec(settings)
+    started = time.monotonic()
+    backend = start_backend(settings, codec, model_path, on_progress=on_progress)
+    if settings.backend == "llama":
+        sink(Notice(f"model loaded in {time.monotonic() - started:.1f}s: {model_path}"))
+    return LoadedModel(codec, backend, describe(settings.backend),
+                       model_path.name if model_path else describe(settings.backend))
+
+
+def start_backend(settings, codec, model_path: Path | None, *, on_progress=None):
+    """The backend the settings name (remote servers only with allow_remote, which only the user can set)."""
+    from agent.backends.factory import BackendSpecError, make_backend
+
+    spec = settings.backend
+    try:
+        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path, on_progress=on_progress)
+    except BackendSpecError as exc:
+        raise SetupError(str(exc)) from None
+    except Exception as exc:  # replay file, server address, model load: all set-up problems
+        raise SetupError(f"{type(exc).__name__}: {exc}") from None
+    return backend
+
+
+def tool_registry(*, no_commit: bool):
+    """The tools the model sees; with --no-commit there is no git_commit to call."""
+    from tools.catalog import default_registry
+    from tools.registry import Registry
+
+    registry = default_registry()
+    if not no_commit:
+        return registry
+    return Registry(tools={name: tool for name, tool in registry.tools.items() if name not in NO_COMMIT_TOOLS},
+                    aliases={alias: name for alias, name in registry.aliases.items() if name not in NO_COMMIT_TOOLS})
+
+
+def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
+                  workspace: Workspace | None = None, on_progress=None, model: LoadedModel | None = None,
+                  session_config: dict[str, Any] | None = None) -> Runtime:
+    """Workspace, model, session log, tools and agent, from one options object.
+
+    `workspace` and `model` may be built beforehand (fix runs the tests before
+    loading the model; batch shares one model between tasks).
+    """
+    from agent.loop import Agent, Budgets, policy_approver
+    from agent.session import SessionLog
+
+    workspace = workspace or prepare_workspace(options, notify=sink)
+    settings, ctx = workspace.settings, workspace.ctx
+    model = model or load_model(settings, sink=sink, on_progress=on_progress)
+    ctx.count_tokens = model.codec.count
+    session = (SessionLog(session_path) if session_path else
+               SessionLog.create(repo=str(workspace.root), task=task,
+                                 config={**dataclasses.asdict(settings), "no_commit": options.no_commit,
+                                         **(session_config or {})}))
+    budgets = Budgets(max_steps=settings.max_steps, max_tokens_per_step=settings.max_tokens_per_step,
+                      context_window=getattr(model.backend, "n_ctx", None) or settings.n_ctx)
+    agent = Agent(model.backend, model.codec, tool_registry(no_commit=options.no_commit), ctx, sink=sink,
+                  approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
+    return Runtime(agent, ctx, settings, session, model.backend_name, model.model_name, sink, model.backend)
