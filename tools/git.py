@@ -17,6 +17,7 @@ read from a session log never authorises a reset.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,10 @@ def commit_agent_changes(ctx: ToolContext, message: str, *, tests: str | None = 
     sha = _write_commit(workspace, base, {p: ctx.changes[p].after for p in committed}, text)
     _MADE_HERE[sha] = _AgentCommit(workspace, base, {p: ctx.changes.pop(p) for p in committed})
     ctx.agent_commits.append(sha)
+    try:
+        _sync_index(workspace, sha, committed)
+    except GitError as exc:  # the commit stands; only the index's view of these files is stale
+        skipped["(index)"] = f"the index was not updated for the committed files: {exc}"
     for path in dirty_paths(workspace):
         if path.endswith("/") and path not in skipped:
             skipped[path] = "a nested repository; the agent never commits one"
@@ -158,9 +163,16 @@ def _committable(ctx: ToolContext, base: str | None) -> tuple[list[str], dict[st
     """Split the agent's recorded files into those to commit and those to leave, with the reason."""
     paths = sorted(ctx.changes)
     head_content = _blobs(ctx.workspace, base, paths)
+    ignored = _ignored(ctx.workspace, [p for p in paths if p not in head_content])
     committed, skipped = [], {}
     for path in paths:
         change = ctx.changes[path]
+        if path in ignored:
+            skipped[path] = "ignored by the repository's .gitignore"
+            continue
+        if _inside_nested_repository(ctx.workspace, path):
+            skipped[path] = "inside a nested repository; the agent never commits into one"
+            continue
         try:
             now = worktree_io.read_file(ctx.workspace, path)
         except OSError as exc:
@@ -175,6 +187,22 @@ def _committable(ctx: ToolContext, base: str | None) -> tuple[list[str], dict[st
         else:
             committed.append(path)
     return committed, skipped
+
+
+def _inside_nested_repository(workspace: Path, path: str) -> bool:
+    parts = Path(path).parts[:-1]
+    return any(os.path.lexists(workspace.joinpath(*parts[:depth], ".git")) for depth in range(1, len(parts) + 1))
+
+
+def _ignored(workspace: Path, paths: list[str]) -> set[str]:
+    """Which of these untracked paths .gitignore excludes (git add would refuse them too)."""
+    if not paths:
+        return set()
+    done = _git(workspace, "check-ignore", "-z", "--stdin",
+                input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0")
+    if done.returncode not in (0, 1):  # 1: none of them is ignored
+        raise GitError(f"cannot tell which files .gitignore excludes: {done.error}")
+    return {p.decode("utf-8", "surrogateescape") for p in done.stdout.split(b"\0") if p}
 
 
 def _blobs(workspace: Path, commit: str | None, paths: list[str]) -> dict[str, bytes]:
@@ -211,7 +239,8 @@ def _write_commit(workspace: Path, base: str | None, contents: dict[str, bytes |
         if data is None:
             entries.append(("0", None, path))
             continue
-        blob = _git(workspace, "hash-object", "-w", "--no-filters", "--stdin", input=data, check=True).text.strip()
+        # --path: the repository's line-ending rules apply as `git add` would; filter programs are neutralised.
+        blob = _git(workspace, "hash-object", "-w", f"--path={path}", "--stdin", input=data, check=True).text.strip()
         executable = worktree_io.is_executable(workspace, path)
         mode = "100755" if executable else "100644"
         if base_modes.get(path) not in (None, "100644", "100755"):
@@ -232,7 +261,6 @@ def _write_commit(workspace: Path, base: str | None, contents: dict[str, bytes |
     moved = _git(workspace, "update-ref", "-m", "gptoss-agent: commit", "HEAD", sha, base or "")
     if not moved.ok:
         raise GitError(f"not committed: HEAD moved while the agent was committing ({moved.error})")
-    _sync_index(workspace, sha, paths)
     return sha
 
 

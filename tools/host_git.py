@@ -88,7 +88,7 @@ _PROGRAM_VALUES = {"required": "false", "fsmonitor": "false", "hookspath": "/dev
 ALLOWED_SUBCOMMANDS = frozenset({
     "status", "diff", "diff-index", "diff-tree", "ls-files", "rev-parse", "symbolic-ref", "config", "cat-file",
     "hash-object", "read-tree", "update-index", "write-tree", "commit-tree", "update-ref", "reset", "worktree",
-    "check-ref-format", "show", "log", "merge-base", "for-each-ref", "ls-tree",
+    "check-ref-format", "show", "log", "merge-base", "for-each-ref", "ls-tree", "check-ignore",
 })
 _DIFF_SAFETY = ("--no-ext-diff", "--no-textconv", "--no-color")
 _SUBCOMMAND_SAFETY: Mapping[str, tuple[str, ...]] = {
@@ -160,16 +160,40 @@ def validate(root: Path) -> Repository:
     if stat.S_ISLNK(info.st_mode):
         raise UnsafeRepository(f"{dot_git} is a symbolic link; the agent does not run git through it")
     if stat.S_ISDIR(info.st_mode):
-        return Repository(root, dot_git)
-    if not stat.S_ISREG(info.st_mode):
+        git_dir = dot_git
+    elif stat.S_ISREG(info.st_mode):
+        git_dir = _pointer_target(root, dot_git)
+    else:
         raise UnsafeRepository(f"{dot_git} is neither a folder nor a gitdir file")
-    git_dir = _pointer_target(root, dot_git)
+    _check_owner(root, git_dir)
     common = _common_dir(git_dir)
+    if git_dir == dot_git:
+        if common != dot_git:
+            raise UnsafeRepository(f"{dot_git}/commondir redirects git to {common}; the agent refuses to follow it")
+        return Repository(root, dot_git)
     for where in (git_dir, common):
         if where == root or where.is_relative_to(root):
             raise UnsafeRepository(f"{dot_git} points to {where}, inside the work tree, where the repository's own "
                                    "files (and the model) can write; the agent refuses to run git there")
     return Repository(root, git_dir)
+
+
+def _check_owner(root: Path, git_dir: Path) -> None:
+    """Like git's own safe.directory rule (CVE-2022-24765): a repository someone else owns is not ours to run.
+
+    Git skips this check when GIT_DIR is set, as it is here, so the check is made here; a path the
+    user listed in their global `safe.directory` (or `*`) is accepted, as git would.
+    """
+    owner = os.stat(git_dir).st_uid
+    if owner == os.geteuid():
+        return
+    listed = _spawn(["git", "config", "--global", "--get-all", "safe.directory"], cwd=Path("/"),
+                    env=hardened_git_env(), input=None, timeout_s=GIT_TIMEOUT_S)
+    allowed = {line.strip() for line in listed.text.splitlines()}
+    if "*" in allowed or str(root) in allowed or f"{root}/" in allowed:
+        return
+    raise UnsafeRepository(f"{git_dir} is owned by user id {owner}, not by you; git's safe.directory protection "
+                           f"applies (add it with `git config --global --add safe.directory {root}` if you trust it)")
 
 
 def _pointer_target(root: Path, dot_git: Path) -> Path:
@@ -216,6 +240,8 @@ def run_git(root: Path, *args: str, input: bytes | None = None, env: Mapping[str
     base = hardened_git_env(repo, extra=env)
     overrides = _driver_overrides(repo, base, timeout_s)
     full_env = {**base, **_config_env(HARDENED_GIT_CONFIG + overrides)}
+    if args[0] == "check-ignore":  # it takes paths, not pathspecs, and refuses the literal magic
+        full_env.pop("GIT_LITERAL_PATHSPECS")
     argv = ["git", "--no-pager", args[0], *_SUBCOMMAND_SAFETY.get(args[0], ()), *args[1:]]
     result = _spawn(argv, cwd=repo.root, env=full_env, input=input, timeout_s=timeout_s)
     if check and not result.ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -117,3 +118,36 @@ def test_the_agent_never_commits_a_nested_repository_and_says_so(repo, tmp_path)
     assert "vendor/lib/" in report.skipped and "nested repository" in report.skipped["vendor/lib/"]
     assert git(repo, "ls-tree", "-r", "--name-only", "HEAD").split() == ["README.md", "calc.py", "notes.txt"]
     assert markers(tmp_path) == []
+
+
+def test_an_agent_edit_inside_a_nested_repository_is_not_committed_into_the_outer_one(repo, tmp_path):
+    nested = _embedded_repo_with_filter(repo, tmp_path, commit_gitlink=False)
+    ctx = ToolContext(workspace=repo)
+    ctx.record_write("vendor/lib/code.py", (nested / "code.py").read_bytes(), b"agent\n")
+    (nested / "code.py").write_bytes(b"agent\n")
+    ctx.record_write("calc.py", (repo / "calc.py").read_bytes(), b"fixed\n")
+    (repo / "calc.py").write_bytes(b"fixed\n")
+    report = git_tools.commit_agent_changes(ctx, "x")
+    assert report.files == ["calc.py"] and "nested repository" in report.skipped["vendor/lib/code.py"]
+    assert markers(tmp_path) == []
+
+
+def test_a_commondir_file_in_git_cannot_redirect_git(repo, tmp_path):
+    elsewhere = make_repo(tmp_path / "attacker")
+    (repo / ".git" / "commondir").write_text(str(elsewhere / ".git") + "\n")
+    with pytest.raises(UnsafeRepository, match="commondir"):
+        run_git(repo, "status")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand a repository to another user here")
+def test_a_repository_owned_by_someone_else_is_refused_unless_the_user_trusts_it(repo, tmp_path, monkeypatch):
+    """CVE-2022-24765: git skips its ownership check when GIT_DIR is set, so the runner makes it."""
+    for path in [repo / ".git", *(repo / ".git").rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(UnsafeRepository, match="safe.directory"):
+        run_git(repo, "status")
+    (home / ".gitconfig").write_text(f"[safe]\n\tdirectory = {repo}\n")
+    assert run_git(repo, "status").ok

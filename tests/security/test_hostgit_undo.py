@@ -214,3 +214,13 @@ def test_the_git_commit_tool_uses_a_short_subject(repo, ctx):
     subject = git(repo, "log", "-1", "--format=%s").strip()
     assert len(subject) <= 72 and "`" not in subject and subject.startswith("Fix the add helper")
     assert git(repo, "log", "-1", "--format=%B").strip().endswith(TRAILER)
+
+
+def test_a_new_file_the_repository_ignores_is_not_committed(repo, ctx):
+    (repo / ".gitignore").write_text("build/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-qm", "ignore build")
+    agent_writes(ctx, "build/out.txt", b"generated\n")
+    agent_writes(ctx, "calc.py", b"agent\n")
+    report = git_tools.commit_agent_changes(ctx, "x")
+    assert report.files == ["calc.py"] and ".gitignore" in report.skipped["build/out.txt"]
