@@ -891,7 +891,15 @@ class _KnownOpcodes(difflib.SequenceMatcher):
 
     def __init__(self, opcodes: list[tuple[str, int, int, int, int]]):
         super().__init__(None, [], [])
-        self._known = [op for op in opcodes if op[1] != op[2] or op[3] != op[4]] or [("equal", 0, 0, 0, 0)]
+        merged: list[tuple[str, int, int, int, int]] = []
+        for op in opcodes:
+            if op[1] == op[2] and op[3] == op[4]:
+                continue
+            if merged and op[0] == merged[-1][0] == "equal":  # difflib's grouping expects one run per stretch
+                merged[-1] = ("equal", merged[-1][1], op[2], merged[-1][3], op[4])
+            else:
+                merged.append(op)
+        self._known = merged or [("equal", 0, 0, 0, 0)]
 
     def get_opcodes(self):
         return list(self._known)

@@ -296,3 +296,10 @@ def test_a_refusal_for_whitespace_only_differences_says_so():
     patch = patch_of("gen.py", "  for item in items:", "-        if item:", "-          yield item", "+    if item:")
     with pytest.raises(PatchError, match="differ only in whitespace"):
         apply(patch, {"gen.py": GEN})
+
+
+def test_the_diff_shows_three_lines_of_context_like_git():
+    source = "".join(f"line {n}\n" for n in range(1, 30))
+    outcome = apply(patch_of("f.txt", " line 14", "-line 15", "+line fifteen", " line 16"), {"f.txt": source})
+    assert outcome.diff == ("--- a/f.txt\n+++ b/f.txt\n@@ -12,7 +12,7 @@\n line 12\n line 13\n line 14\n-line 15\n"
+                            "+line fifteen\n line 16\n line 17\n line 18\n")
