@@ -125,9 +125,13 @@ def parse_patch(text: str) -> list[FileOp]:
     lines = text.replace("\r\n", "\n").split("\n")
     start = next((i for i, line in enumerate(lines) if line.strip() == BEGIN), None)
     if start is None:
-        # A patch that forgot its Begin line but starts a file section is still unambiguous.
+        # A patch that forgot its Begin line but starts a file section is still unambiguous; so is a plain
+        # unified diff (--- / +++ / @@), which is translated section by section.
         start = next((i - 1 for i, line in enumerate(lines) if _is_file_header(line)), None)
         if start is None:
+            lines = _from_unified_diff(lines)
+            start = -1
+        if not lines:
             raise PatchError(f"the patch must start with '{BEGIN}' and end with '{END}'")
     body = lines[start + 1:]
     end = next((i for i, line in enumerate(body) if line.strip() == END), None)
@@ -173,6 +177,42 @@ def parse_patch(text: str) -> list[FileOp]:
     if not ops:
         raise PatchError("the patch changes no file")
     return ops
+
+
+def _from_unified_diff(lines: list[str]) -> list[str]:
+    """A unified diff (as `git diff` or `diff -u` print it) as the lines of this format; [] if it is not one."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+            old, new = _diff_path(line[4:]), _diff_path(lines[i + 1][4:])
+            i += 2
+            body = []
+            while i < len(lines) and not (lines[i].startswith("--- ") and i + 1 < len(lines)
+                                          and lines[i + 1].startswith("+++ ")) and not lines[i].startswith("diff "):
+                if not _FENCE.match(lines[i]):
+                    body.append(lines[i])
+                i += 1
+            if old is None and new is not None:
+                out += [ADD + new] + [text for text in body if text.startswith("+")]
+            elif new is None and old is not None:
+                out.append(DELETE + old)
+            elif old is not None and new is not None:
+                out += [UPDATE + old] + ([MOVE + new] if _unprefixed(new) != _unprefixed(old) else []) + body
+        else:
+            i += 1
+    return out
+
+
+def _diff_path(text: str) -> str | None:
+    """The path of a ---/+++ line (timestamp dropped); None for /dev/null."""
+    path = text.split("\t")[0].strip()
+    return None if path == "/dev/null" else path
+
+
+def _unprefixed(path: str) -> str:
+    return path[2:] if path.startswith(("a/", "b/")) else path
 
 
 def _is_file_header(line: str) -> bool:

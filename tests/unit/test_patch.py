@@ -303,3 +303,14 @@ def test_the_diff_shows_three_lines_of_context_like_git():
     outcome = apply(patch_of("f.txt", " line 14", "-line 15", "+line fifteen", " line 16"), {"f.txt": source})
     assert outcome.diff == ("--- a/f.txt\n+++ b/f.txt\n@@ -12,7 +12,7 @@\n line 12\n line 13\n line 14\n-line 15\n"
                             "+line fifteen\n line 16\n line 17\n line 18\n")
+
+
+def test_a_plain_unified_diff_is_read_as_the_same_patch():
+    diff = ("Here is the fix:\n```diff\ndiff --git a/app.py b/app.py\nindex 1234567..89abcde 100644\n--- a/app.py\n"
+            "+++ b/app.py\n@@ -4,3 +4,3 @@\n def handler(request):\n-    value = request.get('x')\n"
+            "+    value = request.get('y')\n     return value\n--- /dev/null\n+++ b/docs/new.md\n@@ -0,0 +1 @@\n+# New\n"
+            "--- a/old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n```\n")
+    ops = normalise_paths(parse_patch(diff), {"app.py", "old.py"}.__contains__)
+    assert [(op.kind, op.path) for op in ops] == [("update", "app.py"), ("add", "docs/new.md"), ("delete", "old.py")]
+    out = apply_patch(ops, {"app.py": SOURCE, "old.py": "x\n"}.get).writes
+    assert out == {"app.py": SOURCE.replace("get('x')", "get('y')"), "docs/new.md": "# New\n", "old.py": None}
