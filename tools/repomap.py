@@ -3,8 +3,9 @@ rendered as a compact outline that fits a token budget.
 
 Files are read through `tools.paths.Workspace` (no link out of the
 repository, regular files only, credentials refused) and parsed with
-tree-sitter (tools/tags.py) under a time budget per file: a file that would
-take longer is skipped and noted, never allowed to stall start-up. Results are
+tree-sitter (tools/tags.py) with work linear in the file's size: code nested
+deeper than real code is skipped and noted at once, and a CPU-time budget per
+file catches anything else, so no file can stall start-up. Results are
 cached on disk keyed by each file's content hash, in a folder only the user
 can read (0700, files 0600, written without following links); a cache that
 is foreign, shared, malformed or from another project is ignored, and a
@@ -30,12 +31,14 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from tools.tags import Definition, FileTags, TimeBudgetExceeded, extract, language_for
+from tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
 CACHE_VERSION = 2
 MAX_FILE_BYTES = 1_000_000
 MAX_CACHE_BYTES = 256 << 20
-PARSE_BUDGET_S = 0.5  # parse + query, per file; a hostile file is skipped instead of stalling start-up
+# CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction
+# (tools/tags.py), so this is a safety net, set well above what a 1 MB file costs on a loaded machine.
+PARSE_BUDGET = (2.0, 8.0)
 VENDORED = ("node_modules/", "vendor/", "third_party/", "third-party/", "dist/", "build/", ".venv/", "venv/",
             "site-packages/", "__pycache__/")
 log = logging.getLogger("gptoss_agent.repomap")
@@ -200,11 +203,18 @@ def _save(path: Path, data: bytes, warnings: list[str]) -> None:
         log.warning(message)
 
 
+def parse_budget(source: bytes) -> float:
+    """CPU seconds this file may take to parse and query."""
+    base, per_mb = PARSE_BUDGET
+    return base + per_mb * len(source) / 1_000_000
+
+
 def _parse_one(rel: str, source: bytes, digest: str) -> tuple[str, dict]:
+    budget = parse_budget(source)
     try:
-        tags = extract(rel, source, budget_s=PARSE_BUDGET_S)
-    except TimeBudgetExceeded:
-        return rel, {"hash": digest, "skip": f"took over {PARSE_BUDGET_S:g}s to parse; not mapped"}
+        tags = extract(rel, source, budget_s=budget)
+    except Unmappable as exc:
+        return rel, {"hash": digest, "skip": f"{exc}; not mapped"}
     if tags is None:
         return rel, {"hash": digest, "skip": "unsupported"}
     return rel, {"hash": digest,

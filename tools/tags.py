@@ -1,9 +1,14 @@
 """Definitions and references in source files, from tree-sitter tag queries written for this project.
 
-Pure: bytes and a language in, tags out. Bounded: tree-sitter's query
-engine is super-linear on deeply nested code (a 500 KB file of nested calls
-takes minutes), so parsing and querying run under a time budget enforced by
-tree-sitter's own progress callbacks; over it, `TimeBudgetExceeded`. Grammars come from per-language PyPI
+Pure: bytes and a language in, tags out. Bounded, deterministically:
+tree-sitter's query engine is super-linear in how deeply some nodes nest (a
+500 KB file of nested calls took minutes). So the bracket depth is measured
+first (a linear scan that stops early): past MAX_BRACKET_DEPTH the file is not
+mapped at all (`TooDeeplyNested`, decided in microseconds), past
+NESTING_FOR_BOUNDED_QUERY it is queried in depth-limited slices (linear), and
+ordinary code gets the plain query. A CPU-time budget on top
+(`TimeBudgetExceeded`, enforced through the parser's progress callback and
+between slices) is only a safety net for pathologies we have not met. Grammars come from per-language PyPI
 wheels (compiled in; nothing is fetched). A file with syntax errors still
 yields what tree-sitter recovers.
 """
@@ -119,8 +124,16 @@ class FileTags:
     references: tuple[str, ...]
 
 
-class TimeBudgetExceeded(Exception):
-    """Parsing and querying one file took longer than its budget; the file is skipped."""
+class Unmappable(Exception):
+    """Why one file yields no tags (the message says it); the file is skipped, not the map."""
+
+
+class TimeBudgetExceeded(Unmappable):
+    """Parsing and querying one file took longer than its budget."""
+
+
+class TooDeeplyNested(Unmappable):
+    """Brackets nest deeper than any real code does: parsing it would only cost time."""
 
 
 def language_for(path: str) -> str | None:
@@ -147,12 +160,12 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     if entry is None:
         return None
     parser, query = _tools(*entry)
-    deadline = time.monotonic() + budget_s if budget_s is not None else None
+    deadline = time.thread_time() + budget_s if budget_s is not None else None
     tree, matches = _parse_and_query(parser, query, source, budget_s)
     definitions: list[Definition] = []
     references: list[str] = []
     for number, (_, captures) in enumerate(matches):
-        if deadline is not None and number % 1024 == 1023 and time.monotonic() > deadline:
+        if deadline is not None and number % 1024 == 1023 and time.thread_time() > deadline:
             raise TimeBudgetExceeded(f"reading the tags took over {budget_s:g}s")
         if "ref" in captures:
             references.extend(node.text.decode("utf-8", "replace") for node in captures["ref"])
@@ -172,6 +185,7 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
 
 
 NESTING_FOR_BOUNDED_QUERY = 48  # bracket depth above which the query runs in depth-limited slices
+MAX_BRACKET_DEPTH = 256  # above it a file is not mapped (hand-written code stays far below)
 _SLICE_DEPTH = 32
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"()[]{}")))
 
@@ -190,14 +204,16 @@ def _parse_and_query(parser, query, source: bytes, budget_s: float | None):
     """
     from tree_sitter import QueryCursor
 
+    depth = bracket_depth(source, MAX_BRACKET_DEPTH)
+    if depth > MAX_BRACKET_DEPTH:
+        raise TooDeeplyNested(f"brackets nest over {MAX_BRACKET_DEPTH} levels deep")
     if budget_s is None:
-        tree = parser.parse(source)
-        return tree, QueryCursor(query).matches(tree.root_node)
-    deadline = time.monotonic() + budget_s
+        budget_s = float("inf")
+    deadline = time.thread_time() + budget_s
     stopped: list[bool] = []
 
     def over_budget(*_progress) -> bool:
-        if time.monotonic() > deadline:
+        if time.thread_time() > deadline:
             stopped.append(True)
             return True  # tells tree-sitter to halt
         return False
@@ -211,12 +227,12 @@ def _parse_and_query(parser, query, source: bytes, budget_s: float | None):
     if tree is None or stopped:
         parser.reset()
         raise TimeBudgetExceeded(f"parsing took over {budget_s:g}s")
-    if _bracket_depth(source, NESTING_FOR_BOUNDED_QUERY) <= NESTING_FOR_BOUNDED_QUERY:
+    if depth <= NESTING_FOR_BOUNDED_QUERY:
         return tree, QueryCursor(query).matches(tree.root_node)
     matches: list = []
     roots = [tree.root_node]
     while roots:
-        if time.monotonic() > deadline:
+        if time.thread_time() > deadline:
             raise TimeBudgetExceeded(f"querying deeply nested code took over {budget_s:g}s")
         root = roots.pop()
         cursor = QueryCursor(query)
@@ -226,7 +242,7 @@ def _parse_and_query(parser, query, source: bytes, budget_s: float | None):
     return tree, matches
 
 
-def _bracket_depth(source: bytes, enough: int) -> int:
+def bracket_depth(source: bytes, enough: int) -> int:
     """How deeply (), [] and {} nest in `source`, counting stops once past `enough`."""
     depth = peak = 0
     for byte in source.translate(None, _NOT_BRACKETS):
@@ -246,7 +262,7 @@ def _nodes_at_depth(node, depth: int, deadline: float) -> list:
     cursor, level, found, steps = node.walk(), 0, [], 0
     while True:
         steps += 1
-        if steps % 4096 == 0 and time.monotonic() > deadline:
+        if steps % 4096 == 0 and time.thread_time() > deadline:
             raise TimeBudgetExceeded("querying deeply nested code took too long")
         if level < depth and cursor.goto_first_child():
             level += 1
