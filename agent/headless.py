@@ -366,6 +366,8 @@ def run_sessions(cwd: str = ".", *, every_repository: bool = False, out: TextIO 
         err.write(f"gptoss-agent: {_one_line(problem)}\n")
     if not rows:
         out.write("no sessions yet" + (f" in {repo} (--all lists every repository's)" if repo else "") + "\n")
+    else:
+        out.write(f"{'session':<22}  {'started':<16}  {'status':<11} {'steps':>9}  repository  task\n")
     for record in rows:
         for warning in record.warnings:
             err.write(f"gptoss-agent: {_one_line(warning)}\n")
@@ -381,8 +383,6 @@ def run_sessions(cwd: str = ".", *, every_repository: bool = False, out: TextIO 
 
 def _one_line(text: str) -> str:
     """A log is untrusted data: no control characters (escape sequences, newlines) reach the terminal."""
-    try:
-        from agent.safe_text import line
-    except ImportError:  # pragma: no cover - until the shared neutraliser lands
-        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    from agent.safe_text import line
+
     return line(text)

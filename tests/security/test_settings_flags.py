@@ -259,3 +259,33 @@ def test_batch_refuses_a_remote_backend_without_allow_remote_before_any_task(rep
     done = cli("batch", str(plan), "--backend", "http://8.8.8.8:9", "--cwd", str(repo), cwd=tmp_path)
     assert done.returncode == 2 and "--allow-remote" in done.stderr
     assert git(repo, "branch").strip() == "* main"
+
+
+def test_batch_max_steps_flag_wins_over_the_plan(repo, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[defaults]\nmax_steps = 10\n[[tasks]]\nid = "a"\ninstruction = "look"\n')
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps({"a": [call("repo_browser.search", {"query": f"q{i}"}) for i in range(4)]
+                                  + [final("done")]}))
+    cli("batch", str(plan), "--max-steps", "2", "--backend", f"replay:{replay}", "--cwd", str(repo), cwd=tmp_path)
+    task = json.loads(plan.with_suffix(".report.json").read_text())["tasks"][0]
+    assert task["status"] == "failed" and "max_steps" in task["reason"] and task["steps"] == 2
+
+
+@pytest.mark.parametrize("front_end", ["exec", "api"])
+def test_a_remote_backend_needs_allow_remote_in_every_front_end(repo, tmp_path, front_end):
+    from agent.runtime import SetupError
+
+    if front_end == "exec":
+        done = cli("exec", "--backend", "http://8.8.8.8:9", "--cwd", str(repo), "hi", cwd=tmp_path)
+        assert done.returncode == 2 and "--allow-remote" in done.stderr
+    else:
+        with pytest.raises(SetupError, match="allow-remote"):
+            run_task(repo, "hi", backend="http://8.8.8.8:9")
+
+
+def test_a_repository_file_cannot_allow_a_remote_backend(repo, tmp_path):
+    (repo / ".gptoss-agent.toml").write_text('allow_remote = true\n')
+    done = cli("exec", "--backend", "http://8.8.8.8:9", "--cwd", str(repo), "hi", cwd=tmp_path)
+    assert done.returncode == 2 and "--allow-remote" in done.stderr
+    assert "ignored allow_remote" in done.stderr

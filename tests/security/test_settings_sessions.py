@@ -173,3 +173,13 @@ def test_a_session_log_planted_as_a_link_is_not_read(tmp_path, repos):
     assert any("not a regular file" in p for p in problems)
     with pytest.raises(Exception, match="not a regular file"):
         find_session("bbbbbb", state / "sessions")
+
+
+def test_a_hostile_task_or_repository_name_in_a_log_reaches_the_terminal_escaped(tmp_path, repos):
+    alpha, _ = repos
+    state = tmp_path / "state"
+    fake_session(state, alpha, "title\x1b]0;pwned\x07\x1b[2J\nsecond line")
+    done = cli("sessions", cwd=alpha, state=state)
+    assert done.returncode == 0 and "\x1b" not in done.stdout and "\x07" not in done.stdout
+    rows = [line for line in done.stdout.splitlines() if "title" in line]
+    assert len(rows) == 1 and "second line" in rows[0]
