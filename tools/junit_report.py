@@ -5,8 +5,8 @@ there, so the file it leaves is untrusted: it may be a FIFO (an open would block
 forever), a symlink to /dev/zero or to a secret (an endless or foreign read), a
 hard link to another file, hundreds of megabytes of captured output, or XML with
 entity declarations. So: open with O_NOFOLLOW|O_NONBLOCK, accept a regular file
-with one link only, read at most `max_bytes`, parse incrementally (memory stays
-about one test case), and stop at a deadline. Anything else is a clear
+with one link only, read at most `max_bytes`, parse incrementally with expat
+(memory stays about one test case), and stop at a deadline. Anything else is a clear
 `ReportUnusable`, never a hang, a crash or a read outside the folder.
 """
 
@@ -16,11 +16,11 @@ import errno
 import os
 import stat
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.parsers import expat
 
-MAX_REPORT_BYTES = 64 * 2**20
+MAX_REPORT_BYTES = 32 * 2**20
 MAX_SECONDS = 10.0
 MAX_FAILURES_KEPT = 50
 MAX_TEXT_CHARS = 20_000
@@ -82,11 +82,7 @@ def read_junit(folder: Path, name: str, *, max_bytes: int = MAX_REPORT_BYTES,
     """Counts and failing cases from a JUnit XML report, streamed within a byte and a time budget."""
     fd = open_untrusted(folder, name)
     deadline = time.monotonic() + max_seconds
-    counts = JUnitCounts()
-    parser = ET.XMLPullParser(events=("start", "end"))
-    stack: list[ET.Element] = []
-    prologue = b""
-    started = False
+    reader = _CaseReader()
     read = 0
     try:
         while True:
@@ -97,65 +93,88 @@ def read_junit(folder: Path, name: str, *, max_bytes: int = MAX_REPORT_BYTES,
                 break
             read += len(chunk)
             if read > max_bytes:
-                counts.truncated = True
+                reader.counts.truncated = True
                 break
-            if not started:  # a DOCTYPE can only come before the first element
-                window = prologue + chunk
-                if b"<!DOCTYPE" in window or b"<!ENTITY" in window:
-                    raise ReportUnusable("report refused: it declares a DOCTYPE (entities are never expanded)")
-                prologue = window[-16:]
-            parser.feed(chunk)
-            started = _drain(parser, stack, counts) or started
-    except ET.ParseError as exc:
-        raise ReportUnusable(f"report is not well-formed XML ({exc})") from None
+            reader.feed(chunk)
+        if not reader.started:
+            raise ReportUnusable("report is empty" if read == 0 else "report has no XML element")
+        if not reader.counts.truncated:
+            reader.feed(b"", final=True)
+    except expat.ExpatError as exc:
+        raise ReportUnusable(f"report is not well-formed XML ({expat.ErrorString(exc.code)}, "
+                             f"line {exc.lineno})") from None
     finally:
         os.close(fd)
-    if not started:
-        raise ReportUnusable("report is empty")
-    if not counts.truncated:
-        try:
-            parser.close()
-        except ET.ParseError as exc:
-            raise ReportUnusable(f"report is not well-formed XML ({exc})") from None
-    return counts
+    return reader.counts
 
 
-def _drain(parser: ET.XMLPullParser, stack: list[ET.Element], counts: JUnitCounts) -> bool:
-    """Consume parse events; forget each test case once counted so memory stays flat."""
-    started = False
-    for event, element in parser.read_events():
-        started = True
-        if event == "start":
-            stack.append(element)
-            continue
-        stack.pop()
-        if element.tag != "testcase":
-            if element.tag in ("testsuite", "testsuites") and stack:
-                stack[-1].remove(element)
-            continue
-        _count(element, counts)
-        if stack:
-            stack[-1].remove(element)
-        element.clear()
-    return started
+class _CaseReader:
+    """An expat state machine: no tree is built, so memory is one test case's capped text at most.
 
+    A DOCTYPE or entity declaration ends the read: pytest never writes one, and
+    refusing them rules out entity expansion however the XML library is built.
+    """
 
-def _count(case: ET.Element, counts: JUnitCounts) -> None:
-    failure, error, skipped = case.find("failure"), case.find("error"), case.find("skipped")
-    if failure is None and error is None:
-        if skipped is not None:
-            counts.skipped += 1
+    def __init__(self) -> None:
+        self.counts = JUnitCounts()
+        self.started = False
+        self._parser = expat.ParserCreate()
+        self._parser.buffer_text = True
+        self._parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self._parser.StartDoctypeDeclHandler = self._refuse_doctype
+        self._parser.EntityDeclHandler = self._refuse_doctype
+        self._parser.StartElementHandler = self._start
+        self._parser.EndElementHandler = self._end
+        self._parser.CharacterDataHandler = None  # set only inside a failure: whitespace between cases costs calls
+        self._case: dict[str, str] | None = None
+        self._problem: tuple[str, str] | None = None  # (kind, message) of the case's failure or error
+        self._skipped = False
+        self._text_parts: list[str] = []
+        self._text_size = 0
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        self._parser.Parse(data, final)
+
+    def _refuse_doctype(self, *_args) -> None:
+        raise ReportUnusable("report refused: it declares a DOCTYPE or entities (never expanded)")
+
+    def _start(self, tag: str, attributes: dict[str, str]) -> None:
+        self.started = True
+        if tag == "testcase":
+            self._case, self._problem, self._skipped = attributes, None, False
+            self._text_parts, self._text_size = [], 0
+        elif self._case is not None and tag in ("failure", "error") and self._problem is None:
+            self._problem = (tag, (attributes.get("message") or "").strip()[:500])
+            self._parser.CharacterDataHandler = self._text
+        elif self._case is not None and tag == "skipped":
+            self._skipped = True
+
+    def _text(self, data: str) -> None:
+        self._text_parts.append(data)
+        self._text_size += len(data)
+        if self._text_size > 2 * MAX_TEXT_CHARS:  # keep the tail: a traceback ends where it failed
+            joined = "".join(self._text_parts)[-MAX_TEXT_CHARS:]
+            self._text_parts, self._text_size = [joined], len(joined)
+
+    def _end(self, tag: str) -> None:
+        if tag in ("failure", "error"):
+            self._parser.CharacterDataHandler = None
+        if tag != "testcase" or self._case is None:
+            return
+        case, counts = self._case, self.counts
+        self._case = None
+        if self._problem is None:
+            if self._skipped:
+                counts.skipped += 1
+            else:
+                counts.passed += 1
+            return
+        kind, message = self._problem
+        if kind == "failure":
+            counts.failed += 1
         else:
-            counts.passed += 1
-        return
-    node = failure if failure is not None else error
-    if failure is not None:
-        counts.failed += 1
-    else:
-        counts.errors += 1
-    if len(counts.problems) < MAX_FAILURES_KEPT:
-        text = (node.text or "").strip()
-        counts.problems.append(JUnitCase(
-            case.get("name", ""), case.get("classname", ""), case.get("file"), case.get("line"),
-            "failure" if failure is not None else "error", (node.get("message") or "").strip()[:500],
-            text[-MAX_TEXT_CHARS:]))
+            counts.errors += 1
+        if len(counts.problems) < MAX_FAILURES_KEPT:
+            text = "".join(self._text_parts).strip()[-MAX_TEXT_CHARS:]
+            counts.problems.append(JUnitCase(case.get("name", ""), case.get("classname", ""), case.get("file"),
+                                             case.get("line"), kind, message, text))
