@@ -337,7 +337,8 @@ def _find(explicit: str | None):
     from agent import models
 
     try:
-        return models.find_model(explicit, config_model=_config_model())
+        # info and vocab inspect any GGUF (they say when it is not gpt-oss); runs refuse one by default
+        return models.find_model(explicit, config_model=_config_model(), allow_any_model=True)
     except models.ModelNotFoundError:
         raise UsageError(f"no gpt-oss model found (`gptoss-agent model where` lists the {_place_count()} places "
                          f"searched); get it with `{models.PULL_COMMAND}` or pass --model PATH") from None

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from agent.gguf_meta import read_metadata
+from agent.gguf_meta import GGUFError, read_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     import tiktoken
@@ -115,12 +115,18 @@ def tiktoken_file_from_tokens(tokens: Sequence[str]) -> bytes:
 
 def derive_from_gguf(gguf_path: str | Path) -> bytes:
     """Build `o200k_base.tiktoken` from a gpt-oss GGUF's tokenizer metadata."""
-    meta = read_metadata(gguf_path, include={"tokenizer.ggml.tokens"})
-    tokens = meta.values.get("tokenizer.ggml.tokens")
+    try:
+        meta = read_metadata(gguf_path, include={"tokenizer.ggml.tokens"})
+        tokens = meta.typed("tokenizer.ggml.tokens", list)
+        model = meta.typed("tokenizer.ggml.model", str)
+    except GGUFError as exc:  # a hostile or broken file: its keys are checked with their types
+        raise VocabularyError(str(exc)) from None
     if not tokens:
         raise VocabularyError(f"{gguf_path}: the GGUF has no tokenizer vocabulary")
-    if meta.values.get("tokenizer.ggml.model") != "gpt2":
-        raise VocabularyError(f"{gguf_path}: tokenizer is {meta.values.get('tokenizer.ggml.model')!r}, not the o200k BPE")
+    if model != "gpt2":
+        raise VocabularyError(f"{gguf_path}: tokenizer is {model!r}, not the o200k BPE")
+    if not all(isinstance(token, str) for token in tokens):
+        raise VocabularyError(f"{gguf_path}: tokenizer.ggml.tokens holds values that are not strings")
     return tiktoken_file_from_tokens(tokens)
 
 

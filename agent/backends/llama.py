@@ -21,6 +21,7 @@ import llama_cpp as ll
 
 from agent.backends.cpu_probe import probe as probe_cpu
 from agent.gguf_meta import GGUFError, quantization_name, read_metadata
+from agent.model_check import ModelCheckError, check_loadable
 from agent.protocols import TokenCallback, reusable_prefix
 from agent.types import GenerationStats, ModelInfo
 
@@ -94,7 +95,8 @@ class LlamaBackend:
             raise BackendError(f"model file not found: {path}")
         try:
             meta = read_metadata(path)
-        except GGUFError as exc:
+            check_loadable(meta)  # values llama.cpp would abort on (GGML_ASSERT) never reach it
+        except (GGUFError, ModelCheckError) as exc:
             raise BackendError(str(exc)) from exc
         _ensure_backend()
         self.path = path

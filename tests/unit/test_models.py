@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+import struct
 
 import pytest
 
 from agent import models
 
-GGUF_HEADER = b"GGUF\x03\x00\x00\x00" + b"\x00" * 16
+def _string(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("<Q", len(raw)) + raw
 
 
-def gguf(path):
+def gpt_oss_header(arch: str = "gpt-oss", vocab: int = 201_088) -> bytes:
+    """The start of a GGUF as discovery reads it: architecture, tokenizer, and the vocabulary's length."""
+    kvs = [_string("general.architecture") + struct.pack("<I", 8) + _string(arch),
+           _string("tokenizer.ggml.model") + struct.pack("<I", 8) + _string("gpt2"),
+           _string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, vocab)]
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs)) + b"".join(kvs)
+
+
+def gguf(path, header: bytes | None = None):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(GGUF_HEADER)
+    path.write_bytes(header or gpt_oss_header())
     return path
 
 
@@ -66,12 +77,13 @@ def test_lm_studio_folder(tmp_path):
 
 def test_ollama_manifest_points_at_a_gguf_blob(tmp_path):
     root = tmp_path / "home/.ollama/models"
-    blob = gguf(root / "blobs" / "sha256-deadbeef")
+    digest = "deadbeef" * 8
+    blob = gguf(root / "blobs" / f"sha256-{digest}")
     manifest = root / "manifests/registry.ollama.ai/library/gpt-oss/20b"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"layers": [
         {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:0000"},
-        {"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:deadbeef"}]}))
+        {"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{digest}"}]}))
     assert models.find_model(env=empty_env(tmp_path)) == blob
 
 
