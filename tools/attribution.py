@@ -20,6 +20,9 @@ command left, and commit refuses any file whose content changed afterwards.
 
 from __future__ import annotations
 
+import os
+import stat
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from tools.host_git import HostGitError, run_git
 
 FILE_CAP = 16 * 2**20
 SNAPSHOT_CAP = 256 * 2**20
+RACY_NS = 2_000_000_000  # files changed more recently than this are always re-read
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,13 @@ def take(workspace: Path) -> Snapshot:
     files: dict[str, bytes | None] = {}
     uncaptured: set[str] = set()
     total = 0
+    cache = _CACHES.setdefault(str(workspace), {})
     for _, path in entries:
         if path.endswith("/"):
             uncaptured.add(path)
             continue
         try:
-            content = worktree_io.read_file(workspace, path, cap=FILE_CAP)
+            content = _read_cached(workspace, path, cache)
         except OSError:
             uncaptured.add(path)
             continue
@@ -77,7 +82,30 @@ def take(workspace: Path) -> Snapshot:
             continue
         files[path] = content
     untracked = frozenset(path for code, path in entries if code == "??")
+    for stale in set(cache) - set(files):
+        del cache[stale]
     return Snapshot(files, untracked, frozenset(uncaptured))
+
+
+# Per work tree: path → (stat signature, bytes) from the last snapshot, so an unchanged file is not re-read.
+# The signature includes the inode change time, which no unprivileged process can set back.
+_CACHES: dict[str, dict[str, tuple[tuple[int, ...], bytes | None]]] = {}
+
+
+def _read_cached(workspace: Path, path: str, cache: dict) -> bytes | None:
+    try:
+        info = os.lstat(workspace / path)
+        signature = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
+    except OSError:
+        signature = None
+    hit = cache.get(path)
+    if signature is not None and hit is not None and hit[0] == signature:
+        return hit[1]
+    content = worktree_io.read_file(workspace, path, cap=FILE_CAP)
+    # Timestamps are coarse (a clock tick): a file changed within the last seconds may change again unseen.
+    if signature is not None and stat.S_ISREG(signature[-1]) and time.time_ns() - signature[4] > RACY_NS:
+        cache[path] = (signature, content)
+    return content
 
 
 def record_changes(ctx, before: Snapshot, after: Snapshot, *, run_artefacts: bool = False) -> list[str]:

@@ -224,3 +224,12 @@ def test_a_new_file_the_repository_ignores_is_not_committed(repo, ctx):
     agent_writes(ctx, "calc.py", b"agent\n")
     report = git_tools.commit_agent_changes(ctx, "x")
     assert report.files == ["calc.py"] and ".gitignore" in report.skipped["build/out.txt"]
+
+
+def test_a_same_size_rewrite_between_snapshots_is_attributed_despite_the_snapshot_cache(repo, ctx):
+    """Snapshots reuse unchanged files' bytes; a rewrite of the same size must still be seen."""
+    (repo / "calc.py").write_text("aaaa\n")
+    first = attribution.take(repo)
+    (repo / "calc.py").write_text("bbbb\n")
+    attribution.record_changes(ctx, first, attribution.take(repo))
+    assert ctx.changes["calc.py"].before == b"aaaa\n" and ctx.changes["calc.py"].after == b"bbbb\n"
