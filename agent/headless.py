@@ -8,7 +8,6 @@ loop and prints what happens. The loop itself knows none of this.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
@@ -322,19 +321,15 @@ def run_resume(options: RunOptions, ident: str | None, message: str | None) -> i
     """Continue a session of this repository; a log is data, so its recorded repository is checked, not obeyed."""
     import shlex
 
-    from agent.session import SessionError, find_session
+    from agent.session import SessionError, WrongRepository, find_session
 
     root = workspace_root(options.cwd)
     try:
-        record = find_session(ident, repo=None if ident else str(root))
+        record = find_session(ident, repo=str(root))
+    except WrongRepository as exc:
+        raise SetupError(f"{exc}; to continue it there, pass --cwd {shlex.quote(exc.record.repo)}") from None
     except SessionError as exc:
         raise SetupError(str(exc)) from None
-    if os.path.realpath(record.repo) != str(root):
-        raise SetupError(f"session {record.id} was recorded in {record.repo}, not in {root}; to continue it there, "
-                         f"pass --cwd {shlex.quote(record.repo)}")
-    if record.damaged:
-        raise SetupError(f"session {record.id}'s log is damaged, so it cannot be resumed faithfully: "
-                         + "; ".join(record.warnings[:3]) + (" …" if len(record.warnings) > 3 else ""))
     options.cwd = str(root)
     sink = printer(options)
     runtime = build_runtime(options, task=record.header["task"], sink=sink, session_path=record.path)

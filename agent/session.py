@@ -218,9 +218,11 @@ def list_sessions(directory: Path | None = None, *, repo: str | None = None) -> 
 
 
 def find_session(ident: str | None, directory: Path | None = None, *, repo: str | None = None) -> SessionRecord:
-    """A session by id (or unique prefix/suffix); None means the most recent one (of `repo` when given).
+    """The session to resume: by id (or unique prefix/suffix), or None for the most recent one.
 
-    An id that names a log which cannot be read says so instead of "no such session".
+    With `repo`, only that repository's sessions qualify: a log naming another
+    repository is refused, not followed there. A log that cannot be read, or
+    whose records were damaged, is refused saying so (never "no such session").
     """
     directory = directory or sessions_dir()
     if ident is None:
@@ -228,8 +230,23 @@ def find_session(ident: str | None, directory: Path | None = None, *, repo: str 
         if not sessions:
             raise SessionError("no sessions yet" + (f" in {repo} (`gptoss-agent sessions --all` lists every "
                                                     "repository's)" if repo else ""))
-        return sessions[0]
-    paths = [p for p in sorted(directory.glob("*.jsonl")) if p.stem.startswith(ident) or p.stem.endswith(ident)]
-    if len(paths) != 1:
-        raise SessionError(f"no session matches {ident!r}" if not paths else f"{ident!r} matches several sessions")
-    return read_session(paths[0])
+        record = sessions[0]
+    else:
+        paths = [p for p in sorted(directory.glob("*.jsonl")) if p.stem.startswith(ident) or p.stem.endswith(ident)]
+        if len(paths) != 1:
+            raise SessionError(f"no session matches {ident!r}" if not paths else f"{ident!r} matches several sessions")
+        record = read_session(paths[0])
+    if repo is not None and not _same_repo(record.repo, repo):
+        raise WrongRepository(record, repo)
+    if record.damaged:
+        raise SessionError(f"session {record.id}'s log is damaged, so it cannot be resumed faithfully: "
+                           + "; ".join(record.warnings[:3]) + (" …" if len(record.warnings) > 3 else ""))
+    return record
+
+
+class WrongRepository(SessionError):
+    """The log was recorded in another repository than the current one."""
+
+    def __init__(self, record: SessionRecord, current: str) -> None:
+        self.record = record
+        super().__init__(f"session {record.id} was recorded in {record.repo}, not in {current}")

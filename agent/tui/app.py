@@ -734,7 +734,7 @@ class GptossApp(App[None]):
         from agent.session import list_sessions
 
         rows = [f"{s.id}  {s.status:<11} {s.steps:>3} steps  {s.header.get('task', '')[:50]}"
-                for s in list(list_sessions())[:15]]
+                for s in list(list_sessions(repo=str(self.runtime.ctx.workspace) if self.runtime else None))[:15]]
         self._note("\n".join(rows) or "No sessions yet.")
 
     def _cmd_resume(self, ident: str) -> None:
@@ -743,7 +743,7 @@ class GptossApp(App[None]):
         from agent.session import SessionError, find_session
 
         try:
-            record = find_session(ident or None)
+            record = find_session(ident or None, repo=str(self.runtime.ctx.workspace))  # this repository's only
         except SessionError as exc:
             self._note(str(exc), style="red")
             return

@@ -183,3 +183,17 @@ def test_a_hostile_task_or_repository_name_in_a_log_reaches_the_terminal_escaped
     assert done.returncode == 0 and "\x1b" not in done.stdout and "\x07" not in done.stdout
     rows = [line for line in done.stdout.splitlines() if "title" in line]
     assert len(rows) == 1 and "second line" in rows[0]
+
+
+def test_finding_a_session_for_another_repository_is_refused_not_followed(tmp_path, repos):
+    """What the TUI's /resume relies on: an id from another repository, or a damaged log, is an error."""
+    from agent.session import SessionError, WrongRepository
+
+    alpha, beta = repos
+    state = tmp_path / "state"
+    fake_session(state, alpha, "alpha's", name="20240101-000000-aaaaaa.jsonl")
+    with pytest.raises(WrongRepository, match=f"recorded in {alpha}"):
+        find_session("aaaaaa", state / "sessions", repo=str(beta))
+    with pytest.raises(SessionError, match="no sessions yet in"):
+        find_session(None, state / "sessions", repo=str(beta))
+    assert find_session(None, state / "sessions", repo=str(alpha)).id == "20240101-000000-aaaaaa"
