@@ -452,6 +452,8 @@ class _Placement:
     end: int
     segment: list[tuple[str, str | None]]  # (text, ending or None for the file's own)
     report: HunkReport
+    lead: int = 0  # the first `lead` lines of the span are context, kept as they are (likewise `trail`, at the end)
+    trail: int = 0
 
 
 class _Refused(Exception):
@@ -476,15 +478,33 @@ class _FileEdit:
         for number, chunk in enumerate(chunks, 1):
             placement = self._place(number, chunk, cursor)
             placements.append(placement)
-            cursor = max(cursor, placement.end) if placement.start >= cursor else cursor
+            # The next hunk's changes come after this one's; its context may reach back into this one's.
+            cursor = max(cursor, placement.end - placement.trail)
         order = sorted(range(len(placements)), key=lambda k: (placements[k].start, k))
         for before, after in zip(order, order[1:]):
-            if placements[after].start < placements[before].end:
-                a, b = sorted((before + 1, after + 1))
-                raise PatchError(f"apply_patch failed, nothing was written. {self.path}: hunks {a} and {b} change "
-                                 f"overlapping lines (around line {placements[after].start + 1}); merge them into "
-                                 "one hunk.")
+            self._share_context(placements, before, after)
         return self._assemble([placements[k] for k in order]) + ([p.report for p in placements],)
+
+    def _share_context(self, placements: list[_Placement], before: int, after: int) -> None:
+        """Two hunks whose spans overlap only where one of them has mere context: each keeps its own changes."""
+        first, second = placements[before], placements[after]
+        overlap = first.end - second.start
+        if overlap <= 0:
+            return
+        from_first = min(overlap, first.trail)
+        from_second = overlap - from_first
+        if from_second > second.lead or second.start + from_second > second.end:
+            a, b = sorted((before + 1, after + 1))
+            raise PatchError(f"apply_patch failed, nothing was written. {self.path}: hunks {a} and {b} change the "
+                             f"same lines (around line {second.start + 1}); merge them into one hunk.")
+        if from_first:
+            del first.segment[len(first.segment) - from_first:]
+            first.end -= from_first
+            first.trail -= from_first
+        if from_second:
+            del second.segment[:from_second]
+            second.start += from_second
+            second.lead -= from_second
 
     # ------------------------------------------------------------ locating
 
@@ -557,7 +577,8 @@ class _FileEdit:
             raise PatchError(self._failure(number, chunk, str(refused), found_at=chosen.start)) from None
         detail = "; ".join(filter(None, [detail] + notes))
         return _Placement(chosen.start, chosen.end, segment,
-                          HunkReport(self.path, number, chosen.start + 1, fuzz, detail))
+                          HunkReport(self.path, number, chosen.start + 1, fuzz, detail),
+                          lead=chosen.first_change - chosen.start, trail=chosen.end - chosen.last_change_end)
 
     def _find_anchor(self, anchor: str, cursor: int, scan: bool = True) -> int | None:
         """The first line at or after `cursor` that is the anchor (stripped); failing that, with `scan`, the
@@ -598,7 +619,9 @@ class _FileEdit:
         keys = [(k, text.strip()) for k, text in old if text.strip()]
         rarest = min(range(len(keys)), key=lambda i: len(file.occurrences(keys[i][1])))
         occurrences = file.occurrences(keys[rarest][1])
-        at = bisect.bisect_left(occurrences, file.ordinal_at(start) + rarest)
+        # A hunk's leading context may reach back before `start` (into the previous hunk's trailing context).
+        leading = next((i for i, (k, _) in enumerate(keys) if chunk.lines[k][0] != " "), len(keys))
+        at = bisect.bisect_left(occurrences, file.ordinal_at(start) + rarest - leading)
         if near is None:
             window = occurrences[at:at + _MAX_OCCURRENCES]
         else:
@@ -613,7 +636,7 @@ class _FileEdit:
             self._spend(len(keys))
             if all(file.stripped[file.nonblank[begin + i]] == key for i, (_, key) in enumerate(keys)):
                 candidate = _Candidate.align(file, chunk, begin, len(keys))
-                if candidate.start >= start:
+                if candidate.first_change >= start:
                     found.append(candidate)
                     if len(found) >= _MAX_CANDIDATES:
                         break
@@ -711,6 +734,8 @@ class _Candidate:
     level: int  # the worst difference: 0 exact, 1 trailing whitespace, 2 indentation, 3 blank lines
     blank_changes: int
     kinds: frozenset[int]
+    first_change: int  # file line where the hunk's first change (removal or insertion point) is
+    last_change_end: int  # file line just after its last change
 
     @staticmethod
     def align(file: _File, chunk: Chunk, begin: int, count: int) -> "_Candidate":
@@ -748,7 +773,20 @@ class _Candidate:
             mine, theirs = chunk.lines[k][1], file.texts[line]
             if mine != theirs:
                 kinds.add(1 if mine.rstrip() == theirs.rstrip() or not theirs.strip() else 2)
-        return _Candidate(start, end, mapping, max(kinds, default=0), extra, frozenset(kinds))
+        first_change = last_change_end = None
+        previous = start  # just after the last file line the hunk has named so far
+        for k, (tag, _) in enumerate(chunk.lines):
+            if tag == "+":
+                first_change = previous if first_change is None else first_change
+                last_change_end = previous
+            elif k in mapping:
+                if tag == "-":
+                    first_change = mapping[k] if first_change is None else first_change
+                    last_change_end = mapping[k] + 1
+                previous = mapping[k] + 1
+        return _Candidate(start, end, mapping, max(kinds, default=0), extra, frozenset(kinds),
+                          end if first_change is None else first_change,
+                          end if last_change_end is None else last_change_end)
 
     def describe(self) -> str:
         words = {1: "trailing whitespace differs", 2: "indentation differs",

@@ -228,8 +228,18 @@ def test_mixed_line_endings_are_kept_line_by_line():
 def test_overlapping_hunks_are_refused():
     patch = patch_of("gen.py", " for item in items:", "-        if item:", "+        if item > 1:", "@@",
                      "-        if item:", "+        if item > 2:")
-    with pytest.raises(PatchError, match="overlapping"):
+    with pytest.raises(PatchError, match="change the same lines"):
         apply(patch, {"gen.py": GEN})
+
+
+def test_hunks_whose_context_overlaps_each_apply_their_own_change():
+    # Two edits two lines apart, each with three lines of context, as models often write them.
+    source = "".join(f"v{n} = {n}\n" for n in range(12))
+    patch = patch_of("v.py", " v2 = 2", " v3 = 3", " v4 = 4", "-v5 = 5", "+v5 = 50", " v6 = 6", " v7 = 7", " v8 = 8",
+                     "@@", " v5 = 5", " v6 = 6", " v7 = 7", "-v8 = 8", "+v8 = 80", " v9 = 9", " v10 = 10")
+    outcome = apply(patch, {"v.py": source})
+    assert outcome.writes["v.py"] == source.replace("v5 = 5\n", "v5 = 50\n").replace("v8 = 8\n", "v8 = 80\n")
+    assert [h.fuzz for h in outcome.hunks] == ["exact", "exact"]
 
 
 def test_hunks_are_located_against_the_original_file():
