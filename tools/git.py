@@ -195,13 +195,10 @@ def _inside_nested_repository(workspace: Path, path: str) -> bool:
 
 
 def _ignored(workspace: Path, paths: list[str]) -> set[str]:
-    """Which of these untracked paths .gitignore excludes (git add would refuse them too)."""
+    """Which of these untracked paths .gitignore excludes (git add would refuse them too); names are literal."""
     if not paths:
         return set()
-    done = _git(workspace, "check-ignore", "-z", "--stdin",
-                input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0")
-    if done.returncode not in (0, 1):  # 1: none of them is ignored
-        raise GitError(f"cannot tell which files .gitignore excludes: {done.error}")
+    done = _git(workspace, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--", *paths, check=True)
     return {p.decode("utf-8", "surrogateescape") for p in done.stdout.split(b"\0") if p}
 
 

@@ -88,7 +88,7 @@ _PROGRAM_VALUES = {"required": "false", "fsmonitor": "false", "hookspath": "/dev
 ALLOWED_SUBCOMMANDS = frozenset({
     "status", "diff", "diff-index", "diff-tree", "ls-files", "rev-parse", "symbolic-ref", "config", "cat-file",
     "hash-object", "read-tree", "update-index", "write-tree", "commit-tree", "update-ref", "reset", "worktree",
-    "check-ref-format", "show", "log", "merge-base", "for-each-ref", "ls-tree", "check-ignore",
+    "check-ref-format", "show", "log", "merge-base", "for-each-ref", "ls-tree",
 })
 _DIFF_SAFETY = ("--no-ext-diff", "--no-textconv", "--no-color")
 _SUBCOMMAND_SAFETY: Mapping[str, tuple[str, ...]] = {
@@ -240,8 +240,6 @@ def run_git(root: Path, *args: str, input: bytes | None = None, env: Mapping[str
     base = hardened_git_env(repo, extra=env)
     overrides = _driver_overrides(repo, base, timeout_s)
     full_env = {**base, **_config_env(HARDENED_GIT_CONFIG + overrides)}
-    if args[0] == "check-ignore":  # it takes paths, not pathspecs, and refuses the literal magic
-        full_env.pop("GIT_LITERAL_PATHSPECS")
     argv = ["git", "--no-pager", args[0], *_SUBCOMMAND_SAFETY.get(args[0], ()), *args[1:]]
     result = _spawn(argv, cwd=repo.root, env=full_env, input=input, timeout_s=timeout_s)
     if check and not result.ok:

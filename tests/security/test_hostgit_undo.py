@@ -233,3 +233,16 @@ def test_a_same_size_rewrite_between_snapshots_is_attributed_despite_the_snapsho
     (repo / "calc.py").write_text("bbbb\n")
     attribution.record_changes(ctx, first, attribution.take(repo))
     assert ctx.changes["calc.py"].before == b"aaaa\n" and ctx.changes["calc.py"].after == b"bbbb\n"
+
+
+def test_file_names_that_look_like_options_globs_or_pathspec_magic_are_taken_literally(repo, ctx):
+    names = [":(glob)*", "-rf", "*", "new\nline.txt", "ü.txt"]
+    for name in names:
+        agent_writes(ctx, name, b"x\n")
+    (repo / "user.txt").write_text("user\n")  # a glob or magic taken as a pattern would sweep this in
+    report = git_tools.commit_agent_changes(ctx, "names")
+    assert sorted(report.files) == sorted(names)
+    tree = git(repo, "ls-tree", "-r", "-z", "--name-only", "HEAD").split("\0")
+    assert "user.txt" not in tree and set(names) <= set(tree)
+    git_tools.undo(ctx)
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "README.md", "calc.py", "notes.txt", "user.txt"]
