@@ -289,3 +289,40 @@ def test_a_repository_file_cannot_allow_a_remote_backend(repo, tmp_path):
     done = cli("exec", "--backend", "http://8.8.8.8:9", "--cwd", str(repo), "hi", cwd=tmp_path)
     assert done.returncode == 2 and "--allow-remote" in done.stderr
     assert "ignored allow_remote" in done.stderr
+
+
+def test_fix_honours_the_test_cmd_flag(repo, tmp_path):
+    """calc.py's suite fails under pytest; a test command that passes means fix has nothing to do."""
+    done = cli("fix", "--json", "--test-cmd", "python3 -c 'raise SystemExit(0)'", "--backend", "replay:/none.json",
+               "--cwd", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert events(done.stdout)[-1]["reason"] == "tests already pass"
+
+
+def test_api_honours_test_cmd(repo, tmp_path):
+    replay = write_replay(tmp_path / "replay.json", [call("functions.run_tests", {}), final("ok")])
+    run_task(repo, "run the tests", backend=f"replay:{replay}", test_cmd="touch api-runner-ran")
+    assert (repo / "api-runner-ran").exists()
+
+
+def test_batch_honours_the_approval_flag(repo, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "fix"\n')
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps({"a": [call("repo_browser.apply_patch", {"patch": FIX_PATCH}), final("done")]}))
+    cli("batch", str(plan), "--approval", "read-only", "--backend", f"replay:{replay}", "--cwd", str(repo),
+        cwd=tmp_path)
+    task = json.loads(plan.with_suffix(".report.json").read_text())["tasks"][0]
+    assert task["commit"] is None and task["files"] == []  # the patch was refused, nothing to commit
+
+
+def test_resume_honours_no_commit(repo, tmp_path):
+    state = tmp_path / "state"
+    env = {"GPTOSS_AGENT_STATE_DIR": str(state)}
+    first = write_replay(tmp_path / "first.json", [final("Ready.")])
+    assert cli("exec", "--backend", f"replay:{first}", "--cwd", str(repo), "wait", cwd=tmp_path, env=env).returncode == 0
+    second = write_replay(tmp_path / "second.json", COMMIT_ANYWAY)
+    done = cli("resume", "--last", "--no-commit", "--json", "--message", "now fix it", "--backend", f"replay:{second}",
+               "--cwd", str(repo), cwd=tmp_path, env=env)
+    assert "return a + b" in (repo / "calc.py").read_text(), done.stderr
+    assert commits(repo) == 1
