@@ -402,7 +402,9 @@ class Agent:
         tests_notice = None
         if name == "functions.run_tests" and "failed" in data:
             self._last_tests = output[:2000]
-            self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"]))
+            self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"],
+                                     timed_out=bool(data.get("timed_out")), results=data.get("results", "parsed"),
+                                     running=data.get("running")))
             tests_notice = _tests_notice(data)
         elif name == "functions.git_commit" and result.ok:
             self._emit(Committed(data["sha"], data["message"]))
