@@ -244,12 +244,14 @@ def _map(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from agent import models, vocab
-    from tools.sandbox import detect
+    from tools.sandbox import detect, sandbox_properties
 
     report = detect(args.sandbox)
     print(f"sandbox: {report.mechanism or 'UNAVAILABLE'}: {report.reason}")
     for check in report.checks:
         print(f"  - {check}")
+    for prop in sandbox_properties(report.mechanism):
+        print(f"  [{'holds' if prop.holds else 'DOES NOT HOLD'}] {prop.name}" + (f": {prop.detail}" if prop.detail else ""))
     _doctor_llama()
     search = models.search(None)
     print(f"model: {search.chosen or 'not found (gptoss-agent model where)'}")

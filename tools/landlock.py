@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import stat
 from pathlib import Path
 from typing import Iterable
 
@@ -80,8 +81,10 @@ def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None
     try:
         read_only = EXECUTE | READ_FILE | READ_DIR
         for directory in (readable if readable is not None else [Path("/")]):
-            if directory.exists():
-                _allow(libc, add_rule, ruleset, Path(directory), read_only)
+            try:
+                _allow(libc, add_rule, ruleset, directory, read_only)
+            except FileNotFoundError:
+                continue  # gone since the list was made
         for directory in writable:
             _allow(libc, add_rule, ruleset, Path(directory), handled)
         _allow(libc, add_rule, ruleset, Path("/dev/null"), WRITE_FILE | READ_FILE | (TRUNCATE if abi >= 3 else 0))
@@ -94,10 +97,10 @@ def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None
     return abi
 
 
-def _allow(libc, add_rule: int, ruleset: int, path: Path, rights: int) -> None:
+def _allow(libc, add_rule: int, ruleset: int, path: Path | str, rights: int) -> None:
     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
-        if path.is_file() or not path.is_dir():
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= WRITE_FILE | READ_FILE | EXECUTE | TRUNCATE | IOCTL_DEV
         rule = _PathBeneathAttr(rights, fd)
         if libc.syscall(add_rule, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH),
@@ -107,27 +110,40 @@ def _allow(libc, add_rule: int, ruleset: int, path: Path, rights: int) -> None:
         os.close(fd)
 
 
-def allowed_trees(root: Path, denied: Iterable[Path]) -> list[Path]:
+def allowed_trees(root: Path | str, denied: Iterable[Path | str]) -> list[str]:
     """The smallest set of folders and files under `root` that covers everything but `denied`.
 
     Landlock can only allow: a rule on a folder grants its whole tree. So a folder
     that holds a denied path is replaced by its entries, recursively, leaving the
     denied path out. Symbolic links are skipped (Landlock checks the place a link
     leads to, which is covered or not on its own), so a link cannot smuggle a
-    denied file back in.
+    denied file back in. Plain strings, not pathlib: this runs before every command.
     """
-    denied = {Path(p) for p in denied}
-    if any(root == d or root.is_relative_to(d) for d in denied):
+    top = os.path.normpath(str(root))
+    refused = {os.path.normpath(str(p)) for p in denied}
+    if any(top == d or top.startswith(d.rstrip("/") + "/") for d in refused):
         return []
-    if not any(d.is_relative_to(root) for d in denied):
-        return [root]
-    kept: list[Path] = []
-    try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        return []
-    for entry in entries:
-        if entry.is_symlink():
+    ancestors: set[str] = set()
+    for path in refused:
+        parent = os.path.dirname(path)
+        while parent not in ancestors:
+            ancestors.add(parent)
+            if parent == "/" or not parent:
+                break
+            parent = os.path.dirname(parent)
+    kept: list[str] = []
+    pending = [top]
+    while pending:
+        folder = pending.pop()
+        if folder not in ancestors:
+            kept.append(folder)
             continue
-        kept += allowed_trees(Path(entry.path), denied)
-    return kept
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.path in refused or entry.is_symlink():
+                continue
+            pending.append(entry.path)
+    return sorted(kept)

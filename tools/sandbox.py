@@ -224,7 +224,9 @@ def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
                                                   "command instead"),
         Property("leftover processes killed when the command ends", True,
                  "PID namespace teardown" if found["pid_namespace"] else "process sweep by run id"),
-        Property("private /tmp", False, "a fresh temporary folder per command, other users' /tmp hidden"),
+        Property("unprivileged uid inside", not root, "as root the fallback keeps uid 0 (with no capabilities)"
+                 if root else "the command runs as you"),
+        Property("private /tmp", True, "TMPDIR is a fresh folder per command; the host's /tmp is hidden"),
     )
 
 
@@ -346,7 +348,7 @@ class Sandbox:
             for pid in _agent_pids():
                 launcher += ["--protect", str(pid)]
         for path in readable:
-            launcher += ["--read", str(path)]
+            launcher += ["--read", path]
         return launcher + ["--"] + argv
 
     def _environment(self, tmp: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -438,12 +440,12 @@ class _PidsCgroup:
     def kill_all(self) -> None:
         if self.path is None:
             return
-        for _ in range(50):
+        for attempt in range(200):
             pids = [int(p) for p in _read_text(self.path / "cgroup.procs").split()]
             if not pids:
                 return
             _kill_all(pids)
-            time.sleep(0.02)
+            time.sleep(0.001 if attempt < 20 else 0.02)  # dying processes leave the list within a moment
 
     def remove(self) -> None:
         """Remove the cgroup; exited tasks can linger in it for a moment, so retry briefly."""
