@@ -92,8 +92,10 @@ class GptossApp(App[None]):
     TITLE = "gptoss-agent"
     AUTO_FOCUS = "#prompt"
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False), Binding("ctrl+c", "interrupt", "Cancel / quit", priority=True),
-                Binding("f1", "help", "Help"), Binding("pageup", "scroll_transcript(-1)", show=False),
-                Binding("pagedown", "scroll_transcript(1)", show=False)]
+                Binding("f1", "help", "Help"),
+                # The prompt has the focus and would take PgUp/PgDn for its few lines: they scroll the transcript.
+                Binding("pageup", "scroll_transcript(-1)", show=False, priority=True),
+                Binding("pagedown", "scroll_transcript(1)", show=False, priority=True)]
 
     def __init__(self, connect: Connector, *, approval: str = "ask", timings: bool = True,
                  cursor_blink: bool = True, repo: Path | None = None, type_ahead: str = "") -> None:
@@ -318,7 +320,8 @@ class GptossApp(App[None]):
 
     def on_turn_ended(self, _: TurnEnded) -> None:
         self._busy = False
-        self.query_one(WorkingIndicator).stop()
+        for indicator in self.query(WorkingIndicator):  # (none while the app shuts down)
+            indicator.stop()
         self._refresh_status()
         self._scan_git()
         self._send_next()
@@ -502,10 +505,19 @@ class GptossApp(App[None]):
         self._mount(Static(safe(text, style=style), classes="note"))
 
     def on_transcript_new_output(self, message: Transcript.NewOutput) -> None:
-        marker = self.query_one("#new-output", Static)
+        found = self.query("#new-output")
+        if not found:  # the transcript scrolls once as it mounts, before the marker exists
+            return
+        marker = found.first(Static)
         marker.display = message.pending
         if message.pending:
             marker.update(Text("↓ new output below · PgDn to read it", style="bold reverse"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """PgUp/PgDn scroll the transcript only on the main screen; a modal scrolls its own content."""
+        if action == "scroll_transcript":
+            return len(self.screen_stack) == 1
+        return True
 
     def action_scroll_transcript(self, direction: int) -> None:
         transcript = self.query_one(Transcript)
@@ -551,7 +563,8 @@ class GptossApp(App[None]):
             if sandbox in ("none", "off"):
                 warning = "SANDBOX OFF"
         fields["approval"] = self.approval
-        self.query_one(StatusBar).show(fields, warning=warning)
+        for bar in self.query(StatusBar):  # (none while the app shuts down and a late scan arrives)
+            bar.show(fields, warning=warning)
 
     # ------------------------------------------------------------------ actions and commands
 
