@@ -44,8 +44,10 @@ class ReplayBackend:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ReplayError(f"replay file not found: {path}") from None
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ReplayError(f"replay file {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ReplayError(f"replay file {path} is nested too deeply to be a list of completions") from None
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
             raise ReplayError(f"replay file {path} must be a JSON array of strings (one per completion)")
         return cls(data, codec, source=str(path), **kwargs)

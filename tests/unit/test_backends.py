@@ -54,6 +54,12 @@ def test_replay_file_errors_are_clear(codec, tmp_path):
     bad.write_text("[1, 2")
     with pytest.raises(ReplayError, match="not valid JSON"):
         ReplayBackend.from_file(bad, codec)
+    bad.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ReplayError, match="nested too deeply"):
+        ReplayBackend.from_file(bad, codec)
+    bad.write_bytes(b"\xff\xfe[")
+    with pytest.raises(ReplayError, match="not valid JSON"):
+        ReplayBackend.from_file(bad, codec)
 
 
 def test_replay_cancel_and_max_tokens(codec):
