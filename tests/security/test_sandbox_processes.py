@@ -218,3 +218,41 @@ def test_a_dot_git_replaced_by_a_pointer_is_reported(sandbox_repo):
     os.rename(sandbox_repo / ".git", sandbox_repo / ".realgit")
     (sandbox_repo / ".git").write_text("gitdir: .realgit\n")
     assert git_snapshot.restore(sandbox_repo, before) == [".git"]
+
+
+# ------------------------------------------------------------ the fallback without namespaces
+
+
+_UNPRIVILEGED = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"] if os.getuid() == 0 else []
+
+
+def _victim(undumpable: bool, secret: str) -> subprocess.Popen:
+    """A process holding `secret` in its environment, made non-dumpable the way the sandbox does it."""
+    code = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom tools.sandbox import _make_undumpable\n"
+            + ("_make_undumpable()\n" if undumpable else "") + "print('ready', flush=True)\ntime.sleep(30)")
+    # As root, the victim drops its capabilities too: otherwise a capability-less reader is refused for
+    # that reason alone (the commoncap rule), and the control below could not show anything.
+    victim = subprocess.Popen(_UNPRIVILEGED + [sys.executable, "-c", code, str(Path(__file__).resolve().parents[2])],
+                              env=dict(os.environ, OPENAI_API_KEY=secret), stdout=subprocess.PIPE, text=True)
+    assert victim.stdout.readline().strip() == "ready"
+    return victim
+
+
+def _read_environ_without_privilege(pid: int) -> str:
+    """Read /proc/PID/environ as an ordinary process of the same user would (root without capabilities)."""
+    done = subprocess.run(_UNPRIVILEGED + ["cat", f"/proc/{pid}/environ"], capture_output=True)
+    return done.stdout.decode(errors="replace")
+
+
+@pytest.mark.parametrize("undumpable", [True, False], ids=["non-dumpable agent", "control: ordinary process"])
+def test_a_non_dumpable_agent_keeps_its_environment_from_same_user_processes(undumpable):
+    """Where the fallback has no fresh /proc, the agent makes itself non-dumpable: its environ is then
+    unreadable to a same-user process with no capabilities (the control shows the test can fail)."""
+    secret = f"sk-undumpable-{uuid.uuid4().hex}"
+    victim = _victim(undumpable, secret)
+    try:
+        leaked = secret in _read_environ_without_privilege(victim.pid)
+    finally:
+        victim.kill()
+        victim.wait()
+    assert leaked is (not undumpable)
