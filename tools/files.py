@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from base64 import b64decode
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
             prefix = space.resolved(path) if kind == "dir" else ""
     except PathRefused as exc:
         return ToolResult.error(str(exc))
+    except OSError as exc:  # changed while we looked
+        return ToolResult.error(f"{path}: cannot list ({exc.strerror or exc})")
     if kind != "dir":
         return ToolResult.error(f"{path}: not a folder.{_nearest(ctx, path)}")
     if not ctx.allow_secrets and is_secret_path(prefix):
@@ -193,23 +196,28 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         literal = True
     try:
         with _space(ctx) as space:
-            kind = space.kind(path)
-            if kind is None:
-                return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
-            base = space.resolved(path)
-            if not ctx.allow_secrets and is_secret_path(base):
-                return ToolResult.error(f"{path}: looks like a secret (credentials, keys); not searched")
-            if kind == "file":
-                rows = _search_file(space, base, _python_pattern(query, literal), ctx.allow_secrets)
-            elif kind != "dir":
-                return ToolResult.error(f"{path}: not a regular file or folder; not searched")
-            else:
-                rows = _search_rg(space, query, base, literal) if shutil.which("rg") else None
-                if rows is None:
-                    rows = _search_python(ctx, space, query, base, literal)
+            fd, parts = space.open(path, os.O_PATH)  # one open: the folder searched is the folder checked
+            try:
+                base, mode = "/".join(parts) or ".", os.fstat(fd).st_mode
+                if not ctx.allow_secrets and is_secret_path(base):
+                    return ToolResult.error(f"{path}: looks like a secret (credentials, keys); not searched")
+                if stat.S_ISREG(mode):
+                    rows = _search_file(space, base, _python_pattern(query, literal), ctx.allow_secrets)
+                elif not stat.S_ISDIR(mode):
+                    return ToolResult.error(f"{path}: not a regular file or folder; not searched")
+                else:
+                    rows = _search_rg(space, fd, query, base, literal) if shutil.which("rg") else None
+                    if rows is None:
+                        rows = _search_python(ctx, space, query, base, literal)
+            finally:
+                os.close(fd)
             rows = _without_secrets(space, rows, max_results) if not ctx.allow_secrets else rows
+    except (FileNotFoundError, NotADirectoryError):
+        return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
     except PathRefused as exc:
         return ToolResult.error(str(exc))
+    except OSError as exc:
+        return ToolResult.error(f"{path}: cannot search ({exc.strerror or exc})")
     if not rows:
         return ToolResult(True, f"no matches for {query!r}" + (f" in {path}" if path else ""), data={"matches": 0})
     shown = [f"{name}:{number}:{text}" for name, number, text in rows[:max_results]]
@@ -255,8 +263,8 @@ def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_sec
             if pattern.search(line)]
 
 
-def _search_rg(space: Workspace, query: str, base: str, literal: bool) -> list[Row] | None:
-    """ripgrep in the folder's own descriptor (so no swapped link redirects it), never following links.
+def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool) -> list[Row] | None:
+    """ripgrep run inside the folder's own descriptor (so no swapped link redirects it), never following links.
 
     `--json` gives each match's path as a field, so a directory named
     `a:1:b` cannot shift where the path ends. No `--sort`: it makes rg
@@ -265,13 +273,8 @@ def _search_rg(space: Workspace, query: str, base: str, literal: bool) -> list[R
     argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never"]
     argv += ["--fixed-strings"] if literal else []
     argv += ["-e", query, "--", "."]
-    fd, _ = space.open(base, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        through_fd = Path(f"/proc/{os.getpid()}/fd/{fd}")
-        cwd = through_fd if through_fd.is_dir() else Path(space.real, base)
-        done = run_trusted(argv, cwd=cwd)
-    finally:
-        os.close(fd)
+    through_fd = Path(f"/proc/{os.getpid()}/fd/{folder_fd}")
+    done = run_trusted(argv, cwd=through_fd if through_fd.is_dir() else Path(space.real, base))
     if done.returncode not in (0, 1):
         return None
     prefix = "" if base == "." else base + "/"

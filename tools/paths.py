@@ -374,11 +374,19 @@ class Workspace:
             os.close(parent)
 
     def remove(self, path: str) -> None:
-        """Delete a file (or a link itself) by name in its folder's descriptor; missing is fine."""
-        relative = self.check_writable(path, allow_secrets=True)
+        """Delete a file, or a link itself, by name in its folder's descriptor; missing is fine.
+
+        A link at the name is removed, never followed (unlinkat does not follow);
+        a link among the folders on the way is refused.
+        """
+        parts = self.parts(path)
+        if not parts:
+            raise PathRefused(f"{path}: not a file")
+        if any(part.lower() == ".git" for part in parts):
+            raise PathRefused(f"{path}: writing inside .git is not allowed")
         try:
-            parent, name = self._parent(relative, create=False)
-        except FileNotFoundError:
+            parent, name = self._parent("/".join(parts), create=False)
+        except (FileNotFoundError, NotADirectoryError):
             return
         try:
             try:
