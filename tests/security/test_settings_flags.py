@@ -1,9 +1,10 @@
-"""One composition root: every flag means the same through every front-end that accepts it.
+"""One composition root: every flag means the same through exec, fix, resume and the Python API.
 
-Each case runs the real command (or the Python API) on a real repository with
-the replay backend and checks what a user would notice: a commit that did not
+Each case runs the real command (or the API) on a real repository with the
+replay backend and checks what a user would notice: a commit that did not
 happen, a sandbox that stayed on, a test command that ran, a warning that names
-the right source, a repo map that is there or not.
+the right source, a repo map that is there or not. Batch's cases are in
+test_settings_flags_batch.py.
 """
 
 from __future__ import annotations
@@ -12,37 +13,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from agent.api import run_task
-from tests.fixtures.repos import FIX_PATCH, call, final, git, make_calc_repo, write_replay
+from tests.fixtures.repos import call, final, git, write_replay
+from tests.security.settings_helpers import (COMMIT_ANYWAY, cli, commits, developer_text, escape_attempt, events,
+                                             repo)  # noqa: F401 (repo is a fixture)
 
-COMMIT_ANYWAY = [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
-                 call("functions.git_commit", {"message": "Commit although told not to"}),
-                 final("Done.")]
-
-
-def cli(*args, cwd, env=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def events(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-
-
-@pytest.fixture
-def repo(tmp_path, vocab_dir):
-    return make_calc_repo(tmp_path / "project")
-
-
-def commits(repo: Path) -> int:
-    return len(git(repo, "log", "--oneline").splitlines())
-
-
-# ---------------------------------------------------------------------- --no-commit
 
 def test_exec_no_commit_takes_git_commit_away_from_the_model(repo, tmp_path):
     replay = write_replay(tmp_path / "replay.json", COMMIT_ANYWAY)
@@ -77,25 +55,6 @@ def test_api_no_commit_takes_git_commit_away(repo, tmp_path):
     assert any(e.type == "tool_result" and "git_commit" in e.name and not e.ok for e in result.events)
 
 
-def test_batch_refuses_no_commit_instead_of_ignoring_it(repo, tmp_path):
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "x"\n')
-    done = cli("batch", str(plan), "--no-commit", "--backend", "replay:x.json", "--cwd", str(repo), cwd=tmp_path)
-    assert done.returncode == 2 and "--no-commit" in done.stderr
-    assert git(repo, "branch").strip() == "* main"
-
-
-# ---------------------------------------------------------------------- --sandbox
-
-OUTSIDE_WRITE = "touch {target} && echo wrote"
-
-
-def escape_attempt(tmp_path: Path) -> tuple[Path, list[str]]:
-    target = tmp_path / "outside" / "escaped"
-    target.parent.mkdir()
-    return target, [call("container.exec", {"cmd": OUTSIDE_WRITE.format(target=target)}), final("ok")]
-
-
 def test_exec_sandbox_none_is_honoured_and_blames_the_flag(repo, tmp_path):
     target, script = escape_attempt(tmp_path)
     replay = write_replay(tmp_path / "replay.json", script)
@@ -126,28 +85,6 @@ def test_api_sandbox_none_names_the_argument(repo, tmp_path):
     assert "run_task() argument sandbox" in warning and "--sandbox" not in warning
 
 
-def test_batch_sandbox_none_is_honoured(repo, tmp_path):
-    target, script = escape_attempt(tmp_path)
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "touch"\n')
-    replay = tmp_path / "replay.json"
-    replay.write_text(json.dumps({"a": script}))
-    done = cli("batch", str(plan), "--sandbox", "none", "--backend", f"replay:{replay}", "--cwd", str(repo),
-               cwd=tmp_path)
-    assert target.exists(), "batch ignored --sandbox none"
-    assert "the --sandbox flag" in done.stderr
-
-
-def test_batch_keeps_the_sandbox_by_default(repo, tmp_path):
-    target, script = escape_attempt(tmp_path)
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "touch"\n')
-    replay = tmp_path / "replay.json"
-    replay.write_text(json.dumps({"a": script}))
-    cli("batch", str(plan), "--backend", f"replay:{replay}", "--cwd", str(repo), cwd=tmp_path)
-    assert not target.exists()
-
-
 def test_fix_with_the_users_sandbox_none_says_so_before_the_repositorys_tests_run(repo, tmp_path):
     """The repository's conftest.py waits for a go-ahead file; the warning must come before it runs."""
     ran, go = tmp_path / "conftest-ran", tmp_path / "go"
@@ -171,22 +108,6 @@ def test_fix_with_the_users_sandbox_none_says_so_before_the_repositorys_tests_ru
     assert ran.exists()
 
 
-# ---------------------------------------------------------------------- --test-cmd
-
-def test_batch_honours_the_test_cmd_flag(repo, tmp_path):
-    (repo / "calc.py").write_text((repo / "calc.py").read_text().replace("a - b", "a + b"))
-    git(repo, "commit", "-qam", "green")
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "Say hi"\n')
-    replay = tmp_path / "replay.json"
-    replay.write_text(json.dumps({"a": [final("hi")]}))
-    done = cli("batch", str(plan), "--json", "--test-cmd", "python3 -c 'raise SystemExit(3)'", "--backend",
-               f"replay:{replay}", "--cwd", str(repo), cwd=tmp_path)
-    report = json.loads(plan.with_suffix(".report.json").read_text())
-    assert done.returncode == 1 and report["tasks"][0]["status"] == "failed", done.stderr
-    assert "tests fail" in report["tasks"][0]["reason"]
-
-
 def test_exec_honours_the_test_cmd_flag(repo, tmp_path):
     marker = "custom-runner-ran"
     replay = write_replay(tmp_path / "replay.json", [call("functions.run_tests", {}), final("ok")])
@@ -194,18 +115,6 @@ def test_exec_honours_the_test_cmd_flag(repo, tmp_path):
                str(repo), "run the tests", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (repo / marker).exists()
-
-
-# ---------------------------------------------------------------------- settings without a flag
-
-def developer_text(state: Path, codec) -> str:
-    texts = []
-    for log in (state / "sessions").glob("*.jsonl"):
-        for line in log.read_text().splitlines():
-            record = json.loads(line)
-            if record.get("kind") == "segment" and record.get("segment") == "developer":
-                texts.append(codec.decode(record["tokens"]))
-    return "\n".join(texts)
 
 
 @pytest.mark.parametrize("front_end", ["exec", "batch"])
@@ -253,25 +162,6 @@ def test_max_tokens_per_step_is_honoured_by_every_front_end(repo, tmp_path, fron
         assert 0 < task["tokens"] <= 64
 
 
-def test_batch_refuses_a_remote_backend_without_allow_remote_before_any_task(repo, tmp_path):
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "x"\n')
-    done = cli("batch", str(plan), "--backend", "http://8.8.8.8:9", "--cwd", str(repo), cwd=tmp_path)
-    assert done.returncode == 2 and "--allow-remote" in done.stderr
-    assert git(repo, "branch").strip() == "* main"
-
-
-def test_batch_max_steps_flag_wins_over_the_plan(repo, tmp_path):
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[defaults]\nmax_steps = 10\n[[tasks]]\nid = "a"\ninstruction = "look"\n')
-    replay = tmp_path / "replay.json"
-    replay.write_text(json.dumps({"a": [call("repo_browser.search", {"query": f"q{i}"}) for i in range(4)]
-                                  + [final("done")]}))
-    cli("batch", str(plan), "--max-steps", "2", "--backend", f"replay:{replay}", "--cwd", str(repo), cwd=tmp_path)
-    task = json.loads(plan.with_suffix(".report.json").read_text())["tasks"][0]
-    assert task["status"] == "failed" and "max_steps" in task["reason"] and task["steps"] == 2
-
-
 @pytest.mark.parametrize("front_end", ["exec", "api"])
 def test_a_remote_backend_needs_allow_remote_in_every_front_end(repo, tmp_path, front_end):
     from agent.runtime import SetupError
@@ -303,17 +193,6 @@ def test_api_honours_test_cmd(repo, tmp_path):
     replay = write_replay(tmp_path / "replay.json", [call("functions.run_tests", {}), final("ok")])
     run_task(repo, "run the tests", backend=f"replay:{replay}", test_cmd="touch api-runner-ran")
     assert (repo / "api-runner-ran").exists()
-
-
-def test_batch_honours_the_approval_flag(repo, tmp_path):
-    plan = tmp_path / "plan.toml"
-    plan.write_text('[[tasks]]\nid = "a"\ninstruction = "fix"\n')
-    replay = tmp_path / "replay.json"
-    replay.write_text(json.dumps({"a": [call("repo_browser.apply_patch", {"patch": FIX_PATCH}), final("done")]}))
-    cli("batch", str(plan), "--approval", "read-only", "--backend", f"replay:{replay}", "--cwd", str(repo),
-        cwd=tmp_path)
-    task = json.loads(plan.with_suffix(".report.json").read_text())["tasks"][0]
-    assert task["commit"] is None and task["files"] == []  # the patch was refused, nothing to commit
 
 
 def test_resume_honours_no_commit(repo, tmp_path):
