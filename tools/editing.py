@@ -38,7 +38,7 @@ def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
     try:
         targets = {name: space.check_writable(name, allow_secrets=ctx.allow_secrets)
                    for op in ops for name in (op.path, op.move_to) if name}
-    except PathRefused as exc:
+    except (OSError, PathRefused) as exc:
         return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
 
     originals: dict[str, bytes | None] = {}

@@ -86,3 +86,24 @@ def test_search_without_ripgrep_gives_the_same_rows(ctx, monkeypatch):
     with_rg = files.search.function(ctx, query="return").output
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert files.search.function(ctx, query="return").output == with_rg
+
+
+def test_open_file_cuts_a_very_long_line_and_says_so(ctx, repo):
+    (repo / "min.js").write_text("var a=1;" * 10_000 + "\nsecond line\n")
+    result = files.open_file.function(ctx, path="min.js")
+    first = result.output.splitlines()[0]
+    assert result.ok and "line cut: 76,000 more characters" in first and len(first) < 4_100
+    assert "second line" in result.output
+
+
+def test_search_a_single_file_and_a_folder_linked_inside(ctx, repo):
+    (repo / "lib").symlink_to("tests")
+    assert files.search.function(ctx, query="def test_add", path="tests/test_calc.py").output == \
+        "tests/test_calc.py:4:def test_add():"
+    assert "tests/test_calc.py:4:def test_add():" in files.search.function(ctx, query="def test_add", path="lib").output
+
+
+def test_print_tree_of_a_folder_linked_inside_shows_its_real_files(ctx, repo):
+    (repo / "lib").symlink_to("tests")
+    result = files.print_tree.function(ctx, path="lib")
+    assert result.ok and "test_calc.py" in result.output
