@@ -44,6 +44,8 @@ class _File:
     """A file as lines with their own line endings, and an index of its non-blank lines built once."""
 
     def __init__(self, text: str):
+        self.bom = "\ufeff" if text.startswith("\ufeff") else ""  # kept, but not part of the first line's text
+        text = text[len(self.bom):]
         raw = text.split("\n")
         self.final_newline = text.endswith("\n") or text == ""
         if self.final_newline:
@@ -345,7 +347,7 @@ class FileEdit:
             elif not file.final_newline:
                 ends[-1] = ""
         self.new_texts = texts
-        return "".join(text + end for text, end in zip(texts, ends)), opcodes
+        return file.bom + "".join(text + end for text, end in zip(texts, ends)), opcodes
 
     # ------------------------------------------------------------ refusing
 

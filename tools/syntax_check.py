@@ -58,7 +58,7 @@ def python_problem(path: str, text: str) -> SyntaxProblem | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings (invalid escapes) are not errors
-            compile(text, path, "exec", dont_inherit=True)
+            compile(text.removeprefix("\ufeff"), path, "exec", dont_inherit=True)  # a BOM is valid in a file
     except SyntaxError as error:  # IndentationError and TabError included
         kind = type(error).__name__
         return SyntaxProblem(error.lineno or 1, error.offset or 1, f"{kind}: {error.msg}")

@@ -324,3 +324,16 @@ def test_a_plain_unified_diff_is_read_as_the_same_patch():
     assert [(op.kind, op.path) for op in ops] == [("update", "app.py"), ("add", "docs/new.md"), ("delete", "old.py")]
     out = apply_patch(ops, {"app.py": SOURCE, "old.py": "x\n"}.get).writes
     assert out == {"app.py": SOURCE.replace("get('x')", "get('y')"), "docs/new.md": "# New\n", "old.py": None}
+
+
+def test_a_byte_order_mark_neither_hides_the_first_line_nor_gets_lost():
+    source = "\ufeffimport os\nprint(os.sep)\n"
+    out = apply(patch_of("b.py", " import os", "-print(os.sep)", "+print(os.linesep)"), {"b.py": source})
+    assert out.writes["b.py"] == "\ufeffimport os\nprint(os.linesep)\n"
+
+
+def test_a_python_file_with_a_byte_order_mark_is_still_checked():
+    from tools.syntax_check import introduced_error
+
+    assert introduced_error("b.py", "\ufeffx = 1\n", "\ufeffx = 2\n") is None
+    assert "SyntaxError" in (introduced_error("b.py", "\ufeffx = 1\n", "\ufeffx = (2\n") or "")
