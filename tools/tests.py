@@ -174,16 +174,17 @@ def check_paths(workspace: Path, paths: list[str] | None) -> list[str]:
 
     Options (`--junitxml=README.md`, `--basetemp=src`, `-p plugin`) are what made
     run_tests write where it should not, so nothing that starts with `-` passes,
-    and every path must name something that is really inside the work tree.
+    nor `@` (pytest reads options from `@file`, even after `--`), and every path
+    must name something that is really inside the work tree.
     """
     checked: list[str] = []
     for raw in paths or []:
         if not isinstance(raw, str) or not raw.strip():
             raise TestArgumentRefused("paths must be non-empty strings")
         item = raw.strip()
-        if item.startswith("-") or "\x00" in item or "\n" in item:
+        if item.startswith(("-", "@")) or "\x00" in item or "\n" in item:  # `@file`: pytest reads options from it
             raise TestArgumentRefused(f"{raw!r} is not a test path: run_tests takes test files, folders or ids, "
-                                      "never options")
+                                      "never options or @argument files")
         path_part = item.split("::", 1)[0]
         if path_part.endswith("/..."):  # go's package pattern
             path_part = path_part[:-4] or "."
@@ -387,7 +388,8 @@ def _failure(case: JUnitCase, workspace: Path) -> TestFailure:
     trimmed = "\n".join(lines[-TRACEBACK_LINES:])
     if len(lines) > TRACEBACK_LINES:
         trimmed = f"[… {len(lines) - TRACEBACK_LINES} lines …]\n" + trimmed
-    return TestFailure(_test_id(case), _location(case, case.text, workspace), case.message, trimmed)
+    return TestFailure(strip_ansi(_test_id(case)), _location(case, case.text, workspace), strip_ansi(case.message),
+                       strip_ansi(trimmed))
 
 
 def _test_id(case: JUnitCase) -> str:

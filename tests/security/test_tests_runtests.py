@@ -36,6 +36,12 @@ def ctx(repo: Path) -> ToolContext:
     return ToolContext(workspace=repo, sandbox=Sandbox(repo))
 
 
+@pytest.fixture
+def each_ctx(repo: Path, mechanism: str) -> ToolContext:
+    """The same, once under bubblewrap and once under the Landlock fallback (tests/security/conftest.py)."""
+    return ToolContext(workspace=repo, sandbox=Sandbox(repo, mode=mechanism))
+
+
 def run_bounded(function, *args, seconds: float = 90, **kwargs):
     """Call `function` in a thread; a hang fails the test instead of hanging the suite."""
     box = {}
@@ -75,6 +81,14 @@ def test_a_file_named_like_an_option_is_still_refused(ctx, repo):
     (repo / "--junitxml=README.md").write_text("")
     result = run_tests.function(ctx, paths=["--junitxml=README.md"])
     assert not result.ok and "never options" in result.output
+    assert (repo / "README.md").read_text() == "# the user's readme\n"
+
+
+def test_an_argument_file_cannot_smuggle_options(ctx, repo):
+    (repo / "args.txt").write_text("--junitxml=README.md\n")
+    (repo / "@args.txt").write_text("")
+    result = run_tests.function(ctx, paths=["@args.txt"])
+    assert not result.ok and "@argument files" in result.output
     assert (repo / "README.md").read_text() == "# the user's readme\n"
 
 
@@ -189,22 +203,22 @@ def pytest_unconfigure(config):
     ("os.symlink('/dev/zero', path)", "symbolic link"),
     ("os.mkdir(path)", "not a regular file"),
 ])
-def test_a_spoiled_report_never_hangs_or_floods_and_counts_come_from_the_summary(ctx, repo, action, reason):
+def test_a_spoiled_report_never_hangs_or_floods_and_counts_come_from_the_summary(each_ctx, repo, action, reason):
     (repo / "conftest.py").write_text("import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n"
                                       + SPOIL_REPORT.format(action=action))
-    result = run_bounded(run_tests.function, ctx)
-    assert f"JUnit report unusable" in result.output and reason in result.output
+    result = run_bounded(run_tests.function, each_ctx)
+    assert "JUnit report unusable" in result.output and reason in result.output
     assert result.data["passed"] == 1 and result.data["failed"] == 1
     assert result.data["failing"] == ["tests/test_calc.py::test_add"]
 
 
-def test_a_report_linked_to_a_host_secret_is_not_read(ctx, repo, tmp_path):
+def test_a_report_linked_to_a_host_secret_is_not_read(each_ctx, repo, tmp_path):
     secret = tmp_path / "host-secret.xml"
     secret.write_text('<testsuite><testcase name="t"><failure message="SECRET-TOKEN-123">x</failure>'
                       '</testcase></testsuite>')
     (repo / "conftest.py").write_text("import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n"
                                       + SPOIL_REPORT.format(action=f"os.symlink({str(secret)!r}, path)"))
-    result = run_bounded(run_tests.function, ctx)
+    result = run_bounded(run_tests.function, each_ctx)
     assert "SECRET-TOKEN-123" not in result.output and "symbolic link" in result.output
 
 
@@ -287,10 +301,10 @@ def test_a_forged_summary_line_in_test_output_does_not_set_the_counts(repo):
     assert result.data["passed"] == 0 and result.data["failed"] == 1 and not result.ok
 
 
-def test_a_hanging_suite_says_timed_out_and_names_the_test(repo):
+def test_a_hanging_suite_says_timed_out_and_names_the_test(repo, mechanism):
     (repo / "tests" / "test_calc.py").write_text(
         "import time\n\ndef test_quick():\n    pass\n\ndef test_stuck_forever():\n    time.sleep(120)\n")
-    ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), test_timeout_s=5)
+    ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo, mode=mechanism), test_timeout_s=5)
     result = run_bounded(run_tests.function, ctx, seconds=60)
     assert not result.ok and result.data["timed_out"] is True
     assert result.data["running"] == "tests/test_calc.py::test_stuck_forever"
