@@ -89,17 +89,22 @@ class RepoConfigReport:
     ignored: tuple[str, ...]  # user-only keys it set, not applied
     digest: str  # SHA-256 of the exact bytes read: what a trust decision is about
     changed_since_trust: bool = False  # trusted once, but the file is different now
-    refused: str = ""  # the whole file was not read (a link, not a regular file, too large)
+    refused: str = ""  # the whole file was not used (a link, not a regular file, too large, not TOML)
+    invalid: tuple[str, ...] = ()  # "key: why" for unknown keys and wrong types, skipped
 
     def message(self) -> str:
         """One line for the user, naming the file and the keys."""
         if self.refused:
             return f"ignored {self.path}: {self.refused}"
-        keys = ", ".join(self.ignored)
-        why = (" (it changed since you trusted it)" if self.changed_since_trust else "")
-        return (f"ignored {keys} from {self.path}{why}: a repository's own settings file may not set "
-                f"settings that weaken safety or send data out; set them on the command line or in your own "
-                f"config ({user_config_path()})")
+        parts = []
+        if self.ignored:
+            why = " (it changed since you trusted it)" if self.changed_since_trust else ""
+            parts.append(f"ignored {', '.join(self.ignored)} from {self.path}{why}: a repository's own settings "
+                         f"file may not set settings that weaken safety or send data out; set them on the command "
+                         f"line or in your own config ({user_config_path()})")
+        if self.invalid:
+            parts.append(f"ignored from {self.path}: {'; '.join(self.invalid)}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -178,16 +183,37 @@ def _repo_layer(root: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], Rep
         return {}, None
     except ConfigError as exc:
         return {}, RepoConfigReport(path, (), "", refused=str(exc))
-    values = _from_toml(path, data)
     digest = hashlib.sha256(data).hexdigest()
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        return {}, RepoConfigReport(path, (), digest, refused=f"it is not valid TOML ({exc})")
+    values, invalid = _valid_values(raw)  # a repository's mistakes never stop a run: skipped and reported
     user_only = tuple(sorted(set(values) & USER_ONLY_KEYS))
-    if not user_only:
-        return values, None
-    trusted = trusted_digest(root, env)
-    if trusted == digest:
-        return values, None
+    trusted = trusted_digest(root, env) if user_only else None
+    if not user_only or trusted == digest:
+        return values, (RepoConfigReport(path, (), digest, invalid=invalid) if invalid else None)
     allowed = {k: v for k, v in values.items() if k in REPO_ALLOWED_KEYS}
-    return allowed, RepoConfigReport(path, user_only, digest, changed_since_trust=trusted is not None)
+    return allowed, RepoConfigReport(path, user_only, digest, changed_since_trust=trusted is not None,
+                                     invalid=invalid)
+
+
+def _valid_values(raw: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """(the keys with a known name and the right type, "key: why" for the others)."""
+    types = _types()
+    values, invalid = {}, []
+    for key, value in raw.items():
+        if key not in types:
+            invalid.append(f"{key}: unknown setting")
+            continue
+        try:
+            _check_type(key, value, types[key], "")
+            dataclasses.replace(Settings(), **{key: value})
+        except ConfigError as exc:
+            invalid.append(str(exc).lstrip(": "))
+            continue
+        values[key] = value
+    return values, tuple(invalid)
 
 
 def read_repo_config(path: Path) -> bytes:
@@ -237,7 +263,7 @@ def repo_settings_to_confirm(root: Path, env: Mapping[str, str] = os.environ) ->
     except (FileNotFoundError, ConfigError):
         return None
     _values, report = _repo_layer(Path(root), env)
-    if report is None or report.refused or report.digest != hashlib.sha256(data).hexdigest():
+    if report is None or report.refused or not report.ignored or report.digest != hashlib.sha256(data).hexdigest():
         return None
     return data.decode("utf-8", errors="replace"), report.digest, report
 

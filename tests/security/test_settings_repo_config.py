@@ -221,3 +221,24 @@ def test_a_committed_settings_file_in_a_cloned_repository_is_refused_too(repo, e
     loaded = load_settings_with_origins(clone, env=env)
     assert loaded.settings.sandbox == "auto" and loaded.settings.approval is None
     assert loaded.repo_report.ignored == ("approval", "sandbox")
+
+
+@pytest.mark.parametrize("text, named", [
+    ('colour = "red"\nmap_tokens = 512\n', "colour: unknown setting"),
+    ('map_tokens = "lots"\ntest_cmd = "make check"\n', "map_tokens must be int"),
+    ('reasoning = "extreme"\nmap_tokens = 512\n', "reasoning must be one of"),
+])
+def test_a_repository_files_mistakes_are_skipped_and_named_never_fatal(repo, env, text, named):
+    write_repo_config(repo, text)
+    loaded = load_settings_with_origins(repo, env=env)
+    message = loaded.repo_report.message()
+    assert named in message and str(repo / ".gptoss-agent.toml") in message
+    assert loaded.settings.map_tokens in (512, Settings().map_tokens)
+    if "test_cmd" in text:
+        assert loaded.settings.test_cmd == "make check"  # the valid keys still apply
+
+
+def test_a_repository_file_that_is_not_toml_is_ignored_not_fatal(repo, env):
+    write_repo_config(repo, "sandbox = \n[[[\n")
+    loaded = load_settings_with_origins(repo, env=env)
+    assert loaded.settings == Settings() and "not valid TOML" in loaded.repo_report.message()
