@@ -105,3 +105,23 @@ def test_compaction_summarises_and_keeps_the_task(codec, repo):
     text = codec.decode(agent.conversation.prompt())
     assert "find the needles, then fix add" in text and "Searched for needles 0-5" in text
     assert "needle0" not in text.split("Searched for needles")[0].split("find the needles")[1]
+
+
+def test_a_compacted_session_restores_to_the_same_prompt(codec, repo, tmp_path):
+    from agent.session import SessionLog, read_session
+
+    many = [call("repo_browser.search", {"query": f"needle{i}"}, analysis="x " * 150) for i in range(6)]
+    log = SessionLog.create(repo=str(repo), task="t", config={}, directory=tmp_path)
+    events = []
+    ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), count_tokens=codec.count)
+    backend = ReplayBackend(many + [final("Summary of the needles."), final("finished")], codec)
+    agent = Agent(backend, codec, default_registry(), ctx, sink=events.append, session=log,
+                  budgets=Budgets(context_window=2600, compact_below=700))
+    agent.start(instructions="Fix things.", reasoning="low")
+    assert agent.run("find the needles").final == "finished"
+    log.close()
+    assert any(s.kind == "notice" for s in agent.conversation.segments)
+    fresh, _, _ = make_agent(codec, repo, [])
+    fresh.conversation.segments.clear()
+    fresh.restore(read_session(log.path))
+    assert fresh.conversation.prompt() == agent.conversation.prompt()

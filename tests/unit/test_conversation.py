@@ -107,3 +107,21 @@ def test_model_impersonating_a_tool_is_cut_at_the_last_whole_message(codec):
     conversation.add_completion(tokens[:stop + 1], parser.finish(), clean_length=parser.clean_length)
     assert codec.decode(conversation.segments[-1].tokens) == (
         "<|start|>assistant<|channel|>commentary to=functions.read<|message|>{}<|end|>")
+
+
+def test_a_notice_is_a_developer_message_that_opens_no_turn(codec):
+    conversation = Conversation(codec)
+    conversation.add_user("fix it")
+    conversation.add_notice("Your last message could not be used: no final answer.")
+    assert conversation.turn == 1 and conversation.segments[-1].kind == "notice"
+    assert codec.decode(conversation.segments[-1].tokens).startswith("<|start|>developer<|message|>")
+
+
+def test_own_words_are_an_assistant_commentary_message_kept_after_the_turn_ends(codec):
+    conversation = Conversation(codec)
+    conversation.add_user("fix it")
+    conversation.add_own_words("Summary: add() subtracts; fix calc.py.")
+    conversation.finished_turns.add(1)
+    conversation.add_user("next")
+    text = codec.decode(conversation.prompt())
+    assert "<|start|>assistant<|channel|>commentary<|message|>Summary: add() subtracts; fix calc.py.<|end|>" in text
