@@ -122,8 +122,10 @@ def _apply(ops: list[FileOp], read_fn: Callable[[str], str | None], check: Synta
             source = next((op.path for op in ops if op.move_to == path and op.path != path), path)
             error = check(path, originals.get(source), text)
             if error:
+                places = [str(h.line) for h in outcome.hunks if h.path == source]
+                where = f"\nThe patch's hunks in this file start at line(s) {', '.join(places)}." if places else ""
                 raise PatchError(f"apply_patch refused, nothing was written: the patch would introduce a syntax "
-                                 f"error in {path}, which the file did not have before.\n{error}\n"
+                                 f"error in {path}, which the file did not have before.\n{error}{where}\n"
                                  "Fix the patch (indentation, brackets, quotes) and send it again.")
     outcome.diff = "".join(diffs)
     return outcome

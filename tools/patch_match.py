@@ -211,10 +211,11 @@ class FileEdit:
                 notes.append(f"the @@ -{chunk.hint} line number chose the match at line {best[0].start + 1}")
         if len(best) > 1:
             places = ", ".join(str(c.start + 1) for c in best[:8])
+            count = f"{len(best)}{'+' if len(best) >= _MAX_CANDIDATES else ''}"
             raise PatchError(self._failure(
-                number, chunk, f"the context matches {len(best)}{'+' if len(best) >= _MAX_CANDIDATES else ''} places "
-                               f"(lines {places}); add an '@@ <line of the enclosing function or class>' anchor or "
-                               "more context lines so it matches once"))
+                number, chunk, f"the context matches {count} places (lines {places}); add an '@@ <line of the "
+                               "enclosing function or class>' anchor or more context lines so it matches once",
+                ambiguous=True))
         if chunk.hint is not None and fuzz != "line-hint" and best[0].start + 1 != chunk.hint:
             notes.append(f"the @@ line number was off by {best[0].start + 1 - chunk.hint:+d}")
         if chunk.at_eof and fuzz != "eof" and best[0].end < file.content_end:
@@ -351,13 +352,16 @@ class FileEdit:
 
     # ------------------------------------------------------------ refusing
 
-    def _failure(self, number: int, chunk: Chunk, what: str, found_at: int | None = None) -> str:
+    def _failure(self, number: int, chunk: Chunk, what: str, found_at: int | None = None,
+                 ambiguous: bool = False) -> str:
         file = self.file
         wanted = ([text for tag, text in chunk.lines if tag != "+"] or [chunk.anchor or ""])[:_CLOSEST_LINES]
         message = [f"apply_patch failed, nothing was written. {self.path}, hunk {number}: {what}."]
         if not any(line.strip() for line in wanted):
             return "\n".join(message)
         message += ["Expected these lines:", _indent("\n".join(wanted))]
+        if ambiguous:
+            return "\n".join(message)
         closest = (found_at, file.texts[found_at:found_at + len(wanted)]) if found_at is not None else \
             _closest(file, wanted, chunk.hint)
         if closest is not None:

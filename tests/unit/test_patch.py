@@ -337,3 +337,13 @@ def test_a_python_file_with_a_byte_order_mark_is_still_checked():
 
     assert introduced_error("b.py", "\ufeffx = 1\n", "\ufeffx = 2\n") is None
     assert "SyntaxError" in (introduced_error("b.py", "\ufeffx = 1\n", "\ufeffx = (2\n") or "")
+
+
+def test_a_syntax_error_refusal_says_where_the_patch_changed_the_file():
+    from tools.syntax_check import introduced_error
+
+    source = "function f(a) {\n  if (a) {\n    return 1;\n  }\n  return 2;\n}\n\nfunction g() {\n  return 3;\n}\n"
+    patch = patch_of("f.js", "   if (a) {", "-    return 1;", "+    if (a > 1) {", "+      return 1;")
+    with pytest.raises(PatchError) as caught:
+        apply(patch, {"f.js": source}, check=introduced_error)
+    assert "hunks in this file start at line(s) 2" in str(caught.value)
