@@ -338,7 +338,7 @@ class Sandbox:
         readable = landlock.allowed_trees(Path("/"), denied)
         for path in toolchains:
             readable += landlock.allowed_trees(path, [h for h in hidden if not path.is_relative_to(h)])
-        launcher = _launcher() + ["--write", str(self.workspace), "--write", str(tmp)]
+        launcher = _launcher() + ["--parent", str(os.getpid()), "--write", str(self.workspace), "--write", str(tmp)]
         if scratch is not None:
             launcher += ["--write", str(scratch)]
         git = self.workspace / ".git"

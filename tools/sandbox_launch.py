@@ -173,8 +173,9 @@ def main(argv: list[str]) -> int:
         print("sandbox_launch: no command", file=sys.stderr)
         return 126
     _die_with_parent()
-    if os.getppid() == 1:
-        return 126  # the agent is already gone
+    parent = values("--parent")
+    if parent and os.getppid() != int(parent[0]):
+        return 126  # the agent died before the death signal was armed
     isolation = enter_namespaces()
     if probe:
         print(json.dumps(isolation))

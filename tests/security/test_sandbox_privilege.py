@@ -159,9 +159,10 @@ def test_clone3_answers_enosys_and_ordinary_forks_still_work(make_sandbox):
     code = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
             f"r = libc.syscall({_X86['clone3']}, ctypes.c_long(0), ctypes.c_long(0))\n"
             "print('CLONE3', r, ctypes.get_errno())\n"
-            "pid = os.fork()\nif pid == 0:\n    os._exit(7)\nprint('CHILD', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))")
+            "pid = os.fork()\nif pid == 0:\n    os._exit(7)\nprint('CHILD', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+            "import threading\nt = threading.Thread(target=print, args=('THREAD',))\nt.start()\nt.join()")
     result = _python(make_sandbox(), code)
-    assert f"CLONE3 -1 {errno.ENOSYS}" in result.output and "CHILD 7" in result.output
+    assert f"CLONE3 -1 {errno.ENOSYS}" in result.output and "CHILD 7" in result.output and "THREAD" in result.output
 
 
 def test_personality_can_be_queried_but_not_changed(make_sandbox):
