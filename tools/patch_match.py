@@ -187,7 +187,7 @@ class FileEdit:
                                                           "anywhere; include a non-blank line next to the change"))
         if chunk.hint is not None and not chunk.anchor:
             # Line numbers are about the original file, so look around them, not only after the last hunk.
-            candidates = self._candidates(chunk, 0, near=chunk.hint - 1)
+            candidates = self._candidates(chunk, 0, near=chunk.hint - 1) or self._candidates(chunk, 0)
         else:
             candidates = self._candidates(chunk, start)
             if not candidates and start > 0:

@@ -347,3 +347,11 @@ def test_a_syntax_error_refusal_says_where_the_patch_changed_the_file():
     with pytest.raises(PatchError) as caught:
         apply(patch, {"f.js": source}, check=introduced_error)
     assert "hunks in this file start at line(s) 2" in str(caught.value)
+
+
+def test_a_line_number_far_off_does_not_hide_a_unique_match():
+    # Every line of the hunk is common near the hinted line; the whole hunk matches once, far below.
+    source = "a\nb\nq\n" * 100 + "z\n" * 100 + "a\nb\nz\n"
+    outcome = apply(patch_of("x.txt", " a", "-b", "+B", " z", header="@@ -5,3 +5,3 @@"), {"x.txt": source})
+    assert outcome.writes["x.txt"] == "a\nb\nq\n" * 100 + "z\n" * 100 + "a\nB\nz\n"
+    assert outcome.hunks[0].line == 401 and "off by +396" in outcome.hunks[0].detail
