@@ -104,17 +104,17 @@ def detect_runner(workspace: Path, override: str | None = None,
         return ("pytest" if _is_pytest(argv) else "custom"), argv
     python = _python(workspace)
     python_markers = ("pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py")
-    if any((workspace / m).exists() for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
+    if any(os.path.lexists(workspace / m) for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
             or any(workspace.glob("test_*.py")):
         if _configures_pytest(workspace) or has_pytest is None or has_pytest(python):
             return "pytest", [python, "-m", "pytest"]
         return "unittest", [python, "-m", "unittest"]
-    package = workspace / "package.json"
-    if package.exists():
+    package = _read_repository_file(workspace, "package.json")
+    if package is not None:
         try:
-            if json.loads(package.read_text()).get("scripts", {}).get("test"):
+            if json.loads(package).get("scripts", {}).get("test"):
                 return "npm", ["npm", "test", "--silent"]
-        except (OSError, ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             pass
     if (workspace / "go.mod").exists():
         return "go", ["go", "test", "-json"]
@@ -130,18 +130,19 @@ def _configures_pytest(workspace: Path) -> bool:
     """pytest.ini, a conftest.py, or a pytest section in pyproject.toml / setup.cfg / tox.ini."""
     if (workspace / "pytest.ini").exists() or (workspace / "conftest.py").exists():
         return True
-    for name, section in _PYTEST_SECTIONS.items():
-        try:
-            fd = open_untrusted(workspace, name)  # repository files: no links, regular files, 1 MB read
-        except ReportUnusable:
-            continue
-        try:
-            head = os.read(fd, 1 << 20).decode("utf-8", errors="replace")
-        finally:
-            os.close(fd)
-        if section in head:
-            return True
-    return False
+    return any(section in (_read_repository_file(workspace, name) or "") for name, section in _PYTEST_SECTIONS.items())
+
+
+def _read_repository_file(workspace: Path, name: str, limit: int = 1 << 20) -> str | None:
+    """A top-level repository file's first `limit` bytes: no links, regular files only (never a FIFO's hang)."""
+    try:
+        fd = open_untrusted(workspace, name)
+    except ReportUnusable:
+        return None
+    try:
+        return os.read(fd, limit).decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
 
 
 def _unittest_start(workspace: Path) -> list[str]:

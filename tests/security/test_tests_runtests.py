@@ -317,3 +317,18 @@ def test_unrecognised_output_says_unknown_instead_of_a_fake_failure(repo):
     assert result.data["results"] == "unknown" and result.data["failing"] == []
     assert result.ok  # exit code 0 is the only truth there is
     assert "unknown" in result.output
+
+
+def test_runner_detection_reads_no_fifo_and_follows_no_link(tmp_path):
+    from tools.tests import detect_runner
+
+    root = tmp_path / "node-project"
+    root.mkdir()
+    os.mkfifo(root / "package.json")
+    assert run_bounded(detect_runner, root, seconds=10)[0] == "pytest"  # the FIFO was not opened for reading
+    os.unlink(root / "package.json")
+    os.symlink("/dev/zero", root / "package.json")
+    assert run_bounded(detect_runner, root, seconds=10)[0] == "pytest"
+    os.unlink(root / "package.json")
+    os.symlink("/dev/zero", root / "setup.cfg")
+    assert run_bounded(detect_runner, root, None, lambda python: False, seconds=10)[0] == "unittest"
