@@ -283,12 +283,40 @@ def _config_env(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 
 def _driver_overrides(repo: Repository, env: dict[str, str], timeout_s: float) -> tuple[tuple[str, str], ...]:
-    """An override for every program-naming key the effective config holds right now (point 2)."""
-    listed = _spawn(["git", "--no-pager", "config", "--list", "-z", "--includes"], cwd=repo.root, env=env,
-                    input=None, timeout_s=timeout_s)
+    """An override for every program-naming key the effective config holds right now (point 2).
+
+    The repository's own config may not take settings from a file in the work tree (an include):
+    the model can rewrite such a file between this listing and the git call it protects.
+    """
+    listed = _spawn(["git", "--no-pager", "config", "--list", "-z", "--includes", "--show-scope", "--show-origin"],
+                    cwd=repo.root, env=env, input=None, timeout_s=timeout_s)
     if not listed.ok:
         raise HostGitError(f"cannot read the repository's git config: {listed.error}")
-    return program_overrides(listed.stdout)
+    fields = listed.stdout.split(b"\0")
+    entries = []
+    for index in range(0, len(fields) - 2, 3):
+        scope, origin, entry = (f.decode("utf-8", "surrogateescape") for f in fields[index:index + 3])
+        if scope in ("local", "worktree"):
+            _refuse_work_tree_config(repo, origin, entry)
+        entries.append(entry)
+    return program_overrides("\0".join(entries).encode("utf-8", "surrogateescape"))
+
+
+def _refuse_work_tree_config(repo: Repository, origin: str, entry: str) -> None:
+    """Raise UnsafeRepository if this repository-scope setting comes from, or includes, a work-tree file."""
+    if not origin.startswith("file:"):
+        return
+    source = Path(os.path.realpath(repo.root / origin[len("file:"):]))
+    targets = [source]
+    key, _, value = entry.partition("\n")
+    if key.lower().startswith(("include.", "includeif.")) and key.lower().endswith(".path") and value:
+        target = Path(os.path.expanduser(value))
+        targets.append(Path(os.path.realpath(target if target.is_absolute() else source.parent / target)))
+    for target in targets:
+        inside = target == repo.root or target.is_relative_to(repo.root)
+        if inside and not target.is_relative_to(repo.git_dir):
+            raise UnsafeRepository(f"the repository's git config takes settings from {target}, a file in the work "
+                                   "tree that the model can change; the agent refuses to run git with it")
 
 
 def program_overrides(config_listing: bytes) -> tuple[tuple[str, str], ...]:

@@ -114,14 +114,34 @@ def test_fsmonitor_never_runs(repo, tmp_path):
     assert markers(tmp_path) == []
 
 
-def test_an_include_into_the_work_tree_cannot_smuggle_a_filter_in(repo, tmp_path):
+def _filter_config(path: Path, tmp_path: Path) -> None:
+    path.write_text(f"[filter \"inc\"]\n\tclean = {evil_program(tmp_path, 'included')}\n"
+                    f"\tsmudge = {evil_program(tmp_path, 'included-smudge')}\n"
+                    f"[core]\n\tfsmonitor = {evil_program(tmp_path, 'included-fsm')}\n")
+
+
+@pytest.mark.parametrize("key", ["include.path", "includeIf.gitdir:{repo}/.git.path"])
+def test_a_config_include_from_the_work_tree_is_refused_outright(repo, tmp_path, key):
+    """The model can rewrite a work-tree file between the config listing and the git call it protects."""
     _filter_everything(repo, "filter", "inc")
-    # A config file the model could write (it lives in the work tree), included by the repository's config.
-    (repo / "settings.gitconfig").write_text(f"[filter \"inc\"]\n\tclean = {evil_program(tmp_path, 'included')}\n"
-                                             f"\tsmudge = {evil_program(tmp_path, 'included-smudge')}\n"
-                                             f"[core]\n\tfsmonitor = {evil_program(tmp_path, 'included-fsm')}\n")
-    git(repo, "config", "include.path", "../settings.gitconfig")
-    git(repo, "config", f"includeIf.gitdir:{repo}/.git.path", "../settings.gitconfig")
+    _filter_config(repo / "settings.gitconfig", tmp_path)
+    git(repo, "config", key.format(repo=repo), "../settings.gitconfig")
+    for operation in (git_tools.dirty_paths, git_tools.diff_text, git_tools.current_branch):
+        with pytest.raises(git_tools.GitError, match="file in the work tree"):
+            operation(repo)
+    assert markers(tmp_path) == []
+
+
+def test_an_include_not_yet_written_into_the_work_tree_is_refused_too(repo, tmp_path):
+    git(repo, "config", "include.path", "../later.gitconfig")
+    with pytest.raises(git_tools.GitError, match="file in the work tree"):
+        git_tools.dirty_paths(repo)
+
+
+def test_filters_from_an_included_file_outside_the_work_tree_never_run(repo, tmp_path):
+    _filter_everything(repo, "filter", "inc")
+    _filter_config(tmp_path / "outside.gitconfig", tmp_path)
+    git(repo, "config", "include.path", str(tmp_path / "outside.gitconfig"))
     _every_host_operation(repo)
     assert markers(tmp_path) == []
 
