@@ -15,8 +15,10 @@ The choice here is to make the class impossible rather than to list settings:
    directory at the work-tree root, or a pointer file whose git directory lies
    outside the work tree (a worktree made by `batch`); a symlinked `.git`, a
    pointer into the work tree (which the sandbox may write) or anything else
-   is refused. `GIT_DIR` and `GIT_WORK_TREE` are then set explicitly, so
-   `core.worktree`, discovery and inherited variables cannot move git.
+   is refused, and so is a git directory someone else owns (git skips its own
+   safe.directory check when GIT_DIR is set, so it is made here). `GIT_DIR`
+   and `GIT_WORK_TREE` are then set explicitly, so `core.worktree`, discovery
+   and inherited variables cannot move git.
 2. Git reads only the user's own config (global, XDG) besides the repository's;
    system config is off. Every key that can name a program is overridden with
    a command-line-scope value (`GIT_CONFIG_COUNT`), which beats every file:
@@ -28,7 +30,10 @@ The choice here is to make the class impossible rather than to list settings:
    config, so enumerating the config covers every name the attributes mention.
    Overrides are empty values: an empty filter is no filter, and an empty
    textconv, external diff or diff command fails closed (git says "cannot
-   run") instead of running anything.
+   run") instead of running anything. The repository's config may not take
+   settings from a work-tree file (an include): the model could rewrite it
+   between the listing and the call. (`.git` itself is read-only to commands
+   under bwrap; under the Landlock fallback the sandbox restores its config.)
 3. Belt and braces for the commands that could run a diff program: diff-like
    subcommands always get `--no-ext-diff --no-textconv --no-color`, and status
    and diff `--ignore-submodules=all`, added here, not by callers. Only an
