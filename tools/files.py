@@ -273,8 +273,16 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
     argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never"]
     argv += ["--fixed-strings"] if literal else []
     argv += ["-e", query, "--", "."]
-    through_fd = Path(f"/proc/{os.getpid()}/fd/{folder_fd}")
-    done = run_trusted(argv, cwd=through_fd if through_fd.is_dir() else Path(space.real, base))
+    # The child changes into the folder through its own copy of our descriptor (subprocess changes
+    # directory before it closes inherited descriptors). /proc/self, not /proc/<our pid>: the agent is
+    # non-dumpable, so another process, even our child, may not look into our descriptors.
+    through_fd = Path(f"/proc/self/fd/{folder_fd}")
+    if not through_fd.is_dir():
+        return None  # no /proc: the Python search opens every file beneath the descriptor instead
+    try:
+        done = run_trusted(argv, cwd=through_fd)
+    except OSError:
+        return None
     if done.returncode not in (0, 1):
         return None
     prefix = "" if base == "." else base + "/"
