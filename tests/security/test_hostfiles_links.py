@@ -205,3 +205,12 @@ def test_a_one_megabyte_single_line_file_opens_in_under_a_second(ctx, repo, code
     elapsed = time.perf_counter() - started
     assert result.ok and "line cut" in result.output and len(result.output) < 10_000
     assert elapsed < 1.0, f"{elapsed:.2f}s"
+
+
+def test_a_ripgrep_config_asking_to_follow_links_is_ignored(ctx, repo, outside, tmp_path, monkeypatch):
+    config = tmp_path / "rg.conf"
+    config.write_text("--follow\n--hidden\n")
+    monkeypatch.setenv("RIPGREP_CONFIG_PATH", str(config))
+    (repo / "docs").symlink_to(outside)
+    result = files.search.function(ctx, query=SECRET[:7])
+    assert SECRET not in result.output
