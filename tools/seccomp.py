@@ -47,6 +47,11 @@ def _arg(index: int) -> int:
 # Every namespace flag: clone/unshare with any of these is refused (CLONE_NEWTIME .. CLONE_NEWNET).
 NAMESPACE_FLAGS = 0x00000080 | 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+SET_ID_BITS = 0o6000  # S_ISUID | S_ISGID
+# (call, index of its mode argument): a command run by root must not leave a setuid-root program
+# in the repository for anyone to run later, so no mode it sets may carry the set-id bits.
+_MODE_ARGUMENT = (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("open", 2), ("creat", 1),
+                  ("openat", 3), ("mknod", 1), ("mknodat", 2))
 # personality() values Docker allows: the default, the query, and the two compatibility flags.
 ALLOWED_PERSONALITIES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
 
@@ -61,7 +66,9 @@ _X86_64 = dict(
     fanotify_init=300, settimeofday=164, clock_settime=227, adjtimex=159, clock_adjtime=305, syslog=103,
     vhangup=153, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
     mount_setattr=442, pidfd_getfd=438, pidfd_open=434, kill=62, tkill=200, tgkill=234, pidfd_send_signal=424,
-    rt_sigqueueinfo=129, rt_tgsigqueueinfo=297, chroot=161, iopl=172, ioperm=173, uselib=134, nfsservctl=180)
+    rt_sigqueueinfo=129, rt_tgsigqueueinfo=297, chroot=161, iopl=172, ioperm=173, uselib=134, nfsservctl=180,
+    open=2, creat=85, openat=257, openat2=437, chmod=90, fchmod=91, fchmodat=268, fchmodat2=452, mknod=133,
+    mknodat=259)
 _AARCH64 = dict(
     socket=198, connect=203, bind=200, ptrace=117, bpf=280, io_uring_setup=425, io_uring_enter=426,
     io_uring_register=427, process_vm_readv=270, process_vm_writev=271, keyctl=219, add_key=217,
@@ -72,7 +79,8 @@ _AARCH64 = dict(
     fanotify_init=262, settimeofday=170, clock_settime=112, adjtimex=171, clock_adjtime=266, syslog=116,
     vhangup=58, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
     mount_setattr=442, pidfd_getfd=438, pidfd_open=434, kill=129, tkill=130, tgkill=131, pidfd_send_signal=424,
-    rt_sigqueueinfo=138, rt_tgsigqueueinfo=240, chroot=51, nfsservctl=42)
+    rt_sigqueueinfo=138, rt_tgsigqueueinfo=240, chroot=51, nfsservctl=42,
+    openat=56, openat2=437, fchmod=52, fchmodat=53, fchmodat2=452, mknodat=33)
 _ARCH = {"x86_64": (0xC000003E, _X86_64), "aarch64": (0xC00000B7, _AARCH64)}
 
 ALWAYS_DENIED = (
@@ -126,7 +134,8 @@ def build_filter(*, deny_all_sockets: bool, protected_pids: Iterable[int] = (), 
     """The filter program as raw `struct sock_filter` bytes.
 
     Always refused (EPERM): ALWAYS_DENIED, clone/unshare with a namespace flag,
-    ioctl TIOCSTI/TIOCLINUX, personality changes, new AF_UNIX sockets (which
+    ioctl TIOCSTI/TIOCLINUX, personality changes, setuid/setgid mode bits on
+    chmod/open/mknod (openat2, whose mode sits in memory, answers ENOSYS), new AF_UNIX sockets (which
     would reach docker, ssh-agent or dbus sockets); clone3 answers ENOSYS (its
     flags sit in memory a filter cannot read) so libc falls back to clone.
     With `deny_all_sockets` (no network namespace to rely on), every new socket
@@ -159,6 +168,11 @@ def build_filter(*, deny_all_sockets: bool, protected_pids: Iterable[int] = (), 
     program += _deny_if_flags(numbers["clone"], 0, NAMESPACE_FLAGS, deny)
     program += _deny_if_flags(numbers["unshare"], 0, NAMESPACE_FLAGS, deny)
     program += _deny_if_arg_in(numbers["ioctl"], 1, (TIOCSTI, TIOCLINUX), deny)
+    for name, index in _MODE_ARGUMENT:
+        if name in numbers:
+            program += _deny_if_flags(numbers[name], index, SET_ID_BITS, deny)
+    program += [_insn(_LD_ABS, 0, 0, _NR), _insn(_JEQ, 0, 1, numbers["openat2"]),
+                _insn(_RET, 0, 0, _ERRNO | errno.ENOSYS)]
     program += _deny_unless_arg_in(numbers["personality"], 0, ALLOWED_PERSONALITIES, deny)
     if protected:
         targets = protected + [-pid for pid in protected] + [-1]

@@ -189,3 +189,22 @@ def test_clock_cannot_be_set(make_sandbox):
             "r = libc.clock_settime(0, ctypes.byref(T(now // 10**9, now % 10**9)))\nprint('SET', r)")
     result = _python(make_sandbox(), code)
     assert "SET -1" in result.output
+
+
+@pytest.mark.parametrize("how", ["chmod u+s tool", "chmod 2755 tool", "install -m 4755 /bin/true tool2",
+                                 "python3 -c \"import os; os.close(os.open('tool3', os.O_CREAT | os.O_WRONLY, 0o4755))\"",
+                                 "python3 -c \"import os; os.chmod('tool', 0o6755)\""])
+def test_no_setuid_or_setgid_program_can_be_left_in_the_repository(make_sandbox, sandbox_repo, how):
+    """Run by root, a command's files are root's: a setuid bit would hand root to whoever runs them later."""
+    (sandbox_repo / "tool").write_text("#!/bin/sh\nid\n")
+    make_sandbox().run(["sh", "-c", how])
+    for name in ("tool", "tool2", "tool3"):
+        path = sandbox_repo / name
+        if path.exists():
+            assert path.stat().st_mode & 0o6000 == 0, f"{name} has mode {oct(path.stat().st_mode)}"
+
+
+def test_ordinary_modes_still_work(make_sandbox, sandbox_repo):
+    result = make_sandbox().run(["sh", "-c", "touch run.sh && chmod 755 run.sh && mkdir -p d && chmod 700 d && "
+                                             "python3 -c \"open('w.txt', 'w').write('x')\" && echo OK"])
+    assert "OK" in result.output and (sandbox_repo / "run.sh").stat().st_mode & 0o777 == 0o755
