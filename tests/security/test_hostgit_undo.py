@@ -246,3 +246,15 @@ def test_file_names_that_look_like_options_globs_or_pathspec_magic_are_taken_lit
     assert "user.txt" not in tree and set(names) <= set(tree)
     git_tools.undo(ctx)
     assert sorted(p.name for p in repo.iterdir()) == [".git", "README.md", "calc.py", "notes.txt", "user.txt"]
+
+
+def test_undo_never_rewrites_git_config_through_a_link_to_git(repo, ctx, tmp_path):
+    """Issue #11: undo restored `pkg/config` through `pkg -> .git`, and the next git status ran a filter."""
+    config = (repo / ".git" / "config").read_bytes()
+    agent_writes(ctx, "pkg/config", b"[filter \"x\"]\n\tclean = touch /tmp/never\n")
+    (repo / "pkg" / "config").unlink()
+    (repo / "pkg").rmdir()
+    (repo / "pkg").symlink_to(".git")
+    with pytest.raises(git_tools.GitError, match="symbolic link"):
+        git_tools.undo(ctx)
+    assert (repo / ".git" / "config").read_bytes() == config
