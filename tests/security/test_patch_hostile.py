@@ -113,28 +113,34 @@ def test_syntax_check_on_hostile_sources_judges_or_passes_but_never_crashes():
 
 PYTHON_FIXTURES = ["textwrap_wrapper.py", "click_lazyfile.py", "cpuinfo_helpers.py", "packaging_version.py",
                    "libcst_visitor_crlf.py"]
-
+BRACE_FIXTURES = ["markupsafe_speedups.c", "werkzeug_debugger.js"]
 
 SLIPS = ["short", "long", "tabs", "spaces", "trailing", "bare", "no-blank-lines"]
 
 
 def slipped_edits(seed: int = 1234, per_file: int = 40):
-    """Random edits on real files (a changed line, or a line inserted below it), each written with one or two
-    random whitespace slips."""
+    """Random edits on real files (a changed line, or for Python a line inserted below it), each written with
+    up to two random whitespace slips."""
     rng = random.Random(seed)
-    for fixture in PYTHON_FIXTURES:
+    for fixture in PYTHON_FIXTURES + BRACE_FIXTURES:
+        python = fixture.endswith(".py")
         text = Edit(fixture, "", "").text.replace("\r\n", "\n")
         lines = text.split("\n")
         chosen = 0
         for index in rng.sample(range(3, len(lines) - 4), len(lines) - 7):
             line = lines[index]
-            if not line.strip() or line.rstrip().endswith(("\\", ",", "(", "[", "{", ":")) or '"""' in line:
+            if python and (line.rstrip().endswith(("\\", ",", "(", "[", "{", ":")) or '"""' in line):
+                continue
+            if not python and (not line.rstrip().endswith(";") or "//" in line or "/*" in line):
                 continue
             block = line + "\n"
-            if text.count(block) != 1 or text.count("\n" + block) != 1:
+            if not line.strip() or text.count(block) != 1 or text.count("\n" + block) != 1:
                 continue
             indent = line[:len(line) - len(line.lstrip())]
-            new = rng.choice([line.rstrip() + "  # reviewed\n", block + indent + "_checked = True\n"])
+            if python:
+                new = rng.choice([line.rstrip() + "  # reviewed\n", block + indent + "_checked = True\n"])
+            else:
+                new = line.rstrip() + " /* reviewed */\n"
             yield Edit(fixture, block, new), rng.sample(SLIPS, rng.choice([0, 1, 1, 2]))
             chosen += 1
             if chosen == per_file:
@@ -144,7 +150,7 @@ def slipped_edits(seed: int = 1234, per_file: int = 40):
 def apply_slips(edit: Edit, slips: list[str]) -> str:
     lines = edit.hunk()
     tabbed = "\t" in edit.old
-    unit, width = ("\t", 1) if tabbed else (" ", 4)
+    unit, width = ("\t", 1) if tabbed else (" ", 2 if edit.fixture.endswith(".js") else 4)
     for slip in slips:
         if slip == "short" and all(text.startswith(unit * width) or not text.strip() for _, text in lines):
             lines = shift(lines, -width, unit)
