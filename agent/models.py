@@ -217,10 +217,11 @@ def _huggingface(env: Mapping[str, str], home: Path) -> Place:
     walk = _Walk(hub)
     found: list[Path] = []
     try:
-        repos = sorted(os.scandir(hub), key=lambda e: e.name)
+        with os.scandir(hub) as entries:
+            repos = sorted(itertools.islice(entries, MAX_WALK_ENTRIES), key=lambda e: e.name)
     except OSError as exc:
         return Place("Hugging Face cache", hub, note=f"unreadable ({exc.strerror})")
-    for repo in repos[:MAX_WALK_ENTRIES]:
+    for repo in repos:
         if repo.name.startswith("models--") and "gpt-oss" in repo.name.lower() and _real_dir(repo.path):
             snapshots = os.path.join(repo.path, "snapshots")
             if _real_dir(snapshots):
