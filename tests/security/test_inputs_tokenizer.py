@@ -144,3 +144,39 @@ def test_the_registry_turns_hostile_nesting_into_an_error_not_a_crash():
     registry = Registry().add(_echo)
     found, arguments, error = registry.prepare(_call('{"items": ' + "[" * 100_000 + "]" * 100_000 + "}"))
     assert found is _echo and arguments is None and "nested" in error
+
+
+# ---------------------------------------------------------------------- the stream parser
+
+def test_an_endless_header_costs_linear_time(codec):
+    """After `<|start|>` the parser used to copy the whole header on every token (quadratic)."""
+    from agent.harmony_stream import HarmonyStreamParser
+
+    x = codec.encode_text("x")[0]
+    parser = HarmonyStreamParser(codec.token_bytes, after_assistant_start=False)
+    started = time.perf_counter()
+    parser.feed(START)
+    for token in codec.encode_text("assistant") + [x] * 300_000:
+        parser.feed(token)
+    parser.finish()
+    assert time.perf_counter() - started < GENEROUS_S
+
+
+def test_repair_notes_stay_few_and_short_whatever_the_model_writes(codec):
+    from agent.harmony_stream import CHANNEL, HarmonyStreamParser
+
+    word = codec.encode_text(" word")[0]
+    parser = HarmonyStreamParser(codec.token_bytes)
+    for _ in range(20_000):
+        parser.feed(END)  # stray terminators between messages
+    parser.feed(START)
+    for token in codec.encode_text("assistant") + [word] * 50_000:
+        parser.feed(token)
+    for _ in range(5_000):  # a second, third … `<|channel|>` after a long role part
+        parser.feed(CHANNEL)
+        parser.feed(word)
+    parser.feed(MESSAGE)
+    messages = parser.finish()
+    notes = list(parser.stream_repairs) + [n for m in messages for n in m.repairs]
+    assert len(parser.stream_repairs) <= 51 and all(len(m.repairs) <= 51 for m in messages)
+    assert all(len(note) <= 201 for note in notes)
