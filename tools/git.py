@@ -27,7 +27,7 @@ from tools import worktree_io
 from tools.attribution import status_entries
 from tools.commit_message import TRAILER, compose
 from tools.context import FileChange, ToolContext
-from tools.host_git import HostGitError, find_root, run_git, validate
+from tools.host_git import HostGitError, find_root, one_operation, run_git, validate
 from tools.registry import tool
 
 __all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "undo", "dirty_paths",
@@ -98,7 +98,12 @@ def _head(workspace: Path) -> str | None:
 
 
 def diff_text(workspace: Path) -> str:
-    """The working tree against HEAD, untracked files included, in one git call (for /diff and the UI)."""
+    """The working tree against HEAD, untracked files included (for /diff and the UI)."""
+    with one_operation():
+        return _diff_text(workspace)
+
+
+def _diff_text(workspace: Path) -> str:
     head = _head(workspace) or _git(workspace, "hash-object", "-t", "tree", "--stdin", input=b"").text.strip()
     parts = [_git(workspace, "diff", head, "--", check=True).text]
     for code, path in status_entries(workspace):
@@ -132,6 +137,11 @@ def _new_file_diff(workspace: Path, path: str) -> str:
 
 def commit_agent_changes(ctx: ToolContext, message: str, *, tests: str | None = None) -> CommitReport:
     """Commit the files the agent wrote, with exactly the content it left there (see the module docstring)."""
+    with one_operation():
+        return _commit_agent_changes(ctx, message, tests)
+
+
+def _commit_agent_changes(ctx: ToolContext, message: str, tests: str | None) -> CommitReport:
     workspace = ctx.workspace
     base = _head(workspace)
     committed, skipped = _committable(ctx, base)
@@ -272,24 +282,26 @@ def _null_oid(sample: str | None) -> str:
 
 def _sync_index(workspace: Path, commit: str | None, paths: list[str]) -> None:
     """Make the real index hold `commit`'s version of `paths` (absent: removed), leaving other entries alone."""
-    modes = _modes(workspace, commit, paths)
-    blobs = {}
+    entries: dict[str, tuple[str, str | None]] = {p: ("0", None) for p in paths}
     if commit:
         listed = _git(workspace, "ls-tree", "-z", commit, "--", *paths, check=True).stdout
         for row in listed.split(b"\0"):
             if b"\t" in row:
                 meta, name = row.split(b"\t", 1)
-                blobs[name.decode("utf-8", "surrogateescape")] = meta.split()[2].decode()
-    entries = [(modes.get(p, "0"), blobs.get(p), p) for p in paths]
-    _git(workspace, "update-index", "-z", "--index-info", input=_index_info(entries, _null_oid(commit)), check=True)
+                mode, _, blob = meta.decode().split()
+                entries[name.decode("utf-8", "surrogateescape")] = (mode, blob)
+    rows = [(mode, blob, path) for path, (mode, blob) in entries.items()]
+    _git(workspace, "update-index", "-z", "--index-info", input=_index_info(rows, _null_oid(commit)), check=True)
 
 
 def _identity(workspace: Path) -> dict[str, str]:
     """The user's own identity when git has one; otherwise the agent's."""
+    listed = _git(workspace, "config", "--get-regexp", r"^user\.(name|email)$").text
+    found = {line.split(" ", 1)[0] for line in listed.splitlines() if " " in line and line.split(" ", 1)[1].strip()}
     env = {}
-    if not _git(workspace, "config", "--get", "user.name").text.strip():
+    if "user.name" not in found:
         env.update(GIT_AUTHOR_NAME="gptoss-agent", GIT_COMMITTER_NAME="gptoss-agent")
-    if not _git(workspace, "config", "--get", "user.email").text.strip():
+    if "user.email" not in found:
         env.update(GIT_AUTHOR_EMAIL="gptoss-agent@localhost", GIT_COMMITTER_EMAIL="gptoss-agent@localhost")
     return env
 
@@ -315,6 +327,11 @@ def git_commit(ctx: ToolContext, message: str) -> ToolResult:
 
 def undo(ctx: ToolContext) -> str:
     """Revert the agent's uncommitted edits, else its last commit; refuse, saying why, if the user touched them."""
+    with one_operation():
+        return _undo(ctx)
+
+
+def _undo(ctx: ToolContext) -> str:
     if ctx.changes:
         restored = _restore(ctx.workspace, dict(ctx.changes))
         ctx.changes.clear()

@@ -57,9 +57,10 @@ import stat
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 GIT_TIMEOUT_S = 60.0
 GIT_OUTPUT_CAP = 64 * 2**20
@@ -241,15 +242,47 @@ def run_git(root: Path, *args: str, input: bytes | None = None, env: Mapping[str
     """
     if not args or args[0] not in ALLOWED_SUBCOMMANDS:
         raise HostGitError(f"host git refuses `git {args[0] if args else ''}`: not a command the agent needs")
-    repo = validate(root)
+    repo, overrides = _prepared(Path(root), timeout_s)
     base = hardened_git_env(repo, extra=env)
-    overrides = _driver_overrides(repo, base, timeout_s)
     full_env = {**base, **_config_env(HARDENED_GIT_CONFIG + overrides)}
     argv = ["git", "--no-pager", args[0], *_SUBCOMMAND_SAFETY.get(args[0], ()), *args[1:]]
     result = _spawn(argv, cwd=repo.root, env=full_env, input=input, timeout_s=timeout_s)
     if check and not result.ok:
         raise HostGitError(f"git {args[0]} failed: {result.error}")
     return result
+
+
+_PREPARED = threading.local()
+
+
+def _prepared(root: Path, timeout_s: float) -> tuple[Repository, tuple[tuple[str, str], ...]]:
+    """The validated repository and its overrides: fresh per call, or once per `one_operation` block."""
+    held = getattr(_PREPARED, "by_root", None)
+    if held is not None and root in held:
+        return held[root]
+    repo = validate(root)
+    prepared = repo, _driver_overrides(repo, hardened_git_env(repo), timeout_s)
+    if held is not None:
+        held[root] = prepared
+    return prepared
+
+
+@contextmanager
+def one_operation() -> Iterator[None]:
+    """Validate and list the config once for a burst of git calls that form one operation (a commit, an undo).
+
+    The agent makes these calls back to back with no command of the model's running (under bwrap
+    `.git` is read-only to commands anyway), so the listing stays true for the burst; it is
+    dropped at the end of the block and every later call lists afresh.
+    """
+    outer = getattr(_PREPARED, "by_root", None)
+    if outer is None:
+        _PREPARED.by_root = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _PREPARED.by_root = None
 
 
 def hardened_git_env(repo: Repository | None = None, *, extra: Mapping[str, str] | None = None) -> dict[str, str]:
