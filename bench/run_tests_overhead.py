@@ -1,5 +1,5 @@
 """run_tests (sandboxed pytest + JUnit report) vs bare `pytest -q` on the same project, same run.
-Goal: ratio ≤ 1.1."""
+Goal: ratio ≤ 1.1. Also the tokens the model reads per failing test (goal: under 300 for an assertion failure)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import median
+from _common import canonical_vocab_dir, median
 
 
 def main(runs: int = 7):
@@ -34,6 +34,12 @@ def main(runs: int = 7):
     print(f"bare pytest -q {median(bare):.3f}s | run_tests {median(tool):.3f}s "
           f"({result.data['passed']} passed, {result.data['failed']} failed) | ratio {median(tool) / median(bare):.3f} "
           "(goal <= 1.1)")
+    from agent.harmony import HarmonyCodec
+
+    codec = HarmonyCodec.load(canonical_vocab_dir())
+    failing = max(result.data["failed"] + result.data["errors"], 1)
+    print(f"failure report: {codec.count(result.output)} tokens for {failing} failing test(s) "
+          f"= {codec.count(result.output) / failing:.0f} tokens per failing test (goal < 300)")
 
 
 if __name__ == "__main__":
