@@ -9,6 +9,8 @@ from tools.context import ToolContext
 from tools.registry import tool
 
 STATUSES = ("pending", "in_progress", "completed")
+MAX_STEPS = 50
+MAX_STEP_CHARS = 500
 
 
 @tool("functions.update_plan")
@@ -19,9 +21,18 @@ def update_plan(ctx: ToolContext, plan: list[dict], explanation: str | None = No
         plan: the steps, each {"step": "...", "status": "pending" | "in_progress" | "completed"}
         explanation: why the plan changed, if it did
     """
+    if len(plan) > MAX_STEPS:
+        return ToolResult.error(f"a plan has at most {MAX_STEPS} steps; this one has {len(plan)}")
     steps: list[dict[str, Any]] = []
     for index, item in enumerate(plan, 1):
+        if isinstance(item, str):
+            item = {"step": item}
+        if not isinstance(item, dict):
+            return ToolResult.error(f'plan step {index} must be an object like {{"step": "...", "status": "pending"}}')
         step = str(item.get("step") or item.get("description") or item.get("title") or "").strip()
+        if len(step) > MAX_STEP_CHARS:
+            return ToolResult.error(f"plan step {index} is {len(step)} characters; keep each step under "
+                                    f"{MAX_STEP_CHARS}")
         status = str(item.get("status", "pending")).strip().lower().replace(" ", "_").replace("-", "_")
         if status in ("done", "complete"):
             status = "completed"
