@@ -49,7 +49,7 @@ def test_tui_session_on_a_hostile_repository_runs_nothing_it_controls(tmp_path, 
         return build_runtime(options, task="tui", sink=sink, workspace=prepare_workspace(options))
 
     async def session():
-        app = GptossApp(connect, approval="full-auto", cursor_blink=False)
+        app = GptossApp(connect, approval="full-auto")
         async with app.run_test(size=(100, 30)) as pilot:
             await _wait_for(pilot, lambda: app.runtime is not None)
             await _command(pilot, "fix add")
