@@ -98,10 +98,12 @@ class GptossApp(App[None]):
                 Binding("pagedown", "scroll_transcript(1)", show=False, priority=True)]
 
     def __init__(self, connect: Connector, *, approval: str = "ask", timings: bool = True,
-                 cursor_blink: bool = True, repo: Path | None = None, type_ahead: str = "") -> None:
+                 animate: bool = True, repo: Path | None = None, type_ahead: str = "") -> None:
         super().__init__()
         self._connect = connect
-        self._cursor_blink = cursor_blink
+        self._animate = animate  # cursor blink, spinner, clock and bar animations: off for snapshots
+        if not animate:
+            self.animation_level = "none"
         self._repo = repo
         self.approval = approval
         self.timings = timings
@@ -130,11 +132,11 @@ class GptossApp(App[None]):
             yield PlanPanel(id="plan")
         yield ProgressBar(total=1.0, show_eta=False, id="loading")
         yield Static("", id="new-output")
-        yield WorkingIndicator(id="working")
+        yield WorkingIndicator(id="working", animate=self._animate)
         yield Static("", id="outbox")
         yield Static("", id="hints")
         prompt = PromptInput(id="prompt", soft_wrap=True, show_line_numbers=False)
-        prompt.cursor_blink = self._cursor_blink
+        prompt.cursor_blink = self._animate
         yield prompt
         yield StatusBar(id="status")
 
@@ -180,7 +182,7 @@ class GptossApp(App[None]):
         repo = self._repo or Path.cwd()
         text = Text("gptoss-agent", style="bold")
         text.append(" — a coding agent that runs on this machine, in a sandbox.\nRepository: ")
-        text.append_text(safe(str(repo), multiline=False))
+        text.append_text(safe(repo.name or str(repo), multiline=False))
         text.append("\nType a task and press Enter · /help for commands · Ctrl+C twice to quit", style="dim")
         self._mount(Static(text, classes="welcome"))
 

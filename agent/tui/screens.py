@@ -25,14 +25,14 @@ COMMANDS = {
     "/compact": "summarise the conversation to free context",
     "/undo": "revert the agent's last edits or its last commit",
     "/diff": "show the uncommitted changes",
-    "/commit": "/commit [message]: commit the agent's changes",
+    "/commit": "commit the agent's changes (an optional message follows)",
     "/test": "run the test suite",
     "/plan": "show the current plan",
-    "/reasoning": "/reasoning low|medium|high: how long the model thinks",
-    "/approval": "/approval read-only|ask|auto-edit|full-auto: when to ask before a change",
+    "/reasoning": "how long the model thinks: low | medium | high",
+    "/approval": "when to ask first: read-only | ask | auto-edit | full-auto",
     "/model": "show the loaded model",
     "/sessions": "list recent sessions",
-    "/resume": "/resume [id]: continue an earlier session here",
+    "/resume": "continue an earlier session here (an optional id follows)",
     "/quit": "leave gptoss-agent",
 }
 
@@ -120,8 +120,8 @@ class ApprovalScreen(GuardedModal):
             yield Label(safe(f"Allow {self.tool}?", multiline=False), id="approval-title")
             hidden = safe_text.hidden_count(self.preview, strict=not self.is_diff)
             if hidden:
-                yield Label(Text(f"⚠ {hidden} control, invisible or look-alike character(s), shown as escapes "
-                                 "in reverse video", style="bold yellow"), id="approval-warning")
+                yield Label(Text(f"⚠ {hidden} control/invisible character(s), shown as escapes (reversed)",
+                                 style="bold yellow"), id="approval-warning")
             yield VerticalScroll(Static(self._body(), id="approval-body"), id="approval-preview")
             yield Label(self._more_text(), id="approval-more")
             yield Input(placeholder="why not? (the model is told)", id="approval-reason")

@@ -171,10 +171,11 @@ class Transcript(VerticalScroll):
 class WorkingIndicator(Static):
     """While the agent works: a spinner, the elapsed time, and how to interrupt."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, animate: bool = True, **kwargs) -> None:
         super().__init__("", **kwargs)
         self.since: float | None = None
         self.detail = ""
+        self.animate = animate  # off for snapshots: no spinner frame, no clock
 
     def start(self) -> None:
         self.since = time.monotonic()
@@ -190,7 +191,7 @@ class WorkingIndicator(Static):
             return
         elapsed = time.monotonic() - self.since
         frame = SPINNER[int(elapsed * 10) % len(SPINNER)]
-        text = Text(f"{frame} working {_clock(elapsed)}", style="bold")
+        text = Text(f"{frame} working {_clock(elapsed)}" if self.animate else "working", style="bold")
         if self.detail:
             text.append(" · ")
             text.append_text(safe(self.detail, multiline=False))

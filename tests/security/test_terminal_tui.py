@@ -80,7 +80,7 @@ def test_typed_ahead_space_and_a_do_not_answer_the_approval_and_the_command_show
     assert b"Done." not in session.output  # still waiting for an answer
     screen = session.screen_text()
     assert "$ bash -lc 'touch owned; true\\x1b[1A\\r$ echo harmless'" in screen  # quoted argv, escapes visible
-    assert "control, invisible or look-alike" in screen
+    assert "control/invisible character(s), shown as escapes" in screen
     session.send("n")
     session.wait_for(b"Done.", timeout=60)
     quit_app(session)

@@ -21,7 +21,7 @@ def repo(tmp_path, vocab_dir):
 def make_app(repo, tmp_path):
     """An app whose connector builds the real runtime over `completions` (streamed with `delay` per token)."""
 
-    def factory(completions, *, approval="ask", delay=0.0, timings=False):
+    def factory(completions, *, approval="ask", delay=0.0, timings=False, still=False):
         replay = tmp_path / f"replay-{len(list(tmp_path.glob('replay-*')))}.json"
         replay.write_text(json.dumps(completions))
 
@@ -33,7 +33,8 @@ def make_app(repo, tmp_path):
             os.environ.pop("GPTOSS_AGENT_REPLAY_TOKEN_DELAY", None)
             return runtime
 
-        return GptossApp(connect, approval=approval, timings=timings, cursor_blink=False)
+        # `still`: no cursor blink, no spinner or clock, for snapshots that must not depend on timing.
+        return GptossApp(connect, approval=approval, timings=timings, animate=not still, repo=repo)
 
     return factory
 

@@ -27,7 +27,7 @@ def main(repo: str, replay: str, result_path: str, approval: str = "ask", type_a
         progress(1.0)
         return build_runtime(options, task="tui", sink=sink, workspace=prepare_workspace(options))
 
-    app = GptossApp(connect, approval=approval, timings=False, cursor_blink=False, repo=Path(repo),
+    app = GptossApp(connect, approval=approval, timings=False, animate=False, repo=Path(repo),
                     type_ahead=type_ahead)
     app.run()
     result = {"users": [], "tools": [], "approval": app.approval}

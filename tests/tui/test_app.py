@@ -205,7 +205,7 @@ async def test_keys_typed_before_the_first_frame_are_kept_with_their_enter(make_
     from agent.tui.app import GptossApp
 
     app = make_app([final("First answer."), final("Second answer.")])
-    typed = GptossApp(app._connect, approval="ask", timings=False, cursor_blink=False,
+    typed = GptossApp(app._connect, approval="ask", timings=False, animate=False,
                       type_ahead="first task\rsecond\r")
     async with typed.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: len(typed.query(AnswerView)) == 2)
@@ -396,7 +396,7 @@ async def test_control_sequences_in_a_command_are_shown_not_obeyed(make_app):
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         shown = str(app.screen.query_one("#approval-body").render())
         assert "\\x1b[1A\\r$ echo harmless\\x1b[8m;rm -rf ~" in shown and "\x1b" not in shown
-        assert "3 control" in str(app.screen.query_one("#approval-warning").render())
+        assert "3 control/invisible" in str(app.screen.query_one("#approval-warning").render())
         await until_answerable(pilot)
         await pilot.press("n")
 
@@ -457,7 +457,7 @@ async def test_a_repository_settings_file_asks_for_trust_once_before_it_applies(
 
     (repo / ".gptoss-agent.toml").write_text('approval = "full-auto"\nmax_steps = 7\n')
     base = make_app([final("unused")])
-    app = GptossApp(base._connect, timings=False, cursor_blink=False, repo=repo)
+    app = GptossApp(base._connect, timings=False, animate=False, repo=repo)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, TrustScreen))
         assert "approval" in str(app.screen.query_one("#trust-message").render())

@@ -1,4 +1,5 @@
-"""Snapshot tests (pytest-textual-snapshot) at 100×30: what a person sees, pixel for pixel.
+"""Snapshot tests (pytest-textual-snapshot): what a person sees, pixel for pixel, at 100×30 and, for the
+transcript and the approval modal, also at 80×24 (the smallest usual terminal) and 120×40.
 
 The SVGs under __snapshots__ were recorded with the Textual version in
 SNAPSHOT_TEXTUAL_VERSION; rendering changes between Textual releases, so with
@@ -27,6 +28,8 @@ if textual.__version__ != RECORDED and os.environ.get("CI"):
 pytestmark = pytest.mark.skipif(textual.__version__ != RECORDED,
                                 reason=f"snapshots recorded with Textual {RECORDED}, this is {textual.__version__}")
 SIZE = (100, 30)
+SIZES = {"80x24": (80, 24), "100x30": (100, 30), "120x40": (120, 40)}
+REPO = Path("/home/dev/project")  # a fixed name for the welcome line (no settings file there to ask about)
 
 PLACES = ("  --model                (not set)\n  GPTOSS_AGENT_MODEL     (not set)\n"
           "  Hugging Face cache     ~/.cache/huggingface/hub → folder absent\n"
@@ -43,7 +46,7 @@ def test_startup_while_the_model_loads(snap_compare):
         raise RuntimeError("test over")
 
     try:
-        assert snap_compare(GptossApp(connect, timings=False, cursor_blink=False), terminal_size=SIZE,
+        assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZE,
                             run_before=lambda pilot: pilot.pause(0.3))
     finally:
         release.set()
@@ -53,40 +56,79 @@ def test_no_model_screen(snap_compare):
     def connect(model, progress, sink):
         raise ModelMissing(PLACES, "gptoss-agent model pull")
 
-    assert snap_compare(GptossApp(connect, timings=False, cursor_blink=False), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.3))
+    assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.3))
 
 
 def test_help_screen(snap_compare):
     def connect(model, progress, sink):
         raise ModelMissing(PLACES, "gptoss-agent model pull")
 
-    assert snap_compare(GptossApp(connect, timings=False, cursor_blink=False), terminal_size=SIZE, press=["f1"])
+    assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZE, press=["f1"])
 
 
-def test_transcript_with_reasoning_tool_card_and_diff(snap_compare, make_app):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_transcript_with_reasoning_tool_card_and_diff(snap_compare, make_app, size):
     app = make_app([call("repo_browser.open_file", {"path": "calc.py"}, analysis="The add test fails; read calc.py."),
                     call("repo_browser.apply_patch", {"patch": FIX_PATCH}, analysis="add subtracts."),
                     final("Fixed `add` in **calc.py**: it now returns `a + b`.", analysis="Done.")],
-                   approval="full-auto")
+                   approval="full-auto", still=True)
 
     async def run_before(pilot):
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "Fix the failing test")
-        await wait_for(pilot, lambda: app.query("AnswerView") and not app._busy and not app._queue)
+        await wait_for(pilot, lambda: app.query("AnswerView") and not app._busy and not app._queue
+                       and app._git == "main*")
         await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
 
 
-def test_approval_modal(snap_compare, make_app):
-    app = make_app([call("repo_browser.apply_patch", {"patch": FIX_PATCH}), final("Fixed.")], approval="ask")
+@pytest.mark.parametrize("size", list(SIZES))
+def test_approval_modal(snap_compare, make_app, size):
+    app = make_app([call("repo_browser.apply_patch", {"patch": FIX_PATCH}), final("Fixed.")], approval="ask",
+                   still=True)
 
     async def run_before(pilot):
         from agent.tui.screens import ApprovalScreen
 
-        await wait_for(pilot, lambda: app.runtime is not None)
+        await wait_for(pilot, lambda: app.runtime is not None and app._git)
         await send(pilot, "fix add")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await pilot.pause(0.2)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+def test_approval_of_a_command_with_hidden_characters_at_80x24(snap_compare, make_app):
+    command = ["bash", "-lc", "touch owned; true\x1b[1A\r$ echo harmless\u202e"]
+    app = make_app([call("container.exec", {"cmd": command}), final("ok")], approval="ask", still=True)
+
+    async def run_before(pilot):
+        from agent.tui.screens import ApprovalScreen
+
+        await wait_for(pilot, lambda: app.runtime is not None and app._git)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_a_message_typed_while_the_model_loads_waits_visibly_at_80x24(snap_compare):
+    release = threading.Event()
+
+    def connect(model, progress, sink):
+        progress(0.4)
+        release.wait(5)
+        raise RuntimeError("test over")
+
+    async def run_before(pilot):
+        await pilot.pause(0.2)
+        await send(pilot, "fix the failing test in calc.py")
+        await pilot.pause(0.2)
+
+    try:
+        assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=(80, 24),
+                            run_before=run_before)
+    finally:
+        release.set()
