@@ -224,7 +224,10 @@ def _common_dir(git_dir: Path) -> Path:
 
 
 def _read_small(path: Path, limit: int = 4096) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UnsafeRepository(f"{path}: {exc.strerror} (a link or special file is not followed)") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnsafeRepository(f"{path} is not a regular file")

@@ -151,3 +151,13 @@ def test_a_repository_owned_by_someone_else_is_refused_unless_the_user_trusts_it
         run_git(repo, "status")
     (home / ".gitconfig").write_text(f"[safe]\n\tdirectory = {repo}\n")
     assert run_git(repo, "status").ok
+
+
+def test_a_commondir_link_or_fifo_is_refused_without_hanging(repo, tmp_path):
+    (repo / ".git" / "commondir").symlink_to(tmp_path)
+    with pytest.raises(UnsafeRepository):
+        run_git(repo, "status")
+    (repo / ".git" / "commondir").unlink()
+    os.mkfifo(repo / ".git" / "commondir")
+    with pytest.raises(UnsafeRepository):
+        run_git(repo, "status")
