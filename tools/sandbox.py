@@ -62,7 +62,6 @@ _HOME_TOOLCHAINS = (".pyenv/versions", ".pyenv/shims", ".pyenv/bin", ".pyenv/lib
 # Trees a command never sees whole (bwrap: tmpfs over them; Landlock: left out), re-bound parts excepted.
 _PRIVATE_TREES = ("/root", "/home")
 _LANDLOCK_PRIVATE_TREES = _PRIVATE_TREES + ("/tmp", "/var/tmp", "/run")
-_PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs")
 _UNPRIVILEGED_ID = 65534  # nobody/nogroup: what root becomes inside
 
 
@@ -298,12 +297,11 @@ class Sandbox:
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         if os.getuid() == 0:
             args += ["--uid", str(_UNPRIVILEGED_ID), "--gid", str(_UNPRIVILEGED_ID)]
-        args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         # A fresh /proc is writable where its files say so, and root outside owns them: kernel tunables
-        # (/proc/sys) and the sysrq trigger would be writable to a command run by root. Read-only copies.
-        for kernel_file in _PROC_READ_ONLY:
-            args += ["--ro-bind-try", kernel_file, kernel_file]
-        args += ["--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", "/dev/shm"]
+        # (/proc/sys), the sysrq trigger and IRQ affinity would be writable to a command run by root.
+        # So /proc is read-only as a whole (one remount, and nothing in it to forget).
+        args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--remount-ro", "/proc",
+                 "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", "/dev/shm"]
         covered = [Path("/tmp"), Path("/run")]
         for tree in [Path(p) for p in _PRIVATE_TREES] + [home]:
             if tree.is_dir() and not any(tree.is_relative_to(c) for c in covered) and tree != Path("/"):

@@ -107,8 +107,9 @@ def test_kernel_tunables_cannot_be_written(make_sandbox):
     if not path.exists():
         pytest.skip("no randomize_va_space here")
     current = path.read_text().strip()  # write the value it already has: harmless even if it got through
-    result = make_sandbox().run(["sh", "-c", f"echo {current} > {path} && echo WROTE"])
-    assert "WROTE" not in result.output
+    result = make_sandbox().run(["sh", "-c", f"echo {current} > {path} && echo WROTE; "
+                                             "test -e /proc/sysrq-trigger && echo h > /proc/sysrq-trigger && echo SYSRQ"])
+    assert "WROTE" not in result.output and "SYSRQ" not in result.output  # 'h' only prints help, if it got through
 
 
 def test_raw_memory_and_kernel_log_devices_are_out_of_reach(make_sandbox):
