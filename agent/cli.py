@@ -281,14 +281,7 @@ def _model(args: argparse.Namespace) -> int:
 
     if args.model_command == "where":
         result = models.search(args.model, config_model=_config_model())
-        from agent.safe_text import block
-
-        print(block(result.describe()))  # file names on disk are untrusted text
-        if result.chosen:
-            print(f"\nchosen: {result.chosen}")
-        else:
-            print(f"\nno model found yet. To get gpt-oss-20b (12 GB, the only command that uses the network):\n"
-                  f"  {models.PULL_COMMAND}\nor pass a GGUF you already have: gptoss-agent --model PATH")
+        print(result.report())  # names escaped by the report: file names on disk are untrusted text
         return EXIT_OK  # a report, not a failure: a newcomer's first command ends well
     if args.model_command == "info":
         return _model_info(_find(args.model))
