@@ -143,4 +143,7 @@ def recording(ctx, *, run_artefacts: bool = False) -> Iterator[None]:
     try:
         yield
     finally:
-        record_changes(ctx, before, take(ctx.workspace), run_artefacts=run_artefacts)
+        try:
+            record_changes(ctx, before, take(ctx.workspace), run_artefacts=run_artefacts)
+        except HostGitError:
+            pass  # unattributed writes are simply not the agent's: never committed, never undone
