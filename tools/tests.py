@@ -283,7 +283,7 @@ def build_command(runner: str, base: list[str], paths: list[str], select: str | 
             command += _unittest_start(workspace or Path(".")) + (["-k", select] if select else [])
     elif runner == "go":
         command += [f"-run={select}"] if select else []
-        command += paths or ["./..."]
+        command += [p if p == "." or p.startswith("./") else "./" + p for p in paths] or ["./..."]  # dirs, not imports
     elif runner == "cargo":
         command += ["--", select] if select else []
     elif runner == "npm":
@@ -334,6 +334,8 @@ def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str
         output = strip_ansi(result.output)
         report = TestReport(runner, command, exit_code=result.exit_code, timed_out=result.timed_out,
                             output_tail="\n".join(output.splitlines()[-40:]), timeout_s=timeout)
+        if runner == "cargo" and checked:
+            report.notes.append("cargo test takes test names, not paths: the paths were not used (use select)")
         if runner == "pytest":
             _read_pytest(report, scratch, output, ctx.workspace)
         else:

@@ -332,3 +332,23 @@ def test_runner_detection_reads_no_fifo_and_follows_no_link(tmp_path):
     os.unlink(root / "package.json")
     os.symlink("/dev/zero", root / "setup.cfg")
     assert run_bounded(detect_runner, root, None, lambda python: False, seconds=10)[0] == "unittest"
+
+
+@pytest.mark.parametrize("runner,base", [
+    ("pytest", ["python3", "-m", "pytest"]), ("unittest", ["python3", "-m", "unittest"]),
+    ("go", ["go", "test", "-json"]), ("cargo", ["cargo", "test"]), ("npm", ["npm", "test", "--silent"]),
+    ("custom", ["make", "test"]),
+])
+def test_model_input_never_lands_where_a_runner_reads_options(runner, base, tmp_path):
+    from tools.tests import build_command
+
+    command = build_command(runner, base, ["tests/test_calc.py"], "add", tmp_path, configured=False,
+                            workspace=tmp_path)
+    at = [i for i, arg in enumerate(command) if "tests/test_calc.py" in arg]
+    if runner in ("pytest", "npm"):  # after the end-of-options marker
+        assert at and command[at[0] - 1] == "--"
+    if runner == "cargo":
+        assert not at and command[-2:] == ["--", "add"]
+    if "add" in command:  # a filter is always an option's value, never an option itself
+        assert command[command.index("add") - 1] in ("-k", "--")
+    assert command[:len(base)] == base
