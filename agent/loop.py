@@ -319,10 +319,12 @@ class Agent:
         fence = Fence.new()
         entries = compaction_transcript([s for s in segments if all(s is not k for k in keep)], self.codec, fence)
         limit = max(self.budgets.context_window // 2, 1024)
-        omitted = 0
-        while entries and sum(self.codec.count(e) for e in entries) > limit:
-            entries.pop(0)
+        sizes = [self.codec.count(e) for e in entries]
+        omitted, total = 0, sum(sizes)
+        while omitted < len(entries) and total > limit:  # the oldest messages go first
+            total -= sizes[omitted]
             omitted += 1
+        entries = entries[omitted:]
         if omitted:
             entries.insert(0, f"[{omitted} earlier messages omitted]")
         task_text = fence.wrap(self._user_text(task)) if task else "(none)"
