@@ -52,7 +52,7 @@ EDIT_TOOLS = frozenset({"repo_browser.apply_patch"})  # what auto-edit approves 
 
 
 def approval_for(mode: str, spec: ToolSpec) -> str:
-    """"allow", "ask" or "refuse" for one tool under one approval mode; the one rule every front-end uses.
+    """Whether one tool may run under one approval mode ("allow", "ask" or "refuse"): one rule for every front-end.
 
     A tool that can write (edits, commands, run_tests, commits) is `mutating`:
     read-only refuses all of them (nothing can write), ask asks for each,
