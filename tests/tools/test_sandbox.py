@@ -193,3 +193,21 @@ def _cmdline(pid: str) -> str:
 def test_ordinary_work_still_succeeds(sandbox, repo):
     result = sandbox.run(["sh", "-c", "python3 -c 'print(6*7)' && echo made > new.txt && git status --short"])
     assert result.ok and "42" in result.output and (repo / "new.txt").read_text() == "made\n"
+
+
+def test_properties_say_when_the_sandbox_is_off_or_missing():
+    from tools.sandbox import sandbox_properties
+
+    assert [p.holds for p in sandbox_properties("none")] == [False]
+    assert [p.holds for p in sandbox_properties(None)] == [False]
+
+
+def test_the_landlock_probe_tells_the_truth(repo, mechanism):
+    """What doctor reports for the fallback (from the launcher's probe) is what a command meets."""
+    if mechanism != "landlock":
+        pytest.skip("the probe is the Landlock launcher's")
+    found = landlock_isolation()
+    sandbox = Sandbox(repo, mode="landlock", limits=Limits(timeout_s=20))
+    result = sandbox.run(["sh", "-c", "ls /proc | grep -c '^[0-9]'; echo x >> .git/config 2>&1 || echo REFUSED"])
+    assert (int(result.output.split()[0]) < 10) is found["fresh_proc"]
+    assert ("REFUSED" in result.output) is found["readonly_git"]
