@@ -37,7 +37,8 @@ from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, No
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
 from agent.tui.screens import (COMMANDS, ApprovalAnswer, ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
                                NoModelScreen, TrustScreen, arguments_preview, command_preview)
-from agent.tui.widgets import (AnswerView, PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText, ToolCard,
+from agent.tui import widgets
+from agent.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText, ToolCard,
                                Transcript, UserEntry, WorkingIndicator, safe, safe_diff)
 
 Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None]], Any]
@@ -460,7 +461,7 @@ class GptossApp(App[None]):
             self._mount(ReasoningBlock(event.text))
         elif isinstance(event, MessageEmitted):
             self._end_stream()
-            self._mount(AnswerView(event.text) if event.channel == "final" else Static(safe(event.text), classes="preamble"))
+            self._mount(widgets.AnswerView(event.text) if event.channel == "final" else Static(safe(event.text), classes="preamble"))
         elif isinstance(event, ToolCalled):
             self._end_stream()
             card = ToolCard(event, started=stamp)

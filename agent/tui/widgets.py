@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Collapsible, Markdown, Static, TextArea
+from textual.widgets import Collapsible, Static, TextArea
 
 from agent import safe_text
 from agent.events import ToolCalled, ToolFinished, key_argument
@@ -39,8 +38,10 @@ def safe(text: object, *, multiline: bool = True, strict: bool = False, style: s
     return result
 
 
-def safe_diff(diff: str) -> Syntax:
-    """A diff from the model or the repository, coloured, with every unsafe character escaped."""
+def safe_diff(diff: str):
+    """A diff from the model or the repository, coloured, with every unsafe character escaped (a Rich Syntax)."""
+    from rich.syntax import Syntax  # (imported on first use: Pygments is not needed for the first frame)
+
     return Syntax(safe_text.block(diff), "diff", theme="ansi_dark", word_wrap=True)
 
 
@@ -70,18 +71,6 @@ class ReasoningBlock(Collapsible):
     def __init__(self, text: str, *, collapsed: bool = True) -> None:
         super().__init__(Static(safe(text), classes="reasoning-text"), title="Reasoning", collapsed=collapsed,
                          classes="reasoning")
-
-
-class AnswerView(Markdown):
-    """The final answer, as Markdown with highlighted code.
-
-    The Markdown source is neutralised before parsing, and links never open on
-    a click: the app asks first, showing the real address (`LinkClicked`).
-    """
-
-    def __init__(self, text: str) -> None:
-        super().__init__(safe_text.block(text), classes="answer", open_links=False)
-        self.original = text  # what the model wrote, before neutralising
 
 
 class ToolCard(Collapsible):
@@ -308,3 +297,29 @@ class PromptInput(TextArea):
             event.prevent_default()
             return
         await super()._on_key(event)
+
+
+def _answer_view_class():
+    """AnswerView, defined on first use: Markdown parsing is not needed before the first answer, and
+    importing it costs a noticeable part of the start-up (see bench/tui.py)."""
+    from textual.widgets import Markdown
+
+    class AnswerView(Markdown):
+        """The final answer, as Markdown with highlighted code.
+
+        The Markdown source is neutralised before parsing, and links never open on
+        a click: the app asks first, showing the real address (`LinkClicked`).
+        """
+
+        def __init__(self, text: str) -> None:
+            super().__init__(safe_text.block(text), classes="answer", open_links=False)
+            self.original = text  # what the model wrote, before neutralising
+
+    return AnswerView
+
+
+def __getattr__(name: str):
+    if name == "AnswerView":
+        globals()["AnswerView"] = cls = _answer_view_class()
+        return cls
+    raise AttributeError(name)

@@ -82,6 +82,11 @@ class PtySession:
             self.send(b"\x1b[1;1R")
         return True
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the child has used so far: a figure that does not depend on machine load."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self, timeout: float = 10.0) -> int | None:
         """Wait for the child to leave (killing it if it does not), then close the terminal."""
         try:
