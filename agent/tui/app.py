@@ -33,6 +33,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import ProgressBar, Static
 
+from agent.safe_text import line as safe_text_line
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
 from agent.tui.screens import (COMMANDS, ApprovalAnswer, ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
@@ -114,6 +115,7 @@ class GptossApp(App[None]):
         self._early_keys: list[events.Key] = [_key_for(char) for char in type_ahead if _key_for(char)]
         self._input_ready = False
         self._git = ""
+        self._weak: list[str] = []  # sandbox guarantees that do not hold on this machine
         self._cancel = threading.Event()
         self._busy = False
         self._started = False
@@ -243,7 +245,8 @@ class GptossApp(App[None]):
         text.append(" · sandbox ", style="dim")
         text.append(safe(sandbox.mechanism if sandbox else "off", multiline=False))
         self._mount(Static(text, classes="note"))
-        for weak in _weak_sandbox_properties(sandbox):
+        self._weak = _weak_sandbox_properties(sandbox)
+        for weak in self._weak:  # said before the first command can run
             self._note(f"⚠ the sandbox does not give this here: {weak}", style="bold yellow")
         self._refresh_status()
         self._scan_git()
@@ -259,7 +262,7 @@ class GptossApp(App[None]):
 
     # ------------------------------------------------------------------ input
 
-    def on_text_area_changed(self, event) -> None:
+    def on_text_area_changed(self, event=None) -> None:
         """Completion hints for /commands and @file mentions; Tab takes the first."""
         prompt = self.query_one("#prompt", PromptInput)
         prompt.suggestions = self._suggestions(prompt.text)
@@ -268,6 +271,21 @@ class GptossApp(App[None]):
                           style="dim"))
         hints.display = bool(prompt.suggestions)
 
+    @work(thread=True, exclusive=True, group="files")
+    def _list_files(self) -> None:
+        """(worker) The repository's files for @ completion: git ls-files never runs on the UI thread.
+
+        Names that would need escaping to be shown (control, bidi, zero-width characters) are left
+        out: a completion puts the name into the prompt as it is."""
+        from tools.files import repo_files
+
+        files = [name for name in repo_files(self.runtime.ctx.workspace) if safe_text_line(name) == name]
+        self.call_from_thread(self._files_listed, files)
+
+    def _files_listed(self, files: list[str]) -> None:
+        self._files = files
+        self.on_text_area_changed()
+
     def _suggestions(self, text: str) -> list[str]:
         if text.startswith("/") and " " not in text:
             return [c for c in COMMANDS if c.startswith(text) and c != text]
@@ -275,10 +293,9 @@ class GptossApp(App[None]):
             return []
         word = text.rsplit(None, 1)[-1]
         if word.startswith("@") and self.runtime is not None:
-            from tools.files import repo_files
-
             if self._files is None:
-                self._files = repo_files(self.runtime.ctx.workspace)
+                self._files = []  # filled in by the worker; the hints update when it is done
+                self._list_files()
             needle = word[1:]
             hits = [f for f in self._files if needle in f]
             hits.sort(key=lambda f: (not f.startswith(needle), not f.rsplit("/", 1)[-1].startswith(needle), len(f)))
@@ -562,7 +579,7 @@ class GptossApp(App[None]):
             if self._git:
                 fields["git"] = self._git
             sandbox = runtime.ctx.sandbox.mechanism if runtime.ctx.sandbox else "off"
-            fields["sandbox"] = sandbox
+            fields["sandbox"] = sandbox + (f" ⚠{len(self._weak)}" if self._weak else "")
             if sandbox in ("none", "off"):
                 warning = "SANDBOX OFF"
         fields["approval"] = self.approval

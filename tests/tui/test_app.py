@@ -172,7 +172,7 @@ async def test_slash_and_at_file_completion(make_app):
         assert prompt.text == "/undo "
         prompt.text = ""
         await pilot.press(*"look at @cal")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: prompt.suggestions)  # the file list comes from a worker
         assert prompt.suggestions == ["@calc.py", "@tests/test_calc.py"]
         await pilot.press("tab")
         assert prompt.text == "look at @calc.py "
@@ -249,7 +249,9 @@ async def test_a_second_tab_after_completing_a_file_does_not_repeat_it(make_app)
         await wait_for(pilot, lambda: app.runtime is not None)
         prompt = app.query_one(PromptInput)
         prompt.focus()
-        await pilot.press(*"see @calc", "tab")
+        await pilot.press(*"see @calc")
+        await wait_for(pilot, lambda: prompt.suggestions)
+        await pilot.press("tab")
         assert prompt.text == "see @calc.py "
         await pilot.press("tab")
         await pilot.pause(0.1)
@@ -473,3 +475,22 @@ def user_messages(app) -> list[str]:
     codec = app.runtime.agent.codec
     return [re.search(r"<\|message\|>(.*?)<\|end\|>", codec.decode(s.tokens), re.DOTALL).group(1)
             for s in app.runtime.agent.conversation.segments if s.kind == "user"]
+
+
+@asynctest
+async def test_file_names_with_control_characters_are_never_offered_for_completion(make_app, repo):
+    import subprocess
+
+    (repo / "calc\x1b]0;pwned\x07.py").write_text("x = 1\n")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    app = make_app([final("unused")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        prompt = app.query_one(PromptInput)
+        prompt.focus()
+        await pilot.press(*"@calc")
+        await wait_for(pilot, lambda: prompt.suggestions)
+        from tools.files import repo_files
+
+        assert any("\x1b" in name for name in repo_files(repo))  # git lists it; the TUI must not offer it
+        assert "@calc.py" in prompt.suggestions and not any("\x1b" in s for s in prompt.suggestions)
