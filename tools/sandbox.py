@@ -679,10 +679,6 @@ def _become_subreaper() -> None:
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def _with_note(result: CommandResult, note: str) -> CommandResult:
-    return replace(result, notes=result.notes + (note,))
-
-
 # Host git lives in tools/host_git.py (the one place that runs git on the host); these names stay importable.
 from tools.host_git import HARDENED_GIT_CONFIG, hardened_git_env  # noqa: E402,F401
 

@@ -65,18 +65,24 @@ def credential_paths_in(folder: Path) -> list[Path]:
     return found
 
 
-@lru_cache(maxsize=64)
 def _credentials_below(folder: Path) -> tuple[Path, ...]:
     """Credential files in a re-bound folder and its immediate subfolders (a venv's pip.conf,
-    a toolchain's stray credentials). Shallow on purpose: it runs for every folder per process."""
-    found = credential_paths_in(folder)
+    a toolchain's stray credentials). Shallow on purpose: it runs for every folder before every
+    command, so the answer is cached until the folder or one of its subfolders changes."""
     try:
-        entries = list(os.scandir(folder))
+        entries = [(e.path, e.stat(follow_symlinks=False).st_mtime_ns) for e in os.scandir(folder)
+                   if e.is_dir(follow_symlinks=False)]
+        signature = (os.stat(folder).st_mtime_ns, tuple(entries))
     except OSError:
-        return tuple(found)
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            found += credential_paths_in(Path(entry.path))
+        return ()
+    return _credentials_below_cached(folder, signature)
+
+
+@lru_cache(maxsize=128)
+def _credentials_below_cached(folder: Path, signature: tuple) -> tuple[Path, ...]:
+    found = credential_paths_in(folder)
+    for path, _ in signature[1]:
+        found += credential_paths_in(Path(path))
     return tuple(found)
 
 

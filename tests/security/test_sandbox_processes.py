@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sandbox_agent import run_agent, start_agent
 
-from tools import git_snapshot, seccomp
+from tools import git_snapshot
 from tools.sandbox import landlock_isolation
 
 

@@ -142,3 +142,15 @@ def test_the_agents_own_environment_is_unreadable_from_proc(sandbox_repo, mechan
                                                              "cat /proc/*/environ; true"],
                        env={"OPENAI_API_KEY": secret})
     assert report["alive"] and secret not in report["output"]
+
+
+def test_a_credential_planted_beside_a_toolchain_between_two_commands_is_hidden_too(make_sandbox, fake_home,
+                                                                                     monkeypatch):
+    bin_dir = fake_home / ".local" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    sandbox = make_sandbox()
+    assert sandbox.run(["true"]).ok  # the first command caches what it found beside the toolchain
+    value = _plant(bin_dir / ".netrc")
+    result = sandbox.run(["sh", "-c", f"cat {bin_dir}/.netrc; true"])
+    assert value not in result.output
