@@ -209,3 +209,30 @@ def test_ordinary_modes_still_work(make_sandbox, sandbox_repo):
     result = make_sandbox().run(["sh", "-c", "touch run.sh && chmod 755 run.sh && mkdir -p d && chmod 700 d && "
                                              "python3 -c \"open('w.txt', 'w').write('x')\" && echo OK"])
     assert "OK" in result.output and (sandbox_repo / "run.sh").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_sandbox_inside_the_sandbox_cannot_regain_privilege(make_sandbox):
+    result = make_sandbox().run(["sh", "-c", "command -v bwrap >/dev/null || { echo NO_BWRAP; exit 0; }; "
+                                             "bwrap --ro-bind / / --unshare-user --uid 0 --cap-add ALL id && echo NESTED"])
+    if "NO_BWRAP" in result.output:
+        pytest.skip("bwrap is not installed")
+    assert "NESTED" not in result.output
+
+
+def test_the_hosts_tmp_is_neither_readable_nor_writable(make_sandbox):
+    planted = Path("/tmp") / f"gptoss-host-{uuid.uuid4().hex}"
+    planted.write_text("host temp data")
+    leak = Path("/tmp") / f"gptoss-leak-{uuid.uuid4().hex}"
+    try:
+        result = make_sandbox().run(["sh", "-c", f"cat {planted}; echo x > {leak}; true"])
+        assert "host temp data" not in result.output and not leak.exists()
+    finally:
+        planted.unlink()
+        leak.unlink(missing_ok=True)
+
+
+def test_a_loader_preload_from_the_agents_environment_does_not_reach_commands(make_sandbox, monkeypatch, tmp_path):
+    monkeypatch.setenv("LD_PRELOAD", str(tmp_path / "evil.so"))
+    monkeypatch.setenv("PYTHONSTARTUP", str(tmp_path / "evil.py"))
+    result = make_sandbox().run(["env"])
+    assert "LD_PRELOAD" not in result.output and "PYTHONSTARTUP" not in result.output
