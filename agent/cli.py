@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"gptoss-agent {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and llama.cpp logs")
+    parser.add_argument("--allow-any-model", dest="tui_allow_any_model", action="store_true",
+                        help="(interactive) load a GGUF that is not gpt-oss (experiments)")
     parser.add_argument("--model", dest="tui_model", metavar="PATH", help="(interactive) GGUF path")
     parser.add_argument("--backend", dest="tui_backend", metavar="BACKEND",
                         help="(interactive) llama | replay:FILE | http://HOST:PORT")
@@ -90,6 +92,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-commit", action="store_true", help="never commit")
     parser.add_argument("--sandbox", choices=["auto", "bwrap", "landlock", "none"])
     parser.add_argument("--allow-remote", action="store_true", help="allow a server outside the local network")
+    parser.add_argument("--allow-any-model", action="store_true",
+                        help="load a GGUF that is not gpt-oss (experiments; tool calls will likely fail)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +145,8 @@ def _run(args: argparse.Namespace) -> int:
     options = headless.RunOptions(
         cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning, approval=args.approval,
         max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd, no_commit=args.no_commit,
-        allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote)
+        allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote,
+        allow_any_model=args.allow_any_model)
     try:
         if args.command == "exec":
             task = (sys.stdin.read() if args.task == "-" else args.task).strip()
@@ -182,7 +187,8 @@ def _run_tui(args: argparse.Namespace, type_ahead: str = "") -> int:
     from agent.config import ConfigError, load_settings
     from agent.tui.app import GptossApp, ModelMissing
 
-    options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend)
+    options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend,
+                                  allow_any_model=args.tui_allow_any_model)
     try:
         root = headless.workspace_root(options.cwd)
         settings = load_settings(root)
@@ -194,7 +200,7 @@ def _run_tui(args: argparse.Namespace, type_ahead: str = "") -> int:
             options.model = model_override
         workspace = headless.prepare_workspace(options, notify=sink)  # repository settings refused, sandbox off
         if workspace.settings.backend == "llama":
-            found = models.search(workspace.settings.model)
+            found = models.search(workspace.settings.model, allow_any_model=workspace.settings.allow_any_model)
             if found.chosen is None:
                 raise ModelMissing(found.describe(), models.PULL_COMMAND)
         return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
@@ -334,15 +340,8 @@ def _find(explicit: str | None):
     try:
         # info and vocab inspect any GGUF (they say when it is not gpt-oss); runs refuse one by default
         return models.find_model(explicit, config_model=_config_model(), allow_any_model=True)
-    except models.ModelNotFoundError:
-        raise UsageError(f"no gpt-oss model found (`gptoss-agent model where` lists the {_place_count()} places "
-                         f"searched); get it with `{models.PULL_COMMAND}` or pass --model PATH") from None
-
-
-def _place_count() -> int:
-    from agent import models
-
-    return len(models.search(None, config_model=_config_model()).places)
+    except models.ModelNotFoundError as exc:
+        raise UsageError(models.not_found_line(exc.search)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

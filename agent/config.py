@@ -63,6 +63,7 @@ class Settings:
     max_steps: int = 50
     max_tokens_per_step: int = 8_192
     allow_remote: bool = False
+    allow_any_model: bool = False  # load a GGUF that is not gpt-oss (experiments only)
     test_cmd: str | None = None
     sandbox: str = "auto"
     map_tokens: int = 2_048  # repo map in the developer message; 0 disables it

@@ -104,6 +104,15 @@ class ModelSearch:
                 "gptoss-agent --model PATH")
 
 
+def not_found_line(search: "ModelSearch") -> str:
+    """One line for a person: why the model they named was refused, else where to get one."""
+    for place in search.places:
+        if place.path is not None and place.note and place.label in ("--model", "GPTOSS_AGENT_MODEL", "config: model"):
+            return f"{place.label} {_shown(place.path)}: {safe_line(place.note)}"
+    return (f"no gpt-oss model found (`gptoss-agent model where` lists the {len(search.places)} places searched); "
+            f"get it with `{PULL_COMMAND}` or pass --model PATH")
+
+
 class ModelNotFoundError(FileNotFoundError):
     """No usable GGUF anywhere; the message names every place and the fetch command."""
 

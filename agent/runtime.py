@@ -37,6 +37,7 @@ class RunOptions:
     allow_dirty: bool = False
     sandbox: str | None = None
     allow_remote: bool = False
+    allow_any_model: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # any other setting (map_tokens, max_tokens_per_step, …)
     flag_origin: Callable[[str], str] | None = None  # how messages name an option (default: the CLI flag)
 
@@ -44,7 +45,8 @@ class RunOptions:
         """The settings this front-end sets explicitly (the highest layer)."""
         return {"model": self.model, "backend": self.backend, "reasoning": self.reasoning,
                 "approval": self.approval, "max_steps": self.max_steps, "test_cmd": self.test_cmd,
-                "sandbox": self.sandbox, "allow_remote": self.allow_remote or None, **self.extra}
+                "sandbox": self.sandbox, "allow_remote": self.allow_remote or None,
+                "allow_any_model": self.allow_any_model or None, **self.extra}
 
 
 @dataclass
@@ -140,12 +142,12 @@ def load_codec(settings) -> tuple[Any, Path | None]:
     model_path = None
     if spec == "llama":
         try:
-            model_path = models.find_model(settings.model)
+            model_path = models.find_model(settings.model, allow_any_model=settings.allow_any_model)
         except models.ModelNotFoundError as exc:
-            raise SetupError(str(exc)) from None
+            raise SetupError(models.not_found_line(exc.search)) from None
         candidates = [model_path]
     else:
-        chosen = models.search(settings.model).chosen
+        chosen = models.search(settings.model, allow_any_model=settings.allow_any_model).chosen
         candidates = [chosen] if chosen else []
     try:
         codec = HarmonyCodec.load(vocab.ensure_vocabulary(candidates))

@@ -88,3 +88,16 @@ def test_model_vocab_refuses_a_non_gpt_oss_model(gemma_gguf, tmp_path):
 def test_model_pull_without_huggingface_hub_says_how_to_get_it():
     result = cli("model", "pull")
     assert result.returncode == 2 and "pip install 'gptoss-agent[pull]'" in result.stderr
+
+
+def test_a_model_that_is_not_gpt_oss_is_refused_with_the_way_out(gemma_gguf, tmp_path):
+    """A gemma3 GGUF is not "chosen" and loaded as if it were gpt-oss: one line naming it and the flag."""
+    import subprocess as sp
+
+    sp.run(["git", "init", "-q", str(tmp_path)], check=True)
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "exec", "--model", str(gemma_gguf), "hello"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    assert "gemma3" in result.stderr and "--allow-any-model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
