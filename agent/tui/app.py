@@ -374,14 +374,12 @@ class GptossApp(App[None]):
     # ------------------------------------------------------------------ approvals (called in the worker)
 
     def _approve(self, call, spec) -> None:
-        from agent.loop import Refused
+        from agent.loop import Refused, approval_for
 
-        mode = self.approval
-        if mode == "full-auto" or spec.recipient in self._always:
-            return
-        if mode == "read-only":
-            raise Refused(f"{spec.recipient} changes things, and this session is read-only")
-        if mode == "auto-edit" and spec.recipient == "repo_browser.apply_patch":
+        decision = approval_for(self.approval, spec)  # the loop's rule: read-only wins over an earlier "always"
+        if decision == "refuse":
+            raise Refused(f"{spec.recipient} can change files (it writes or runs code), and this session is read-only")
+        if decision == "allow" or spec.recipient in self._always:
             return
         preview, is_diff = self._preview(call, spec)
         asked = time.monotonic()
