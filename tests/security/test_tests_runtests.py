@@ -352,3 +352,17 @@ def test_model_input_never_lands_where_a_runner_reads_options(runner, base, tmp_
     if "add" in command:  # a filter is always an option's value, never an option itself
         assert command[command.index("add") - 1] in ("-k", "--")
     assert command[:len(base)] == base
+
+
+def test_in_the_tui_read_only_wins_over_an_earlier_always(repo):
+    from agent.tui.app import GptossApp
+
+    app = GptossApp(lambda *args, **kwargs: None, approval="ask")
+    tools = default_registry().tools
+    app._always.update(WRITERS)  # the user said "always" to each writer while in ask mode...
+    app.approval = "read-only"   # ...then switched to read-only
+    for name in WRITERS:
+        with pytest.raises(Refused, match="read-only"):
+            app._approve(ToolCallRequest(name, "{}"), tools[name].spec)
+    app.approval = "full-auto"
+    assert app._approve(ToolCallRequest("container.exec", "{}"), tools["container.exec"].spec) is None
