@@ -427,7 +427,9 @@ class GptossApp(App[None]):
         while self._queue:
             kind, item = self._queue.popleft()
             if kind == "progress":
-                self.query_one("#loading", ProgressBar).update(progress=item)
+                # After the next refresh: the bar rounds a value to its width, so setting it before the first
+                # layout would draw a different bar for the same progress.
+                self.call_after_refresh(self.query_one("#loading", ProgressBar).update, progress=item)
                 continue
             if kind == "waited":
                 running = [card for card in self._cards.values() if card.outcome == "running"]
