@@ -179,12 +179,12 @@ class GptossApp(App[None]):
 
     def _on_width(self, width: int) -> None:
         """Narrow terminals (80 columns) give the plan panel's room to the transcript."""
-        self.screen.set_class(width < NARROW_WIDTH, "-narrow")
+        self.screen_stack[0].set_class(width < NARROW_WIDTH, "-narrow")  # the main screen, even under a modal
 
     def _welcome(self) -> None:
         repo = self._repo or Path.cwd()
         text = Text("gptoss-agent", style="bold")
-        text.append(" — a coding agent that runs on this machine, in a sandbox.\nRepository: ")
+        text.append(" — a coding agent that runs on this machine, offline.\nRepository: ")
         text.append_text(safe(repo.name or str(repo), multiline=False))
         text.append("\nType a task and press Enter · /help for commands · Ctrl+C twice to quit", style="dim")
         self._mount(Static(text, classes="welcome"))
