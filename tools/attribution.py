@@ -121,6 +121,7 @@ def record_changes(ctx, before: Snapshot, after: Snapshot, *, run_artefacts: boo
         if run_artefacts and old is None and path not in ctx.changes:
             continue  # a file the test run created: an artefact, not the agent's work
         ctx.record_write(path, old, new)
+        ctx.changes[path].by_command = True
         recorded.append(path)
     return recorded
 

@@ -16,6 +16,9 @@ class FileChange:
 
     before: bytes | None  # None: the file did not exist
     after: bytes | None  # None: the agent deleted it
+    before_last: bytes | None = None  # the content right before the agent's latest write
+    user_between: bool = False  # someone else changed the file between two of the agent's writes: both touched it
+    by_command: bool = False  # a command's write: what anyone else wrote to it while the command ran is included
 
 
 @dataclass
@@ -36,8 +39,11 @@ class ToolContext:
     probes: dict[str, Any] = field(default_factory=dict)  # facts about the project learnt once (has pytest?)
 
     def record_write(self, relative: str, before: bytes | None, after: bytes | None) -> None:
-        """Remember the original content the first time the agent touches a file."""
-        if relative in self.changes:
-            self.changes[relative].after = after
-        else:
-            self.changes[relative] = FileChange(before, after)
+        """Remember the original content the first time the agent touches a file, and whether others wrote since."""
+        change = self.changes.get(relative)
+        if change is None:
+            self.changes[relative] = FileChange(before, after, before_last=before)
+            return
+        if before != change.after:  # the file no longer held what the agent left: someone else edited it
+            change.user_between = True
+        change.after, change.before_last = after, before

@@ -6,8 +6,13 @@ whatever the work tree holds: a temporary index starts from HEAD, gets one
 blob per file the agent wrote, and becomes a commit whose parent is HEAD; the
 branch moves only if HEAD has not moved meanwhile. So the user's other edits,
 staged or not, new files, files a test run created and nested repositories
-are never swept in, and a file the user edited after the agent wrote it is
-reported as a conflict instead of being committed or reverted.
+are never swept in, and a file the user edited after the agent wrote it, or
+between two of the agent's writes, is reported as a conflict instead of being
+committed or reverted.
+
+Limit, said plainly: a file written while one of the agent's commands runs is
+attributed to that command (tools/attribution.py); the sandbox does not yet
+give each command a copy-on-write view that would tell the two apart.
 
 Undo restores the agent's recorded before-content through no-follow writes
 (tools.worktree_io) and moves the branch back only for a commit this process
@@ -58,6 +63,11 @@ class CommitReport:
     files: list[str]
     skipped: dict[str, str] = field(default_factory=dict)  # path → why it was not committed
     message: str = ""
+    conflicts: list[str] = field(default_factory=list)  # files both the user and the agent changed
+    by_command: list[str] = field(default_factory=list)  # committed files a command wrote (see the limit above)
+
+BOTH_EDITED = ("a conflict: you edited it between two of the agent's edits, so it holds both your changes "
+               "and the agent's; yours to review and commit")
 
 
 def repository_root(cwd: Path) -> Path:
@@ -151,6 +161,7 @@ def _commit_agent_changes(ctx: ToolContext, message: str, tests: str | None) -> 
                        (f" (not committed: {reasons})" if reasons else ""))
     text = compose(message, tests=tests)
     sha = _write_commit(workspace, base, {p: ctx.changes[p].after for p in committed}, text)
+    by_command = sorted(p for p in committed if ctx.changes[p].by_command)
     _MADE_HERE[sha] = _AgentCommit(workspace, base, {p: ctx.changes.pop(p) for p in committed})
     ctx.agent_commits.append(sha)
     try:
@@ -160,7 +171,8 @@ def _commit_agent_changes(ctx: ToolContext, message: str, tests: str | None) -> 
     for path in dirty_paths(workspace):
         if path.endswith("/") and path not in skipped:
             skipped[path] = "a nested repository; the agent never commits one"
-    return CommitReport(sha, committed, skipped, text)
+    conflicts = sorted(p for p, why in skipped.items() if why.startswith("a conflict") or "(a conflict" in why)
+    return CommitReport(sha, committed, skipped, text, conflicts, by_command)
 
 
 def commit_changes(ctx: ToolContext, message: str, *, tests: str | None = None) -> tuple[str, list[str], list[str]]:
@@ -188,7 +200,9 @@ def _committable(ctx: ToolContext, base: str | None) -> tuple[list[str], dict[st
         except OSError as exc:
             skipped[path] = f"not a regular file any more ({exc})"
             continue
-        if now != change.after:
+        if change.user_between:
+            skipped[path] = BOTH_EDITED
+        elif now != change.after:
             skipped[path] = "changed since the agent wrote it (a conflict: yours to resolve)"
         elif change.before != head_content.get(path):
             skipped[path] = "held uncommitted changes of yours before the agent edited it"
@@ -320,9 +334,16 @@ def git_commit(ctx: ToolContext, message: str) -> ToolResult:
     text = f"Committed {report.sha[:12]}: {len(report.files)} file(s): {', '.join(report.files)}"
     if report.skipped:
         text += "\nNot committed: " + "; ".join(f"{p} ({why})" for p, why in sorted(report.skipped.items()))
+    if report.conflicts:
+        text += "\nConflicts (changed by both you and the agent, left for you): " + ", ".join(report.conflicts)
+    if report.by_command:
+        text += (f"\nWritten by a command: {', '.join(report.by_command)}; a change anyone else made to these "
+                 "files while that command ran counts as the command's (commands do not yet get a copy-on-write "
+                 "view of the work tree)")
     subject = report.message.split("\n", 1)[0]
     return ToolResult(True, text, data={"sha": report.sha, "message": subject, "files": report.files,
-                                        "skipped": sorted(report.skipped)})
+                                        "skipped": sorted(report.skipped), "conflicts": report.conflicts,
+                                        "written_by_commands": report.by_command})
 
 
 def undo(ctx: ToolContext) -> str:
@@ -333,10 +354,18 @@ def undo(ctx: ToolContext) -> str:
 
 def _undo(ctx: ToolContext) -> str:
     if ctx.changes:
-        restored = _restore(ctx.workspace, dict(ctx.changes))
+        changes = dict(ctx.changes)
+        both = sorted(p for p, change in changes.items() if change.user_between)
+        # A file both edited goes back only to the state right before the agent's last write: earlier
+        # restores would drop the user's bytes written in between.
+        targets = {p: FileChange(c.before_last if c.user_between else c.before, c.after) for p, c in changes.items()}
+        restored = _restore(ctx.workspace, targets)
         ctx.changes.clear()
-        return (f"restored {len(restored)} file(s) to their state before the agent's edits: "
-                f"{', '.join(restored)}")
+        text = f"restored {len(restored)} file(s) to their state before the agent's edits: {', '.join(restored)}"
+        if both:
+            text += (f"; {', '.join(both)}: you edited it between the agent's edits, so only the agent's last edit "
+                     "was undone and your edits (and the agent's earlier ones) are kept")
+        return text
     if not ctx.agent_commits:
         raise GitError("nothing to undo: the agent has made no edits or commits in this session")
     last = ctx.agent_commits[-1]
