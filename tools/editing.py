@@ -34,7 +34,10 @@ def apply_patch_tool(ctx: ToolContext, patch: str) -> ToolResult:
 
 
 def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
-    ops = normalise_paths(ops, lambda name: _exists(space, name), roots=(space.given, space.real))
+    try:
+        ops = normalise_paths(ops, lambda name: _exists(space, name), roots=(space.given, space.real))
+    except PatchError as exc:
+        return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
     try:
         targets = {name: space.check_writable(name, allow_secrets=ctx.allow_secrets)
                    for op in ops for name in (op.path, op.move_to) if name}

@@ -103,8 +103,12 @@ def _apply(ops: list[FileOp], read_fn: Callable[[str], str | None], check: Synta
             outcome.work += edit.work
             target = op.move_to or op.path
             if op.move_to and op.move_to != op.path:
-                if read_fn(op.move_to) is not None:
-                    raise PatchError(f"Move to {op.move_to}: that file already exists")
+                if outcome.writes.get(op.move_to) is not None:
+                    raise PatchError(f"Move to {op.move_to}: an earlier section of this patch already writes that "
+                                     "file; two files cannot be moved onto one")
+                if op.move_to not in outcome.writes and read_fn(op.move_to) is not None:
+                    raise PatchError(f"Move to {op.move_to}: that file already exists (delete it first, in its own "
+                                     "'*** Delete File:' section, if replacing it is intended)")
                 originals.setdefault(op.move_to, None)
                 outcome.writes[op.path] = None
             outcome.writes[target] = updated
@@ -113,8 +117,13 @@ def _apply(ops: list[FileOp], read_fn: Callable[[str], str | None], check: Synta
             outcome.added_lines += plus
             outcome.removed_lines += minus
             label = f"R {op.path} -> {op.move_to}" if op.move_to else f"M {op.path}"
-            outcome.summary.append(f"{label} (+{plus} -{minus})")
-            diffs.append(_diff(op.path, target, current, updated, (edit.file.texts, edit.new_texts, opcodes)))
+            newline = _final_newline_change(current, updated)
+            if not (plus or minus or newline or op.move_to):
+                raise PatchError(f"Update File {op.path}: the patch changes nothing in this file (its '-' and '+' "
+                                 "lines are the same)")
+            outcome.summary.append(f"{label} (+{plus} -{minus}{', ' + newline if newline else ''})")
+            known = None if newline else (edit.file.texts, edit.new_texts, opcodes)
+            diffs.append(_diff(op.path, target, current, updated, known))
     if check is not None:
         for path, text in outcome.writes.items():
             if text is None:
@@ -129,6 +138,12 @@ def _apply(ops: list[FileOp], read_fn: Callable[[str], str | None], check: Synta
                                  "Fix the patch (indentation, brackets, quotes) and send it again.")
     outcome.diff = "".join(diffs)
     return outcome
+
+
+def _final_newline_change(before: str, after: str) -> str:
+    """'final newline added' / 'final newline removed' when only that differs at the end, else ''."""
+    had, has = before.endswith("\n") or not before, after.endswith("\n") or not after
+    return "" if had == has else ("final newline added" if has else "final newline removed")
 
 
 def _diff(old_path: str, new_path: str, before: str, after: str,

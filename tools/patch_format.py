@@ -24,6 +24,7 @@ prefixes or as absolute paths inside the repository (`normalise_paths`).
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class Chunk:
     at_eof: bool = False
     hint: int | None = None  # 1-based first old line from a unified header
     section: str | None = None  # the text after a unified header: a soft anchor
+    old_no_eol: bool = False  # "\\ No newline at end of file" after the old side's last line
+    new_no_eol: bool = False  # ... after the new side's last line
 
     @property
     def old(self) -> tuple[str, ...]:
@@ -65,6 +68,7 @@ class FileOp:
     move_to: str | None = None
     chunks: tuple[Chunk, ...] = ()
     content: str = ""
+    git_prefixed: bool = False  # came with `--- a/x` / `+++ b/x` headers: `a/` is probably git's prefix
 
 
 def parse_patch(text: str) -> list[FileOp]:
@@ -81,9 +85,13 @@ def parse_patch(text: str) -> list[FileOp]:
         if not lines:
             raise PatchError(f"the patch must start with '{BEGIN}' and end with '{END}'")
     body = lines[start + 1:]
-    end = next((i for i, line in enumerate(body) if line.strip() == END), None)
+    # ` *** End Patch` (leading space) is a context line of a file that holds that text, not the end.
+    end = next((i for i, line in enumerate(body) if line.rstrip() == END), None)
     if end is None:  # no End Patch: a closing code fence ends the patch (prose may follow it)
         end = next((i for i, line in enumerate(body) if _FENCE.match(line)), len(body))
+        last = next((i for i in range(end - 1, -1, -1) if body[i].strip()), None)
+        if last is not None and body[last].strip() == END:  # an indented End Patch as the very last line
+            end = last
     body = body[:end]
     while body and (not body[-1].strip() or _FENCE.match(body[-1])):
         body.pop()
@@ -95,11 +103,15 @@ def parse_patch(text: str) -> list[FileOp]:
             path = _clean_path(line[len(ADD):])
             i += 1
             content = []
+            blanks = 0
             while i < len(body) and not _is_file_header(body[i]):
                 if body[i].startswith("+"):
-                    content.append(body[i][1:])
+                    content += [""] * blanks + [body[i][1:]]  # a blank line between '+' lines is a blank line
+                    blanks = 0
                 elif body[i].strip():
                     raise PatchError(f"Add File {path}: every line must start with '+', got {body[i]!r}")
+                elif content:
+                    blanks += 1
                 i += 1
             ops.append(FileOp("add", path, content="\n".join(content) + ("\n" if content else "")))
         elif line.startswith(DELETE):
@@ -112,10 +124,11 @@ def parse_patch(text: str) -> list[FileOp]:
             if i < len(body) and body[i].startswith(MOVE):
                 move_to = _clean_path(body[i][len(MOVE):])
                 i += 1
+            prefixed = (i + 1 < len(body) and body[i].startswith("--- a/") and body[i + 1].startswith("+++ b/"))
             chunks, i = _parse_chunks(body, i, path)
             if not chunks and move_to is None:
                 raise PatchError(f"Update File {path}: no hunks (lines starting with ' ', '-' or '+')")
-            ops.append(FileOp("update", path, move_to, tuple(chunks)))
+            ops.append(FileOp("update", path, move_to, tuple(chunks), git_prefixed=prefixed))
         elif not line.strip():
             i += 1
         else:
@@ -134,6 +147,7 @@ def _from_unified_diff(lines: list[str]) -> list[str]:
         line = lines[i]
         if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
             old, new = _diff_path(line[4:]), _diff_path(lines[i + 1][4:])
+            header = [line, lines[i + 1]]  # kept: the parser reads git's a/ b/ prefixes from it
             i += 2
             body = []
             while i < len(lines) and not (lines[i].startswith("--- ") and i + 1 < len(lines)
@@ -146,7 +160,8 @@ def _from_unified_diff(lines: list[str]) -> list[str]:
             elif new is None and old is not None:
                 out.append(DELETE + old)
             elif old is not None and new is not None:
-                out += [UPDATE + old] + ([MOVE + new] if _unprefixed(new) != _unprefixed(old) else []) + body
+                out += ([UPDATE + old] + ([MOVE + new] if _unprefixed(new) != _unprefixed(old) else [])
+                        + header + body)
         else:
             i += 1
     return out
@@ -172,17 +187,18 @@ def _clean_path(raw: str) -> str:
 
 def _parse_chunks(body: list[str], i: int, path: str) -> tuple[list[Chunk], int]:
     chunks: list[Chunk] = []
-    header: dict = {"anchor": None, "hint": None, "section": None}
+    fresh = {"anchor": None, "hint": None, "section": None, "old_no_eol": False, "new_no_eol": False}
+    header: dict = dict(fresh)
     lines: list[tuple[str, str]] = []
 
     def flush(at_eof: bool = False) -> None:
         nonlocal lines, header
         if lines:
-            chunks.append(Chunk(header["anchor"], tuple(lines), at_eof, header["hint"], header["section"]))
+            chunks.append(Chunk(header["anchor"], tuple(lines), at_eof, header["hint"], header["section"],
+                                header["old_no_eol"], header["new_no_eol"]))
         elif at_eof and chunks:
-            last = chunks[-1]
-            chunks[-1] = Chunk(last.anchor, last.lines, True, last.hint, last.section)
-        lines, header = [], {"anchor": None, "hint": None, "section": None}
+            chunks[-1] = dataclasses.replace(chunks[-1], at_eof=True)
+        lines, header = [], dict(fresh)
 
     # `--- a/x` / `+++ b/x` right after the Update line are a unified diff's file header, not hunk lines.
     if i + 1 < len(body) and body[i].startswith("--- ") and body[i + 1].startswith("+++ "):
@@ -200,7 +216,10 @@ def _parse_chunks(body: list[str], i: int, path: str) -> tuple[list[Chunk], int]
         elif line.strip() == EOF_MARK:
             flush(at_eof=True)
         elif line.startswith("\\"):
-            pass  # "\ No newline at end of file": the file keeps its own final newline
+            # "\ No newline at end of file" belongs to the line before it: the old side's, the new side's or both.
+            tag = lines[-1][0] if lines else " "
+            header["old_no_eol"] = header["old_no_eol"] or tag in "- "
+            header["new_no_eol"] = header["new_no_eol"] or tag in "+ "
         elif line[:1] in ("+", "-", " "):
             lines.append((line[0], line[1:]))
         elif line == "":
@@ -223,7 +242,9 @@ def normalise_paths(ops: list[FileOp], exists: Callable[[str], bool], roots: Ite
     resolved) become relative. `a/` and `b/` prefixes (from unified diffs) are
     dropped when the prefixed path does not exist and the plain one does; for
     new files, when another section of the same patch needed the same fix or
-    the repository has no top-level `a`/`b` entry.
+    the repository has no top-level `a`/`b` entry. A git diff's `a/x` when both
+    `a/x` and `x` exist is ambiguous and refused. Every path is normalised
+    (`./a.py` and `a.py` are one file), so two sections for one file apply in order.
     """
     bases = [posixpath.normpath(root).rstrip("/") for root in roots if root]
 
@@ -233,7 +254,8 @@ def normalise_paths(ops: list[FileOp], exists: Callable[[str], bool], roots: Ite
             for base in bases:
                 if normal.startswith(base + "/"):
                     return normal[len(base) + 1:]
-        return path
+            return path
+        return _same_file_spelling(path)
 
     def strippable(path: str) -> bool:
         return path.startswith(("a/", "b/")) and len(path) > 2
@@ -242,9 +264,15 @@ def normalise_paths(ops: list[FileOp], exists: Callable[[str], bool], roots: Ite
     result: list[FileOp] = []
     for op in ops:
         path = relative(op.path)
-        if op.kind != "add" and strippable(path) and not exists(path) and exists(path[2:]):
-            path, stripped_any = path[2:], True
-        result.append(FileOp(op.kind, path, op.move_to and relative(op.move_to), op.chunks, op.content))
+        if op.kind != "add" and strippable(path) and exists(path[2:]):
+            if not exists(path):
+                path, stripped_any = path[2:], True
+            elif op.git_prefixed:
+                raise PatchError(f"{op.path}: ambiguous: both '{path}' and '{path[2:]}' exist and a git diff writes "
+                                 f"'{path[:2]}' before every path; write '*** Update File: <the path>' without the "
+                                 "prefix (or name the file exactly) and send the patch again")
+        result.append(FileOp(op.kind, path, op.move_to and relative(op.move_to), op.chunks, op.content,
+                             op.git_prefixed))
 
     def fix_new(path: str | None) -> str | None:
         if path and strippable(path) and not exists(path) and (stripped_any or not exists(path[:1])):
@@ -252,4 +280,10 @@ def normalise_paths(ops: list[FileOp], exists: Callable[[str], bool], roots: Ite
         return path
 
     return [FileOp(op.kind, fix_new(op.path) if op.kind == "add" else op.path, fix_new(op.move_to), op.chunks,
-                   op.content) for op in result]
+                   op.content, op.git_prefixed) for op in result]
+
+
+def _same_file_spelling(path: str) -> str:
+    """`./a.py`, `a//b.py` and `a.py/` as `a.py`, `a/b.py`: one file, one name. `..` is kept for the jail to judge."""
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    return path if ".." in parts else "/".join(parts) or path

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import re
 from dataclasses import dataclass
 from math import gcd
 from typing import Iterable
@@ -31,7 +32,7 @@ _CLOSEST_LINES = 40  # the refusal's "closest text" compares at most this many l
 
 @dataclass(frozen=True)
 class HunkReport:
-    """How one hunk matched: `fuzz` is exact, whitespace, eof or line-hint; `detail` says what differed."""
+    """How one hunk matched: `fuzz` is exact, whitespace, eof, line-hint or anchor; `detail` says what differed."""
 
     path: str
     number: int
@@ -118,6 +119,7 @@ class FileEdit:
         self.new_texts: list[str] = []
         self.work = 0  # line comparisons spent locating hunks, against a budget linear in the input
         self.budget = 0
+        self.final_newline = self.file.final_newline  # what the new text ends with; a '\\ No newline' may change it
 
     def apply(self, chunks: Iterable[Chunk]) -> tuple[str, list[tuple[str, int, int, int, int]], list[HunkReport]]:
         chunks = list(chunks)
@@ -129,10 +131,25 @@ class FileEdit:
             placements.append(placement)
             # The next hunk's changes come after this one's; its context may reach back into this one's.
             cursor = max(cursor, placement.end - placement.trail)
+        self._final_newline(chunks, placements)
         order = sorted(range(len(placements)), key=lambda k: (placements[k].start, k))
         for before, after in zip(order, order[1:]):
             self._share_context(placements, before, after)
         return self._assemble([placements[k] for k in order]) + ([p.report for p in placements],)
+
+    def _final_newline(self, chunks: list[Chunk], placements: list[_Placement]) -> None:
+        """Honour a '\\ No newline at end of file' marker that changes the file's end; refuse one placed elsewhere."""
+        for number, (chunk, placement) in enumerate(zip(chunks, placements), 1):
+            if not (chunk.old_no_eol or chunk.new_no_eol):
+                continue
+            wanted = not chunk.new_no_eol
+            if wanted == self.final_newline:
+                continue
+            if placement.end < len(self.file):
+                raise PatchError(f"apply_patch failed, nothing was written. {self.path}: hunk {number} says "
+                                 "'\\ No newline at end of file' but matched at line "
+                                 f"{placement.start + 1}, not at the end of the file")
+            self.final_newline = wanted
 
     def _share_context(self, placements: list[_Placement], before: int, after: int) -> None:
         """Two hunks whose spans overlap only where one of them has mere context: each keeps its own changes."""
@@ -160,19 +177,25 @@ class FileEdit:
     def _place(self, number: int, chunk: Chunk, cursor: int) -> _Placement:
         file = self.file
         start = cursor
+        anchor_exact = True
         if chunk.anchor:
-            anchor_line = self._find_anchor(chunk.anchor, cursor)
+            anchor_line, anchor_exact = self._find_anchor(chunk.anchor, cursor)
             if anchor_line is None:
                 raise PatchError(self._failure(number, chunk, f"anchor '@@ {chunk.anchor}' not found"))
             start = anchor_line + 1
         elif chunk.section:
-            anchor_line = self._find_anchor(chunk.section, cursor, scan=False)
+            anchor_line, _ = self._find_anchor(chunk.section, cursor, scan=False)
             if anchor_line is not None and anchor_line + 1 > start:
                 start = anchor_line + 1
         old = [(k, text) for k, (tag, text) in enumerate(chunk.lines) if tag != "+"]
         if not old:
-            if chunk.anchor:
+            if chunk.anchor and anchor_exact:
                 position, fuzz, detail = start, "exact", "inserted after the anchor line"
+            elif chunk.anchor:
+                # Nothing but the anchor places these lines, so say which line it took to be the anchor.
+                position, fuzz = start, "anchor"
+                detail = (f"no line is exactly '{chunk.anchor.strip()}'; inserted after line {start} "
+                          f"'{file.stripped[start - 1][:80]}', which begins with it")
             elif chunk.hint is not None and not chunk.at_eof:
                 # A model's line numbers are hints, not addresses: with no context nothing confirms them.
                 raise PatchError(self._failure(number, chunk, "the hunk adds lines but has no context line to "
@@ -230,25 +253,28 @@ class FileEdit:
                           HunkReport(self.path, number, chosen.start + 1, fuzz, detail),
                           lead=chosen.first_change - chosen.start, trail=chosen.end - chosen.last_change_end)
 
-    def _find_anchor(self, anchor: str, cursor: int, scan: bool = True) -> int | None:
-        """The first line at or after `cursor` that is the anchor (stripped); failing that, with `scan`, the
-        first that starts with or contains it, after `cursor` and then from the top."""
+    def _find_anchor(self, anchor: str, cursor: int, scan: bool = True) -> tuple[int | None, bool]:
+        """(line, exact): the first line at or after `cursor` that is the anchor (stripped); failing that, with
+        `scan`, the first that contains it as whole words (`def f` is in `def f(x):`, never in `def foo():`),
+        after `cursor` and then from the top."""
         file, wanted = self.file, anchor.strip()
         occurrences = file.occurrences(wanted)
         at = bisect.bisect_left(occurrences, file.ordinal_at(cursor))
         if at < len(occurrences):
-            return file.nonblank[occurrences[at]]
+            return file.nonblank[occurrences[at]], True
         if occurrences and scan:
-            return file.nonblank[occurrences[0]]
-        if not scan:
-            return None
+            return file.nonblank[occurrences[0]], True
+        if not scan or not wanted:
+            return None, True
+        words = re.compile(("(?<!\\w)" if wanted[0].isalnum() or wanted[0] == "_" else "") + re.escape(wanted)
+                           + ("(?!\\w)" if wanted[-1].isalnum() or wanted[-1] == "_" else ""))
         for first, last in ((cursor, len(file)), (0, cursor)):
             for index in range(first, last):
-                if file.stripped[index].startswith(wanted) or (wanted and wanted in file.texts[index]):
+                if wanted in file.texts[index] and words.search(file.texts[index]):
                     self._spend(index - first + 1)
-                    return index
+                    return index, False
             self._spend(last - first)
-        return None
+        return None, False
 
     def _spend(self, comparisons: int) -> None:
         """Count work against the budget; refuse a patch whose locating would not stay linear."""
@@ -343,9 +369,9 @@ class FileEdit:
             if end is None or (end == "" and index < len(ends) - 1):
                 ends[index] = file.eol
         if ends:
-            if file.final_newline and not ends[-1]:
+            if self.final_newline and not ends[-1]:
                 ends[-1] = file.eol
-            elif not file.final_newline:
+            elif not self.final_newline:
                 ends[-1] = ""
         self.new_texts = texts
         return file.bom + "".join(text + end for text, end in zip(texts, ends)), opcodes
