@@ -36,7 +36,7 @@ from textual.widgets import ProgressBar, Static
 from agent.safe_text import line as safe_text_line
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
-from agent.tui.screens import (COMMANDS, ApprovalAnswer, ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
+from agent.tui.screens import (COMMANDS, ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
                                NoModelScreen, TrustScreen, arguments_preview, command_preview)
 from agent.tui import widgets
 from agent.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText, ToolCard,

@@ -11,7 +11,6 @@ import time
 
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Collapsible, Static, TextArea
