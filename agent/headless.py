@@ -286,6 +286,10 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                 attempt_finished(attempt, result.status)
                 return finish(result.status, result.reason or f"attempt {attempt} ended: {result.status}")
             report = run_test_suite(ctx)
+            if cancel.is_set():  # Ctrl-C stopped the check run: its result says nothing about the fix
+                attempt_finished(attempt, "cancelled", "cancelled by the user while the tests ran")
+                return finish("cancelled", "cancelled by the user while the tests ran; the agent's changes are "
+                                           "left in the work tree, uncommitted")
             emit(TestsReported.from_report(report))
             attempt_finished(attempt, "passed" if report.green else "failed",
                              "the test suite passes" if report.green else "the test suite still fails")
@@ -294,8 +298,15 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                     return finish("completed", "the test suite passes; not committed (--no-commit)")
                 title = prefixed_subject("Fix failing tests: ", result.final or "")
                 try:
-                    sha, _, _ = git_tools.commit_changes(
-                        ctx, title, tests=f"{report.passed} passed, {report.failed + report.errors} failed")
+                    left_out = {path: why for path, why in git_tools.left_out_of_commit(ctx).items()
+                                if not why.startswith("ignored")}  # .gitignore'd files are never committed
+                    if left_out:  # committing the rest would record a commit that does not hold the fix
+                        reason = ("the test suite passes, but the fix is not committed: " +
+                                  "; ".join(f"{path} {why}" for path, why in sorted(left_out.items())) +
+                                  ". The agent's changes are in the work tree for you to review and commit")
+                        emit(ErrorRaised(reason))
+                        return finish("failed", reason)
+                    sha, _, _ = git_tools.commit_changes(ctx, title, tests=_tests_line(report))
                 except git_tools.GitError as exc:
                     emit(ErrorRaised(str(exc)))
                     return finish("failed", f"the test suite passes, but the commit failed: {exc}")
@@ -315,6 +326,13 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     reason = f"the tests still fail after {max_attempts} attempts"
     emit(ErrorRaised(reason))
     return finish("failed", reason)
+
+
+def _tests_line(report) -> str:
+    """The commit body's test result; counts only when a runner's summary was read."""
+    if report.results == "unknown":
+        return f"result unknown (exit code {report.exit_code})"
+    return f"{report.passed} passed, {report.failed + report.errors} failed"
 
 
 def run_resume(options: RunOptions, ident: str | None, message: str | None) -> int:

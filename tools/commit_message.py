@@ -10,6 +10,8 @@ DEFAULT_SUBJECT = "Changes by gptoss-agent"
 
 _MARKUP_PREFIX = re.compile(r"^(?:#{1,6}\s+|[-*+]\s+|>\s*|\d+[.)]\s+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# In the body a newline ends a line and a tab indents it; every other control character is neutralised.
+_BODY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _PAIRED = ("`", "**", "~~")  # single * and _ are too common in code names to police
 
 
@@ -38,7 +40,7 @@ def compose(proposed: str, *, tests: str | None = None, details: str = "") -> st
     source = proposed if (proposed or "").strip() else details
     subject = subject_line(source)
     body_lines = [line.rstrip() for line in (source or "").splitlines()[1:]] if (proposed or "").strip() else []
-    body = _CONTROL.sub("", "\n".join(body_lines)).strip()
+    body = _BODY_CONTROL.sub("", "\n".join(body_lines)).strip("\n")
     if TRAILER in body:
         body = body.replace(TRAILER, "").strip()
     parts = [subject]

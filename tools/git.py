@@ -35,7 +35,8 @@ from tools.context import FileChange, ToolContext
 from tools.host_git import HostGitError, find_root, one_operation, run_git, validate
 from tools.registry import tool
 
-__all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "undo", "dirty_paths",
+__all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "left_out_of_commit", "undo",
+           "dirty_paths",
            "diff_text", "status_text", "current_branch", "repository_root"]
 
 DIFF_CAP = 2 * 2**20
@@ -173,6 +174,15 @@ def _commit_agent_changes(ctx: ToolContext, message: str, tests: str | None) -> 
             skipped[path] = "a nested repository; the agent never commits one"
     conflicts = sorted(p for p, why in skipped.items() if why.startswith("a conflict") or "(a conflict" in why)
     return CommitReport(sha, committed, skipped, text, conflicts, by_command)
+
+
+def left_out_of_commit(ctx: ToolContext) -> dict[str, str]:
+    """The agent's changed files that a commit now would leave out (path → why), committing nothing.
+
+    `fix` asks first: a fix whose files cannot all be committed is not a committed fix.
+    """
+    with one_operation():
+        return _committable(ctx, _head(ctx.workspace))[1]
 
 
 def commit_changes(ctx: ToolContext, message: str, *, tests: str | None = None) -> tuple[str, list[str], list[str]]:
