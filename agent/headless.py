@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent import prompts
+from agent.safe_text import line as safe_line
 from agent.events import (AgentEvent, AttemptFinished, Committed, ErrorRaised, Notice, ReasoningEmitted, RunFinished,
                           RunStarted, TestsReported, ToolCalled, ToolFinished, key_argument)
 # The composition root lives in agent/runtime.py; these names stay importable from here.
@@ -39,10 +40,13 @@ class JsonlPrinter:
 
     def __call__(self, event: AgentEvent) -> None:
         if event.type in JSONL_TYPES:
-            self.out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+            # ASCII-only JSON: control, C1, bidi and zero-width characters from the model or
+            # the repository travel as \u escapes, so a person tailing the stream sees text,
+            # and a terminal never receives them raw. Any JSON reader decodes them back.
+            self.out.write(json.dumps(event.to_json(), ensure_ascii=True) + "\n")
             self.out.flush()
         elif isinstance(event, Notice):
-            self.err.write(f"gptoss-agent: {event.text}\n")
+            self.err.write(f"gptoss-agent: {safe_line(event.text)}\n")
 
 
 class TranscriptPrinter:

@@ -153,10 +153,12 @@ def test_the_repo_map_prints_repository_text_as_escapes(repo):
 
 def test_jsonl_output_carries_hostile_text_as_json_escapes_only(repo, tmp_path):
     """--json is for programs; still, no raw control character may reach a terminal that displays it."""
-    replay = write_replay(tmp_path / "replay.json", [final("x\x1b]52;c;ZXZpbA==\x07\u202e")])
+    replay = write_replay(tmp_path / "replay.json", [final("x\x1b]52;c;ZXZpbA==\x07\u202e\x9b2J")])
     done = subprocess.run([sys.executable, "-m", "agent.cli", "exec", "--json", "--backend", f"replay:{replay}",
                            "--cwd", str(repo), "task"], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert b"\x1b" not in done.stdout and b"\x07" not in done.stdout
+    assert "\u202e".encode() not in done.stdout and b"\xc2\x9b" not in done.stdout  # no raw bidi, no raw C1 CSI
+    assert done.stdout.isascii()
     messages = [json.loads(line) for line in done.stdout.decode().splitlines()]
-    assert any(m.get("text") == "x\x1b]52;c;ZXZpbA==\x07\u202e" for m in messages)  # the data itself is intact
+    assert any(m.get("text") == "x\x1b]52;c;ZXZpbA==\x07\u202e\x9b2J" for m in messages)  # the data itself is intact
