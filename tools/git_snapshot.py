@@ -13,6 +13,7 @@ removes whatever is there before re-creating the original with O_EXCL.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import stat
 from dataclasses import dataclass
@@ -103,18 +104,39 @@ def _remove(dir_fd: int, name: str) -> None:
 
 
 def _create(dir_fd: int, name: str, entry: Entry) -> None:
+    """Re-create `name` as `entry`. A file or link is written under a fresh name and renamed into place:
+    a process still writing `.git` (a racer the sweep has not reached yet) can put a new `config` there
+    between the removal and the re-creation, and rename replaces it where O_EXCL would fail."""
     if entry.kind == "folder":
-        os.mkdir(name, entry.mode, dir_fd=dir_fd)
-    elif entry.kind == "link":
-        os.symlink(entry.data.decode(errors="surrogateescape"), name, dir_fd=dir_fd)
-    elif entry.kind == "file":
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, entry.mode,
+        try:
+            os.mkdir(name, entry.mode, dir_fd=dir_fd)
+        except FileExistsError:
+            _remove(dir_fd, name)
+            os.mkdir(name, entry.mode, dir_fd=dir_fd)
+        return
+    if entry.kind not in ("link", "file"):
+        return
+    staged = f".gptoss-restore-{os.getpid()}-{secrets.token_hex(6)}"
+    if entry.kind == "link":
+        os.symlink(entry.data.decode(errors="surrogateescape"), staged, dir_fd=dir_fd)
+    else:
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, entry.mode,
                      dir_fd=dir_fd)
         try:
             os.write(fd, entry.data)
             os.fchmod(fd, entry.mode)
         finally:
             os.close(fd)
+    for _ in range(10):
+        try:
+            os.replace(staged, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return
+        except (IsADirectoryError, OSError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            _remove(dir_fd, name)  # a folder now sits where the file belongs
+    os.unlink(staged, dir_fd=dir_fd)
+    raise OSError(f"cannot restore .git/{name}")
 
 
 def restore(workspace: Path, before: Snapshot) -> list[str]:

@@ -47,7 +47,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
-from tools import git_snapshot, landlock, seccomp
+from tools import agent_children, git_snapshot, landlock, seccomp
 from tools.sandbox_secrets import ENV_ALLOWED, hidden_paths, scrub_environment
 
 Mechanism = Literal["bwrap", "landlock", "none"]
@@ -239,7 +239,7 @@ class Sandbox:
         self.mechanism = self.report.mechanism
         self._isolation = {"pid_namespace": True}
         if self.mechanism == "landlock":
-            _become_subreaper()
+            agent_children.become_subreaper()
             self._isolation = landlock_isolation()
             if not self._isolation["fresh_proc"]:
                 _make_undumpable()
@@ -501,9 +501,11 @@ def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, ti
     started = time.monotonic()
     cgroup = _PidsCgroup(limits.processes)
     try:
-        process = subprocess.Popen(_limited(command, limits, cgroup), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                   pass_fds=pass_fds)
+        with agent_children.spawning() as register:  # a concurrent call's sweep must not take it for a stray
+            process = subprocess.Popen(_limited(command, limits, cgroup), cwd=cwd, env=env,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True, pass_fds=pass_fds)
+            register(process.pid)
     except OSError as exc:
         cgroup.remove()
         return CommandResult(argv, None, f"cannot start {argv[0] if argv else 'command'}: {exc.strerror}",
@@ -512,6 +514,11 @@ def _execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, ti
         return _supervise(process, cgroup, started, env=env, timeout=timeout, cancel=cancel, limits=limits,
                           argv=argv, mechanism=mechanism, sweep=sweep)
     finally:
+        agent_children.forget(process.pid)
+        if mechanism == "landlock":
+            # Orphans the command detached (setsid, env -i) were re-parented to the agent (a subreaper):
+            # every child that is not a known one is the command's, and dies here, before .git is restored.
+            agent_children.sweep()
         cgroup.remove()
 
 
@@ -671,12 +678,6 @@ def _carries(pid: int, run_id: str) -> bool:
             return f"GPTOSS_AGENT_RUN={run_id}".encode() in handle.read()
     except OSError:
         return False
-
-
-def _become_subreaper() -> None:
-    """Orphans of sandboxed commands (nohup, setsid) reparent to us, so the end of a call can find them."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 # Host git lives in tools/host_git.py (the one place that runs git on the host); these names stay importable.

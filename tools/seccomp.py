@@ -32,6 +32,15 @@ _KILL_PROCESS = 0x80000000
 _ERRNO = 0x00050000
 
 _AF_UNIX = 1
+# Address families a build or a test may open (bwrap's network namespace leaves them nothing to reach
+# but its own loopback); every other family (AF_VSOCK to the hypervisor, AF_PACKET, AF_BLUETOOTH, AF_ALG,
+# ...) answers EAFNOSUPPORT, as on a kernel built without it.
+ALLOWED_SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
+# Calls that change another process's limits, priority or CPU placement: only the caller's own (pid 0) may
+# be changed, so a command cannot slow down or starve the agent where no PID namespace hides it.
+# (call, index of its pid argument); setpriority's `who` is its second argument.
+_OWN_PROCESS_ONLY = (("prlimit64", 0), ("setpriority", 1), ("sched_setaffinity", 0), ("sched_setscheduler", 0),
+                     ("sched_setparam", 0), ("sched_setattr", 0))
 _X32_BIT = 0x40000000
 _NR, _ARCH_OFFSET = 0, 4
 
@@ -68,7 +77,8 @@ _X86_64 = dict(
     mount_setattr=442, pidfd_getfd=438, pidfd_open=434, kill=62, tkill=200, tgkill=234, pidfd_send_signal=424,
     rt_sigqueueinfo=129, rt_tgsigqueueinfo=297, chroot=161, iopl=172, ioperm=173, uselib=134, nfsservctl=180,
     open=2, creat=85, openat=257, openat2=437, chmod=90, fchmod=91, fchmodat=268, fchmodat2=452, mknod=133,
-    mknodat=259)
+    mknodat=259, prlimit64=302, setpriority=141, sched_setaffinity=203, sched_setscheduler=144,
+    sched_setparam=142, sched_setattr=314)
 _AARCH64 = dict(
     socket=198, connect=203, bind=200, ptrace=117, bpf=280, io_uring_setup=425, io_uring_enter=426,
     io_uring_register=427, process_vm_readv=270, process_vm_writev=271, keyctl=219, add_key=217,
@@ -80,7 +90,8 @@ _AARCH64 = dict(
     vhangup=58, open_tree=428, move_mount=429, fsopen=430, fsconfig=431, fsmount=432, fspick=433,
     mount_setattr=442, pidfd_getfd=438, pidfd_open=434, kill=129, tkill=130, tgkill=131, pidfd_send_signal=424,
     rt_sigqueueinfo=138, rt_tgsigqueueinfo=240, chroot=51, nfsservctl=42,
-    openat=56, openat2=437, fchmod=52, fchmodat=53, fchmodat2=452, mknodat=33)
+    openat=56, openat2=437, fchmod=52, fchmodat=53, fchmodat2=452, mknodat=33, prlimit64=261, setpriority=140,
+    sched_setaffinity=122, sched_setscheduler=119, sched_setparam=118, sched_setattr=274)
 _ARCH = {"x86_64": (0xC000003E, _X86_64), "aarch64": (0xC00000B7, _AARCH64)}
 
 ALWAYS_DENIED = (
@@ -141,7 +152,9 @@ def build_filter(*, deny_all_sockets: bool, protected_pids: Iterable[int] = (), 
     With `deny_all_sockets` (no network namespace to rely on), every new socket
     and every connect/bind is refused. `protected_pids` (the agent, where no
     PID namespace hides it) cannot be signalled, nor can every process at once
-    (kill(-1)).
+    (kill(-1)). Limits, priority and CPU placement may be changed for the calling process only
+    (pid 0; setpriority only PRIO_PROCESS or PRIO_PGRP), and with sockets allowed, only the
+    ALLOWED_SOCKET_FAMILIES (AF_UNIX still refused): any other answers EAFNOSUPPORT.
     """
     machine = machine or platform.machine()
     if machine not in _ARCH:
@@ -178,9 +191,14 @@ def build_filter(*, deny_all_sockets: bool, protected_pids: Iterable[int] = (), 
         targets = protected + [-pid for pid in protected] + [-1]
         for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_open"):
             program += _deny_if_arg_in(numbers[name], 0, targets, deny)
+    program += _deny_unless_arg_in(numbers["setpriority"], 0, (0, 1), deny)  # PRIO_USER would renice the agent
+    for name, index in _OWN_PROCESS_ONLY:
+        program += _deny_unless_arg_in(numbers[name], index, (0,), deny)
     if not deny_all_sockets:
         program += [_insn(_LD_ABS, 0, 0, _NR), _insn(_JEQ, 0, 3, numbers["socket"]),
                     _insn(_LD_ABS, 0, 0, _arg(0)), _insn(_JEQ, 0, 1, _AF_UNIX), _insn(_RET, 0, 0, deny)]
+        program += _deny_unless_arg_in(numbers["socket"], 0, ALLOWED_SOCKET_FAMILIES,
+                                       _ERRNO | errno.EAFNOSUPPORT)
     program.append(_insn(_RET, 0, 0, _ALLOW))
     return b"".join(program)
 

@@ -46,8 +46,20 @@ def main() -> None:
     workspace, mechanism, command = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     sandbox = Sandbox(Path(workspace), mode=mechanism, limits=Limits(timeout_s=float(os.environ.get("AGENT_TIMEOUT", "20"))))
     print(json.dumps({"agent_pid": os.getpid()}), flush=True)
+    before = _own_state()
     result = sandbox.run(command, env={"AGENT_PID": str(os.getpid())})
-    print(json.dumps({"alive": True, "exit_code": result.exit_code, "output": result.output}), flush=True)
+    after = dict(_own_state(), **{f"{k}_before": v for k, v in before.items()})
+    print(json.dumps({"alive": True, "exit_code": result.exit_code, "output": result.output, "agent_after": after}),
+          flush=True)
+
+
+def _own_state() -> dict:
+    """What a command must not change in the agent: its limits, niceness, CPUs and scheduling policy."""
+    import resource
+
+    return {"nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
+            "as": list(resource.getrlimit(resource.RLIMIT_AS)), "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "cpus": sorted(os.sched_getaffinity(0)), "policy": os.sched_getscheduler(0)}
 
 
 if __name__ == "__main__":
