@@ -102,8 +102,10 @@ def resolve_settings(root: Path, options: RunOptions, notify: Callable[[Notice],
 def make_workspace(root: Path, settings, *, origins: dict[str, str] | None = None,
                    notify: Callable[[Notice], None] | None = None, baseline_dirty=None) -> Workspace:
     """The sandbox and tool context for `root`; says so first when the sandbox is off."""
+    from tools import attribution
     from tools import git as git_tools
     from tools.context import ToolContext
+    from tools.host_git import HostGitError
     from tools.sandbox import Sandbox
 
     sandbox = Sandbox(root, mode=settings.sandbox)
@@ -115,6 +117,10 @@ def make_workspace(root: Path, settings, *, origins: dict[str, str] | None = Non
     dirty = git_tools.dirty_paths(root) if baseline_dirty is None else baseline_dirty
     ctx = ToolContext(workspace=root, sandbox=sandbox, test_command=settings.test_cmd,
                       baseline_dirty=frozenset(dirty))
+    try:
+        attribution.start_session(ctx)  # pins the git directory: a repointed `.git` stops host git
+    except HostGitError as exc:
+        raise SetupError(str(exc)) from None
     return Workspace(root, settings, ctx, origins)
 
 

@@ -1,11 +1,21 @@
-"""Which files the agent's commands wrote: the work tree's changed files before and after each command.
+"""Which files the agent's commands wrote: file-system snapshots of the work tree before and after each command.
 
 The agent's patches record their own writes (ToolContext.record_write). A
-command (`container.exec`, `run_tests`) can write files too; this module takes
-a snapshot of every changed or untracked file (content, read without following
-links) before the command and after it, and records each file whose content
-differs as written by the agent, with its exact before-content, so undo can
-restore it and commit can include it.
+command (`container.exec`, `run_tests`) can write files too. Around each
+command this module takes a snapshot of EVERY file under the work tree,
+ignored or not (path → size, mtime, ctime, inode, mode; read without following
+links; `.git` entries, nested repositories and any folder that is itself a git
+directory left out), plus the content of every changed or untracked file
+(so undo can restore it). A file whose stat data is unchanged is not the
+command's; one whose stat data changed is read and recorded only when its
+content differs, with its exact before-content. So a command that edits
+`.gitignore` cannot make the user's ignored `.env` look new (the file itself
+did not change), and a folder holding a moved git directory is never work.
+
+A file whose before-content is unknown (ignored before the command, so not
+captured) is never recorded: never committed, never undone. The ignore rules
+as they were at session start are kept (`start_session`) so a commit never
+includes a file they ignore, however `.gitignore` was changed since.
 
 Run artefacts are left out: files that did not exist before a `run_tests` call
 are not recorded (reports, caches), so they are never committed.
@@ -29,11 +39,12 @@ from pathlib import Path
 from typing import Iterator
 
 from tools import worktree_io
-from tools.host_git import HostGitError, run_git
+from tools.host_git import HostGitError, pin, run_git
 
 FILE_CAP = 16 * 2**20
 SNAPSHOT_CAP = 256 * 2**20
 RACY_NS = 2_000_000_000  # files changed more recently than this are always re-read
+MAX_WALKED = 1_000_000  # a work tree with more entries than this is not attributed at all (nothing recorded)
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,79 @@ class Snapshot:
     untracked: frozenset[str] = frozenset()
     uncaptured: frozenset[str] = frozenset()  # links, special files, files over the caps, nested repositories
     ok: bool = True
+    stats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # every file: path → stat signature
+
+
+def start_session(ctx) -> None:
+    """At session start: pin the repository's git directory and keep which files the ignore rules exclude.
+
+    Pinning (tools.host_git.pin) makes a `.git` the model repoints stop host git instead of
+    redirecting it. The ignored set (files, and folders ending in '/') is what `ignored_at_start`
+    consults, so emptying `.gitignore` later never makes the user's ignored files committable.
+    """
+    pin(ctx.workspace)
+    ctx.ignored_at_start = _ignored_now(ctx.workspace)
+
+
+def _ignored_now(workspace: Path) -> frozenset[str]:
+    done = run_git(workspace, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory",
+                   check=True)
+    return frozenset(p.decode("utf-8", "surrogateescape") for p in done.stdout.split(b"\0") if p)
+
+
+def ignored_at_start(ctx, path: str) -> bool:
+    """Whether the ignore rules at session start excluded `path` (itself, or a folder holding it)."""
+    ignored = getattr(ctx, "ignored_at_start", None)
+    if not ignored:
+        return False
+    if path in ignored:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:depth]) + "/" in ignored for depth in range(1, len(parts)))
+
+
+def is_git_dir(folder: Path) -> bool:
+    """A folder laid out like a git directory (HEAD, objects/, refs/): someone's repository, never work."""
+    return (os.path.isfile(folder / "HEAD") and os.path.isdir(folder / "objects")
+            and os.path.isdir(folder / "refs") and not os.path.islink(folder))
+
+
+def file_stats(workspace: Path) -> tuple[dict[str, tuple[int, ...]], set[str]] | None:
+    """Every entry under the work tree (no links followed) → its stat signature; and the skipped folders.
+
+    `.git` entries are skipped everywhere; a folder holding a `.git` entry (a nested repository) or
+    laid out as a git directory is skipped whole and named (ending in '/'). None past MAX_WALKED.
+    """
+    stats: dict[str, tuple[int, ...]] = {}
+    skipped: set[str] = set()
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        folder = workspace / prefix if prefix else workspace
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            skipped.add(prefix)
+            continue
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            relative = f"{prefix}{entry.name}"
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                child = workspace / relative
+                if os.path.lexists(child / ".git") or is_git_dir(child):
+                    skipped.add(relative + "/")
+                else:
+                    pending.append(relative + "/")
+                continue
+            stats[relative] = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_mode)
+            if len(stats) > MAX_WALKED:
+                return None
+    return stats, skipped
 
 
 def status_entries(workspace: Path) -> list[tuple[str, str]]:
@@ -58,7 +142,11 @@ def status_entries(workspace: Path) -> list[tuple[str, str]]:
 
 
 def take(workspace: Path) -> Snapshot:
-    """Read every changed or untracked file (no links followed, capped)."""
+    """Stat every file; read every changed or untracked one (no links followed, capped)."""
+    walked = file_stats(workspace)
+    if walked is None:
+        return Snapshot(ok=False)
+    stats, skipped = walked
     try:
         entries = status_entries(workspace)
     except HostGitError:
@@ -84,7 +172,7 @@ def take(workspace: Path) -> Snapshot:
     untracked = frozenset(path for code, path in entries if code == "??")
     for stale in set(cache) - set(files):
         del cache[stale]
-    return Snapshot(files, untracked, frozenset(uncaptured))
+    return Snapshot(files, untracked, frozenset(uncaptured | skipped), stats=stats)
 
 
 # Per work tree: path → (stat signature, bytes) from the last snapshot, so an unchanged file is not re-read.
@@ -109,13 +197,16 @@ def _read_cached(workspace: Path, path: str, cache: dict) -> bytes | None:
 
 
 def record_changes(ctx, before: Snapshot, after: Snapshot, *, run_artefacts: bool = False) -> list[str]:
-    """Record in ctx every file whose content differs between the snapshots; returns the recorded paths."""
+    """Record in ctx every file the command changed (stat data and content differ); returns the recorded paths."""
     if not (before.ok and after.ok):
         return []
     recorded = []
-    for path in sorted((set(before.files) | set(after.files)) - before.uncaptured - after.uncaptured):
-        old = before.files[path] if path in before.files else _committed(ctx.workspace, path, after)
-        new = after.files[path] if path in after.files else _committed(ctx.workspace, path, before)
+    changed = {p for p in set(before.stats) | set(after.stats) if before.stats.get(p) != after.stats.get(p)}
+    for path in sorted(changed):
+        if _skipped(path, before.uncaptured | after.uncaptured):
+            continue
+        old = _before_content(ctx.workspace, path, before)
+        new = _after_content(ctx.workspace, path, after)
         if old is _UNKNOWN or new is _UNKNOWN or old == new:
             continue
         if run_artefacts and old is None and path not in ctx.changes:
@@ -129,17 +220,45 @@ def record_changes(ctx, before: Snapshot, after: Snapshot, *, run_artefacts: boo
 _UNKNOWN = object()
 
 
-def _committed(workspace: Path, path: str, other: Snapshot):
-    """A file missing from one snapshot was unchanged then: its content is HEAD's (None if untracked)."""
-    if path in other.untracked:
+def _skipped(path: str, uncaptured: frozenset[str]) -> bool:
+    if path in uncaptured:
+        return True
+    parts = path.split("/")
+    return any("/".join(parts[:depth]) + "/" in uncaptured for depth in range(1, len(parts)))
+
+
+def _before_content(workspace: Path, path: str, before: Snapshot):
+    """What the file held before: captured if it was changed or untracked, HEAD's if tracked and clean.
+
+    A file that existed but was neither (ignored, or HEAD unreadable) has unknown content: not recorded.
+    """
+    if path in before.files:
+        return before.files[path]
+    if path not in before.stats:
         return None
     done = run_git(workspace, "cat-file", "--filters", f"HEAD:{path}")
     return done.stdout if done.ok else _UNKNOWN
 
 
+def _after_content(workspace: Path, path: str, after: Snapshot):
+    if path in after.files:
+        return after.files[path]
+    if path not in after.stats:
+        return None
+    try:
+        return worktree_io.read_file(workspace, path, cap=FILE_CAP)
+    except OSError:
+        return _UNKNOWN
+
+
 @contextmanager
 def recording(ctx, *, run_artefacts: bool = False) -> Iterator[None]:
     """Around one command: attribute what it wrote to the agent (see the module docstring)."""
+    if getattr(ctx, "ignored_at_start", None) is None:
+        try:
+            ctx.ignored_at_start = _ignored_now(ctx.workspace)
+        except HostGitError:
+            pass
     before = take(ctx.workspace)
     try:
         yield

@@ -34,6 +34,7 @@ class ToolContext:
     count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
     changes: dict[str, FileChange] = field(default_factory=dict)  # relative path → change
     baseline_dirty: frozenset[str] = frozenset()  # paths the user had modified before the session
+    ignored_at_start: frozenset[str] | None = None  # what .gitignore excluded at session start (folders end in '/')
     agent_commits: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
     probes: dict[str, Any] = field(default_factory=dict)  # facts about the project learnt once (has pytest?)

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 from base64 import b64decode
 from pathlib import Path
 
@@ -50,6 +51,31 @@ def _space(ctx: ToolContext) -> Workspace:
     return Workspace(ctx.workspace)
 
 
+GIT_DIR_REFUSAL = ("{path}: inside .git, which the file tools never read (its config can hold credentials); "
+                   "use the git tools for history and status")
+
+
+def _inside_git(*paths: str | tuple[str, ...]) -> bool:
+    """Whether any of these paths (text or resolved parts) has a `.git` component, in any letter case."""
+    for path in paths:
+        parts = path.split("/") if isinstance(path, str) else path
+        if any(part.lower() == ".git" for part in parts):
+            return True
+    return False
+
+
+def _refuse_inside_git(space: Workspace, path: str) -> None:
+    """Raise PathRefused for a path in `.git` as written or once links inside the repository are resolved."""
+    if _inside_git(space.parts(path)):
+        raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
+    try:
+        resolved = space.resolved(path)
+    except (OSError, PathRefused):
+        return  # the read itself reports what is wrong
+    if _inside_git(resolved):
+        raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
+
+
 def _nearest(ctx: ToolContext, path: str) -> str:
     names = repo_files(ctx.workspace)
     close = difflib.get_close_matches(path, names, n=3, cutoff=0.5)
@@ -69,6 +95,7 @@ def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
     """
     try:
         with _space(ctx) as space:
+            _refuse_inside_git(space, path)
             kind = space.kind(path)
             prefix = space.resolved(path) if kind == "dir" else ""
     except PathRefused as exc:
@@ -136,6 +163,7 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
     """
     try:
         with _space(ctx) as space:
+            _refuse_inside_git(space, path)
             try:
                 data, _ = space.read(path, allow_secrets=ctx.allow_secrets)
             except IsADirectoryError:
@@ -189,26 +217,33 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         path: folder or file to search, relative to the repository root ("" for everything)
         max_results: most matching lines to return
     """
-    try:
-        re.compile(query)
-        literal = False
-    except re.error:
-        literal = True
+    literal = not _REGEX_SYNTAX.search(query) or not _compiles(query)
+    note = ""
     try:
         with _space(ctx) as space:
+            if _inside_git(space.parts(path)):
+                raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
             fd, parts = space.open(path, os.O_PATH)  # one open: the folder searched is the folder checked
             try:
+                if _inside_git(parts):
+                    raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
                 base, mode = "/".join(parts) or ".", os.fstat(fd).st_mode
                 if not ctx.allow_secrets and is_secret_path(base):
                     return ToolResult.error(f"{path}: looks like a secret (credentials, keys); not searched")
-                if stat.S_ISREG(mode):
-                    rows = _search_file(space, base, _python_pattern(query, literal), ctx.allow_secrets)
-                elif not stat.S_ISDIR(mode):
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                     return ToolResult.error(f"{path}: not a regular file or folder; not searched")
-                else:
-                    rows = _search_rg(space, fd, query, base, literal) if shutil.which("rg") else None
-                    if rows is None:
-                        rows = _search_python(ctx, space, query, base, literal)
+                rows = None
+                if shutil.which("rg"):
+                    rows = (_search_one_file_rg(space, base, query, literal, ctx.allow_secrets)
+                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal))
+                if rows is None:
+                    # Python's `re` backtracks (`^(a+)+$` runs for ever, deaf to Ctrl-C): without
+                    # ripgrep's linear engine, only literal text is searched.
+                    note = "" if literal else "\n[ripgrep is not available: the query was searched as literal text]"
+                    if stat.S_ISREG(mode):
+                        rows = _search_file(space, base, _python_pattern(query, True), ctx.allow_secrets)
+                    else:
+                        rows = _search_python(ctx, space, query, base, True)
             finally:
                 os.close(fd)
             rows = _without_secrets(space, rows, max_results) if not ctx.allow_secrets else rows
@@ -218,10 +253,13 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         return ToolResult.error(str(exc))
     except OSError as exc:
         return ToolResult.error(f"{path}: cannot search ({exc.strerror or exc})")
+    if note and not rows:
+        return ToolResult(True, f"no matches for {query!r}" + (f" in {path}" if path else "") + note,
+                          data={"matches": 0})
     if not rows:
         return ToolResult(True, f"no matches for {query!r}" + (f" in {path}" if path else ""), data={"matches": 0})
     shown = [f"{name}:{number}:{text}" for name, number, text in rows[:max_results]]
-    output = "\n".join(shown)
+    output = "\n".join(shown) + note
     if len(rows) > max_results:
         output += f"\n[{len(rows) - max_results} more matches; narrow the query or the path, or raise max_results]"
     return ToolResult(True, output, truncated=len(rows) > max_results, data={"matches": len(rows)})
@@ -243,6 +281,40 @@ def _without_secrets(space: Workspace, rows: list[Row], wanted: int) -> list[Row
         if not verdicts[row[0]]:
             kept.append(row)
     return kept
+
+
+_REGEX_SYNTAX = re.compile(r"[.^$*+?{}\[\]\\|()]")
+
+
+def _compiles(query: str) -> bool:
+    """Whether the query is a valid regular expression (compiling is linear; only matching backtracks)."""
+    try:
+        re.compile(query)
+        return True
+    except (re.error, RecursionError, OverflowError):
+        return False
+
+
+def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bool,
+                        allow_secrets: bool) -> list[Row] | None:
+    """One file through ripgrep (linear time): the bytes read here (no links followed) go to a private copy.
+
+    Searching the copy, not the path, means a file swapped for a link after the check is never read.
+    """
+    try:
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets)
+    except (OSError, PathRefused):
+        return []
+    if b"\0" in data[:8192]:
+        return []
+    with tempfile.TemporaryDirectory(prefix="gptoss-search-") as private:
+        Path(private, "file").write_bytes(data)
+        folder = os.open(private, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            rows = _search_rg(space, folder, query, ".", literal)
+        finally:
+            os.close(folder)
+    return None if rows is None else [(relative, number, text) for _, number, text in rows]
 
 
 def _python_pattern(query: str, literal: bool) -> re.Pattern:
@@ -283,6 +355,8 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
         done = run_trusted(argv, cwd=through_fd)
     except OSError:
         return None
+    if done.returncode == 2 and not literal and b'"type":"match"' not in done.stdout:
+        return _search_rg(space, folder_fd, query, base, True)  # a regex ripgrep rejects: searched as text
     if done.returncode not in (0, 1):
         return None
     prefix = "" if base == "." else base + "/"

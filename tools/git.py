@@ -29,7 +29,7 @@ from pathlib import Path
 
 from agent.types import ToolResult
 from tools import worktree_io
-from tools.attribution import status_entries
+from tools.attribution import ignored_at_start, is_git_dir, status_entries
 from tools.commit_message import TRAILER, compose
 from tools.context import FileChange, ToolContext
 from tools.host_git import HostGitError, find_root, one_operation, run_git, validate
@@ -199,8 +199,8 @@ def _committable(ctx: ToolContext, base: str | None) -> tuple[list[str], dict[st
     committed, skipped = [], {}
     for path in paths:
         change = ctx.changes[path]
-        if path in ignored:
-            skipped[path] = "ignored by the repository's .gitignore"
+        if path in ignored or ignored_at_start(ctx, path):
+            skipped[path] = "ignored by the repository's .gitignore (now or when the session started)"
             continue
         if _inside_nested_repository(ctx.workspace, path):
             skipped[path] = "inside a nested repository; the agent never commits into one"
@@ -225,7 +225,8 @@ def _committable(ctx: ToolContext, base: str | None) -> tuple[list[str], dict[st
 
 def _inside_nested_repository(workspace: Path, path: str) -> bool:
     parts = Path(path).parts[:-1]
-    return any(os.path.lexists(workspace.joinpath(*parts[:depth], ".git")) for depth in range(1, len(parts) + 1))
+    return any(os.path.lexists(workspace.joinpath(*parts[:depth], ".git")) or is_git_dir(workspace.joinpath(*parts[:depth]))
+               for depth in range(1, len(parts) + 1))
 
 
 def _ignored(workspace: Path, paths: list[str]) -> set[str]:

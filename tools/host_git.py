@@ -11,7 +11,12 @@ that can write into the work tree, to run code outside the sandbox.
 
 The choice here is to make the class impossible rather than to list settings:
 
-1. The repository is validated before every call: `.git` must be a real
+1. The repository is pinned when a session starts (`pin`): its git directory
+   (and a linked worktree's common directory) is resolved once, and every
+   later call checks that the `.git` entry still is what it was and runs git
+   with exactly those directories; a `.git` the model repointed or replaced
+   stops all host git for the session (a pointer file is put back first,
+   without following links). The repository is validated before every call: `.git` must be a real
    directory at the work-tree root, or a pointer file whose git directory lies
    outside the work tree (a worktree made by `batch`); a symlinked `.git`, a
    pointer into the work tree (which the sandbox may write) or anything else
@@ -144,6 +149,111 @@ class Repository:
 
     root: Path
     git_dir: Path
+    common_dir: Path | None = None  # a linked worktree's main git directory, pinned too
+
+
+@dataclass
+class _Pin:
+    """What `.git` was when the session started: checked before every later git call."""
+
+    repo: Repository
+    entry: tuple  # ("dir", dev, ino) or ("file", pointer bytes)
+    git_dir_id: tuple[int, int]
+    broken: str = ""  # set once the entry changed: every later call is refused with this message
+
+
+_PINS: dict[Path, _Pin] = {}
+_PINS_LOCK = threading.Lock()
+
+
+def pin(root: Path) -> Repository:
+    """Resolve the repository's git directory once, at session start; later calls must find it unchanged.
+
+    Without a pin, each call would re-read `.git`, and a model that can write the work tree (a
+    worktree's pointer file under the Landlock fallback, or `mv .git` anywhere it can) could point
+    the agent's commits, status and undo at another repository.
+    """
+    repo = validate(root, pinned=False)
+    pinned = _Pin(repo, _entry_identity(repo.root / ".git"), _identity(repo.git_dir))
+    with _PINS_LOCK:
+        _PINS[repo.root] = pinned
+    return repo
+
+
+def unpin(root: Path) -> None:
+    """Forget a pin (the session for this work tree ended)."""
+    with _PINS_LOCK:
+        _PINS.pop(Path(root).resolve(), None)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _entry_identity(dot_git: Path) -> tuple:
+    info = os.lstat(dot_git)
+    if stat.S_ISDIR(info.st_mode):
+        return ("dir", info.st_dev, info.st_ino)
+    if stat.S_ISREG(info.st_mode):
+        return ("file", _read_small(dot_git))
+    return ("other",)
+
+
+def _checked_pin(pinned: _Pin) -> Repository:
+    """The pinned repository if `.git` is unchanged; otherwise refuse (restoring a pointer file first)."""
+    if pinned.broken:
+        raise UnsafeRepository(pinned.broken)
+    dot_git = pinned.repo.root / ".git"
+    try:
+        now = _entry_identity(dot_git)
+    except (OSError, HostGitError):
+        now = ("missing",)
+    try:
+        same_dir = _identity(pinned.repo.git_dir) == pinned.git_dir_id
+    except OSError:
+        same_dir = False
+    if now == pinned.entry and same_dir:
+        return pinned.repo
+    restored = pinned.entry[0] == "file" and same_dir and _restore_pointer(dot_git, pinned.entry[1])
+    pinned.broken = (f"{dot_git} changed during the session (it pointed to {pinned.repo.git_dir}); a command "
+                     "or the model repointed or replaced it, so the agent runs no more git in this work tree "
+                     "this session" + ("; the pointer file was put back" if restored else
+                                       "; put it back yourself before using git here"))
+    raise UnsafeRepository(pinned.broken)
+
+
+def _restore_pointer(dot_git: Path, content: bytes) -> bool:
+    """Rewrite the worktree's `.git` pointer file with its pinned content, following no link.
+
+    The new file is written next to it through a descriptor of the work-tree root (opened with
+    O_NOFOLLOW) and renamed over `.git`, so a link planted at `.git` or the root is never followed.
+    """
+    try:
+        folder = os.open(dot_git.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    temporary = f".git.gptoss-restore-{os.getpid()}"
+    try:
+        info = os.lstat(".git", dir_fd=folder)
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                     dir_fd=folder)
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
+        os.replace(temporary, ".git", src_dir_fd=folder, dst_dir_fd=folder)
+        return True
+    except OSError:
+        try:
+            os.unlink(temporary, dir_fd=folder)
+        except OSError:
+            pass
+        return False
+    finally:
+        os.close(folder)
 
 
 def find_root(start: Path) -> Path:
@@ -155,9 +265,12 @@ def find_root(start: Path) -> Path:
     raise HostGitError(f"{here} is not inside a git repository (run `git init` there first)")
 
 
-def validate(root: Path) -> Repository:
+def validate(root: Path, *, pinned: bool = True) -> Repository:
     """Check the repository's layout before git touches it (see the module docstring, point 1)."""
     root = Path(root).resolve()
+    held = _PINS.get(root) if pinned else None
+    if held is not None:
+        return _checked_pin(held)
     dot_git = root / ".git"
     try:
         info = os.lstat(dot_git)
@@ -181,7 +294,7 @@ def validate(root: Path) -> Repository:
         if where == root or where.is_relative_to(root):
             raise UnsafeRepository(f"{dot_git} points to {where}, inside the work tree, where the repository's own "
                                    "files (and the model) can write; the agent refuses to run git there")
-    return Repository(root, git_dir)
+    return Repository(root, git_dir, common)
 
 
 def _check_owner(root: Path, git_dir: Path) -> None:
@@ -305,6 +418,8 @@ def hardened_git_env(repo: Repository | None = None, *, extra: Mapping[str, str]
                GIT_PROTOCOL_FROM_USER="0", GIT_ALLOW_PROTOCOL="", GIT_NO_LAZY_FETCH="1")
     if repo is not None:
         env.update(GIT_DIR=str(repo.git_dir), GIT_WORK_TREE=str(repo.root))
+        if repo.common_dir is not None:
+            env["GIT_COMMON_DIR"] = str(repo.common_dir)
     env.update(_config_env(HARDENED_GIT_CONFIG))
     return env
 
