@@ -196,12 +196,23 @@ def check_paths(workspace: Path, paths: list[str] | None) -> list[str]:
 
 
 def check_select(select: str | None) -> str | None:
-    """A name filter, never an option."""
+    """A name filter, never an option nor an `@file` (pytest reads options from any argument starting with `@`)."""
     if select is None or not select.strip():
         return None
-    if select.strip().startswith("-") or "\x00" in select or "\n" in select:
-        raise TestArgumentRefused(f"select {select!r} is a name filter, not an option")
+    if select.strip().startswith(("-", "@")) or "\x00" in select or "\n" in select:
+        raise TestArgumentRefused(f"select {select!r} is a name filter, not an option or an @argument file")
     return select.strip()
+
+
+def check_built_command(command: list[str], base: list[str]) -> None:
+    """The last guard: no argument after the runner's own (`base`) may be an `@file`.
+
+    Our own options never start with `@`; anything that does came from the model (directly or
+    through a transformation such as a unittest dotted name) and would make pytest read options.
+    """
+    for element in command[len(base):]:
+        if element.startswith("@"):
+            raise TestArgumentRefused(f"{element!r} would make the test runner read options from a file; refused")
 
 
 def inside_repository(workspace: Path, name: str, *, want_file: bool = True) -> str | None:
@@ -327,6 +338,7 @@ def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str
             env = {"PYTHONPATH": str(scratch), "GPTOSS_AGENT_PROGRESS": str(scratch / _PROGRESS)}
         command = build_command(runner, base, checked, select, scratch, configured=bool(ctx.test_command),
                                 workspace=ctx.workspace)
+        check_built_command(command, base)
         from tools.attribution import recording
 
         with recording(ctx, run_artefacts=True):  # edits count as the agent's; files the run created do not

@@ -92,6 +92,28 @@ def test_an_argument_file_cannot_smuggle_options(ctx, repo):
     assert (repo / "README.md").read_text() == "# the user's readme\n"
 
 
+@pytest.mark.parametrize("select", ["@opts.txt", " @opts.txt", "-p tests.evil", "--basetemp=src"])
+def test_an_argument_file_or_option_through_select_is_refused(ctx, repo, select):
+    (repo / "opts.txt").write_text("--junitxml=README.md\n--basetemp=src\n")
+    result = run_tests.function(ctx, select=select)
+    assert not result.ok and "name filter" in result.output
+    assert (repo / "README.md").read_text() == "# the user's readme\n"
+    assert (repo / "src" / "keep.py").read_text() == "KEEP = 1\n"
+
+
+@pytest.mark.parametrize("runner,base", [("pytest", ["python3", "-m", "pytest"]),
+                                         ("unittest", ["python3", "-m", "unittest"]),
+                                         ("cargo", ["cargo", "test"])])  # go joins it: `-run=@opts.txt`
+def test_no_argument_built_from_model_input_is_an_argument_file(runner, base, tmp_path):
+    from tools.tests import build_command, check_built_command
+
+    command = build_command(runner, base, ["tests/test_calc.py"], "@opts.txt", tmp_path, configured=False)
+    with pytest.raises(TestArgumentRefused):
+        check_built_command(command, base)
+    check_built_command(build_command(runner, base, ["tests/test_calc.py"], "calc", tmp_path, configured=False),
+                        base)
+
+
 def test_real_test_ids_and_select_still_work(ctx):
     result = run_tests.function(ctx, paths=["tests/test_calc.py::test_mul"])
     assert result.ok and result.data["passed"] == 1 and result.data["failed"] == 0
