@@ -234,6 +234,9 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     sink = printer(options)
     task = "Make the failing tests pass."
     workspace = prepare_workspace(options, notify=sink)  # says first if the repository's tests will run unconfined
+    if workspace.settings.approval == "read-only":  # the suite is the repository's code: it can write
+        raise SetupError("fix runs the tests and edits files, which read-only approval forbids; "
+                         "use --approval ask, auto-edit or full-auto")
     ctx = workspace.ctx
     started = time.monotonic()
     report = run_test_suite(ctx)
