@@ -62,6 +62,10 @@ _HOME_TOOLCHAINS = (".pyenv/versions", ".pyenv/shims", ".pyenv/bin", ".pyenv/lib
 # Trees a command never sees whole (bwrap: tmpfs over them; Landlock: left out), re-bound parts excepted.
 _PRIVATE_TREES = ("/root", "/home")
 _LANDLOCK_PRIVATE_TREES = _PRIVATE_TREES + ("/tmp", "/var/tmp", "/run")
+# /dev under Landlock: only these device files, never the folder (the user's terminals, /dev/pts/N, sit
+# there, and the host's /dev/shm). /dev/tty is the command's own controlling terminal (it has none: ENXIO).
+_LANDLOCK_READ_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
+_LANDLOCK_WRITE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full")
 _UNPRIVILEGED_ID = 65534  # nobody/nogroup: what root becomes inside
 
 
@@ -331,12 +335,16 @@ class Sandbox:
                   scratch: Path | None) -> list[str]:
         """Landlock allows, it cannot deny: allow every tree but the private ones and the hidden paths,
         then the toolchain folders (minus hidden paths in them), the workspace and the temp folder."""
-        denied = hidden + [Path(p) for p in _LANDLOCK_PRIVATE_TREES] + [home]
+        denied = hidden + [Path(p) for p in _LANDLOCK_PRIVATE_TREES] + [home, Path("/dev")]
         denied += [Path(os.path.realpath(p)) for p in hidden if os.path.islink(p)]
         readable = landlock.allowed_trees(Path("/"), denied)
+        readable += [d for d in _LANDLOCK_READ_DEVICES if os.path.exists(d)]
         for path in toolchains:
             readable += landlock.allowed_trees(path, [h for h in hidden if not path.is_relative_to(h)])
         launcher = _launcher() + ["--parent", str(os.getpid()), "--write", str(self.workspace), "--write", str(tmp)]
+        for device in _LANDLOCK_WRITE_DEVICES:
+            if os.path.exists(device):
+                launcher += ["--write", device]
         if scratch is not None:
             launcher += ["--write", str(scratch)]
         git = self.workspace / ".git"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -96,11 +97,79 @@ def root_only_paths() -> list[Path]:
     return found
 
 
+# System trees scanned (as root, once per process) for entries no ordinary user could read. Root outside
+# the sandbox is still uid 0 to the kernel's owner checks inside it, so a root-owned 0600 file (a VPN key
+# under /etc, a database folder under /var/lib) would be readable to a command; each such entry is masked.
+# A tree with more than SCAN_BUDGET entries is scanned that far only (doctor says so). The top level of /
+# is checked too (one level: /lost+found and the like).
+SCANNED_SYSTEM_TREES = ("/etc", "/opt", "/srv", "/var", "/usr/local/etc", "/boot", "/mnt", "/media")
+SCAN_BUDGET = 50_000
+
+
+@lru_cache(maxsize=1)
+def _system_scan() -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """(entries not world-readable, or folders not world-searchable; trees cut short by the budget)."""
+    found: list[Path] = []
+    cut: list[str] = []
+    try:
+        top = list(os.scandir("/"))
+    except OSError:
+        top = []
+    for entry in top:
+        if entry.path not in SCANNED_SYSTEM_TREES and _private(entry):
+            found.append(Path(entry.path))
+    for root in SCANNED_SYSTEM_TREES:
+        if os.path.islink(root) or not os.path.isdir(root):
+            continue
+        seen = 0
+        pending = [root]
+        while pending and seen <= SCAN_BUDGET:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except OSError:
+                continue
+            for entry in entries:
+                seen += 1
+                if _private(entry):
+                    found.append(Path(entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+        if pending:
+            cut.append(root)
+    return tuple(found), tuple(cut)
+
+
+def _private(entry: os.DirEntry) -> bool:
+    """Not readable by an ordinary user: a file without o+r, a folder without o+rx. Links are never private
+    themselves (Landlock and bind mounts act on what they lead to, which is checked on its own)."""
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return False
+    if stat.S_ISLNK(mode):
+        return False
+    if stat.S_ISDIR(mode):
+        return mode & 0o005 != 0o005
+    return not mode & 0o004
+
+
+def unreadable_system_paths() -> list[Path]:
+    """What root must not see inside the sandbox beyond ROOT_ONLY_PATHS (empty for other users, whom the
+    kernel's own permission checks already keep out)."""
+    return list(_system_scan()[0]) if os.getuid() == 0 else []
+
+
+def system_scan_cut_short() -> tuple[str, ...]:
+    """Scanned trees too big to scan whole (doctor reports them)."""
+    return _system_scan()[1] if os.getuid() == 0 else ()
+
+
 def hidden_paths(workspace: Path, home: Path, rebound: Iterable[Path]) -> list[Path]:
-    """Every path a command must not see: root-only files, credentials in $HOME, in each re-bound
+    """Every path a command must not see: root-only files (by name, and as root every entry of the
+    scanned system trees no ordinary user could read), credentials in $HOME, in each re-bound
     folder and in each parent folder of the workspace (never the workspace itself, which is the user's
     project and visible by design)."""
-    hidden = root_only_paths() + credential_paths_in(home)
+    hidden = root_only_paths() + unreadable_system_paths() + credential_paths_in(home)
     for folder in rebound:
         hidden += _credentials_below(folder)
     for parent in workspace.parents:
