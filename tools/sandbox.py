@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 from tools import agent_children, git_snapshot, landlock, seccomp
-from tools.sandbox_secrets import ENV_ALLOWED, hidden_paths, scrub_environment
+from tools.sandbox_secrets import ENV_ALLOWED, hidden_paths, scrub_environment, scrubbed_git_config
 
 Mechanism = Literal["bwrap", "landlock", "none"]
 
@@ -319,8 +319,16 @@ class Sandbox:
             args += ["--bind", str(scratch), str(scratch)]
             binds.append(Path(scratch))
         git = self.workspace / ".git"
+        fds = [fd]
         if os.path.lexists(git) and not git.is_symlink():
             args += ["--ro-bind", str(git), str(git)]
+            scrubbed = scrubbed_git_config(git) if git.is_dir() else None
+            if scrubbed is not None:  # tokens in remote URLs: the command sees a copy without them
+                config_fd = os.memfd_create("gptoss-git-config")
+                os.write(config_fd, scrubbed)
+                os.lseek(config_fd, 0, os.SEEK_SET)
+                fds.append(config_fd)
+                args += ["--perms", "0444", "--ro-bind-data", str(config_fd), str(git / "config")]
         for path in hidden:
             if any(path.is_relative_to(c) for c in covered) and not any(path.is_relative_to(b) for b in binds):
                 continue  # already out of sight under a tmpfs
@@ -329,7 +337,7 @@ class Sandbox:
             else:
                 args += ["--ro-bind", "/dev/null", str(path)]
         args += ["--chdir", str(cwd), "--seccomp", str(fd), "--"]
-        return args + argv, (fd,)
+        return args + argv, tuple(fds)
 
     def _landlock(self, argv: list[str], home: Path, toolchains: list[Path], hidden: list[Path], tmp: Path,
                   scratch: Path | None) -> list[str]:

@@ -179,3 +179,33 @@ def hidden_paths(workspace: Path, home: Path, rebound: Iterable[Path]) -> list[P
         if path not in unique and not workspace.is_relative_to(path):
             unique.append(path)
     return unique
+
+
+# Credentials git keeps in a repository's own config: `https://user:token@host/…` remote URLs and
+# `http.extraheader = Authorization: …`. bwrap shows a command a copy without them (`git remote -v`
+# would print the token otherwise); the Landlock fallback cannot replace a file and does not.
+_URL_USERINFO = re.compile(rb"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"]+@")
+_EXTRA_HEADER = re.compile(rb"(?im)^(\s*extraheader\s*=).*$")
+
+
+def scrub_git_config(text: bytes) -> bytes:
+    """`text` (a .git/config) with the userinfo of every URL and every http extra header removed."""
+    return _EXTRA_HEADER.sub(rb"\1 (removed by the sandbox)", _URL_USERINFO.sub(rb"\1", text))
+
+
+def scrubbed_git_config(git_dir: Path) -> bytes | None:
+    """The scrubbed copy of `git_dir/config` when it holds credentials; None when there is nothing to hide
+    (or it is not a plain file: a link is never read through)."""
+    try:
+        fd = os.open(git_dir / "config", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        text = os.read(fd, 4 * 2**20)
+    finally:
+        os.close(fd)
+    scrubbed = scrub_git_config(text)
+    return scrubbed if scrubbed != text else None
+
