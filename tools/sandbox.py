@@ -1,8 +1,9 @@
 """The only place that starts processes: every command the model asks for runs confined.
 
 Primary mechanism: bubblewrap. New user, pid, ipc, uts, cgroup and network
-namespaces (so no network at all, loopback included), every capability
-dropped, an unprivileged uid inside (65534 when the agent is root), the root
+namespaces (no network: only the sandbox's own loopback is up), every capability
+dropped, uid 65534 inside when the agent is root (a name only: files still see
+host uid 0, hence the scan of tools.sandbox_secrets), the root
 file system read-only, the workspace read-write with its `.git` read-only
 (planted hooks or config would otherwise run later on the host), tmpfs over
 /tmp, /run, /dev/shm, $HOME, /root and /home (secrets and agent sockets stay
@@ -12,8 +13,12 @@ and a seccomp filter in the spirit of Docker's default profile
 (tools.seccomp).
 
 Root outside the sandbox is still uid 0 to the kernel's file permission
-checks, even with no capabilities: so files only root may read (/etc/shadow,
-SSH host keys, ...) are masked by name too (tools.sandbox_secrets).
+checks, even with no capabilities: so files only root may read are masked
+(a fixed list, plus a scan of the system trees; tools.sandbox_secrets).
+`.git/config` is shown to bwrap commands without URL credentials. Under
+Landlock, only a few device files are allowed (never /dev/pts), and where it
+gets no PID namespace the agent is a child subreaper that kills every stray
+child at the end of each call (tools.agent_children).
 
 Fallback where bwrap is missing or refused: Landlock plus seccomp, launched by
 tools.sandbox_launch, which adds a PID namespace with a fresh /proc, a
@@ -48,7 +53,8 @@ from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 from tools import agent_children, git_snapshot, landlock, seccomp
-from tools.sandbox_secrets import ENV_ALLOWED, hidden_paths, scrub_environment, scrubbed_git_config
+from tools.sandbox_secrets import (ENV_ALLOWED, SCANNED_SYSTEM_TREES, hidden_paths, scrub_environment,
+                                   scrubbed_git_config, system_scan_cut_short)
 
 Mechanism = Literal["bwrap", "landlock", "none"]
 
@@ -194,21 +200,32 @@ def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
         return (Property("commands run", False, "no sandbox mechanism works here"),)
     if mechanism == "none":
         return (Property("confinement", False, "--sandbox none: commands run as you, unconfined"),)
+    cut = system_scan_cut_short()
     common = (
         Property("no capabilities, no_new_privs", True),
         Property("seccomp deny list (mount, namespaces, ptrace, bpf, keyrings, io_uring, TIOCSTI, ...)", True),
+        Property("cannot change another process's limits, priority or CPUs (prlimit, renice, taskset)", True),
         Property("credential files hidden (shared deny list)", True),
         Property("secret environment variables scrubbed", True),
-        Property("root-only files unreadable", True,
-                 "masked by name: as root the command is still uid 0 to file permissions" if root else
-                 "the command runs as you, not root"),
+        Property("root-only files unreadable", not cut,
+                 ("as root the command is still uid 0 to file permissions: every entry of "
+                  + ", ".join(SCANNED_SYSTEM_TREES) + " and / no ordinary user could read is masked "
+                  "(scanned once per process); other trees (/usr, the repository's parents) are not scanned"
+                  + (f"; NOT scanned whole (too big): {', '.join(cut)}" if cut else ""))
+                 if root else "the command runs as you, not root"),
     )
     if mechanism == "bwrap":
         return common + (
-            Property("no network (own network namespace)", True),
-            Property("unprivileged uid inside", True, f"uid {_UNPRIVILEGED_ID} inside" if root else ""),
+            Property("no network (own network namespace)", True, "only the sandbox's own loopback `lo` is up"),
+            Property("sockets: AF_INET, AF_INET6, AF_NETLINK only (AF_UNIX, AF_VSOCK, AF_PACKET, ... refused)", True),
+            Property("unprivileged uid inside", not root,
+                     f"uid {_UNPRIVILEGED_ID} by name only: the kernel still checks files as host uid 0 (with no "
+                     "capabilities), so what root owns is readable unless masked (see root-only files) and "
+                     "writable where bound writable (the repository)" if root else ""),
             Property("agent processes invisible (own PID namespace, fresh /proc)", True),
             Property(".git read-only", True),
+            Property("tokens in .git/config remote URLs hidden (a scrubbed copy is shown)", True),
+            Property("host terminals unreachable (own /dev)", True),
             Property("leftover processes killed when the command ends", True),
         )
     found = landlock_isolation()
@@ -225,8 +242,13 @@ def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
         Property(".git read-only", found["readonly_git"],
                  "" if found["readonly_git"] else "no mount namespace: .git config/hooks restored after each "
                                                   "command instead"),
+        Property("tokens in .git/config remote URLs hidden", False,
+                 "the Landlock fallback cannot show a scrubbed copy: `git remote -v` prints them"),
+        Property("host terminals unreachable (only /dev/null, zero, full, random, urandom, tty allowed)", True),
         Property("leftover processes killed when the command ends", True,
-                 "PID namespace teardown" if found["pid_namespace"] else "process sweep by run id"),
+                 "PID namespace teardown" if found["pid_namespace"] else
+                 "the agent is a child subreaper: every orphan (setsid, env -i) is re-parented to it and "
+                 "killed at the end of the call"),
         Property("unprivileged uid inside", not root, "as root the fallback keeps uid 0 (with no capabilities)"
                  if root else "the command runs as you"),
         Property("private /tmp", True, "TMPDIR is a fresh folder per command; the host's /tmp is hidden"),
