@@ -201,10 +201,11 @@ def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, 
             message = f"[gptoss-agent: {outcome.status}] {message}"
         try:
             git_tools.commit_changes(workspace.ctx, message)
-        except git_tools.GitError:
-            pass  # nothing changed: the branch stays at HEAD
+        except git_tools.GitError as exc:
+            if not str(exc).startswith("nothing to commit"):  # nothing changed: the branch stays at HEAD
+                outcome = replace(outcome, status="error", reason=f"not committed: {exc}")
         head = run_trusted(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
-        if head != base:
+        if head and head != base:
             stat = run_trusted(["git", "diff", "--numstat", base, head], cwd=worktree).stdout.decode()
             rows = [line.split("\t") for line in stat.splitlines() if line.count("\t") == 2]
             outcome = replace(outcome, commit=head, files=[r[2] for r in rows],
