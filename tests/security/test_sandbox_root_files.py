@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sandbox_agent import run_agent
 
-pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="only root can plant root-only files in /etc; for any "
+root_only = pytest.mark.skipif(os.getuid() != 0, reason="only root can plant root-only files in /etc; for any "
                                                           "other user the kernel itself refuses them")
 
 
@@ -47,6 +47,7 @@ def planted():
             path.unlink(missing_ok=True)
 
 
+@root_only
 def test_root_only_files_in_system_trees_are_unreadable(sandbox_repo, mechanism, planted):
     folder, loose, group_only, public, secret = planted
     report = run_agent(sandbox_repo, mechanism, ["sh", "-c", f"cat {folder}/wg0.conf {loose} {group_only} {public}; "
