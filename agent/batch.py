@@ -227,15 +227,16 @@ class Manifest:
             if not line.strip():
                 continue
             try:
-                outcome, why = manifest_record(json.loads(line))
-            except (json.JSONDecodeError, RecursionError):
+                record = json.loads(line)
+                outcome, why = manifest_record(record)
+            except (ValueError, RecursionError):  # ValueError: also an integer too long to convert
                 if number == len(lines):
                     continue  # a torn last line: the task it described runs again
                 outcome, why = None, "not valid JSON"
             if outcome is None:
                 warnings.append(f"{self.path} line {number}: record skipped ({why})")
                 continue
-            batch = json.loads(line)["batch"]
+            batch = record["batch"]
             if batch_id is not None and batch != batch_id:
                 warnings.append(f"{self.path} line {number}: record skipped (it belongs to batch {batch}, "
                                 f"not {batch_id})")

@@ -141,6 +141,9 @@ def decode_arguments(call: ToolCallRequest) -> tuple[dict[str, Any] | str | None
         return None, (f"The arguments of your call to {call.recipient} are not valid JSON: {exc.msg} "
                       f"(line {exc.lineno}, column {exc.colno}). You sent: {_excerpt(text)}. "
                       "Send one JSON object, with double-quoted keys and strings.")
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        return None, (f"The arguments of your call to {call.recipient} hold a number too long to read. "
+                      f"You sent: {_excerpt(text)}. Send numbers of at most a few digits.")
     except RecursionError:  # the decoder's own guard, long before the C stack is at risk
         return None, too_deep
     if _depth_exceeds(value, MAX_ARGUMENT_DEPTH):

@@ -187,7 +187,7 @@ def _repo_layer(root: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], Rep
     digest = hashlib.sha256(data).hexdigest()
     try:
         raw = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad TOML, an integer too long to convert
         return {}, RepoConfigReport(path, (), digest, refused=f"it is not valid TOML ({exc})")
     values, invalid = _valid_values(raw)  # a repository's mistakes never stop a run: skipped and reported
     user_only = tuple(sorted(set(values) & USER_ONLY_KEYS))
@@ -336,7 +336,7 @@ def _types() -> dict[str, Any]:
 def _from_toml(path: Path, data: bytes) -> dict[str, Any]:
     try:
         values = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad TOML, an integer too long to convert
         raise ConfigError(f"{path}: {exc}") from None
     types = _types()
     for key, value in values.items():

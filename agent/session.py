@@ -174,7 +174,7 @@ def read_session(path: Path, *, max_bytes: int = 256 * 1024 * 1024) -> SessionRe
         try:
             record = json.loads(line)
             problem = _schema_problem(record)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # ValueError: also an integer too long to convert
             if index == last and index == len(lines) - 1:  # no newline after it: cut off mid-write
                 torn = True
                 continue

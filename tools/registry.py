@@ -237,8 +237,8 @@ def _coerce(value: Any, prop: dict[str, Any]) -> tuple[Any, bool]:
             return value, True
         if isinstance(value, float) and value.is_integer():
             return int(value), True
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value), True
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) <= 30:
+            return int(value), True  # longer digit strings are refused: int() raises past 4300 digits
         return value, False
     if kind == "number":
         return (float(value), True) if isinstance(value, (int, float)) and not isinstance(value, bool) else (value, False)

@@ -39,7 +39,10 @@ def parse_summary(output: str, prefer: str | None = None) -> Summary | None:
     text = strip_ansi(output).replace("\r\n", "\n")
     order = sorted(PARSERS, key=lambda name: name != prefer)
     for name in order:
-        found = PARSERS[name](text)
+        try:
+            found = PARSERS[name](text)
+        except ValueError:  # a count of more digits than Python converts: the output is not a real summary
+            return None
         if found is not None:
             return found
     return None
