@@ -13,7 +13,8 @@ content differs, with its exact before-content. So a command that edits
 did not change), and a folder holding a moved git directory is never work.
 
 A file whose before-content is unknown (ignored before the command, so not
-captured) is never recorded: never committed, never undone. The ignore rules
+captured) is never recorded: never committed, never undone; nor is a new file
+the ignore rules hide (build output, `npm install`), which is not even read. The ignore rules
 as they were at session start are kept (`start_session`) so a commit never
 includes a file they ignore, however `.gitignore` was changed since.
 
@@ -206,7 +207,7 @@ def record_changes(ctx, before: Snapshot, after: Snapshot, *, run_artefacts: boo
         if _skipped(path, before.uncaptured | after.uncaptured):
             continue
         old = _before_content(ctx.workspace, path, before)
-        new = _after_content(ctx.workspace, path, after)
+        new = _after_content(ctx.workspace, path, after, created=old is None)
         if old is _UNKNOWN or new is _UNKNOWN or old == new:
             continue
         if run_artefacts and old is None and path not in ctx.changes:
@@ -240,11 +241,15 @@ def _before_content(workspace: Path, path: str, before: Snapshot):
     return done.stdout if done.ok else _UNKNOWN
 
 
-def _after_content(workspace: Path, path: str, after: Snapshot):
+def _after_content(workspace: Path, path: str, after: Snapshot, *, created: bool):
+    """What the file holds now. A new file the ignore rules hide (a build or `npm install` output) is not
+    read: never committed anyway, it is left out rather than costing a read of every such file."""
     if path in after.files:
         return after.files[path]
     if path not in after.stats:
         return None
+    if created:
+        return _UNKNOWN
     try:
         return worktree_io.read_file(workspace, path, cap=FILE_CAP)
     except OSError:

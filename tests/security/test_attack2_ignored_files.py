@@ -77,3 +77,9 @@ def test_a_file_ignored_at_session_start_is_never_committed_even_if_the_agent_ed
 def test_a_touched_but_unchanged_file_is_not_the_commands(repo, ctx):
     run(ctx, "touch notes.txt .env && chmod 600 local.cfg")
     assert ctx.changes == {}
+
+
+def test_new_files_the_ignore_rules_hide_are_not_the_agents_work(repo, ctx):
+    run(ctx, "mkdir -p build/deep && echo generated > build/deep/gen.o && echo more >> build/out.txt")
+    assert ctx.changes == {}  # nothing to commit, and undo touches none of them
+    assert "nothing to commit" in git_tools.git_commit(ctx, message="Build").output
