@@ -277,7 +277,7 @@ def write_report(path: Path, text: str) -> None:
         from tools.paths import write_new_file
     except ImportError:  # pragma: no cover - the shared helper not there yet
         write_new_file = _write_new_file
-    write_new_file(path, text.encode(), mode=0o644)
+    write_new_file(path, text.encode(errors="backslashreplace"), mode=0o644)  # a lone surrogate is shown, not fatal
 
 
 def _write_new_file(path: Path, data: bytes, *, mode: int) -> None:

@@ -54,7 +54,8 @@ class SessionLog:
         return log
 
     def write(self, kind: str, *, durable: bool = False, **fields: Any) -> None:
-        line = json.dumps({"kind": kind, "t": round(time.time(), 3), **fields}, ensure_ascii=False, default=str)
+        # ASCII escapes: any str is written, a lone surrogate from the model included (UTF-8 cannot encode it)
+        line = json.dumps({"kind": kind, "t": round(time.time(), 3), **fields}, ensure_ascii=True, default=str)
         self._handle.write(line + "\n")
         self._handle.flush()
         if durable:

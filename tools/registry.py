@@ -190,6 +190,25 @@ def _type_name(prop: dict[str, Any]) -> str:
     return prop.get("type", "any")
 
 
+def _encodable(value: Any) -> bool:
+    """False when a string inside `value` cannot become bytes even the way file names do (surrogateescape):
+    such a value would crash every tool that writes, runs or looks it up."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return True
+
+
 def _check_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     props = spec.parameters.get("properties", {})
     out: dict[str, Any] = {}
@@ -203,6 +222,9 @@ def _check_arguments(spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[st
         if not ok:
             return None, (f"Argument {key!r} of {spec.recipient} must be {_type_name(props[name])}, "
                           f"got {type(value).__name__}. Arguments: {_describe_params(spec)}.")
+        if not _encodable(coerced):
+            return None, (f"Argument {key!r} of {spec.recipient} holds a lone surrogate (such as \\ud800), "
+                          "which is not text any file, path or command can hold. Send valid Unicode.")
         out[name] = coerced
     if unknown:
         return None, (f"{spec.recipient} has no argument {', '.join(repr(u) for u in unknown)}. "
