@@ -86,7 +86,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="llama | replay:FILE | http://HOST:PORT")
     parser.add_argument("--reasoning", choices=["low", "medium", "high"])
     parser.add_argument("--approval", choices=["read-only", "ask", "auto-edit", "full-auto"])
-    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--max-steps", type=_positive_int, metavar="N")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
     parser.add_argument("--test-cmd", help="the command that runs the tests")
     parser.add_argument("--no-commit", action="store_true", help="never commit")
@@ -121,11 +121,24 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("gptoss-agent: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        raise  # the reader left: `main` ends quietly
     except Exception as exc:  # a clear line for people, the traceback with --debug
         if args.debug:
             raise
         print(f"gptoss-agent: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a bad value is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _reader_went_away() -> int:

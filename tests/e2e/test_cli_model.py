@@ -50,13 +50,21 @@ def test_version_and_help_name_the_real_options():
     assert "TUI_MODEL" not in text and "TUI_BACKEND" not in text and "--model PATH" in text
 
 
-def test_a_closed_pipe_is_quiet(tmp_path):
-    """`gptoss-agent … | head`: no BrokenPipeError traceback when the reader leaves."""
-    reader = subprocess.Popen([sys.executable, "-m", "agent.cli", "--help"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+@pytest.mark.parametrize("command", [["--help"], ["doctor"], ["model", "where"]])
+def test_a_closed_pipe_is_quiet(tmp_path, command):
+    """`gptoss-agent … | head`: no BrokenPipeError and no error line when the reader leaves."""
+    reader = subprocess.Popen([sys.executable, "-m", "agent.cli", *command], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE,
+                              env={**os.environ, "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"})  # write at once
     reader.stdout.close()  # the reader leaves before the writer writes
-    _, err = reader.communicate(timeout=60)
-    assert b"Traceback" not in err and b"BrokenPipe" not in err
+    _, err = reader.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err and b"Errno 32" not in err, err
+    assert reader.returncode in (0, 141)
+
+
+def test_a_step_limit_below_one_is_a_usage_error(tmp_path):
+    result = cli("exec", "--max-steps", "-1", "task")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr
 
 
 def test_the_interactive_ui_refuses_without_a_terminal(tmp_path):
