@@ -137,6 +137,8 @@ def _schema_problem(record: Any) -> str | None:
     for name, kind_type in _SCHEMA.get(kind, {}).items():
         if not isinstance(record.get(name), kind_type) or isinstance(record.get(name), bool):
             return f"{kind} record without a valid {name!r}"
+    if kind == "header" and ("\0" in record["repo"] or not os.path.isabs(record["repo"])):
+        return "a header whose repository is not an absolute path"  # a NUL would crash every path call on it
     if kind == "segment":
         if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in record["tokens"]):
             return "segment with tokens that are not token ids"
