@@ -501,12 +501,23 @@ def program_overrides(config_listing: bytes) -> tuple[tuple[str, str], ...]:
 def _spawn(argv: list[str], *, cwd: Path, env: Mapping[str, str], input: bytes | None,
            timeout_s: float) -> GitResult:
     """Start one git process with bounded time and output; kill its whole group on either limit."""
+    from tools import agent_children
+
     try:
-        process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.PIPE if input is not None
-                                   else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   start_new_session=True)
+        with agent_children.spawning() as register:  # known to the sandbox's stray sweep while it runs
+            process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.PIPE if input is not None
+                                       else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       start_new_session=True)
+            register(process.pid)
     except OSError as exc:
         raise HostGitError(f"cannot start git: {exc}") from None
+    try:
+        return _finish(process, argv, input, timeout_s)
+    finally:
+        agent_children.forget(process.pid)
+
+
+def _finish(process: subprocess.Popen, argv: list[str], input: bytes | None, timeout_s: float) -> GitResult:
     if input is not None:
         threading.Thread(target=_feed, args=(process.stdin, input), daemon=True).start()
     out, err, problem = _collect(process, time.monotonic() + timeout_s)

@@ -166,3 +166,22 @@ def test_a_command_cannot_change_the_visible_agents_limits_priority_or_cpus(weak
     """)
     assert "done" in report["output"]
     assert report["same"], report
+
+
+def test_the_agents_own_children_survive_the_sweep(weak_repo):
+    report = _weak_agent(weak_repo, """
+        import subprocess
+        from tools import agent_children
+        with agent_children.spawning() as register:  # how host git registers its processes
+            registered = subprocess.Popen(["sleep", "30"], start_new_session=True)
+            register(registered.pid)
+        same_session = subprocess.Popen(["sleep", "30"])  # a helper the agent starts in its own session
+        result = Sandbox(workspace, mode="landlock").run(["sh", "-c", "(setsid sleep 30 &); echo ran"])
+        alive = [p.poll() is None for p in (registered, same_session)]
+        for p in (registered, same_session):
+            p.kill()
+            p.wait()
+        print(json.dumps({"alive": alive, "output": result.output}))
+    """)
+    assert "ran" in report["output"]
+    assert report["alive"] == [True, True]
