@@ -439,7 +439,7 @@ def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
         except OSError:
             continue
         inside = any(resolved.is_relative_to(tree) and resolved != tree for tree in private)
-        if inside and resolved.exists() and resolved not in seen:
+        if inside and _reachable(resolved) and resolved not in seen:
             seen.append(resolved)
     # One bind per top-most folder: every bind costs bwrap a mount.
     seen.sort(key=lambda p: len(p.parts))
@@ -448,6 +448,15 @@ def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
         if not any(path.is_relative_to(parent) for parent in kept):
             kept.append(path)
     return tuple(kept)
+
+
+def _reachable(path: Path) -> bool:
+    """Whether `path` exists for us. A PATH entry under a folder we may not enter (root's
+    ~/.local/bin seen by another user) is simply not there: never a reason to fail a command."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 class _PidsCgroup:
