@@ -108,6 +108,7 @@ QUERIES = {
 }
 
 _CONTAINERS = {"class_definition", "class_declaration", "class_body", "class", "impl_item", "class_specifier"}
+_FUNCTIONS = {"function_definition", "function_declaration"}  # a class inside one of these is not its method
 
 
 @dataclass(frozen=True)
@@ -164,21 +165,27 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     tree, matches = _parse_and_query(parser, query, source, budget_s)
     definitions: list[Definition] = []
     references: list[str] = []
+    in_class: set[int] | None = None  # ids of nodes whose nearest class-or-function ancestor is a class
     for number, (_, captures) in enumerate(matches):
         if deadline is not None and number % 1024 == 1023 and time.thread_time() > deadline:
             raise TimeBudgetExceeded(f"reading the tags took over {budget_s:g}s")
         if "ref" in captures:
-            references.extend(node.text.decode("utf-8", "replace") for node in captures["ref"])
+            references.extend(_text(source, node) for node in captures["ref"])
             continue
         kind_key = next((k for k in captures if k.startswith("def.")), None)
         if kind_key is None or "name" not in captures:
             continue
         node, name = captures[kind_key][0], captures["name"][0]
         kind = kind_key[4:]
-        if kind == "function" and _inside_container(node):
-            kind = "method"
-        first_line = source[node.start_byte:node.end_byte].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-        definitions.append(Definition(name.text.decode("utf-8", "replace"), kind, node.start_point[0] + 1,
+        if kind == "function":
+            if in_class is None:
+                in_class = _nodes_in_classes(tree.root_node, deadline)
+            if node.id in in_class:
+                kind = "method"
+        line_end = source.find(b"\n", node.start_byte, node.end_byte)  # never a copy of the whole (nested) body
+        first_line = source[node.start_byte:line_end if line_end >= 0 else node.end_byte][:4096]
+        first_line = first_line.decode("utf-8", "replace").strip()
+        definitions.append(Definition(_text(source, name), kind, node.start_point[0] + 1,
                                       first_line[:160]))
     definitions.sort(key=lambda d: d.line)
     return FileTags(tuple(definitions), tuple(references))
@@ -187,6 +194,8 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
 NESTING_FOR_BOUNDED_QUERY = 48  # bracket depth above which the query runs in depth-limited slices
 MAX_BRACKET_DEPTH = 256  # above it a file is not mapped (hand-written code stays far below)
 _SLICE_DEPTH = 32
+TREE_DEPTH_FOR_BOUNDED_QUERY = 128  # syntax-tree depth above which the query runs in slices too
+MAX_TREE_DEPTH = 2048  # above it a file is not mapped: 60000 nested `def`s made one query run for minutes
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"()[]{}")))
 
 
@@ -227,7 +236,10 @@ def _parse_and_query(parser, query, source: bytes, budget_s: float | None):
     if tree is None or stopped:
         parser.reset()
         raise TimeBudgetExceeded(f"parsing took over {budget_s:g}s")
-    if depth <= NESTING_FOR_BOUNDED_QUERY:
+    levels = tree_depth(tree.root_node, MAX_TREE_DEPTH, deadline)
+    if levels > MAX_TREE_DEPTH:  # nesting by keywords (Ruby's def…end) that no bracket count sees
+        raise TooDeeplyNested(f"definitions nest over {MAX_TREE_DEPTH} syntax levels deep")
+    if depth <= NESTING_FOR_BOUNDED_QUERY and levels <= TREE_DEPTH_FOR_BOUNDED_QUERY:
         return tree, QueryCursor(query).matches(tree.root_node)
     matches: list = []
     roots = [tree.root_node]
@@ -240,6 +252,26 @@ def _parse_and_query(parser, query, source: bytes, budget_s: float | None):
         matches.extend(cursor.matches(root))
         roots.extend(_nodes_at_depth(root, _SLICE_DEPTH + 1, deadline))
     return tree, matches
+
+
+def tree_depth(root, enough: int, deadline: float) -> int:
+    """How many levels the syntax tree has below `root`, in one cursor walk that stops once past `enough`."""
+    cursor, level, peak, steps = root.walk(), 0, 0, 0
+    while True:
+        steps += 1
+        if steps % 4096 == 0 and time.thread_time() > deadline:
+            raise TimeBudgetExceeded("measuring the nesting took too long")
+        if cursor.goto_first_child():
+            level += 1
+            if level > peak:
+                peak = level
+                if peak > enough:
+                    return peak
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return peak
+            level -= 1
 
 
 def bracket_depth(source: bytes, enough: int) -> int:
@@ -281,12 +313,40 @@ def _nodes_at_depth(node, depth: int, deadline: float) -> list:
                 return found
 
 
-def _inside_container(node) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent.type in _CONTAINERS:
-            return True
-        if parent.type in ("function_definition", "function_declaration"):
-            return False
-        parent = parent.parent
-    return False
+def _text(source: bytes, node) -> str:
+    """A node's text sliced from the source: `node.text` on a tree parsed through a read callback costs
+    time that grows with the nesting depth, which made thousands of nested definitions quadratic."""
+    return source[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def _nodes_in_classes(root, deadline: float | None) -> set[int]:
+    """Ids of the nodes whose nearest enclosing class-or-function is a class, in one walk down the tree.
+
+    Walking down with a cursor is linear; asking each definition for its parents
+    is not (tree-sitter finds a parent by descending from the root again), which
+    made a file of thousands of nested definitions take minutes.
+    """
+    found: set[int] = set()
+    cursor = root.walk()
+    inside = [False]  # per level: whether that level's nodes sit in a class
+    steps = 0
+    while True:
+        steps += 1
+        if deadline is not None and steps % 4096 == 0 and time.thread_time() > deadline:
+            raise TimeBudgetExceeded("reading the tags of deeply nested code took too long")
+        node = cursor.node
+        if inside[-1]:
+            found.add(node.id)
+        if node.type in _CONTAINERS:
+            below = True
+        elif node.type in _FUNCTIONS:
+            below = False
+        else:
+            below = inside[-1]
+        if cursor.goto_first_child():
+            inside.append(below)
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return found
+            inside.pop()
