@@ -17,6 +17,7 @@ import shutil
 import stat
 import tempfile
 from base64 import b64decode
+from collections import Counter
 from pathlib import Path
 
 from agent.types import ToolResult
@@ -29,6 +30,7 @@ from tools.sandbox import run_trusted
 OPEN_FILE_TOKEN_BUDGET = 6_000
 LINE_CHARS_SHOWN = 4_000  # a longer line (minified code, a hostile file) is cut, with a note
 SEARCH_TEXT_CHARS = 300
+SEARCH_MATCHES_PER_FILE = 1000  # rows ripgrep reports per file (more when max_results asks for more)
 SEARCH_FILE_BYTES = 16 << 20  # the Python fallback and single-file search read at most this much
 TREE_ENTRY_LIMIT = 400
 _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".tox"}
@@ -93,6 +95,8 @@ def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
         path: folder to start from, relative to the repository root ("" for the root)
         depth: how many folder levels to show
     """
+    if depth < 1:
+        return ToolResult.error(f"depth={depth}: give 1 or more (1 shows just this folder's entries).")
     try:
         with _space(ctx) as space:
             _refuse_inside_git(space, path)
@@ -161,6 +165,11 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
         line_end: last line to show (inclusive); default the end of the file
         line_numbers: prefix each line with its number
     """
+    if line_start < 1:
+        return ToolResult.error(f"line_start={line_start}: lines are numbered from 1.")
+    if line_end is not None and line_end < line_start:
+        return ToolResult.error(f"line_end={line_end} is before line_start={line_start}; give line_end >= line_start "
+                                "(or leave it out for the rest of the file).")
     try:
         with _space(ctx) as space:
             _refuse_inside_git(space, path)
@@ -219,6 +228,8 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
     """
     literal = not _REGEX_SYNTAX.search(query) or not _compiles(query)
     note = ""
+    # ripgrep stops each file here: exact counts for ordinary files, bounded memory for a hostile one
+    per_file = max(SEARCH_MATCHES_PER_FILE, min(max_results, 10 * SEARCH_MATCHES_PER_FILE)) + 1
     try:
         with _space(ctx) as space:
             if _inside_git(space.parts(path)):
@@ -234,8 +245,8 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
                     return ToolResult.error(f"{path}: not a regular file or folder; not searched")
                 rows = None
                 if shutil.which("rg"):
-                    rows = (_search_one_file_rg(space, base, query, literal, ctx.allow_secrets)
-                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal))
+                    rows = (_search_one_file_rg(space, base, query, literal, ctx.allow_secrets, per_file)
+                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file))
                 if rows is None:
                     # Python's `re` backtracks (`^(a+)+$` runs for ever, deaf to Ctrl-C): without
                     # ripgrep's linear engine, only literal text is searched.
@@ -261,7 +272,8 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
     shown = [f"{name}:{number}:{text}" for name, number, text in rows[:max_results]]
     output = "\n".join(shown) + note
     if len(rows) > max_results:
-        output += f"\n[{len(rows) - max_results} more matches; narrow the query or the path, or raise max_results]"
+        capped = Counter(name for name, _, _ in rows).most_common(1)[0][1] >= per_file  # rg stopped a file early
+        output += f"\n[{'at least ' if capped else ''}{len(rows) - max_results} more matches; narrow the query or the path, or raise max_results]"
     return ToolResult(True, output, truncated=len(rows) > max_results, data={"matches": len(rows)})
 
 
@@ -296,7 +308,7 @@ def _compiles(query: str) -> bool:
 
 
 def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bool,
-                        allow_secrets: bool) -> list[Row] | None:
+                        allow_secrets: bool, per_file: int) -> list[Row] | None:
     """One file through ripgrep (linear time): the bytes read here (no links followed) go to a private copy.
 
     Searching the copy, not the path, means a file swapped for a link after the check is never read.
@@ -311,7 +323,7 @@ def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bo
         Path(private, "file").write_bytes(data)
         folder = os.open(private, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            rows = _search_rg(space, folder, query, ".", literal)
+            rows = _search_rg(space, folder, query, ".", literal, per_file)
         finally:
             os.close(folder)
     return None if rows is None else [(relative, number, text) for _, number, text in rows]
@@ -335,14 +347,17 @@ def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_sec
             if pattern.search(line)]
 
 
-def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool) -> list[Row] | None:
+def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool,
+               per_file: int) -> list[Row] | None:
     """ripgrep run inside the folder's own descriptor (so no swapped link redirects it), never following links.
 
     `--json` gives each match's path as a field, so a directory named
     `a:1:b` cannot shift where the path ends. No `--sort`: it makes rg
-    single-threaded; rows are ordered here instead.
+    single-threaded; rows are ordered here instead. `--max-count` stops each
+    file after `per_file` matches, so a file of a million matching lines costs a
+    few rows, not hundreds of megabytes of JSON held in memory.
     """
-    argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never"]
+    argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never", "--max-count", str(per_file)]
     argv += ["--fixed-strings"] if literal else []
     argv += ["-e", query, "--", "."]
     # The child changes into the folder through its own copy of our descriptor (subprocess changes
@@ -356,7 +371,7 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
     except OSError:
         return None
     if done.returncode == 2 and not literal and b'"type":"match"' not in done.stdout:
-        return _search_rg(space, folder_fd, query, base, True)  # a regex ripgrep rejects: searched as text
+        return _search_rg(space, folder_fd, query, base, True, per_file)  # a regex ripgrep rejects: searched as text
     if done.returncode not in (0, 1):
         return None
     prefix = "" if base == "." else base + "/"
