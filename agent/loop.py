@@ -194,8 +194,15 @@ class Agent:
             outcome, stats_status = self._step(tally, cancel)
             if stats_status is not None:
                 return self._result(tally, *stats_status)
-            if outcome.kind == "final":
+            if outcome.kind == "final" and outcome.complete:
                 return self._result(tally, "completed", "", outcome.final)
+            if outcome.kind == "final":  # cut off by the token limit: never reported as the answer
+                tally.format_errors += 1
+                self._emit(ErrorRaised("the final answer was cut off by the token limit"))
+                if tally.format_errors > b.max_format_errors:
+                    return self._result(tally, "failed", "truncated answer", outcome.final)
+                self._tell_model(outcome, prompts.render("final_cut_off"))
+                continue
             if outcome.kind == "tool_call":
                 tally.format_errors = 0
                 stopped = self._act(outcome.call, tally)
