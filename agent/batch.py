@@ -71,11 +71,18 @@ class TaskOutcome:
 def load_plan(path: Path, repo_files: list[str]) -> tuple[dict[str, Any], list[BatchTask]]:
     """Parse and check the plan; fan `per_file` tasks out over their globs."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_plan(path).decode("utf-8"))
     except FileNotFoundError:
         raise PlanError(f"plan not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{path}: not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:  # bad TOML, an integer too long, nesting too deep
+        raise PlanError(f"{path}: not valid TOML ({str(exc)[:200] or type(exc).__name__})") from None
+    problem = _plan_shape_problem(data)
+    if problem:
+        raise PlanError(f"{path}: {problem}")
     _unknown(data, PLAN_KEYS, f"{path}")
     defaults = data.get("defaults", {})
     _unknown(defaults, DEFAULT_KEYS, f"{path} [defaults]")
@@ -116,6 +123,52 @@ def load_plan(path: Path, repo_files: list[str]) -> tuple[dict[str, Any], list[B
             raise PlanError(f"{path}: task id {task.id!r} may only hold letters, digits, '.', '_' and '-'")
         seen.add(task.id)
     return defaults, tasks
+
+
+PLAN_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _read_plan(path: Path) -> bytes:
+    """The plan's bytes: the user's own file, so a link is followed, but a FIFO or device is refused
+    (reading one would hang or never end) and the size is capped."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > PLAN_MAX_BYTES:
+            raise OSError(0, f"larger than {PLAN_MAX_BYTES} bytes")
+        return os.read(fd, PLAN_MAX_BYTES)
+    finally:
+        os.close(fd)
+
+
+_TASK_TYPES = {"id": str, "instruction": str, "files": list, "per_file": bool, "test_cmd": str, "max_steps": int,
+               "reasoning": str, "commit_message": str}
+_DEFAULT_TYPES = {"reasoning": str, "test_cmd": str, "max_steps": int, "approval": str, "commit_message": str,
+                  "backend": str, "model": str}
+
+
+def _plan_shape_problem(data: Any) -> str | None:
+    """Why the parsed plan has the wrong types (`id = 5`, `tasks = [1]`, `defaults = 5`), or None."""
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        return "[defaults] must be a table"
+    tasks = data.get("tasks", [])
+    if not isinstance(tasks, list) or not all(isinstance(task, dict) for task in tasks):
+        return "tasks must be [[tasks]] tables"
+    for where, table, types in [("[defaults]", defaults, _DEFAULT_TYPES)] + [
+            (f"task {n}", task, _TASK_TYPES) for n, task in enumerate(tasks, 1)]:
+        for key, wanted in types.items():
+            value = table.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+                name = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}[wanted]
+                return f"{where}: {key} must be {name}, not {value!r:.40}"
+            if key == "files" and not all(isinstance(g, str) for g in value):
+                return f"{where}: files must be a list of glob strings"
+    return None
 
 
 def _unknown(table: dict, allowed: set[str], where: str) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 from agent.batch import (BatchTask, PlanError, TaskOutcome, load_plan, merge_command, render_commit_message,
                          run_batch)
 from agent.events import AgentEvent, Notice
+from agent.safe_text import block as safe_block
+from agent.safe_text import line as safe_line
 from agent.headless import EXIT_FAILED, EXIT_OK, JSONL_TYPES, RunOptions, SetupError, start_agent, workspace_root
 from agent.runtime import LoadedModel, build_runtime, load_codec, make_workspace, resolve_settings, start_backend
 
@@ -46,7 +48,8 @@ class _TaggedSink:
         if not self.json_mode or event.type not in JSONL_TYPES:
             return
         with self.lock:
-            sys.stdout.write(json.dumps({**event.to_json(), "task": self.task}, ensure_ascii=False) + "\n")
+            # ASCII escapes: a lone surrogate in the model's text stays an escape, not a crash of stdout
+            sys.stdout.write(json.dumps({**event.to_json(), "task": self.task}, ensure_ascii=True) + "\n")
             sys.stdout.flush()
 
 
@@ -65,11 +68,12 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
         raise SetupError("batch keeps each task's work only as a commit on the task's branch, so --no-commit "
                          "does not apply to it (the model's own git_commit is not needed either)")
     plan_path = Path(plan).resolve()
-    progress = (lambda line: print(f"gptoss-agent: {line}", file=sys.stderr)) if options.json else \
-        (lambda line: print(line, flush=True))
+    # every human-facing line holds repository text (file names, task ids, reasons): shown through safe_text
+    progress = (lambda line: print(f"gptoss-agent: {safe_line(line)}", file=sys.stderr)) if options.json else \
+        (lambda line: print(safe_line(line), flush=True))
 
     def notify(notice: Notice) -> None:
-        print(f"gptoss-agent: {notice.text}", file=sys.stderr, flush=True)
+        print(f"gptoss-agent: {safe_line(notice.text)}", file=sys.stderr, flush=True)
 
     root = workspace_root(options.cwd)
     try:
@@ -89,7 +93,8 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
     make_workspace(root, settings, origins=loaded.origins, notify=notify, baseline_dirty=dirty)  # sandbox check
     if dry_run:
         for task in tasks:
-            print(f"{task.id}: {task.instruction.splitlines()[0][:100]}")
+            first = (task.instruction.splitlines() or [""])[0][:100]
+            print(f"{safe_line(task.id)}: {safe_line(first)}")
         print(f"{len(tasks)} task(s); nothing was run (--dry-run)")
         return EXIT_OK
 
@@ -113,7 +118,7 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
     else:
         from agent.batch import report_markdown
 
-        print(report_markdown(batch_id, outcomes))
+        print(safe_block(report_markdown(batch_id, outcomes)))
     return EXIT_OK if all(o.status == "done" for o in outcomes) else EXIT_FAILED
 
 
@@ -150,7 +155,7 @@ def _backends(settings, codec, model_path, tasks: list[BatchTask]):
         path = Path(spec[len("replay:"):])
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise SetupError(f"replay file {path}: {exc}") from None
         if isinstance(data, dict):  # per-task scripts: the same result whatever the order
             missing = [t.id for t in tasks if t.id not in data]

@@ -1,0 +1,62 @@
+"""Batch plans and the names they fan out over: a hostile repository file name prints as escapes in
+`batch --dry-run`, and malformed plans (a FIFO, wrong types, deep nesting, non-UTF-8, a 5000-digit
+number) are one-line errors with exit 2, never a hang or a traceback."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.fixtures.repos import git
+from tests.security.settings_helpers import cli, repo  # noqa: F401 (fixture)
+
+TASK = '[[tasks]]\nid = "t"\ninstruction = "Fix it"\n'
+
+
+def test_dry_run_shows_a_hostile_file_name_as_escapes(repo, tmp_path):
+    hostile = "e\x1b]0;T\x07\x1b[2J\u202ex.py"
+    (repo / hostile).write_text("")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "names")
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[tasks]]\nid = "t"\ninstruction = "Fix {file}"\nfiles = ["*.py"]\nper_file = true\n')
+    done = cli("batch", str(plan), "--dry-run", "--cwd", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\x1b" not in done.stdout + done.stderr and "\u202e" not in done.stdout + done.stderr
+    assert "task(s); nothing was run" in done.stdout
+
+
+PLANS = {
+    "id is a number": ("[[tasks]]\nid = 5\ninstruction = \"x\"\n", "id must be a string"),
+    "tasks are numbers": ("tasks = [1]\n", "tasks must be [[tasks]] tables"),
+    "defaults is a number": ("defaults = 5\n" + TASK, "[defaults] must be a table"),
+    "files is a string": (TASK + 'files = "*"\n', "files must be a list"),
+    "max_steps is text": (TASK + 'max_steps = "9"\n', "max_steps must be an integer"),
+    "deep nesting": ("x = " + "[" * 5000 + "]" * 5000 + "\n" + TASK, "not valid TOML"),
+    "a 5000-digit number": (TASK + "max_steps = " + "9" * 5000 + "\n", "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_a_malformed_plan_is_a_one_line_error(repo, tmp_path, name):
+    text, expected = PLANS[name]
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text)
+    done = cli("batch", str(plan), "--dry-run", "--cwd", str(repo), cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert expected in done.stderr and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_a_non_utf8_plan_is_a_one_line_error(repo, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_bytes(TASK.encode() + b"# \xff\xfe\n")
+    done = cli("batch", str(plan), "--dry-run", "--cwd", str(repo), cwd=tmp_path)
+    assert done.returncode == 2 and "not UTF-8" in done.stderr, done.stderr[-2000:]
+
+
+def test_a_fifo_plan_is_refused_at_once_not_waited_on(repo, tmp_path):
+    plan = tmp_path / "plan.toml"
+    os.mkfifo(plan)
+    done = cli("batch", str(plan), "--dry-run", "--cwd", str(repo), cwd=tmp_path, timeout=30)
+    assert done.returncode == 2 and "not a regular file" in done.stderr, done.stderr[-2000:]
