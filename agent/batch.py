@@ -298,6 +298,17 @@ class Manifest:
             finished[outcome.task] = outcome
         return batch_id, finished, warnings
 
+    def check_target(self) -> None:
+        """Refuse, before any task runs, a manifest name that is a link or not a regular file: every
+        record would be refused after its task ran, and the batch's progress lost."""
+        try:
+            info = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISREG(info.st_mode):
+            raise PlanError(f"{self.path} is a link or not a regular file; the batch records nothing through it. "
+                            "Remove it (or move the plan) and run again")
+
     def write(self, batch_id: str, record: dict) -> None:
         line = (json.dumps({"batch": batch_id, **record}) + "\n").encode()
         with self._lock:
@@ -393,6 +404,7 @@ def run_batch(plan_path: Path, root: Path, tasks: list[BatchTask], run_task: Tas
     report prints a command with them; the manifest is only a record, not a source of truth.
     """
     manifest = Manifest(plan_path.with_suffix(".manifest.jsonl"))
+    manifest.check_target()
     batch_id, finished = None, {}
     if resume:
         batch_id, finished, warnings = manifest.read()
@@ -408,8 +420,14 @@ def run_batch(plan_path: Path, root: Path, tasks: list[BatchTask], run_task: Tas
     def one(task: BatchTask) -> TaskOutcome:
         branch = f"gptoss/{batch_id}/{task.id}"
         on_progress(f"[{task.id}] started on {branch}")
-        outcome = run_task(task, root, branch)
-        manifest.write(batch_id, asdict(outcome))
+        try:
+            outcome = run_task(task, root, branch)
+        except Exception as exc:  # one task's crash is its outcome: the others and the report still come
+            outcome = TaskOutcome(task.id, "error", branch, reason=f"{type(exc).__name__}: {exc}")
+        try:
+            manifest.write(batch_id, asdict(outcome))
+        except OSError as exc:
+            on_progress(f"[{task.id}] not recorded in the manifest ({exc}); a resume runs it again")
         with lock:
             done_count[0] += 1
             on_progress(f"[{task.id}] {outcome.status} ({done_count[0]}/{len(tasks)})"

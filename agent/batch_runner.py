@@ -13,8 +13,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from agent.batch import (BatchTask, PlanError, TaskOutcome, load_plan, merge_command, render_commit_message,
-                         run_batch)
+from agent.batch import (BatchTask, Manifest, PlanError, TaskOutcome, load_plan, merge_command,
+                         render_commit_message, run_batch)
 from agent.events import AgentEvent, Notice
 from agent.safe_text import block as safe_block
 from agent.safe_text import line as safe_line
@@ -78,6 +78,7 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
     root = workspace_root(options.cwd)
     try:
         defaults, tasks = load_plan(plan_path, repo_files(root))
+        Manifest(plan_path.with_suffix(".manifest.jsonl")).check_target()
     except PlanError as exc:
         raise SetupError(str(exc)) from None
     dirty = git_tools.dirty_paths(root) - {_relative(plan_path, root), *_batch_files(plan_path, root)}

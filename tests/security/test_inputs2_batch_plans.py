@@ -60,3 +60,36 @@ def test_a_fifo_plan_is_refused_at_once_not_waited_on(repo, tmp_path):
     os.mkfifo(plan)
     done = cli("batch", str(plan), "--dry-run", "--cwd", str(repo), cwd=tmp_path, timeout=30)
     assert done.returncode == 2 and "not a regular file" in done.stderr, done.stderr[-2000:]
+
+
+def test_a_manifest_planted_as_a_link_is_refused_before_any_task_runs(repo, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(TASK)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    plan.with_suffix(".manifest.jsonl").symlink_to(victim)
+    replay = tmp_path / "r.json"
+    replay.write_text('["<|channel|>final<|message|>done<|return|>"]')
+    done = cli("batch", str(plan), "--backend", f"replay:{replay}", "--cwd", str(repo), cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "is a link or not a regular file" in done.stderr and "Traceback" not in done.stderr
+    assert "started" not in done.stdout + done.stderr  # refused before the first task
+    assert victim.read_text() == "precious\n"
+    assert git(repo, "branch", "--list", "gptoss/*") == ""
+
+
+def test_a_task_that_crashes_is_an_error_outcome_and_the_batch_still_reports(repo, tmp_path):
+    from agent.batch import BatchTask, TaskOutcome, run_batch
+
+    def run_task(task, root, branch):
+        if task.id == "a":
+            raise RuntimeError("backend went away")
+        return TaskOutcome(task.id, "failed", branch, reason="nothing changed")
+
+    plan = tmp_path / "plan.toml"
+    notes: list[str] = []
+    _, outcomes = run_batch(plan, repo, [BatchTask("a", "x"), BatchTask("b", "y")], run_task,
+                            on_progress=notes.append)
+    assert [(o.task, o.status) for o in outcomes] == [("a", "error"), ("b", "failed")]
+    assert "RuntimeError: backend went away" in outcomes[0].reason
+    assert plan.with_suffix(".report.md").exists() and plan.with_suffix(".manifest.jsonl").read_text().count("\n") == 2
