@@ -258,6 +258,8 @@ def _map(args: argparse.Namespace) -> int:
     print(block(result.text))  # names from repository files: shown, never obeyed by the terminal
     print(f"[{result.files} files mapped, {result.parsed} parsed this run"
           f"{', map reused from cache' if result.from_cache else ''}]", file=sys.stderr)
+    for note in getattr(result, "not_mapped", []):
+        print(f"[skipped {block(note)}]", file=sys.stderr)
     return EXIT_OK
 
 

@@ -357,6 +357,11 @@ class MapResult:
     parsed: int
     from_cache: bool
     warnings: list[str] = field(default_factory=list)
+    not_mapped: list[str] = field(default_factory=list)  # "name (why)": too deep or over the time budget
+
+
+def _not_mapped(index) -> list[str]:
+    return [s for s in index.skipped if s.endswith("; not mapped)")]
 
 
 def _load_maps(path: Path) -> dict[str, str]:
@@ -394,16 +399,16 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     maps_file = cache_file.with_suffix(".maps.json")
     maps = _load_maps(maps_file)
     if index.parsed == 0 and key in maps:
-        return MapResult(maps[key], len(index.files), 0, True, index.warnings)
+        return MapResult(maps[key], len(index.files), 0, True, index.warnings, _not_mapped(index))
     if loader.is_alive() or counter:
         loader.join()
     count_tokens = counter[0] if counter else counter_factory()
     text = repo_map(index, budget, count_tokens, focus)
     maps = {key: text, **{k: v for k, v in list(maps.items())[:15]}}
     if index.warnings:  # the index could not be saved: the rendered map would not be reused either
-        return MapResult(text, len(index.files), index.parsed, False, index.warnings)
+        return MapResult(text, len(index.files), index.parsed, False, index.warnings, _not_mapped(index))
     _save(maps_file, json.dumps(maps).encode(), index.warnings)
-    return MapResult(text, len(index.files), index.parsed, False, index.warnings)
+    return MapResult(text, len(index.files), index.parsed, False, index.warnings, _not_mapped(index))
 
 
 def mentioned_files(text: str, files: Iterable[str]) -> list[str]:

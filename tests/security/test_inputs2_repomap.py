@@ -39,3 +39,14 @@ def test_methods_are_still_told_from_functions():
               b"def top(): pass\n")
     kinds = {d.name: d.kind for d in extract("a.py", source).definitions}
     assert kinds["m"] == "method" and kinds["top"] == "function" and kinds["inner"] == "function"
+
+
+def test_the_map_command_names_the_skipped_file(tmp_path, vocab_dir):
+    from tests.security.settings_helpers import cli
+
+    repo = make_calc_repo(tmp_path / "project")
+    (repo / "lib.rb").write_text("def f\n" * 60000 + "end\n" * 60000)
+    done = cli("map", "--cwd", str(repo), cwd=repo, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[skipped lib.rb (definitions nest over" in done.stderr
+    assert "def add(a, b):" in done.stdout
