@@ -125,6 +125,7 @@ class GptossApp(App[None]):
         self._cards: dict[str, ToolCard] = {}
         self._stats = _Stats()
         self._last_interrupt = 0.0
+        self._last_key_at = float("-inf")  # when the previous key came: a modal ignores answers mid-typing
         self._files: list[str] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -168,11 +169,28 @@ class GptossApp(App[None]):
         if isinstance(event, events.Key) and not event.is_forwarded and not self._input_ready:
             self._early_keys.append(event)
             return
+        since_previous_key = float("inf")
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            since_previous_key = event.time - self._last_key_at
+            self._last_key_at = event.time
         if (isinstance(event, (events.Key, events.MouseDown, events.MouseUp, events.Click)) and not event.is_forwarded
-                and isinstance(self.screen, GuardedModal) and not self.screen.accepts(event)
+                and isinstance(self.screen, GuardedModal) and not self.screen.accepts(event, since_previous_key)
                 and not (isinstance(event, events.Key) and event.key == "ctrl+c")):
+            if isinstance(event, events.Key):
+                self.return_key_to_prompt(event)
             return
         await super().on_event(event)
+
+    def return_key_to_prompt(self, event: events.Key) -> None:
+        """A key a modal did not take as an answer was typed for the prompt: nothing typed is lost.
+
+        Letters go in at the cursor, Enter as a new line (it must not send behind the modal).
+        """
+        prompt = self.query_one("#prompt", PromptInput)
+        if event.is_printable and event.character:
+            prompt.insert(event.character)
+        elif event.key in ("enter", "shift+enter", "ctrl+j"):
+            prompt.insert("\n")
 
     def on_resize(self, event: events.Resize) -> None:
         self._on_width(event.size.width)
@@ -389,6 +407,7 @@ class GptossApp(App[None]):
             raise Refused("the user cancelled")
         if answer.always:
             self._always.add(spec.recipient)
+            self.call_from_thread(self._refresh_status)
         if not answer.allow:
             raise Refused(answer.reason or "no")
 
@@ -540,7 +559,17 @@ class GptossApp(App[None]):
         return True
 
     def action_scroll_transcript(self, direction: int) -> None:
+        """PgUp/PgDn scroll the transcript, or, over a modal or help screen, what that screen shows."""
         transcript = self.query_one(Transcript)
+        if self.screen is not self.screen_stack[0]:
+            focused = self.screen.focused
+            transcript = focused if focused is not None and focused.allow_vertical_scroll else None
+            if transcript is None:
+                for candidate in self.screen.query("VerticalScroll"):
+                    transcript = candidate
+                    break
+            if transcript is None:
+                return
         if direction < 0:
             transcript.scroll_page_up()
         else:
@@ -582,7 +611,7 @@ class GptossApp(App[None]):
             fields["sandbox"] = sandbox + (f" ⚠{len(self._weak)}" if self._weak else "")
             if sandbox in ("none", "off"):
                 warning = "SANDBOX OFF"
-        fields["approval"] = self.approval
+        fields["approval"] = self.approval + (f" (always: {', '.join(sorted(self._always))})" if self._always else "")
         for bar in self.query(StatusBar):  # (none while the app shuts down and a late scan arrives)
             bar.show(fields, warning=warning)
 
@@ -616,6 +645,8 @@ class GptossApp(App[None]):
             self.exit()
             return
         self._last_interrupt = now
+        if isinstance(self.screen, GuardedModal):  # the question goes with the run it belonged to (as refused)
+            self.screen.dismiss(None)
         if self._busy:
             self.action_cancel()
         else:

@@ -44,10 +44,16 @@ Ctrl+C twice     quit              PgUp / PgDn            scroll the transcript
 Ctrl+P           command palette   F1                     this help
 """
 
-# Keys pressed before the approval appeared, or within this long after it, do not answer it:
-# a space or an `a` typed for the prompt must not become "yes" or "always".
-APPROVAL_GUARD_SECONDS = 0.4
-PREVIEW_LINES = 14
+# A modal takes no key or click from its first second on screen, and no answering key that comes less
+# than TYPING_GAP_SECONDS after the previous keystroke: a person typing on (say 120 ms a key) as the
+# question appears is writing a message, not answering it. Measured: a typist's keys come < 0.3 s apart.
+APPROVAL_GUARD_SECONDS = 1.0
+TYPING_GAP_SECONDS = 0.5
+# Keys that only move through what is shown: taken at any time, they cannot answer anything.
+VIEWING_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "left", "right"})
+# Rows of the approval box around the preview: border 2, title and its margin 2, the note 1, buttons 3
+# (the warning line and the reason box add theirs).
+APPROVAL_CHROME_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,12 @@ def arguments_preview(arguments: object) -> str:
 
 
 class GuardedModal(ModalScreen):
-    """A modal that only answers to input that happened after it appeared (plus a short guard).
+    """A modal that only answers to deliberate input: after it has been on screen a while, and not mid-typing.
 
-    The app asks `accepts(event)` before dispatching each key or click to it
-    (see `GptossApp.on_event`), so type-ahead never reaches the choice.
+    The app asks `accepts(event, since_previous_key)` before dispatching each key
+    or click to it (see `GptossApp.on_event`), so type-ahead and a sentence typed
+    on as the question appears never reach the choice; the app gives refused
+    printable keys back to the prompt.
     """
 
     GUARD_SECONDS = APPROVAL_GUARD_SECONDS
@@ -92,28 +100,37 @@ class GuardedModal(ModalScreen):
     def on_mount(self) -> None:
         self.armed_at = time.monotonic() + self.GUARD_SECONDS
 
-    def accepts(self, event: events.Event) -> bool:
-        return getattr(event, "time", time.monotonic()) >= self.armed_at
+    def accepts(self, event: events.Event, since_previous_key: float = float("inf")) -> bool:
+        if isinstance(event, events.Key) and (event.key in VIEWING_KEYS or isinstance(self.focused, Input)):
+            return True  # scrolling, or writing into a field the person opened (the reason for a refusal)
+        if getattr(event, "time", time.monotonic()) < self.armed_at:
+            return False
+        return not (isinstance(event, events.Key) and since_previous_key < TYPING_GAP_SECONDS)
 
 
 class ApprovalScreen(GuardedModal):
     """Asked before a mutating tool runs: the exact diff or command, then yes / no / always / no-and-why.
 
     What is shown is what will run: the argv quoted with shlex, every control,
-    bidi and zero-width character shown as an escape (with a count), long or
-    multi-line arguments cut with an explicit "N more lines" that `m` expands.
-    "Always" needs the deliberate Shift+A.
+    bidi and zero-width character shown as an escape (with a count). The whole
+    text sits in a scrolling preview sized so the buttons always fit on screen;
+    until it has been scrolled to its end, a line says how much is still below
+    and Yes is not available. No single letter answers (a person typing would
+    produce it): Ctrl+Y, Ctrl+N / Esc, Ctrl+T, or Enter on a button; Always
+    (Ctrl+A) asks to be confirmed with a second Ctrl+A. Letters typed here go to
+    the prompt.
     """
 
-    BINDINGS = [Binding("y", "answer('yes')", "yes"), Binding("n", "answer('no')", "no"),
-                Binding("A", "answer('always')", "always (Shift+A)"), Binding("t", "answer('tell')", "no, tell why"),
-                Binding("m", "more", "show all", show=False), Binding("escape", "answer('no')", "no", show=False)]
+    BINDINGS = [Binding("ctrl+y", "answer('yes')", "yes"), Binding("ctrl+n,escape", "answer('no')", "no"),
+                Binding("ctrl+a", "answer('always')", "always"), Binding("ctrl+t", "answer('tell')", "no, tell why"),
+                Binding("end", "to_end", "end", show=False)]
 
     def __init__(self, tool: str, preview: str, *, is_diff: bool) -> None:
         super().__init__()
         self.tool, self.preview, self.is_diff = tool, preview, is_diff
         self.lines = preview.split("\n")
-        self.expanded = len(self.lines) <= PREVIEW_LINES
+        self.seen_all = False
+        self.always_asked = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="approval"):
@@ -123,32 +140,59 @@ class ApprovalScreen(GuardedModal):
                 yield Label(Text(f"⚠ {hidden} control/invisible character(s), shown as escapes (reversed)",
                                  style="bold yellow"), id="approval-warning")
             yield VerticalScroll(Static(self._body(), id="approval-body"), id="approval-preview")
-            yield Label(self._more_text(), id="approval-more")
+            yield Label("", id="approval-more")
             yield Input(placeholder="why not? (the model is told)", id="approval-reason")
             with Horizontal(id="approval-buttons"):
-                yield Button("Yes (y)", id="yes", variant="success")
-                yield Button("No (n)", id="no", variant="error")
-                yield Button("Always (Shift+A)", id="always")
-                yield Button("Tell why (t)", id="tell")
+                yield Button("Yes ^Y", id="yes", variant="success", disabled=True)
+                yield Button("No ^N", id="no", variant="error")
+                yield Button("Always ^A", id="always")
+                yield Button("Tell why ^T", id="tell")
 
     def _body(self):
-        shown = "\n".join(self.lines if self.expanded else self.lines[:PREVIEW_LINES])
+        shown = "\n".join(self.lines)
         return safe_diff(shown) if self.is_diff else safe(shown, strict=True)
-
-    def _more_text(self) -> Text:
-        hidden = len(self.lines) - PREVIEW_LINES
-        return Text("" if self.expanded else f"… {hidden} more line(s): press m to show all", style="bold")
 
     def on_mount(self) -> None:  # (GuardedModal.on_mount runs too: Textual calls each class's handler)
         self.query_one("#approval-reason", Input).display = False
-        self.query_one("#approval-more", Label).display = not self.expanded
+        self._fit()
         # The focus is on the preview, not on a button: Space and Enter must not answer.
-        self.query_one("#approval-preview", VerticalScroll).focus()
+        preview = self.query_one("#approval-preview", VerticalScroll)
+        preview.focus()
+        self.watch(preview, "scroll_y", lambda _: self._update_seen(), init=False)
+        self.call_after_refresh(self._update_seen)
 
-    def action_more(self) -> None:
-        self.expanded = True
-        self.query_one("#approval-body", Static).update(self._body())
-        self.query_one("#approval-more", Label).display = False
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+        self.call_after_refresh(self._update_seen)
+
+    def _fit(self) -> None:
+        """The preview gets the rows the rest of the box leaves, so the buttons are always on screen."""
+        preview = self.query_one("#approval-preview", VerticalScroll)
+        chrome = APPROVAL_CHROME_ROWS + len(self.query("#approval-warning"))
+        chrome += 3 if self.query_one("#approval-reason", Input).display else 0
+        preview.styles.max_height = max(3, self.size.height - chrome)
+
+    def _update_seen(self) -> None:
+        """Count the rows (wrapped, as drawn) still below the view; Yes comes once there are none."""
+        preview = self.query_one("#approval-preview", VerticalScroll)
+        below = max(0, round(preview.max_scroll_y - preview.scroll_y))
+        if below == 0 and preview.size.height:
+            self.seen_all = True
+        self.query_one("#yes", Button).disabled = not self.seen_all
+        more = self.query_one("#approval-more", Label)
+        if below:
+            text = f"↓ {below:,} more line(s) below: ↓ / PgDn / End to read on"
+            if not self.seen_all:
+                text += " (Yes waits until you have seen the end)"
+            more.update(Text(text, style="bold"))
+        elif self.always_asked:
+            more.update(Text(f"Always allow {self.tool} for this session? Ctrl+A again to confirm", style="bold"))
+        else:
+            more.update(Text("^Y yes · ^N/Esc no · ^A always · ^T why · or Tab, Enter",
+                             style="dim"))
+
+    def action_to_end(self) -> None:
+        self.query_one("#approval-preview", VerticalScroll).scroll_end(animate=False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_answer(event.button.id or "no")
@@ -157,16 +201,34 @@ class ApprovalScreen(GuardedModal):
         reason_box = self.query_one("#approval-reason", Input)
         if choice == "tell" and not reason_box.display:
             reason_box.display = True
+            self._fit()
             reason_box.focus()
             return
         if choice == "yes":
-            self.dismiss(ApprovalAnswer(True))
+            if self.seen_all:
+                self.dismiss(ApprovalAnswer(True))
+            else:
+                self.notify("Read to the end of the preview first (End).", severity="warning")
         elif choice == "always":
-            self.dismiss(ApprovalAnswer(True, always=True))
+            if not self.seen_all:
+                self.notify("Read to the end of the preview first (End).", severity="warning")
+            elif self.always_asked:
+                self.dismiss(ApprovalAnswer(True, always=True))
+            else:  # a second, separate deliberate action confirms it
+                self.always_asked = True
+                self.query_one("#always", Button).label = "Confirm always ^A"
+                self._update_seen()
         elif choice == "tell":
             self.dismiss(ApprovalAnswer(False, reason=reason_box.value.strip()))
         else:
             self.dismiss(ApprovalAnswer(False))
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter (or Enter) typed here, not into the reason box or on a button, belongs to the prompt."""
+        if (event.is_printable or event.key == "enter") and not isinstance(self.focused, (Input, Button)):
+            event.stop()
+            event.prevent_default()
+            self.app.return_key_to_prompt(event)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(ApprovalAnswer(False, reason=event.value.strip()))

@@ -81,7 +81,7 @@ def test_typed_ahead_space_and_a_do_not_answer_the_approval_and_the_command_show
     screen = session.screen_text()
     assert "$ bash -lc 'touch owned; true\\x1b[1A\\r$ echo harmless'" in screen  # quoted argv, escapes visible
     assert "control/invisible character(s), shown as escapes" in screen
-    session.send("n")
+    session.send("\x0e")  # Ctrl+N: no single letter answers
     session.wait_for(b"Done.", timeout=60)
     quit_app(session)
     assert not marker.exists()
@@ -91,17 +91,18 @@ def test_typed_ahead_space_and_a_do_not_answer_the_approval_and_the_command_show
     assert OVERWRITE.encode() not in bytes(session.output)
 
 
-def test_a_lowercase_a_is_not_always_and_shift_a_is(repo, tmp_path):
+def test_neither_a_nor_shift_a_is_always_and_ctrl_a_twice_is(repo, tmp_path):
     marker = repo / "ran"
     session, result = start(repo, tmp_path, [call("container.exec", {"cmd": ["touch", "ran"]}),
                                              call("container.exec", {"cmd": ["true"]}), final("Both ran.")])
     session.send("go\r")
     session.wait_for(b"Allow", timeout=60)
-    session.read_for(0.8)
-    session.send("a")
-    session.read_for(0.8)
-    assert not marker.exists()
-    session.send("A")
+    session.read_for(1.2)
+    for key in ("a", "A", "y", "\x01"):  # the first Ctrl+A only asks to confirm
+        session.send(key)
+        session.read_for(0.8)
+        assert not marker.exists(), key
+    session.send("\x01")
     session.wait_for(b"Both ran.", timeout=60)  # the second call was not asked again
     quit_app(session)
     assert marker.exists()

@@ -53,9 +53,11 @@ async def wait_for(pilot, predicate, timeout=20.0):
 
 
 async def until_answerable(pilot):
-    """Wait until the modal on screen takes keys: it ignores those from its first moments (type-ahead guard)."""
+    """Wait until the modal on screen takes keys: not in its first second, nor right after another key."""
     import time
 
+    from agent.tui.screens import TYPING_GAP_SECONDS
+
     screen = pilot.app.screen
-    while time.monotonic() < screen.armed_at + 0.05:
+    while time.monotonic() < max(screen.armed_at, pilot.app._last_key_at + TYPING_GAP_SECONDS) + 0.05:
         await pilot.pause(0.05)

