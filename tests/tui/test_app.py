@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import asyncio
 import functools
 import re
@@ -491,9 +493,13 @@ async def test_enter_on_a_button_reached_with_tab_answers_after_the_guard(make_a
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "go")
         await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen))
+        appeared = time.monotonic()
         await pilot.press("tab", "enter")  # in the first second: neither moves nor answers
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, ApprovalScreen)
+        if time.monotonic() - appeared < 0.8:  # a loaded machine may deliver the keys too late to tell
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, ApprovalScreen)
+        if not isinstance(app.screen, ApprovalScreen):
+            pytest.skip("the machine was too slow to press keys within the modal's first second")
         await until_answerable(pilot)
         await pilot.press("tab")
         await until_answerable(pilot)

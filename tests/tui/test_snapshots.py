@@ -28,6 +28,17 @@ if textual.__version__ != RECORDED and os.environ.get("CI"):
 pytestmark = pytest.mark.skipif(textual.__version__ != RECORDED,
                                 reason=f"snapshots recorded with Textual {RECORDED}, this is {textual.__version__}")
 SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def every_sandbox_guarantee_holds(monkeypatch):
+    """Snapshots record the layout, so they must not depend on what this machine's sandbox
+    can give (as root, "unprivileged uid inside" does not hold and the status bar says ⚠1).
+    That detection is tested for real in tests/security/test_sandbox_*.py and the TUI's
+    warning in tests/tui/test_app.py."""
+    import agent.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "_weak_sandbox_properties", lambda sandbox: [])
 SIZES = {"80x24": (80, 24), "100x30": (100, 30), "120x40": (120, 40)}
 REPO = Path("/home/dev/project")  # a fixed name for the welcome line (no settings file there to ask about)
 
