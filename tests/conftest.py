@@ -121,3 +121,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("model") and not item.get_closest_marker("forked"):
             item.add_marker(pytest.mark.forked)
+
+
+@pytest.fixture(autouse=True)
+def no_terminal_program_outlives_its_test():
+    """A pseudo-terminal test that fails before it closes its TUI would leave it spinning."""
+    yield
+    import sys
+
+    sessions = sys.modules.get("tests.tui.pty_session")
+    if sessions is not None:
+        sessions.kill_leftovers()

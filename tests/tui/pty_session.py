@@ -25,6 +25,8 @@ ALT_SCREEN = b"\x1b[?1049h"
 class PtySession:
     """One child process on the slave side of a new pty of `columns`×`rows`."""
 
+    live: "set[PtySession]" = set()  # sessions not closed yet: a failed test must not leave its TUI running
+
     def __init__(self, argv: Sequence[str], *, cwd: Path | str, env: dict[str, str] | None = None,
                  columns: int = 100, rows: int = 30) -> None:
         self.master, slave = pty.openpty()
@@ -36,6 +38,7 @@ class PtySession:
         self.process = subprocess.Popen(list(argv), cwd=str(cwd), env=environment, stdin=slave, stdout=slave,
                                         stderr=slave, start_new_session=True, close_fds=True)
         os.close(slave)
+        PtySession.live.add(self)
         self.output = bytearray()
         self.stamps: list[tuple[float, int]] = []  # (seconds since start, output length after that read)
 
@@ -97,6 +100,7 @@ class PtySession:
                 self.process.kill()
             return self.process.wait(5)
         finally:
+            PtySession.live.discard(self)
             os.close(self.master)
 
     def screen_text(self) -> str:
@@ -105,3 +109,18 @@ class PtySession:
 
         text = bytes(self.output).decode("utf-8", errors="replace")
         return re.sub(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78MDEc])", "", text)
+
+
+def kill_leftovers() -> None:
+    """Kill every session a test left open (its assertion failed before it closed it)."""
+    for session in list(PtySession.live):
+        try:
+            os.killpg(session.process.pid, 9)
+        except OSError:
+            pass
+        session.process.wait(5)
+        PtySession.live.discard(session)
+        try:
+            os.close(session.master)
+        except OSError:
+            pass
