@@ -4,6 +4,8 @@ and out-of-range arguments are clear tool errors, not crashes or silent empty ou
 from __future__ import annotations
 
 import json
+import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +40,13 @@ def test_a_search_matching_a_million_lines_stays_small_and_says_there_are_more(r
         "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
         " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
         "print(json.dumps({'ok': r.ok, 'output': r.output, 'peak_kb': peak}))\n")
+    # The bound is ripgrep's (the fallback without it is literal and says so): give the child a
+    # PATH that finds it, whatever earlier tests did to this process's environment.
+    rg = shutil.which("rg", path="/usr/local/bin:/usr/bin:/bin")
+    assert rg, "ripgrep is installed by .ci/run"
+    env = {**os.environ, "PATH": f"{os.path.dirname(rg)}:/usr/local/bin:/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", script, str(repo), path], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["ok"] and "data.csv:1:1,2" in result["output"], result["output"][:300]
