@@ -51,7 +51,9 @@ def test_a_search_matching_a_million_lines_stays_small_and_says_there_are_more(r
     result = json.loads(done.stdout)
     assert result["ok"] and "data.csv:1:1,2" in result["output"], result["output"][:300]
     assert "at least" in result["output"] and "more matches" in result["output"]
-    assert result["peak_kb"] < 200_000, f"{result['peak_kb']} KB"  # before the fix: about 730 MB
+    # Before the fix every match was kept: about 730 MB. Bounded, it is ~100 MB on a quiet
+    # machine; 425 MB was seen once inside a full run under load, so the line is drawn at 512 MB.
+    assert result["peak_kb"] < 512_000, f"{result['peak_kb']} KB"
 
 
 @pytest.fixture
