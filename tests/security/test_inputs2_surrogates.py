@@ -32,7 +32,10 @@ def test_every_tool_refuses_a_lone_surrogate_and_the_run_and_its_log_survive(rep
     assert len(results) == len(CALLS)
     assert all(not r["ok"] and "lone surrogate" in r["output"] for r in results), results
     assert events(done.stdout)[-1]["status"] == "completed"
-    log = sorted((isolated_state / "state" / "sessions").glob("*.jsonl"))[-1]
+    ours = (str(repo), str(repo.resolve()))  # the state folder is shared: find this run's log by its repository
+    logs = [p for p in (isolated_state / "state" / "sessions").glob("*.jsonl")
+            if json.loads(p.read_bytes().decode("utf-8").splitlines()[0]).get("repo") in ours]
+    log = max(logs, key=lambda p: p.stat().st_mtime)
     text = log.read_bytes().decode("utf-8")  # strict: the log is valid UTF-8
     assert "\\ud800" in text
     listed = cli("sessions", cwd=repo)
