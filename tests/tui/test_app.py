@@ -218,7 +218,7 @@ async def test_keys_typed_before_the_first_frame_are_kept_with_their_enter(make_
 
 @asynctest
 async def test_a_message_typed_while_the_agent_works_is_queued_visibly_and_sent_after(make_app):
-    app = make_app([final("word " * 400), final("Second answer.")], delay=0.003)
+    app = make_app([final("word " * 3000), final("Second answer.")], delay=0.003)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "first")
