@@ -131,16 +131,7 @@ PLAN_MAX_BYTES = 4 * 1024 * 1024
 def _read_plan(path: Path) -> bytes:
     """The plan's bytes: the user's own file, so a link is followed, but a FIFO or device is refused
     (reading one would hang or never end) and the size is capped."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        if info.st_size > PLAN_MAX_BYTES:
-            raise OSError(0, f"larger than {PLAN_MAX_BYTES} bytes")
-        return os.read(fd, PLAN_MAX_BYTES)
-    finally:
-        os.close(fd)
+    return _read_regular(path, PLAN_MAX_BYTES, follow=True)
 
 
 _TASK_TYPES = {"id": str, "instruction": str, "files": list, "per_file": bool, "test_cmd": str, "max_steps": int,
@@ -321,9 +312,10 @@ class Manifest:
                 os.close(fd)
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    """Bytes of a regular file, read without following a link at its name and capped."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+def _read_regular(path: Path, limit: int, *, follow: bool = False) -> bytes:
+    """Bytes of a regular file, capped; a link at its name is refused unless `follow`."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
