@@ -39,6 +39,19 @@ def run_agent(workspace: Path, mechanism: str, argv: list[str], *, env: dict[str
     return report
 
 
+def processes_with(marker: str) -> list[int]:
+    """Pids whose command line contains `marker` (what a test looks for after a sweep)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if marker in Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tools.sandbox import Limits, Sandbox

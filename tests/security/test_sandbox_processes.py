@@ -17,22 +17,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sandbox_agent import run_agent, start_agent
+from sandbox_agent import processes_with as _processes_with, run_agent, start_agent
 
 from tools import git_snapshot
 from tools.sandbox import landlock_isolation
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker in Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode():
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _wait_until(predicate, seconds: float) -> bool:

@@ -22,20 +22,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+from sandbox_agent import processes_with as _processes_with  # noqa: E402 (beside this file, as in test_sandbox_processes)
 ROOT = HERE.parents[1]
 WEAK = [sys.executable, str(HERE / "sandbox_weak_mode.py")]
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker in Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode():
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _kill(marker: str) -> None:
