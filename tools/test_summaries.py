@@ -253,6 +253,16 @@ def _cargo_running(text: str) -> str | None:
     return last.group(1) if not last.group(2) else None
 
 
+def _from_counts(runner: str, line: str, *, skipped: tuple[str, ...]) -> Summary:
+    """A summary from a "3 passed, 1 failed, 2 todo" style line (jest and vitest word it alike)."""
+    counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (\w+)", line))
+    summary = Summary(runner)
+    summary.passed = counts.get("passed", 0)
+    summary.failed = counts.get("failed", 0)
+    summary.skipped = sum(counts.get(word, 0) for word in skipped)
+    return summary
+
+
 # ---------------------------------------------------------------------- jest
 
 _JEST_TESTS = re.compile(r"^Tests:\s+(.*?)(\d+) total\s*$", re.MULTILINE)
@@ -263,11 +273,7 @@ def _jest(text: str) -> Summary | None:
     found = _JEST_TESTS.findall(text)
     if not found:
         return None
-    summary = Summary("jest")
-    counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (\w+)", found[-1][0]))
-    summary.passed = counts.get("passed", 0)
-    summary.failed = counts.get("failed", 0)
-    summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0) + counts.get("pending", 0)
+    summary = _from_counts("jest", found[-1][0], skipped=("skipped", "todo", "pending"))
     summary.failing = _unique(name for name in _JEST_FAILED.findall(text) if name != "Test suite failed to run")
     return summary
 
@@ -282,11 +288,7 @@ def _vitest(text: str) -> Summary | None:
     found = _VITEST_TESTS.findall(text)
     if not found:
         return None
-    summary = Summary("vitest")
-    counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (\w+)", found[-1][0]))
-    summary.passed = counts.get("passed", 0)
-    summary.failed = counts.get("failed", 0)
-    summary.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+    summary = _from_counts("vitest", found[-1][0], skipped=("skipped", "todo"))
     summary.failing = _unique(_VITEST_FAILED.findall(text))
     return summary
 
