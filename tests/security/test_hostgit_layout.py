@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import evil_program, git, make_repo, make_stat_dirty, markers
+from tests.security.users import NEEDS_ANOTHER_USER, can_become_nobody
 from tools import git as git_tools
 from tools.context import ToolContext
 from tools.files import repo_files
@@ -139,7 +140,7 @@ def test_a_commondir_file_in_git_cannot_redirect_git(repo, tmp_path):
         run_git(repo, "status")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand a repository to another user here")
+@pytest.mark.skipif(not can_become_nobody(), reason=NEEDS_ANOTHER_USER)
 def test_a_repository_owned_by_someone_else_is_refused_unless_the_user_trusts_it(repo, tmp_path, monkeypatch):
     """CVE-2022-24765: git skips its ownership check when GIT_DIR is set, so the runner makes it."""
     for path in [repo / ".git", *(repo / ".git").rglob("*")]:

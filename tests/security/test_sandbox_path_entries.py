@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from tests.security.users import NEEDS_ANOTHER_USER, can_become_nobody
 from tools import sandbox
 
 
@@ -29,6 +32,7 @@ def _as_nobody(check) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+@pytest.mark.skipif(os.getuid() == 0 and not can_become_nobody(), reason=NEEDS_ANOTHER_USER)
 def test_an_unreachable_path_entry_in_a_private_home_is_skipped(tmp_path: Path):
     home = tmp_path / "home"
     (home / ".local" / "bin").mkdir(parents=True)
