@@ -89,6 +89,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=_positive_int, metavar="N")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
     parser.add_argument("--test-cmd", help="the command that runs the tests")
+    parser.add_argument("--test-timeout", type=_positive_int, metavar="SECONDS",
+                        help="stop the test suite after this long and name the test that was running (default 600)")
     parser.add_argument("--no-commit", action="store_true", help="never commit")
     parser.add_argument("--sandbox", choices=["auto", "bwrap", "landlock", "none"])
     parser.add_argument("--allow-remote", action="store_true", help="allow a server outside the local network")
@@ -157,7 +159,8 @@ def _run(args: argparse.Namespace) -> int:
 
     options = headless.RunOptions(
         cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning, approval=args.approval,
-        max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd, no_commit=args.no_commit,
+        max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd,
+        test_timeout=args.test_timeout, no_commit=args.no_commit,
         allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote,
         allow_any_model=args.allow_any_model)
     try:

@@ -37,8 +37,9 @@ REPO_CONFIG_MAX_BYTES = 64 * 1024
 
 # What a repository's own file may set: how the agent works in it, never what it may reach,
 # where the prompt goes, what runs unconfined or what is approved without asking.
-REPO_ALLOWED_KEYS = frozenset({"test_cmd", "map_tokens", "max_steps", "max_tokens_per_step", "reasoning",
-                               "temperature", "top_p", "seed"})
+REPO_ALLOWED_KEYS = frozenset({"test_cmd", "test_timeout", "map_tokens", "max_steps", "max_tokens_per_step",
+                               "reasoning", "temperature", "top_p", "seed"})
+TEST_TIMEOUT_MAX_S = 7_200  # a repository may ask for a longer suite limit, never an endless one
 
 
 class ConfigError(ValueError):
@@ -65,6 +66,7 @@ class Settings:
     allow_remote: bool = False
     allow_any_model: bool = False  # load a GGUF that is not gpt-oss (experiments only)
     test_cmd: str | None = None
+    test_timeout: float = 600.0  # seconds the whole test suite may run before it is stopped
     sandbox: str = "auto"
     map_tokens: int = 2_048  # repo map in the developer message; 0 disables it
 
@@ -75,6 +77,9 @@ class Settings:
             raise ConfigError(f"approval must be one of {', '.join(APPROVAL)}, not {self.approval!r}")
         if self.sandbox not in SANDBOX:
             raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX)}, not {self.sandbox!r}")
+        if not 1 <= self.test_timeout <= TEST_TIMEOUT_MAX_S:  # also refuses nan and inf from TOML
+            raise ConfigError(f"test_timeout must be between 1 and {TEST_TIMEOUT_MAX_S} seconds, "
+                              f"not {self.test_timeout}")
         if not 512 <= self.n_ctx <= 131_072:
             raise ConfigError(f"n_ctx must be between 512 and 131072 (the model's window), not {self.n_ctx}")
 

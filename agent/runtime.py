@@ -33,6 +33,7 @@ class RunOptions:
     max_steps: int | None = None
     json: bool = False
     test_cmd: str | None = None
+    test_timeout: float | None = None  # seconds the test suite may run (the test_timeout setting)
     no_commit: bool = False
     allow_dirty: bool = False
     sandbox: str | None = None
@@ -45,7 +46,7 @@ class RunOptions:
         """The settings this front-end sets explicitly (the highest layer)."""
         return {"model": self.model, "backend": self.backend, "reasoning": self.reasoning,
                 "approval": self.approval, "max_steps": self.max_steps, "test_cmd": self.test_cmd,
-                "sandbox": self.sandbox, "allow_remote": self.allow_remote or None,
+                "test_timeout": self.test_timeout, "sandbox": self.sandbox, "allow_remote": self.allow_remote or None,
                 "allow_any_model": self.allow_any_model or None, **self.extra}
 
 
@@ -116,7 +117,7 @@ def make_workspace(root: Path, settings, *, origins: dict[str, str] | None = Non
         notify(Notice(sandbox_off_warning(origins.get("sandbox", "the default"))))
     dirty = git_tools.dirty_paths(root) if baseline_dirty is None else baseline_dirty
     ctx = ToolContext(workspace=root, sandbox=sandbox, test_command=settings.test_cmd,
-                      baseline_dirty=frozenset(dirty))
+                      test_timeout_s=settings.test_timeout, baseline_dirty=frozenset(dirty))
     try:
         attribution.start_session(ctx)  # pins the git directory: a repointed `.git` stops host git
     except HostGitError as exc:
