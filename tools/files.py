@@ -29,8 +29,12 @@ from tools.sandbox import run_trusted
 
 OPEN_FILE_TOKEN_BUDGET = 6_000
 LINE_CHARS_SHOWN = 4_000  # a longer line (minified code, a hostile file) is cut, with a note
-SEARCH_TEXT_CHARS = 300
-SEARCH_MATCHES_PER_FILE = 1000  # rows ripgrep reports per file (more when max_results asks for more)
+LINE_PAGE_CHARS = 20_000  # one page of a long line (char_start): fewer when the budget needs it
+SEARCH_TEXT_CHARS = 300  # a longer matching line is shown as this much text around each match
+SEARCH_CONTEXT_BEFORE = 100  # of those characters, how many come before the match
+SEARCH_MATCHES_PER_FILE = 1000  # lines ripgrep reports per file (more when max_results asks for more)
+SEARCH_MAX_RESULTS = 500  # rows one search may show, whatever max_results asks
+SEARCH_TOKEN_BUDGET = 6_000  # and the tokens they may cost: one search cannot flood the context
 SEARCH_FILE_BYTES = 16 << 20  # the Python fallback and single-file search read at most this much
 TREE_ENTRY_LIMIT = 400
 _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".tox"}
@@ -156,20 +160,23 @@ def list_dir(ctx: ToolContext, path: str = "", depth: int = 1) -> ToolResult:
 
 @tool("repo_browser.open_file")
 def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | None = None,
-              line_numbers: bool = False) -> ToolResult:
-    """Show a file, or a range of its lines.
+              line_numbers: bool = False, char_start: int | None = None) -> ToolResult:
+    """Show a file, or a range of its lines. A very long line (minified code) is shown in pages of characters.
 
     Args:
         path: file path relative to the repository root
         line_start: first line to show (1-based)
         line_end: last line to show (inclusive); default the end of the file
         line_numbers: prefix each line with its number
+        char_start: show line line_start from this character on (1-based), one page of it: for very long lines
     """
     if line_start < 1:
         return ToolResult.error(f"line_start={line_start}: lines are numbered from 1.")
     if line_end is not None and line_end < line_start:
         return ToolResult.error(f"line_end={line_end} is before line_start={line_start}; give line_end >= line_start "
                                 "(or leave it out for the rest of the file).")
+    if char_start is not None and char_start < 1:
+        return ToolResult.error(f"char_start={char_start}: characters are numbered from 1.")
     try:
         with _space(ctx) as space:
             _refuse_inside_git(space, path)
@@ -194,6 +201,8 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
     start = max(line_start, 1)
     if start > total:
         return ToolResult.error(f"{path} has {total} lines; line_start={line_start} is past the end.")
+    if char_start is not None:
+        return _line_page(ctx, path, lines[start - 1], start, total, char_start, line_numbers)
     end = min(line_end or total, total)
     shown: list[str] = []
     used = 0
@@ -201,7 +210,8 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
     for number in range(start, end + 1):
         text = lines[number - 1]
         if len(text) > LINE_CHARS_SHOWN:
-            text = f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters]"
+            text = (f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters; "
+                    f"read on with line_start={number}, char_start={LINE_CHARS_SHOWN + 1}]")
         row = f"{number:>{width}} {text}" if line_numbers else text
         cost = ctx.count_tokens(row) + 1
         if shown and used + cost > OPEN_FILE_TOKEN_BUDGET:
@@ -217,6 +227,39 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
     return ToolResult(True, output, truncated=truncated, data={"path": path, "lines": [start, end], "total": total})
 
 
+def _line_page(ctx: ToolContext, path: str, text: str, number: int, total: int, char_start: int,
+               line_numbers: bool) -> ToolResult:
+    """One page of one line, from `char_start`: as many characters as fit the token budget.
+
+    A minified bundle is one line of hundreds of thousands of characters; the
+    pages are plain character ranges, so the model can walk it, or jump to the
+    offset a search reported.
+    """
+    length = len(text)
+    if char_start > max(length, 1):
+        return ToolResult.error(f"{path} line {number} has {length:,} characters; char_start={char_start} is past "
+                                "its end.")
+    size = LINE_PAGE_CHARS
+    for _ in range(8):  # shrink in proportion until the page fits (dense code costs more tokens per character)
+        cost = ctx.count_tokens(text[char_start - 1:char_start - 1 + size])
+        if cost <= OPEN_FILE_TOKEN_BUDGET or size <= 256:
+            break
+        size = max(256, int(size * OPEN_FILE_TOKEN_BUDGET / cost * 0.95))
+    piece = text[char_start - 1:char_start - 1 + size]
+    last = char_start - 1 + len(piece)
+    output = f"{number} {piece}" if line_numbers else piece
+    where = f"[line {number} of {total}, characters {char_start:,}-{last:,} of {length:,}"
+    if last < length:
+        where += f"; continue with line_start={number}, char_start={last + 1}]"
+    elif number < total:
+        where += f"; the line ends here; the next is line_start={number + 1}]"
+    else:
+        where += "; end of file]"
+    return ToolResult(True, f"{output}\n{where}", truncated=last < length,
+                      data={"path": path, "lines": [number, number], "total": total, "chars": [char_start, last],
+                            "line_chars": length})
+
+
 @tool("repo_browser.search")
 def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) -> ToolResult:
     """Search file contents (regular expression, or literal text if it is not a valid one).
@@ -224,8 +267,11 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
     Args:
         query: what to look for
         path: folder or file to search, relative to the repository root ("" for everything)
-        max_results: most matching lines to return
+        max_results: most matches to show (at most 500); a very long line shows the text around each match
     """
+    if max_results < 1:
+        return ToolResult.error(f"max_results={max_results}: give 1 or more.")
+    asked, max_results = max_results, min(max_results, SEARCH_MAX_RESULTS)
     literal = not _REGEX_SYNTAX.search(query) or not _compiles(query)
     note = ""
     # ripgrep stops each file here: exact counts for ordinary files, bounded memory for a hostile one
@@ -269,12 +315,25 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
                           data={"matches": 0})
     if not rows:
         return ToolResult(True, f"no matches for {query!r}" + (f" in {path}" if path else ""), data={"matches": 0})
-    shown = [f"{name}:{number}:{text}" for name, number, text in rows[:max_results]]
+    shown: list[str] = []
+    used = 0
+    for name, number, text in rows[:max_results]:
+        row = f"{name}:{number}:{text}"
+        cost = ctx.count_tokens(row) + 1
+        if shown and used + cost > SEARCH_TOKEN_BUDGET:
+            break
+        shown.append(row)
+        used += cost
     output = "\n".join(shown) + note
-    if len(rows) > max_results:
-        capped = Counter(name for name, _, _ in rows).most_common(1)[0][1] >= per_file  # rg stopped a file early
-        output += f"\n[{'at least ' if capped else ''}{len(rows) - max_results} more matches; narrow the query or the path, or raise max_results]"
-    return ToolResult(True, output, truncated=len(rows) > max_results, data={"matches": len(rows)})
+    if len(rows) > len(shown):
+        lines_per_file = Counter(name for name, _ in {(name, number) for name, number, _ in rows})
+        capped = lines_per_file.most_common(1)[0][1] >= per_file  # rg stopped a file early
+        why = ("the output budget of one search is spent" if len(shown) < max_results
+               else f"max_results is capped at {SEARCH_MAX_RESULTS}" if asked > max_results else "")
+        raise_hint = "" if why else ", or raise max_results"
+        output += (f"\n[{'at least ' if capped else ''}{len(rows) - len(shown)} more matches"
+                   f"{' (' + why + ')' if why else ''}; narrow the query or the path{raise_hint}]")
+    return ToolResult(True, output, truncated=len(rows) > len(shown), data={"matches": len(rows)})
 
 
 Row = tuple[str, int, str]  # (relative path, line number, line text): never re-split from a `path:line:text` string
@@ -342,9 +401,46 @@ def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_sec
         return []
     if b"\0" in data[:8192]:
         return []
-    return [(relative, number, line[:SEARCH_TEXT_CHARS])
-            for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1)
-            if pattern.search(line)]
+    rows: list[Row] = []
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        spans = [match.span() for match in _first_matches(pattern, line)]
+        if spans:
+            rows.extend((relative, number, text) for text in excerpts(line, spans))
+    return rows
+
+
+def _first_matches(pattern: re.Pattern, line: str):
+    """The matches in one line, at most as many as one search could show (a line of a million `a`s stays cheap)."""
+    for count, match in enumerate(pattern.finditer(line)):
+        if count >= SEARCH_MAX_RESULTS:
+            return
+        yield match
+        if len(line) <= SEARCH_TEXT_CHARS:
+            return  # a short line is shown whole, once
+
+
+def excerpts(line: str, spans: list[tuple[int, int]]) -> list[str]:
+    """What a search row shows of one matching line: the line when it is short, else the text around each match.
+
+    A minified bundle is one line; its first 300 characters say nothing about
+    a match 140,000 characters in. Each excerpt names its character offset, which
+    is what open_file's char_start takes, and matches that fall inside the
+    previous excerpt do not repeat it.
+    """
+    line = line.rstrip("\r\n")
+    if len(line) <= SEARCH_TEXT_CHARS or not spans:
+        return [line[:SEARCH_TEXT_CHARS]]
+    shown: list[str] = []
+    covered = -1
+    for start, end in spans:
+        if start < covered:
+            continue
+        first = max(0, min(start - SEARCH_CONTEXT_BEFORE, len(line) - SEARCH_TEXT_CHARS))
+        last = min(len(line), first + SEARCH_TEXT_CHARS)
+        covered = last
+        text = ("…" if first else "") + line[first:last] + ("…" if last < len(line) else "")
+        shown.append(f"{text} [match at char {start + 1:,} of {len(line):,}; open_file char_start={first + 1}]")
+    return shown
 
 
 def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool,
@@ -383,11 +479,25 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
             data = json.loads(line)["data"]
             name, text = _rg_text(data["path"]), _rg_text(data["lines"])
             number = int(data["line_number"])
+            spans = _char_spans(text, data.get("submatches") or [])
         except (ValueError, KeyError, TypeError):
             continue
         name = name[2:] if name.startswith("./") else name
-        rows.append((prefix + name, number, text.rstrip("\r\n")[:SEARCH_TEXT_CHARS]))
+        rows.extend((prefix + name, number, shown) for shown in excerpts(text, spans))
     return sorted(rows, key=lambda row: (row[0], row[1]))
+
+
+def _char_spans(text: str, submatches: list) -> list[tuple[int, int]]:
+    """ripgrep's byte offsets as character offsets into `text` (only needed, and only paid, for long lines)."""
+    if len(text) <= SEARCH_TEXT_CHARS:
+        return [(0, 0)]
+    raw = text.encode("utf-8", errors="replace")
+    spans = []
+    for match in submatches[:SEARCH_MAX_RESULTS]:
+        start, end = int(match["start"]), int(match["end"])
+        first = len(raw[:start].decode("utf-8", errors="replace"))
+        spans.append((first, first + len(raw[start:end].decode("utf-8", errors="replace"))))
+    return spans
 
 
 def _rg_text(field: dict) -> str:
