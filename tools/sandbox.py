@@ -52,7 +52,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
-from tools import agent_children, git_snapshot, landlock, seccomp
+from tools import agent_children, git_snapshot, landlock, python_env, seccomp
 from tools.sandbox_secrets import (ENV_ALLOWED, SCANNED_SYSTEM_TREES, hidden_paths, scrub_environment,
                                    scrubbed_git_config, system_scan_cut_short)
 
@@ -258,9 +258,12 @@ def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
 class Sandbox:
     """Runs commands confined to one workspace."""
 
-    def __init__(self, workspace: Path, *, mode: str = "auto", limits: Limits = Limits()) -> None:
+    def __init__(self, workspace: Path, *, mode: str = "auto", limits: Limits = Limits(),
+                 python: str | None = None) -> None:
         self.workspace = Path(workspace).resolve()
         self.limits = limits
+        # The project's own interpreter (tools.python_env): shown read-only, first on PATH, for every command.
+        self.python_env = python_env.detect(self.workspace, override=python)
         self.report = detect(mode)
         self.mechanism = self.report.mechanism
         self._isolation = {"pid_namespace": True}
@@ -312,7 +315,7 @@ class Sandbox:
         if self.mechanism == "none":
             return argv, ()
         home = Path(os.environ.get("HOME", "/root")).resolve()
-        toolchains = _toolchain_paths(home)
+        toolchains = _toolchain_paths(home, self.python_env.visible)
         hidden = hidden_paths(self.workspace, home, toolchains)
         if self.mechanism == "landlock":
             return self._landlock(argv, home, toolchains, hidden, tmp, scratch), ()
@@ -389,7 +392,8 @@ class Sandbox:
 
     def _environment(self, tmp: Path, extra: Mapping[str, str] | None) -> dict[str, str]:
         env = scrub_environment(os.environ, extra)
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env.pop("VIRTUAL_ENV", None)  # the agent's own; the project's is set next
+        env.update(python_env.sandbox_variables(self.python_env, env.get("PATH", "/usr/local/bin:/usr/bin:/bin")))
         env.setdefault("LANG", "C.UTF-8")
         # No bytecode caches: a test run must not leave __pycache__ for the agent to commit.
         env.update(HOME=os.environ.get("HOME", "/root"), TERM="dumb", PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
@@ -421,13 +425,14 @@ def _make_undumpable() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
 
 
-def _toolchain_paths(home: Path) -> list[Path]:
-    """Folders under $HOME the toolchain needs (this Python, PATH entries), to re-bind read-only."""
-    return list(_toolchain_paths_for(home, os.environ.get("PATH", "")))
+def _toolchain_paths(home: Path, environment: tuple[Path, ...] = ()) -> list[Path]:
+    """Folders under $HOME the toolchain needs (this Python, PATH entries), to re-bind read-only, and the
+    project's Python environment (`environment`: already checked by tools.python_env.visible_folders)."""
+    return list(_toolchain_paths_for(home, os.environ.get("PATH", ""), environment))
 
 
 @lru_cache(maxsize=8)
-def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
+def _toolchain_paths_for(home: Path, path_variable: str, environment: tuple[Path, ...] = ()) -> tuple[Path, ...]:
     candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)]
     candidates += [Path(p) for p in path_variable.split(os.pathsep) if p]
     candidates += [home / name for name in _HOME_TOOLCHAINS]
@@ -441,6 +446,8 @@ def _toolchain_paths_for(home: Path, path_variable: str) -> tuple[Path, ...]:
         inside = any(resolved.is_relative_to(tree) and resolved != tree for tree in private)
         if inside and _reachable(resolved) and resolved not in seen:
             seen.append(resolved)
+    # The project's environment may live anywhere (a venv in /tmp is hidden by the sandbox's own /tmp).
+    seen += [path for path in environment if _reachable(path) and path not in seen]
     # One bind per top-most folder: every bind costs bwrap a mount.
     seen.sort(key=lambda p: len(p.parts))
     kept: list[Path] = []
