@@ -89,7 +89,7 @@ class TestReport:
 # ---------------------------------------------------------------------- runner and arguments
 
 def detect_runner(workspace: Path, override: str | None = None,
-                  has_pytest: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
+                  has_pytest: Callable[[str], bool] | None = None, python: str | None = None) -> tuple[str, list[str]]:
     """(runner name, base command), from the project's own configuration.
 
     A configured command wins; one that is itself a pytest invocation
@@ -102,7 +102,7 @@ def detect_runner(workspace: Path, override: str | None = None,
     if override:
         argv = shlex.split(override)
         return ("pytest" if _is_pytest(argv) else "custom"), argv
-    python = _python(workspace)
+    python = python or _python(workspace)  # the sandbox's (tools/python_env.py): the one container.exec uses
     python_markers = ("pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py")
     if any(os.path.lexists(workspace / m) for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
             or any(workspace.glob("test_*.py")):
@@ -326,7 +326,8 @@ def _pytest_probe(ctx: ToolContext) -> Callable[[str], bool]:
 
 def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str | None = None) -> TestReport:
     """Run the suite (or the given paths) and read back a structured report. Raises TestArgumentRefused."""
-    runner, base = detect_runner(ctx.workspace, ctx.test_command, _pytest_probe(ctx))
+    runner, base = detect_runner(ctx.workspace, ctx.test_command, _pytest_probe(ctx),
+                                 getattr(getattr(ctx.sandbox, "python_env", None), "interpreter", None))
     checked = check_paths(ctx.workspace, paths)
     select = check_select(select)
     timeout = float(getattr(ctx, "test_timeout_s", None) or TEST_TIMEOUT_S)
