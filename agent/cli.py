@@ -91,6 +91,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-cmd", help="the command that runs the tests")
     parser.add_argument("--test-timeout", type=_positive_int, metavar="SECONDS",
                         help="stop the test suite after this long and name the test that was running (default 600)")
+    parser.add_argument("--python", metavar="PATH", help="the project's interpreter or environment folder "
+                        "(default: detected as your shell would find it; `gptoss-agent doctor` shows which)")
     parser.add_argument("--no-commit", action="store_true", help="never commit")
     parser.add_argument("--sandbox", choices=["auto", "bwrap", "landlock", "none"])
     parser.add_argument("--allow-remote", action="store_true", help="allow a server outside the local network")
@@ -162,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd,
         test_timeout=args.test_timeout, no_commit=args.no_commit,
         allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote,
-        allow_any_model=args.allow_any_model)
+        allow_any_model=args.allow_any_model, extra={"python": args.python} if args.python else {})
     try:
         if args.command == "exec":
             task = (sys.stdin.read() if args.task == "-" else args.task).strip()

@@ -67,6 +67,7 @@ class Settings:
     allow_any_model: bool = False  # load a GGUF that is not gpt-oss (experiments only)
     test_cmd: str | None = None
     test_timeout: float = 600.0  # seconds the whole test suite may run before it is stopped
+    python: str | None = None  # the project's interpreter or environment folder; None: detected (tools/python_env.py)
     sandbox: str = "auto"
     map_tokens: int = 2_048  # repo map in the developer message; 0 disables it
 

@@ -109,7 +109,7 @@ def make_workspace(root: Path, settings, *, origins: dict[str, str] | None = Non
     from tools.host_git import HostGitError
     from tools.sandbox import Sandbox
 
-    sandbox = Sandbox(root, mode=settings.sandbox)
+    sandbox = Sandbox(root, mode=settings.sandbox, python=settings.python)
     if sandbox.mechanism is None:
         raise SetupError(sandbox.report.reason)
     origins = origins or {}
