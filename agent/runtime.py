@@ -202,13 +202,24 @@ def tool_registry(*, no_commit: bool):
                     aliases={alias: name for alias, name in registry.aliases.items() if name not in NO_COMMIT_TOOLS})
 
 
+def create_session_log(options: RunOptions, workspace: Workspace, *, task: str,
+                       session_config: dict[str, Any] | None = None):
+    """A new session log for a run in `workspace` (the ACP server needs its id before the model is loaded)."""
+    from agent.session import SessionLog
+
+    return SessionLog.create(repo=str(workspace.root), task=task,
+                             config={**dataclasses.asdict(workspace.settings), "no_commit": options.no_commit,
+                                     **(session_config or {})})
+
+
 def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
                   workspace: Workspace | None = None, on_progress=None, model: LoadedModel | None = None,
-                  session_config: dict[str, Any] | None = None) -> Runtime:
+                  session_config: dict[str, Any] | None = None, session_log: Any = None) -> Runtime:
     """Workspace, model, session log, tools and agent, from one options object.
 
-    `workspace` and `model` may be built beforehand (fix runs the tests before
-    loading the model; batch shares one model between tasks).
+    `workspace`, `model` and `session_log` may be built beforehand (fix runs the
+    tests before loading the model; batch shares one model between tasks; the
+    ACP server answers session/new with the log's id while the model loads).
     """
     from agent.loop import Agent, Budgets, policy_approver
     from agent.session import SessionLog
@@ -217,10 +228,8 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     settings, ctx = workspace.settings, workspace.ctx
     model = model or load_model(settings, sink=sink, on_progress=on_progress)
     ctx.count_tokens = model.codec.count
-    session = (SessionLog(session_path) if session_path else
-               SessionLog.create(repo=str(workspace.root), task=task,
-                                 config={**dataclasses.asdict(settings), "no_commit": options.no_commit,
-                                         **(session_config or {})}))
+    session = session_log or (SessionLog(session_path) if session_path else
+                              create_session_log(options, workspace, task=task, session_config=session_config))
     budgets = Budgets(max_steps=settings.max_steps, max_tokens_per_step=settings.max_tokens_per_step,
                       context_window=getattr(model.backend, "n_ctx", None) or settings.n_ctx)
     agent = Agent(model.backend, model.codec, tool_registry(no_commit=options.no_commit), ctx, sink=sink,
