@@ -31,6 +31,6 @@ def can_become_nobody() -> bool:
 
 
 NEEDS_ANOTHER_USER = (
-    "needs real root (uid 0 with uid 65534 mapped); inside `unshare -r` only uid 0 exists, "
-    "and the unprivileged CI run covers this as nobody"
+    "needs files owned by another user: real root (uid 0 with uid 65534 mapped) or an unprivileged run; "
+    "inside `unshare -r` only uid 0 exists (the unprivileged CI run covers this as nobody)"
 )
