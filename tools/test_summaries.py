@@ -13,7 +13,27 @@ import json
 import re
 from dataclasses import dataclass, field
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+# Escape sequences, and the `#x1B[…m` that pytest's JUnit writer leaves of them (ESC is not allowed in XML).
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+                   r"|#x1[bB]\[[0-?]*[ -/]*[@-~]")
+
+
+Frame = tuple[str, int, str]  # (file as the runner printed it, line, function or "")
+MAX_FRAMES = 64  # per failure: a deep recursion's stack is not kept whole
+MAX_MESSAGE_CHARS = 2_000
+
+
+@dataclass
+class FailureDetail:
+    """What a runner said about one failing test: its message and the stack, deepest frame last.
+
+    Paths are as printed (absolute, relative to the crate, or a Go import path
+    plus file name); run_tests decides which of them are the project's own.
+    """
+
+    message: str = ""
+    frames: list[Frame] = field(default_factory=list)
+    test_frame: Frame | None = None  # the test's own line that failed, when the runner tells it apart
 
 
 @dataclass
@@ -27,6 +47,7 @@ class Summary:
     skipped: int = 0
     failing: list[str] = field(default_factory=list)
     running: str | None = None  # the test that had started and not finished (a hang)
+    details: dict[str, FailureDetail] = field(default_factory=dict)  # failing id → message and stack
 
 
 def strip_ansi(text: str) -> str:
@@ -122,7 +143,28 @@ def _unittest(text: str) -> Summary | None:
                       skipped=counts.get("skipped", 0) + counts.get("expected failures", 0))
     summary.passed = max(int(ran[-1]) - summary.failed - summary.errors - summary.skipped, 0)
     summary.failing = _unique(_unittest_id(m.group(2), m.group(3)) for m in _UNITTEST_PROBLEM.finditer(text))
+    for block in _UNITTEST_BLOCK.finditer(text):
+        test_id = _unittest_id(block.group(2), block.group(3))
+        if test_id in summary.failing and test_id not in summary.details:
+            summary.details[test_id] = _unittest_detail(block.group(2), block.group(4))
     return summary
+
+
+_UNITTEST_BLOCK = re.compile(r"^(FAIL|ERROR): (\S+) \(([\w.]+)\)\n(?:[^\n]*\n)?-{70}\n(.*?)(?=^={70}$|^-{70}\nRan |\Z)",
+                             re.MULTILINE | re.DOTALL)
+_PYTHON_FRAME = re.compile(r"^\s*File \"([^\"\n]+)\", line (\d+), in (\S+)", re.MULTILINE)
+MESSAGE_LINES = 20
+
+
+def _unittest_detail(method: str, body: str) -> FailureDetail:
+    """The exception (from its first unindented line on: a doctest's whole report) and every frame, in order."""
+    lines = [line for line in body.strip("\n").splitlines() if line.strip("-")]  # doctest's rulers say nothing
+    start = next((i for i, line in enumerate(lines) if i and line[:1].strip() and not line.startswith("Traceback")),
+                 0)
+    message = lines[start:start + MESSAGE_LINES] + (["[…]"] if len(lines) > start + MESSAGE_LINES else [])
+    frames = [(path, int(line), function) for path, line, function in _PYTHON_FRAME.findall(body)][-MAX_FRAMES:]
+    in_test = [f for f in frames if f[2] == method or f[2].endswith("." + method)]
+    return FailureDetail("\n".join(message).strip()[:MAX_MESSAGE_CHARS], frames, in_test[-1] if in_test else None)
 
 
 def _unittest_running(text: str) -> str | None:
@@ -170,6 +212,7 @@ def _go(text: str) -> Summary | None:
 def _go_json(text: str) -> Summary | None:
     summary = Summary("go")
     started: dict[str, None] = {}
+    outputs: dict[str, list[str]] = {}
     seen = False
     for line in text.splitlines():
         try:
@@ -188,9 +231,17 @@ def _go_json(text: str) -> Summary | None:
         key = f"{event.get('Package')}.{test}"
         if action == "run":
             started[key] = None
+        elif action == "output" and key in started:
+            kept = outputs.setdefault(key, [])
+            if len(kept) < 4 * MAX_FRAMES:
+                kept.append(str(event.get("Output", "")).rstrip("\n"))
         elif action in ("pass", "fail", "skip"):
             started.pop(key, None)
+            lines = outputs.pop(key, [])
             if "/" in test:
+                if action == "fail":  # a subtest's failure explains its parent's
+                    parent = f"{event.get('Package')}.{test.split('/', 1)[0]}"
+                    outputs.setdefault(parent, []).extend(lines)
                 continue
             if action == "pass":
                 summary.passed += 1
@@ -199,10 +250,51 @@ def _go_json(text: str) -> Summary | None:
             else:
                 summary.failed += 1
                 summary.failing.append(key)
+                summary.details[key] = _go_detail(str(event.get("Package")), test, lines)
     if not seen:
         return None
     summary.running = next(reversed(started), None) if started else None
     return summary
+
+
+_GO_LOG = re.compile(r"^\s+([\w.-]+\.go):(\d+): (.*)$")  # t.Errorf / t.Fatalf: `    calc_test.go:7: message`
+_GO_FRAME_PATH = re.compile(r"^\t(\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$")
+
+
+def _go_detail(package: str, test: str, lines: list[str]) -> FailureDetail:
+    """t.Errorf lines (file relative to the package: given as `package/file`), or a panic and its goroutine stack."""
+    detail = FailureDetail()
+    messages: list[str] = []
+    panic = ""
+    frames: list[Frame] = []
+    function = ""
+    for line in lines:
+        if line.lstrip().startswith(("=== ", "--- ")):
+            continue
+        logged = _GO_LOG.match(line)
+        if logged and not panic:
+            place = (f"{package}/{logged.group(1)}", int(logged.group(2)), test)
+            detail.test_frame = detail.test_frame or place
+            messages.append(logged.group(3))
+            continue
+        if line.startswith("        ") and messages and not panic:  # a multi-line message goes on, indented
+            messages[-1] += "\n" + line.strip()
+            continue
+        if line.startswith("panic: ") and not panic:
+            panic = line.removeprefix("panic: ").removesuffix(" [recovered]")
+            continue
+        frame = _GO_FRAME_PATH.match(line)
+        if frame and len(frames) < MAX_FRAMES:
+            frames.append((frame.group(1), int(frame.group(2)), function))
+        elif not line.startswith("\t"):
+            function = line.strip()
+    frames.reverse()  # goroutine stacks print the deepest call first
+    name = test.split("/", 1)[0]
+    in_test = [f for f in frames if f[2].split("(")[0].endswith("." + name)]
+    detail.test_frame = detail.test_frame or (in_test[-1] if in_test else None)
+    detail.frames = frames or ([detail.test_frame] if detail.test_frame else [])
+    detail.message = ("panic: " + panic if panic else "\n".join(messages))[:MAX_MESSAGE_CHARS]
+    return detail
 
 
 def _go_running(text: str) -> str | None:
@@ -239,7 +331,41 @@ def _cargo(text: str) -> Summary | None:
         summary.failed += int(failed)
         summary.skipped += int(ignored)
     summary.failing = _unique(_CARGO_FAILED.findall(text))
+    for section in _CARGO_SECTION.finditer(text):
+        if section.group(1) in summary.failing:
+            summary.details[section.group(1)] = _cargo_detail(section.group(1), section.group(2))
     return summary
+
+
+_CARGO_SECTION = re.compile(r"^---- (\S+) stdout ----\n(.*?)(?=^---- \S+ stdout ----$|^failures:$|\Z)",
+                            re.MULTILINE | re.DOTALL)
+# `panicked at src/lib.rs:7:17:` + message lines (1.73+), or `panicked at 'message', src/lib.rs:7:17` (older)
+_CARGO_PANIC = re.compile(r"^thread '[^'\n]*'(?: \(\d+\))? panicked at (?:(\S+?):(\d+):\d+:\n(.*?)"
+                          r"(?=^note: |^stack backtrace:|\n\n|\Z)|'(.*?)', (\S+?):(\d+):\d+$)",
+                          re.MULTILINE | re.DOTALL)
+_CARGO_FRAME = re.compile(r"^\s+\d+: (\S.*?)\n\s+at (\S+?):(\d+)(?::\d+)?$", re.MULTILINE)
+
+
+def _cargo_detail(test: str, body: str) -> FailureDetail:
+    """The panic's place and message, and with RUST_BACKTRACE the stack (deepest first in libtest's print)."""
+    detail = FailureDetail()
+    panic = _CARGO_PANIC.search(body)
+    if panic is None:
+        detail.message = body.strip()[:MAX_MESSAGE_CHARS]
+        return detail
+    if panic.group(1):
+        place, detail.message = (panic.group(1), int(panic.group(2)), ""), panic.group(3).strip()
+    else:
+        place, detail.message = (panic.group(5), int(panic.group(6)), ""), panic.group(4)
+    detail.message = detail.message[:MAX_MESSAGE_CHARS]
+    frames = [(path.removeprefix("./"), int(line), function)
+              for function, path, line in _CARGO_FRAME.findall(body[panic.end():])[:MAX_FRAMES]
+              if not function.endswith("{{closure}}")]  # the closure libtest wraps each test in
+    frames.reverse()
+    in_test = [f for f in frames if f[2] == test or f[2].endswith("::" + test)]
+    detail.test_frame = in_test[-1] if in_test else None
+    detail.frames = frames or [place]
+    return detail
 
 
 def _cargo_running(text: str) -> str | None:
@@ -307,7 +433,61 @@ def _node(text: str) -> Summary | None:
     summary = Summary("node", passed=counts["pass"], failed=counts["fail"] + counts.get("cancelled", 0),
                       skipped=counts.get("skipped", 0) + counts.get("todo", 0))
     summary.failing = _unique(list(_NODE_TAP_FAILED.findall(text)) + list(_NODE_SPEC_FAILED.findall(text)))
+    for match in _NODE_TAP_BLOCK.finditer(text):
+        name = match.group(2)
+        if name in summary.failing and name not in summary.details:
+            summary.details[name] = _node_detail(match.group(3), len(match.group(1)) + 2)
     return summary
+
+
+_NODE_TAP_BLOCK = re.compile(r"^( *)not ok \d+ - (.+?)(?: # .*)?\n\1  ---\n(.*?)^\1  \.\.\.$",
+                             re.MULTILINE | re.DOTALL)
+_NODE_STACK_FRAME = re.compile(r"^(?:(?:async )?(.*?) \()?((?:file://)?/[^():]+):(\d+):\d+\)?$")
+
+
+def _node_detail(block: str, indent: int) -> FailureDetail:
+    """The YAML diagnostic node's TAP reporter writes under a failing test: error, name, location, stack."""
+    fields = _tap_fields(block, indent)
+    detail = FailureDetail()
+    error, kind = fields.get("error", ""), fields.get("name", "")
+    detail.message = (f"{kind}: {error}" if kind and kind not in error else error).strip()[:MAX_MESSAGE_CHARS]
+    frames: list[Frame] = []
+    for line in fields.get("stack", "").splitlines()[:MAX_FRAMES]:
+        frame = _NODE_STACK_FRAME.match(line.strip())
+        if frame:
+            frames.append((frame.group(2).removeprefix("file://"), int(frame.group(3)), frame.group(1) or ""))
+    frames.reverse()
+    location = re.match(r"^((?:file://)?/[^:]+):(\d+):\d+$", fields.get("location", ""))
+    if location:
+        test_file = location.group(1).removeprefix("file://")
+        in_test = [f for f in frames if f[0] == test_file]
+        detail.test_frame = in_test[-1] if in_test else (test_file, int(location.group(2)), "")
+    detail.frames = frames or ([detail.test_frame] if detail.test_frame else [])
+    return detail
+
+
+def _tap_fields(block: str, indent: int) -> dict[str, str]:
+    """The flat keys of a TAP YAML block: quoted scalars and `|-` literal blocks (all node writes there)."""
+    fields: dict[str, str] = {}
+    lines = block.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        key = re.match(rf"^ {{{indent}}}(\w+): ?(.*)$", line)
+        if not key:
+            continue
+        value = key.group(2)
+        if value in ("|-", "|", ">-"):
+            body = []
+            while index < len(lines) and (lines[index].startswith(" " * (indent + 2)) or not lines[index].strip()):
+                body.append(lines[index][indent + 2:])
+                index += 1
+            value = "\n".join(body).strip("\n")
+        elif len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1].replace("''", "'")
+        fields[key.group(1)] = value
+    return fields
 
 
 def _node_running(text: str) -> str | None:

@@ -33,15 +33,20 @@ from tools.context import ToolContext
 from tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit
 from tools.registry import tool
 from tools.sandbox import SandboxUnavailable
-from tools.test_summaries import parse_summary, running_test, strip_ansi
+from tools.test_summaries import FailureDetail, Frame, parse_summary, running_test, strip_ansi
 
 TEST_TIMEOUT_S = 600
 TRACEBACK_LINES = 25
 _LOCATION = re.compile(r"^([\w./-]+\.py):(\d+):", re.MULTILINE)
+_FRAME_HEADER = re.compile(r"^([\w./-]+\.py):(\d+): in \S+")  # pytest --tb=short: one line per frame
+# Inside the repository but not the project's code: an in-repo virtualenv, tox's, node's or cargo's folders.
+ENVIRONMENT_DIRS = frozenset({".venv", "venv", ".tox", ".nox", "node_modules", "site-packages", "dist-packages",
+                              "target", ".eggs", "__pypackages__"})
 _REPORT = "junit.xml"
 _PROGRESS = "progress.log"
 _PLUGIN = "gptoss_agent_progress"
 _MAX_LINK_HOPS = 40
+_STOPPED = "test ran longer than"  # the plugin's message for a test it stopped (pytest_progress_plugin.STOPPED)
 
 
 class TestArgumentRefused(ValueError):
@@ -52,11 +57,15 @@ class TestArgumentRefused(ValueError):
 
 @dataclass(frozen=True)
 class TestFailure:
+    """One failing test: `test_location` is the line of the test that failed, `location` the project line that
+    raised (the same when the test's own assertion failed); both inside the repository, never in a library."""
+
     __test__ = False
     test_id: str
     location: str
     message: str
     traceback: str
+    test_location: str = ""
 
 
 @dataclass
@@ -74,6 +83,7 @@ class TestReport:
     output_tail: str = ""
     results: str = "parsed"  # "parsed": from a report or a known summary; "unknown": no runner recognised
     running: str | None = None  # the test that was running when time ran out
+    stopped: list[str] = field(default_factory=list)  # tests failed by the per-test limit (the suite went on)
     notes: list[str] = field(default_factory=list)
     timeout_s: float = TEST_TIMEOUT_S
 
@@ -277,14 +287,15 @@ def inside_repository(workspace: Path, name: str, *, want_file: bool = True) -> 
 # ---------------------------------------------------------------------- running
 
 def build_command(runner: str, base: list[str], paths: list[str], select: str | None, scratch: Path | None,
-                  configured: bool, workspace: Path | None = None) -> list[str]:
+                  configured: bool, workspace: Path | None = None, per_test_s: float | None = None) -> list[str]:
     """The argv for one run; model input only ever lands after the runner's own options."""
     command = list(base)
     if runner == "pytest":
         if not configured:
             command += ["-q"]
+        # after the project's addopts, so these win: no colour codes, one line per frame, our report
         command += ["-p", "no:cacheprovider", "-p", _PLUGIN, "-o", "junit_family=xunit1",
-                    "-o", "junit_logging=no", f"--junitxml={scratch / _REPORT}"]
+                    "-o", "junit_logging=no", f"--junitxml={scratch / _REPORT}", "--color=no", "--tb=short"]
         command += ["-k", select] if select else []
         command += ["--", *paths] if paths else []
     elif runner == "unittest":
@@ -293,9 +304,11 @@ def build_command(runner: str, base: list[str], paths: list[str], select: str | 
         else:
             command += _unittest_start(workspace or Path(".")) + (["-k", select] if select else [])
     elif runner == "go":
+        command += [f"-timeout={max(int(per_test_s), 1)}s"] if per_test_s else []  # go names the running tests
         command += [f"-run={select}"] if select else []
         command += [p if p == "." or p.startswith("./") else "./" + p for p in paths] or ["./..."]  # dirs, not imports
     elif runner == "cargo":
+        command += ["--no-fail-fast"]  # every test binary runs, not only those before the first failure
         command += ["--", select] if select else []
     elif runner == "npm":
         command += ["--", *paths] if paths else []
@@ -331,14 +344,17 @@ def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str
     checked = check_paths(ctx.workspace, paths)
     select = check_select(select)
     timeout = float(getattr(ctx, "test_timeout_s", None) or TEST_TIMEOUT_S)
+    per_test = per_test_timeout(timeout)
     with tempfile.TemporaryDirectory(prefix="gptoss-tests-", ignore_cleanup_errors=True) as folder:
         scratch = Path(folder)
         env = None
         if runner == "pytest":
             shutil.copyfile(Path(__file__).with_name("pytest_progress_plugin.py"), scratch / f"{_PLUGIN}.py")
-            env = {"PYTHONPATH": str(scratch), "GPTOSS_AGENT_PROGRESS": str(scratch / _PROGRESS)}
+            env = {"PYTHONPATH": str(scratch), "GPTOSS_AGENT_PROGRESS": str(scratch / _PROGRESS),
+                   "GPTOSS_AGENT_TEST_LIMIT": f"{per_test:g}"}
+        env = {**(env or {}), **RUNNER_ENV.get(runner, {})}
         command = build_command(runner, base, checked, select, scratch, configured=bool(ctx.test_command),
-                                workspace=ctx.workspace)
+                                workspace=ctx.workspace, per_test_s=per_test)
         check_built_command(command, base)
         from tools.attribution import recording
 
@@ -352,8 +368,18 @@ def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str
         if runner == "pytest":
             _read_pytest(report, scratch, output, ctx.workspace)
         else:
-            _read_summary(report, output)
+            _read_summary(report, output, workspace=ctx.workspace)
     return report
+
+
+# Offline and explicit: no download attempt that hangs until the timeout; Rust panics with the stack (test line).
+RUNNER_ENV = {"cargo": {"CARGO_NET_OFFLINE": "true", "RUST_BACKTRACE": "1"},
+              "go": {"GOPROXY": "off", "GOTOOLCHAIN": "local"}}
+
+
+def per_test_timeout(suite_s: float) -> float:
+    """One test may take half the suite's limit: then it fails where it was stuck and the others still run."""
+    return max(suite_s / 2, 1.0)
 
 
 def _read_pytest(report: TestReport, scratch: Path, output: str, workspace: Path) -> None:
@@ -369,6 +395,7 @@ def _read_pytest(report: TestReport, scratch: Path, output: str, workspace: Path
     report.passed, report.failed, report.errors, report.skipped = (counts.passed, counts.failed, counts.errors,
                                                                    counts.skipped)
     report.failures = [_failure(case, workspace) for case in counts.problems]
+    report.stopped = [f.test_id for f in report.failures if f.message.startswith(f"Failed: {_STOPPED}")]
     if counts.truncated:
         report.notes.append("the JUnit report was larger than the size cap; only its beginning was read")
         summary = parse_summary(output, prefer="pytest")
@@ -400,12 +427,52 @@ def _progress_running(scratch: Path) -> str | None:
 
 
 def _failure(case: JUnitCase, workspace: Path) -> TestFailure:
-    lines = case.text.splitlines()
+    text = strip_ansi(case.text)
+    lines = project_frames(text, workspace).splitlines()
     trimmed = "\n".join(lines[-TRACEBACK_LINES:])
     if len(lines) > TRACEBACK_LINES:
         trimmed = f"[… {len(lines) - TRACEBACK_LINES} lines …]\n" + trimmed
-    return TestFailure(strip_ansi(_test_id(case)), _location(case, case.text, workspace), strip_ansi(case.message),
-                       strip_ansi(trimmed))
+    test_location, location = _locations(case, text, workspace)
+    return TestFailure(strip_ansi(_test_id(case)), location, strip_ansi(case.message), trimmed, test_location)
+
+
+def project_frames(trace: str, workspace: Path) -> str:
+    """A --tb=short traceback with the frames outside the project (the standard library, mock, site-packages,
+    an in-repo virtualenv) folded into one line each run: what the model can act on is the project's code."""
+    out: list[str] = []
+    skipped: list[str] = []
+    skipping = False
+
+    def flush() -> None:
+        if skipped:
+            names = ", ".join(dict.fromkeys(posixpath.basename(name) for name in skipped))
+            out.append(f"[… {len(skipped)} frame{'s' if len(skipped) > 1 else ''} outside the project: {names}]")
+            skipped.clear()
+
+    for line in trace.splitlines():
+        header = _FRAME_HEADER.match(line)
+        if header:
+            skipping = _project_path(workspace, header.group(1)) is None
+            if skipping:
+                skipped.append(header.group(1))
+                continue
+            flush()
+        elif skipping and line.startswith((" ", "\t")):
+            continue
+        else:
+            skipping = False
+            flush()
+        out.append(line)
+    flush()
+    return "\n".join(out)
+
+
+def _project_path(workspace: Path, name: str) -> str | None:
+    """`name` relative to the repository when it is the project's own file, not a library installed inside it."""
+    found = inside_repository(workspace, name)
+    if found is None or any(part in ENVIRONMENT_DIRS for part in found.split("/")[:-1]):
+        return None
+    return found
 
 
 def _test_id(case: JUnitCase) -> str:
@@ -417,19 +484,28 @@ def _test_id(case: JUnitCase) -> str:
     return "::".join(part for part in (file, inner, name) if part)
 
 
-def _location(case: JUnitCase, trace: str, workspace: Path) -> str:
-    """The deepest place in the traceback that is a file inside the repository (checked without leaving it)."""
-    for name, line in reversed(_LOCATION.findall(trace)):
-        found = inside_repository(workspace, name)
-        if found is not None:
-            return f"{found}:{line}"
-    found = inside_repository(workspace, case.file) if case.file else None
-    if found is None:
-        return ""
-    return f"{found}:{int(case.line) + 1}" if case.line and case.line.isdigit() else found
+def _locations(case: JUnitCase, trace: str, workspace: Path) -> tuple[str, str]:
+    """(the test's line that failed, the project line that raised), each checked without leaving the repository.
+
+    The raising line is the deepest frame in the project's own code: a frame in
+    mock, the standard library or a virtualenv inside the repository is skipped.
+    """
+    frames = [(found, line) for name, line in _LOCATION.findall(trace)
+              if (found := _project_path(workspace, name)) is not None]
+    test_file = inside_repository(workspace, case.file) if case.file else None
+    in_test = [f"{found}:{line}" for found, line in frames if found == test_file]
+    if in_test:
+        test_location = in_test[-1]
+    elif test_file is not None:
+        test_location = f"{test_file}:{int(case.line) + 1}" if case.line and case.line.isdigit() else test_file
+    else:
+        test_location = ""
+    location = f"{frames[-1][0]}:{frames[-1][1]}" if frames else test_location
+    return test_location, location
 
 
-def _read_summary(report: TestReport, output: str, prefer: str | None = None) -> None:
+def _read_summary(report: TestReport, output: str, prefer: str | None = None,
+                  workspace: Path | None = None) -> None:
     summary = parse_summary(output, prefer=prefer or report.runner)
     if report.timed_out and report.running is None:
         report.running = running_test(output, prefer or report.runner)
@@ -438,11 +514,46 @@ def _read_summary(report: TestReport, output: str, prefer: str | None = None) ->
         return
     report.passed, report.failed, report.errors, report.skipped = (summary.passed, summary.failed, summary.errors,
                                                                    summary.skipped)
-    report.failures = [TestFailure(test_id, "", "", "") for test_id in summary.failing]
+    module = _go_module(workspace) if workspace is not None and summary.runner == "go" else None
+    report.failures = [_summary_failure(test_id, summary.details.get(test_id), workspace, module)
+                       for test_id in summary.failing]
     if report.timed_out and report.running is None:
         report.running = summary.running
     if report.runner == "custom":
         report.notes.append(f"results read from {summary.runner}'s summary")
+
+
+def _summary_failure(test_id: str, detail: FailureDetail | None, workspace: Path | None,
+                     module: str | None) -> TestFailure:
+    """A failure read from a runner's output (go, cargo, node): the project's frames only, deepest last."""
+    if detail is None or workspace is None:
+        return TestFailure(test_id, "", "", "")
+    places = [(place, frame) for frame in detail.frames
+              if (place := _frame_place(workspace, frame, module)) is not None]
+    test_place = _frame_place(workspace, detail.test_frame, module) if detail.test_frame else None
+    location = places[-1][0] if places else (test_place or "")
+    stack = ""
+    if len(places) > 1 and 'File "' not in detail.message:  # one frame is the location; a doctest names its own
+        outside = len(detail.frames) - len(places)
+        lines = [f"  at {place}" + (f" in {frame[2]}" if frame[2] else "") for place, frame in places]
+        stack = "\n".join(lines + ([f"  [… {outside} frame{'s' if outside > 1 else ''} outside the project]"]
+                                   if outside else []))
+    return TestFailure(test_id, location, strip_ansi(detail.message), strip_ansi(stack), test_place or "")
+
+
+def _frame_place(workspace: Path, frame: Frame, module: str | None) -> str | None:
+    """`path:line` of a frame in the project's own files; a Go `module/pkg/file.go` is found under pkg/."""
+    path, line = frame[0], frame[1]
+    if module and path.startswith(module + "/"):
+        path = path[len(module) + 1:]
+    found = _project_path(workspace, path)
+    return f"{found}:{line}" if found is not None else None
+
+
+def _go_module(workspace: Path) -> str | None:
+    """The module path go.mod declares: Go names files by their package's import path."""
+    match = re.search(r"^module\s+(\S+)", _read_repository_file(workspace, "go.mod", 1 << 16) or "", re.MULTILINE)
+    return match.group(1).strip('"') if match else None
 
 
 # ---------------------------------------------------------------------- the model's view
@@ -461,11 +572,15 @@ def format_report(report: TestReport) -> str:
     else:
         head = (f"{report.passed} passed, {report.failed} failed, {report.errors} errors, {report.skipped} skipped "
                 f"({report.runner}, exit code {report.exit_code}).")
+    if report.stopped:
+        head += (f" {len(report.stopped)} test{'s' if len(report.stopped) > 1 else ''} ran longer than the per-test "
+                 f"limit of {per_test_timeout(report.timeout_s):g}s and {'were' if len(report.stopped) > 1 else 'was'}"
+                 f" stopped (marked below).")  # the names are the repository's words: inside the fence only
     parts = [head] + [f"Note: {note}" for note in report.notes]
     details: list[str] = []
     for failure in report.failures:
-        details.append(f"FAILED {failure.test_id}" + (f" at {failure.location}" if failure.location else "")
-                       + (f"\n  {failure.message}" if failure.message else "")
+        details.append(f"FAILED {failure.test_id}" + _where(failure)
+                       + ("\n" + _indented(failure.message) if failure.message and not _repeated(failure) else "")
                        + (f"\n{failure.traceback}" if failure.traceback else ""))
     if not report.failures and not report.green and report.output_tail:
         details.append("Last output:\n" + report.output_tail)
@@ -476,12 +591,30 @@ def format_report(report: TestReport) -> str:
     return "\n".join(parts)
 
 
+def _where(failure: TestFailure) -> str:
+    """` at tests/x.py:12 (raised at src/y.py:40)`: the test line, and the project line when it is another."""
+    test, raised = failure.test_location, failure.location
+    if test and raised and raised != test:
+        return f" at {test} (raised at {raised})"
+    return f" at {test or raised}" if (test or raised) else ""
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line if line.strip() else "" for line in text.splitlines())
+
+
+def _repeated(failure: TestFailure) -> bool:
+    """Whether the traceback already shows the message (pytest's `E   ` lines): said once is enough."""
+    first = failure.message.splitlines()[0].strip() if failure.message.strip() else ""
+    return bool(first) and first in failure.traceback
+
+
 def report_data(report: TestReport) -> dict:
     """The structured result the loop, the printers and the events read."""
     return {"passed": report.passed, "failed": report.failed, "errors": report.errors, "skipped": report.skipped,
             "failing": report.failing_ids, "failures": [asdict(f) for f in report.failures],
             "runner": report.runner, "results": report.results, "exit_code": report.exit_code,
-            "timed_out": report.timed_out, "running": report.running}
+            "timed_out": report.timed_out, "running": report.running, "stopped": report.stopped}
 
 
 @tool("functions.run_tests", mutating=True)

@@ -325,7 +325,9 @@ def test_a_forged_summary_line_in_test_output_does_not_set_the_counts(repo):
 
 def test_a_hanging_suite_says_timed_out_and_names_the_test(repo, mechanism):
     (repo / "tests" / "test_calc.py").write_text(
-        "import time\n\ndef test_quick():\n    pass\n\ndef test_stuck_forever():\n    time.sleep(120)\n")
+        "import signal, time\n\ndef test_quick():\n    pass\n\ndef test_stuck_forever():\n"
+        "    signal.signal(signal.SIGALRM, signal.SIG_IGN)  # deaf to the per-test limit: only the suite's stops it\n"
+        "    time.sleep(120)\n")
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo, mode=mechanism), test_timeout_s=5)
     result = run_bounded(run_tests.function, ctx, seconds=60)
     assert not result.ok and result.data["timed_out"] is True
