@@ -1,32 +1,43 @@
-"""Which files the agent's commands wrote: file-system snapshots of the work tree before and after each command.
+"""Which files the agent's commands wrote: exactly, from each command's overlay, or by snapshots.
 
 The agent's patches record their own writes (ToolContext.record_write). A
-command (`container.exec`, `run_tests`) can write files too. Around each
-command this module takes a snapshot of EVERY file under the work tree,
+command (`container.exec`, `run_tests`) can write files too.
+
+Exact (bubblewrap, where tools.sandbox_overlay's probe holds): each command
+runs on a copy-on-write view of the work tree, so it never writes the work tree
+itself; afterwards its upper layer, which holds exactly what it wrote, is
+carried into the work tree by tools.overlay_changes and handed here. Only
+those files are recorded. A file the user edits while the command runs is not
+in that layer: never committed, never undone. A file both changed is a
+conflict: the user's version stays, the command's is kept aside and named in
+the command's result, and nothing is recorded for it. No walk of the work tree
+is needed before or after the command.
+
+By snapshots (the Landlock fallback, `--sandbox none`, or where the overlay
+cannot work; `gptoss-agent doctor` says which): around each command this
+module takes a snapshot of EVERY file under the work tree,
 ignored or not (path → size, mtime, ctime, inode, mode; read without following
 links; `.git` entries, nested repositories and any folder that is itself a git
 directory left out), plus the content of every changed or untracked file
 (so undo can restore it). A file whose stat data is unchanged is not the
 command's; one whose stat data changed is read and recorded only when its
-content differs, with its exact before-content. So a command that edits
-`.gitignore` cannot make the user's ignored `.env` look new (the file itself
-did not change), and a folder holding a moved git directory is never work.
+content differs, with its exact before-content. Limit of this mode, said
+plainly: a file the user edits *during* a command is indistinguishable here
+from one the command wrote. Such a file is at least never lost: undo restores
+the before-content only if the file still holds what the command left, and
+commit refuses any file whose content changed afterwards.
 
-A file whose before-content is unknown (ignored before the command, so not
-captured) is never recorded: never committed, never undone; nor is a new file
-the ignore rules hide (build output, `npm install`), which is not even read. The ignore rules
-as they were at session start are kept (`start_session`) so a commit never
-includes a file they ignore, however `.gitignore` was changed since.
+In both modes: a command that edits `.gitignore` cannot make the user's ignored
+`.env` look new; a folder holding a nested repository or a git directory is
+never work; a file whose before-content is unknown (ignored, a link, a special
+file, over the size cap) is never recorded, nor is a new file the ignore rules
+hide (build output, `npm install`). The ignore rules as they were at session
+start are kept (`start_session`) so a commit never includes a file they ignore,
+however `.gitignore` was changed since.
 
 Run artefacts are left out: files that did not exist before a `run_tests` call
-are not recorded (reports, caches), so they are never committed.
-
-Limit, said plainly: this is exact for files nobody else touches while a
-command runs. A file the user edits *during* a command is indistinguishable
-here from one the command wrote (it needs the sandbox to give commands a
-copy-on-write view of the work tree). Such a file is at least never lost:
-undo restores the before-content only if the file still holds what the
-command left, and commit refuses any file whose content changed afterwards.
+are not recorded (reports, caches), so they are never committed; they stay in
+the work tree.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from tools import worktree_io
+from tools import overlay_changes, sandbox_overlay, worktree_io
 from tools.host_git import HostGitError, pin, run_git
 
 FILE_CAP = 16 * 2**20
@@ -256,6 +267,61 @@ def _after_content(workspace: Path, path: str, after: Snapshot, *, created: bool
         return _UNKNOWN
 
 
+def expected_before(ctx, path: str) -> object:
+    """What the agent knows `path` held before a command: its own last write, else HEAD's, else UNKNOWN."""
+    change = ctx.changes.get(path)
+    if change is not None:
+        return change.after
+    try:
+        done = run_git(ctx.workspace, "cat-file", "--filters", f"HEAD:{path}")
+    except HostGitError:
+        return overlay_changes.UNKNOWN
+    return done.stdout if done.ok else overlay_changes.UNKNOWN
+
+
+def record_outcome(ctx, outcome: overlay_changes.Outcome, *, run_artefacts: bool = False) -> list[str]:
+    """Record in ctx the files an overlay command wrote (exact mode); returns the recorded paths."""
+    unknown = overlay_changes.UNKNOWN
+    candidates = []
+    nested: dict[str, bool] = {}
+    for change in outcome.changes:
+        if unknown in (change.before, change.after) or change.before == change.after:
+            continue  # links, special files, files over the cap, folders; or nothing changed
+        if _in_nested_repository(ctx.workspace, change.path, nested) or ignored_at_start(ctx, change.path):
+            continue
+        if run_artefacts and change.before is None and change.path not in ctx.changes:
+            continue  # a file the test run created: an artefact, not the agent's work
+        candidates.append(change)
+    visible = _tracked_or_not_ignored(ctx.workspace, [c.path for c in candidates if c.after is not None])
+    recorded = []
+    for change in candidates:
+        if change.after is None or change.path in visible:
+            ctx.record_write(change.path, change.before, change.after)
+            recorded.append(change.path)
+    return recorded
+
+
+def _in_nested_repository(workspace: Path, path: str, cache: dict[str, bool]) -> bool:
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        folder = "/".join(parts[:depth])
+        if folder not in cache:
+            cache[folder] = os.path.lexists(workspace / folder / ".git") or is_git_dir(workspace / folder)
+        if cache[folder]:
+            return True
+    return False
+
+
+def _tracked_or_not_ignored(workspace: Path, paths: list[str]) -> set[str]:
+    """Which of `paths` git tracks or would show as untracked (the rest are ignored)."""
+    found: set[str] = set()
+    for start in range(0, len(paths), 500):
+        chunk = paths[start:start + 500]  # host git makes every pathspec literal
+        done = run_git(workspace, "ls-files", "-z", "-c", "-o", "--exclude-standard", "--", *chunk, check=True)
+        found |= {p.decode("utf-8", "surrogateescape") for p in done.stdout.split(b"\0") if p}
+    return found
+
+
 @contextmanager
 def recording(ctx, *, run_artefacts: bool = False) -> Iterator[None]:
     """Around one command: attribute what it wrote to the agent (see the module docstring)."""
@@ -264,6 +330,17 @@ def recording(ctx, *, run_artefacts: bool = False) -> Iterator[None]:
             ctx.ignored_at_start = _ignored_now(ctx.workspace)
         except HostGitError:
             pass
+    if getattr(getattr(ctx, "sandbox", None), "exact_attribution", False):
+        with sandbox_overlay.collecting(lambda path: expected_before(ctx, path)) as collector:
+            try:
+                yield
+            finally:
+                for outcome in collector.outcomes:
+                    try:
+                        record_outcome(ctx, outcome, run_artefacts=run_artefacts)
+                    except HostGitError:
+                        pass  # unattributed writes are simply not the agent's: never committed, never undone
+        return
     before = take(ctx.workspace)
     try:
         yield

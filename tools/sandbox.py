@@ -52,7 +52,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
-from tools import agent_children, git_snapshot, landlock, python_env, seccomp
+from tools import agent_children, git_snapshot, landlock, overlay_changes, python_env, sandbox_overlay, seccomp
 from tools.sandbox_secrets import (ENV_ALLOWED, SCANNED_SYSTEM_TREES, hidden_paths, scrub_environment,
                                    scrubbed_git_config, system_scan_cut_short)
 
@@ -193,8 +193,9 @@ def landlock_isolation() -> dict[str, bool]:
     return found
 
 
-def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
-    """The guarantees `mechanism` gives on this machine, each with whether it holds (doctor, TUI)."""
+def sandbox_properties(mechanism: Mechanism | None, workspace: Path | None = None) -> tuple[Property, ...]:
+    """The guarantees `mechanism` gives on this machine (for `workspace`, default the current folder),
+    each with whether it holds (doctor, TUI)."""
     root = os.getuid() == 0
     if mechanism is None:
         return (Property("commands run", False, "no sandbox mechanism works here"),)
@@ -227,6 +228,7 @@ def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
             Property("tokens in .git/config remote URLs hidden (a scrubbed copy is shown)", True),
             Property("host terminals unreachable (own /dev)", True),
             Property("leftover processes killed when the command ends", True),
+            _exact_attribution(*sandbox_overlay.probe(Path(workspace or Path.cwd()).resolve())),
         )
     found = landlock_isolation()
     abi = landlock.abi_version()
@@ -252,7 +254,14 @@ def sandbox_properties(mechanism: Mechanism | None) -> tuple[Property, ...]:
         Property("unprivileged uid inside", not root, "as root the fallback keeps uid 0 (with no capabilities)"
                  if root else "the command runs as you"),
         Property("private /tmp", True, "TMPDIR is a fresh folder per command; the host's /tmp is hidden"),
+        _exact_attribution(False, "the Landlock fallback has no copy-on-write overlay"),
     )
+
+
+def _exact_attribution(holds: bool, why: str) -> Property:
+    detail = why if holds else (f"{why}; a file that changes in the work tree while a command runs is attributed "
+                                "to that command (snapshots before and after)")
+    return Property("exact attribution of command writes (copy-on-write overlay)", holds, detail)
 
 
 class Sandbox:
@@ -267,6 +276,7 @@ class Sandbox:
         self.report = detect(mode)
         self.mechanism = self.report.mechanism
         self._isolation = {"pid_namespace": True}
+        self._overlay_off: str | None = None  # why the overlay stopped working in this process, if it did
         if self.mechanism == "landlock":
             agent_children.become_subreaper()
             self._isolation = landlock_isolation()
@@ -275,7 +285,17 @@ class Sandbox:
 
     def properties(self) -> tuple[Property, ...]:
         """The guarantees this sandbox gives here (see sandbox_properties)."""
-        return sandbox_properties(self.mechanism)
+        props = sandbox_properties(self.mechanism, self.workspace)
+        if self._overlay_off:
+            props = tuple(_exact_attribution(False, self._overlay_off) if p.name.startswith("exact attribution")
+                          else p for p in props)
+        return props
+
+    @property
+    def exact_attribution(self) -> bool:
+        """Whether each command gets a copy-on-write view, so its writes are known exactly (tools.sandbox_overlay)."""
+        return (self.mechanism == "bwrap" and self._overlay_off is None
+                and sandbox_overlay.probe(self.workspace)[0])
 
     def run(self, argv: Sequence[str], *, cwd: Path | None = None, timeout_s: float | None = None,
             env: Mapping[str, str] | None = None, cancel: threading.Event | None = None,
@@ -291,23 +311,59 @@ class Sandbox:
         # bwrap gives the command a private /tmp; the Landlock fallback needs a real folder for it.
         tmp = Path(tempfile.mkdtemp(prefix="gptoss-sbx-")) if self.mechanism == "landlock" else Path("/tmp")
         git_before = git_snapshot.take(self.workspace) if self.mechanism == "landlock" else None
+        layers = sandbox_overlay.prepare(self.workspace) if self.exact_attribution else None
         pass_fds: tuple[int, ...] = ()
         try:
             command, pass_fds = self._wrap(list(argv), cwd, tmp, scratch)
-            result = _execute(command, cwd=cwd, env=self._environment(tmp, env), pass_fds=pass_fds,
+            if layers is not None:
+                command = layers.wrap(command)
+            result = _execute(command, cwd=cwd, env=self._environment(tmp, env),
+                              pass_fds=pass_fds + ((layers.report_write,) if layers else ()),
                               timeout=timeout, cancel=cancel, limits=self.limits, argv=tuple(argv),
                               mechanism=self.mechanism, sweep=not self._isolation["pid_namespace"])
+        except BaseException:
+            if layers is not None:
+                layers.discard()
+            raise
         finally:
             for fd in pass_fds:
                 os.close(fd)
             if self.mechanism == "landlock":
                 shutil.rmtree(tmp, ignore_errors=True)
+        if layers is not None:
+            result = self._carry(layers, result)
         if git_before is not None:
             restored = git_snapshot.restore(self.workspace, git_before)
             if restored:
                 result = replace(result, notes=result.notes + (
                     "the command changed .git (" + ", ".join(restored) + "); those changes were undone",))
         return result
+
+    def _carry(self, layers: sandbox_overlay.Layers, result: CommandResult) -> CommandResult:
+        """After an overlay command (ended, timed out, killed or cancelled alike): carry what it wrote into
+        the work tree, hand the outcome to whoever is collecting (tools.attribution), report conflicts."""
+        error = layers.setup_error()
+        if error:  # the launcher failed before the command: nothing ran, so it is safe to say "run it again"
+            layers.discard()
+            self._overlay_off = error
+            return replace(result, exit_code=None, output=(
+                f"the command did not run: {error}. Commands now write the work tree directly (their writes "
+                "are attributed by snapshots); run it again."))
+        collector = sandbox_overlay.current_collector()
+        try:
+            outcome = overlay_changes.apply(
+                layers.upper, self.workspace, started_ns=layers.started_ns,
+                conflicts_dir=layers.root.parent / "conflicts" / layers.root.name,
+                expected=collector.expected if collector else (lambda path: overlay_changes.UNKNOWN))
+        except OSError as exc:  # keep the layer: the user's files are untouched and the command's are not lost
+            layers.close_pipe()
+            return replace(result, notes=result.notes + (
+                f"what the command wrote could not all be carried into the work tree ({exc}); its writes are "
+                f"kept at {layers.upper}",))
+        layers.discard()
+        if collector is not None:
+            collector.outcomes.append(outcome)
+        return replace(result, notes=result.notes + tuple(outcome.notes()))
 
     # ------------------------------------------------------------------ mechanisms
 
@@ -317,6 +373,8 @@ class Sandbox:
         home = Path(os.environ.get("HOME", "/root")).resolve()
         toolchains = _toolchain_paths(home, self.python_env.visible)
         hidden = hidden_paths(self.workspace, home, toolchains)
+        if self.mechanism == "bwrap" and self.exact_attribution:
+            hidden = [*hidden, sandbox_overlay.layers_base()]  # other commands' layers and kept conflicts
         if self.mechanism == "landlock":
             return self._landlock(argv, home, toolchains, hidden, tmp, scratch), ()
         fd = os.memfd_create("gptoss-seccomp")  # bwrap reads the filter from this descriptor

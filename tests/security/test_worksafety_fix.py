@@ -93,7 +93,10 @@ def test_ctrl_c_during_the_check_run_is_a_cancelled_attempt_not_a_failed_fix(rep
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not marker.exists():  # the check run has started (the first run fails at once)
+        # The check run has started (the first run fails at once). Under bwrap its marker sits in the
+        # command's copy-on-write layer until the command ends (tools.sandbox_overlay); else in the repo.
+        layers = Path(os.environ["GPTOSS_AGENT_STATE_DIR"]) / "overlay"
+        while not (marker.exists() or list(layers.glob(f"cmd-*/upper/{marker.name}"))):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the check run never started"
             time.sleep(0.05)

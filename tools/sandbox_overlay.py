@@ -1,0 +1,297 @@
+"""Copy-on-write work trees for bubblewrap commands: what a command writes is known exactly.
+
+Each bwrap command starts through tools.sandbox_overlay_launch, which mounts
+an overlay over the work tree in a mount namespace of its own (lower: the work
+tree itself; upper: a fresh private folder) and then execs the unchanged bwrap
+command line. Every bind and mask bwrap makes over the work tree (`.git`
+read-only, the scrubbed `.git/config`, masked secrets, toolchain folders)
+therefore applies to the merged view exactly as before, and the host's work
+tree is never written by the command. When the command has ended (normally,
+timed out, killed or cancelled) its upper layer holds exactly what it wrote;
+tools.overlay_changes carries that into the work tree and reports conflicts.
+
+Where the overlay cannot work, `probe` says why once per work tree and process,
+and the sandbox keeps writing the work tree directly (attribution then falls
+back to snapshots, tools.attribution):
+- the Landlock fallback, or no user or mount namespaces;
+- a file system whose change times cannot be trusted to a fraction of a second
+  (network file systems, FAT): conflicts are found by change time;
+- when the namespace can map only our own ids (unprivileged, or root inside a
+  user namespace mapping only uid 0), a work tree holding a file owned by
+  another uid or gid: the overlay cannot copy such a file up (EOVERFLOW);
+- the overlay mount itself refused (e.g. upper layer on overlayfs).
+
+The layers live in a private 0700 folder under the agent's state folder (or
+the temporary folder), never inside the work tree, and are hidden from the
+command by the sandbox like every other private tree.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterator
+
+from tools.paths import PathRefused, private_dir
+
+# File systems whose change times come from the local clock at nanosecond resolution.
+TRUSTED_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "bcachefs", "zfs",
+                                  "overlay", "jfs", "reiserfs"})
+MAX_OWNER_WALK = 1_000_000
+_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+              "from tools.sandbox_overlay_launch import main; sys.exit(main(sys.argv[1:]))")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+def launcher() -> list[str]:
+    """The overlay launcher, started isolated (-I) from this checkout whether or not it is installed."""
+    return [sys.executable, "-I", "-c", _BOOTSTRAP, _PACKAGE_ROOT]
+
+
+def layers_base() -> Path:
+    """The private folder that holds every command's layers and kept conflict copies."""
+    override = os.environ.get("GPTOSS_AGENT_STATE_DIR")
+    candidates = [Path(override)] if override else []
+    try:
+        import platformdirs
+
+        candidates.append(Path(platformdirs.user_state_dir("gptoss-agent")))
+    except ImportError:
+        pass
+    for base in candidates:
+        try:
+            return private_dir(base / "overlay")
+        except (OSError, PathRefused):
+            continue
+    try:  # no usable state folder (a user without a home): a private folder in the temporary folder
+        return private_dir(private_dir(Path(tempfile.gettempdir()) / f"gptoss-agent-{os.geteuid()}") / "overlay")
+    except PathRefused as exc:
+        raise OSError(str(exc)) from None
+
+
+@dataclass
+class Layers:
+    """One command's upper and work folders, the launcher's report pipe, and when the command started."""
+
+    root: Path
+    workspace: Path
+    started_ns: int
+    report_read: int = -1
+    report_write: int = -1
+
+    @property
+    def upper(self) -> Path:
+        return self.root / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def wrap(self, command: list[str]) -> list[str]:
+        """The launcher in front of `command` (a bwrap command line)."""
+        return launcher() + ["--lower", str(self.workspace), "--upper", str(self.upper), "--work", str(self.work),
+                             "--report", str(self.report_write), "--"] + command
+
+    def setup_error(self) -> str | None:
+        """What the launcher reported when it could not set up the overlay (the command did not run)."""
+        if self.report_read < 0:
+            return None
+        os.set_blocking(self.report_read, False)
+        try:
+            text = os.read(self.report_read, 4096).decode("utf-8", "replace").strip()
+        except (BlockingIOError, OSError):
+            text = ""
+        return text or None
+
+    def close_pipe(self) -> None:
+        for fd in (self.report_read, self.report_write):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.report_read = self.report_write = -1
+
+    def discard(self) -> None:
+        """Remove the layers (the overlay's work folder holds a 000 folder: opened up first)."""
+        self.close_pipe()
+        remove_tree(self.root)
+
+
+def prepare(workspace: Path) -> Layers:
+    """Fresh private layers for one command; the start time is taken now, before the command exists."""
+    root = Path(tempfile.mkdtemp(prefix="cmd-", dir=layers_base()))
+    (root / "upper").mkdir(0o755)
+    (root / "work").mkdir(0o700)
+    read, write = os.pipe()
+    os.set_inheritable(write, True)
+    return Layers(root, Path(workspace), time.time_ns(), read, write)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a layers folder; folders without permissions (the overlay's work/work is 000, a command may
+    leave others) are opened up first. Never chmods through a link."""
+    def opened_up(function, name, _exc) -> None:
+        for folder in (name, os.path.dirname(name)):
+            try:
+                if stat.S_ISDIR(os.lstat(folder).st_mode):
+                    os.chmod(folder, 0o700)
+            except OSError:
+                pass
+        try:
+            if function in (os.rmdir, os.unlink):
+                function(name)
+            elif stat.S_ISDIR(os.lstat(name).st_mode):
+                shutil.rmtree(name, ignore_errors=True)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=opened_up)
+    if os.path.lexists(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- whether it works here
+
+def mount_fs_type(path: Path) -> str | None:
+    """The file system type of the mount holding `path` (from /proc/self/mountinfo)."""
+    real = os.path.realpath(path)
+    best, found = -1, None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) < 5 or not right:
+                    continue
+                point = fields[4].replace("\\040", " ")
+                if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) > best:
+                    best, found = len(point), right.split()[0]
+    except OSError:
+        return None
+    return found
+
+
+def _full_identity_map(path: str) -> bool:
+    try:
+        with open(path) as handle:
+            return [line.split() for line in handle if line.strip()] == [["0", "0", "4294967295"]]
+    except OSError:
+        return False
+
+
+def foreign_owned(workspace: Path) -> str | None:
+    """A path under the work tree (not in `.git`) owned by another uid or gid than ours, or None.
+
+    Needed where the launcher can map only our own ids: the overlay cannot copy up such a file.
+    Root whose namespace maps every id mounts without a user namespace and needs no walk.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0 and _full_identity_map("/proc/self/uid_map") and _full_identity_map("/proc/self/gid_map"):
+        return None
+    pending, seen = [str(workspace)], 0
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name == ".git" and folder == str(workspace):
+                continue
+            seen += 1
+            if seen > MAX_OWNER_WALK:
+                return f"{workspace} (more than {MAX_OWNER_WALK:,} entries: not checked)"
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if info.st_uid != uid or info.st_gid != gid:
+                return os.path.relpath(entry.path, workspace)
+            if stat.S_ISDIR(info.st_mode):
+                pending.append(entry.path)
+    return None
+
+
+@lru_cache(maxsize=64)
+def probe(workspace: Path) -> tuple[bool, str]:
+    """Whether commands over `workspace` can get the overlay here, and why not (once per process)."""
+    fs = mount_fs_type(workspace)
+    if fs not in TRUSTED_FILE_SYSTEMS:
+        return False, f"the work tree's file system ({fs or 'unknown'}) has no trusted change times"
+    try:
+        base = layers_base()
+    except OSError as exc:
+        return False, str(exc)
+    if Path(os.path.realpath(base)).is_relative_to(os.path.realpath(workspace)):
+        return False, f"the state folder {base} is inside the work tree"
+    owner = foreign_owned(workspace)
+    if owner is not None:
+        return False, (f"{owner} is owned by another user or group, which the overlay cannot copy in this "
+                       "user namespace")
+    layers = prepare(workspace)
+    marker = f".gptoss-overlay-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        bwrap = shutil.which("bwrap") or "bwrap"
+        command = [bwrap, "--unshare-user", "--unshare-pid", "--die-with-parent", "--cap-drop", "ALL",
+                   "--ro-bind", "/", "/", "--bind", str(workspace), str(workspace), "--",
+                   "sh", "-c", f': > "{workspace}/{marker}"']
+        done = subprocess.run(layers.wrap(command), capture_output=True, text=True, timeout=30,
+                              pass_fds=(layers.report_write,), stdin=subprocess.DEVNULL)
+        error = layers.setup_error()
+        if error:
+            return False, error
+        if done.returncode != 0:
+            return False, f"bwrap inside the overlay failed: {done.stderr.strip()[:200] or done.returncode}"
+        if not (layers.upper / marker).exists() or os.path.lexists(workspace / marker):
+            return False, "the overlay did not catch the probe's write"
+        return True, "each command writes to a copy-on-write layer; only what it wrote is applied and attributed"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"overlay probe failed: {exc}"
+    finally:
+        layers.discard()
+
+
+# ---------------------------------------------------------------- who wants the outcome
+
+@dataclass
+class Collector:
+    """Gathers the outcomes of the overlay commands run while it is active (see `collecting`)."""
+
+    expected: Callable[[str], object]
+    outcomes: list = field(default_factory=list)
+
+
+_COLLECTOR: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("gptoss_overlay_collector",
+                                                                              default=None)
+
+
+@contextmanager
+def collecting(expected: Callable[[str], object]) -> Iterator[Collector]:
+    """While active, each overlay command's applied changes are appended to the collector.
+
+    `expected(path)` says what the agent knows the file held before the command (bytes, None for
+    absent, or tools.overlay_changes.UNKNOWN): it lets a file the agent itself wrote just before the
+    command through the change-time check without being taken for the user's edit.
+    """
+    collector = Collector(expected)
+    token = _COLLECTOR.set(collector)
+    try:
+        yield collector
+    finally:
+        _COLLECTOR.reset(token)
+
+
+def current_collector() -> Collector | None:
+    return _COLLECTOR.get()
