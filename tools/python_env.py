@@ -50,7 +50,8 @@ _MAX_WORKON_ENVS = 500
 class PythonEnv:
     """The environment the project's commands run with, why it was chosen, and what the sandbox must show."""
 
-    kind: str  # override | virtualenv | conda | in-repo | uv | poetry | pipenv | virtualenvwrapper | tox | pyenv | system
+    # override | virtualenv | conda | in-repo | uv | poetry | pipenv | virtualenvwrapper | tox | pyenv | system
+    kind: str
     name: str  # short, for the status bar: ".venv", "poetry:calc-AbC12345-py3.11", "python3"
     interpreter: str  # absolute path of its python, or "python3" (found on PATH inside the sandbox)
     reason: str  # one line: why this one
@@ -373,7 +374,8 @@ def _pipenv_env(workspace: Path, home: Path, environ: Mapping[str, str]) -> _Fou
     folder = _workon_home(home, environ) / f"{clean}-{digest}"
     if not folder.is_dir():
         return None
-    return _Found("pipenv", f"pipenv:{folder.name}", folder, f"pipenv's environment for this Pipfile in {folder.parent}")
+    return _Found("pipenv", f"pipenv:{folder.name}", folder,
+                  f"pipenv's environment for this Pipfile in {folder.parent}")
 
 
 def _workon_env(workspace: Path, home: Path, environ: Mapping[str, str]) -> _Found | None:

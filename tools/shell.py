@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 
@@ -26,7 +27,7 @@ def exec_command(ctx: ToolContext, cmd: list[str] | str, timeout: int = 60, work
 
     if ctx.sandbox is None:
         return ToolResult.error("commands are disabled in this session")
-    argv = _argv(cmd)
+    argv = keep_path_in_login_shell(_argv(cmd))
     if not argv:
         return ToolResult.error("cmd is empty")
     try:
@@ -54,6 +55,53 @@ def _argv(cmd: list[str] | str) -> list[str]:
     if isinstance(cmd, str) and cmd.strip():
         return [shell, "-c", cmd]
     return []
+
+
+_SHELLS = ("bash", "sh", "dash")
+_OPTION_WITH_VALUE = ("-o", "+o", "-O", "+O")
+
+
+def keep_path_in_login_shell(argv: list[str]) -> list[str]:
+    """`bash -lc CMD` (the form gpt-oss uses most) without the login profile, so PATH stays the sandbox's.
+
+    A login shell reads /etc/profile, which resets PATH to the system's: the project's interpreter (first
+    on PATH) and every toolchain folder would vanish. Inside the sandbox $HOME is empty, so the profile
+    adds nothing else a command needs. bash keeps its login mode (`--noprofile`); sh and dash, which have
+    no such option, lose the `-l`.
+    """
+    if not argv or os.path.basename(argv[0]) not in _SHELLS:
+        return argv
+    bash = os.path.basename(argv[0]) == "bash"
+    rest: list[str] = []
+    login = False
+    index = 1
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--" or not arg.startswith(("-", "+")) or arg in ("-", "+"):
+            break
+        if arg in _OPTION_WITH_VALUE:
+            rest += argv[index:index + 2]
+            index += 2
+            continue
+        if arg == "--login":
+            login = True
+            if bash:
+                rest.append(arg)
+        elif arg.startswith("-") and not arg.startswith("--") and "l" in arg:
+            login = True
+            kept = arg if bash else arg.replace("l", "")
+            if kept != "-":
+                rest.append(kept)
+        else:
+            rest.append(arg)
+        if arg.startswith("-") and not arg.startswith("--") and "c" in arg:
+            index += 1
+            break  # the command string follows
+        index += 1
+    if not login:
+        return argv
+    head = [argv[0], "--noprofile"] if bash else [argv[0]]
+    return head + rest + argv[index:]
 
 
 def command_result(result: CommandResult) -> ToolResult:
