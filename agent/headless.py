@@ -116,11 +116,13 @@ def workspace_root(cwd: str) -> Path:
     path = Path(cwd).expanduser().resolve()
     if not path.is_dir():
         raise SetupError(f"--cwd {cwd}: no such folder")
-    from tools.git import GitError, repository_root
+    # tools.host_git, not tools.git: this runs before the TUI's first frame, and tools.git's imports
+    # (the tool registry, the sandbox, attribution) can wait for the model's loading worker.
+    from tools.host_git import HostGitError, find_root, validate
 
     try:  # found and validated without running git: nothing the repository controls can run here
-        return repository_root(path)
-    except GitError as exc:
+        return validate(find_root(path)).root
+    except HostGitError as exc:
         raise SetupError(str(exc)) from None
 
 
@@ -239,6 +241,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                          "use --approval ask, auto-edit or full-auto")
     ctx = workspace.ctx
     started = time.monotonic()
+    check_before_fix(ctx, options.allow_dirty)  # refusals come before the suite runs, never after
     report = run_test_suite(ctx)
     if report.green:
         sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
@@ -246,9 +249,15 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
         sink(Notice("the test suite already passes; nothing to fix"))
         sink(RunFinished("completed", 0, 0, 0, 0, round(time.monotonic() - started, 3), "tests already pass"))
         return EXIT_OK
-    if ctx.baseline_dirty and not options.allow_dirty:
-        raise SetupError("the work tree has uncommitted changes (" + ", ".join(sorted(ctx.baseline_dirty)[:5]) +
-                         "); commit or stash them, or pass --allow-dirty (they will be left alone)")
+    environment = environment_diagnosis(ctx, report)
+    if environment.only_environment:  # no edit can make these pass: the user's to fix, told once, model unloaded
+        sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
+        sink(TestsReported.from_report(report))
+        sink(ErrorRaised(environment_message(ctx, environment)))
+        kinds = ", ".join(dict.fromkeys(problem.kind for problem in environment.problems))
+        sink(RunFinished("failed", 0, 0, 0, 0, round(time.monotonic() - started, 3),
+                         f"environment problem ({kinds}): the model was not asked; the error message says what to run"))
+        return EXIT_USAGE
     attempt_runs: list[RunFinished] = []
 
     def agent_sink(event: AgentEvent) -> None:
@@ -283,6 +292,10 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     failing_files = sorted({f.test_id.split("::")[0] for f in report.failures})
     start_agent(runtime, "", failing_files)
     message = prompts.render("fix", failures=format_report(report))
+    if environment.problems:  # some failures are environmental: the user is told, the model leaves them
+        sink(Notice(environment_message(ctx, environment)))
+        message += ("\n\nThese failing tests fail for an environment reason no edit can fix (the user has been told): "
+                    + ", ".join(sorted(environment.explained)) + ". Leave them alone; fix the others.")
     best = len(report.failing_ids) + report.errors
     stalled = 0
     cancel = threading.Event()
@@ -298,9 +311,15 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                 return finish("cancelled", "cancelled by the user while the tests ran; the agent's changes are "
                                            "left in the work tree, uncommitted")
             emit(TestsReported.from_report(report))
-            attempt_finished(attempt, "passed" if report.green else "failed",
-                             "the test suite passes" if report.green else "the test suite still fails")
-            if report.green:
+            left = _only_known_environment(ctx, report, environment)
+            done = report.green or left is not None
+            attempt_finished(attempt, "passed" if done else "failed",
+                             "the test suite passes" if report.green else
+                             "only the environment's failures are left" if done else "the test suite still fails")
+            if done:
+                if left is not None:  # committed like a pass; exit 2 says the user still has to act
+                    return _fix_with_environment_left(ctx, left, options=options, result=result, report=report,
+                                                      emit=emit, finish=finish)
                 if options.no_commit:
                     return finish("completed", "the test suite passes; not committed (--no-commit)")
                 title = prefixed_subject("Fix failing tests: ", result.final or "")
@@ -333,6 +352,96 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     reason = f"the tests still fail after {max_attempts} attempts"
     emit(ErrorRaised(reason))
     return finish("failed", reason)
+
+
+def check_before_fix(ctx, allow_dirty: bool) -> None:
+    """What makes `fix` pointless, checked before anything long runs: a `python` setting that names no
+    interpreter, and a work tree holding the user's uncommitted work (untracked environments, caches and
+    build outputs are not work: tools/untracked_noise.py)."""
+    from tools.attribution import status_entries
+    from tools.host_git import HostGitError
+    from tools.untracked_noise import user_changes
+
+    env = getattr(ctx.sandbox, "python_env", None)
+    if env is not None and env.problems:
+        raise SetupError("; ".join(env.problems) + " (set python with --python, your config or GPTOSS_AGENT_PYTHON)")
+    if allow_dirty:
+        return
+    try:
+        entries = status_entries(ctx.workspace)
+    except HostGitError as exc:
+        raise SetupError(str(exc)) from None
+    inside = []
+    if env is not None and env.prefix is not None:
+        try:
+            inside = [str(Path(env.prefix).resolve().relative_to(ctx.workspace))]
+        except (OSError, ValueError):
+            inside = []
+    work = user_changes(entries, inside)
+    if work:
+        raise SetupError("the work tree has uncommitted changes (" + ", ".join(sorted(work)[:5]) +
+                         "); commit or stash them, or pass --allow-dirty (they will be left alone)")
+
+
+def environment_diagnosis(ctx, report):
+    """Which of the report's failures no edit can fix (tools/environment_problems.py)."""
+    import os
+
+    from tools.environment_problems import diagnose, project_facts
+    from tools.python_env import PythonEnv
+
+    env = getattr(ctx.sandbox, "python_env", None) or PythonEnv("system", "python3", "python3", "")
+    failures = [(f.test_id, f"{f.message}\n{f.traceback}") for f in report.failures]
+    if report.timed_out or len(failures) < report.failed + report.errors:
+        failures.append(("(unlisted failures)", ""))  # what cannot be seen is never called environmental
+    return diagnose(failures, report.output_tail, runner=report.runner, program=os.path.basename(report.command[0]),
+                    facts=project_facts(ctx.workspace), install=env.install_command)
+
+
+def environment_message(ctx, diagnosis) -> str:
+    """One paragraph for the user: what is wrong, the command, and which interpreter was used (and why)."""
+    env = getattr(ctx.sandbox, "python_env", None)
+    used = f" (the project's Python: {env.name}, chosen as {env.reason})" if env is not None else ""
+    return "the tests cannot pass whatever the agent edits" + used + ": " + diagnosis.message()
+
+
+def _only_known_environment(ctx, report, baseline):
+    """The diagnosis when every failure left is one the first run already called environmental, else None."""
+    if report.green or not baseline.explained or report.results == "unknown":
+        return None
+    now = environment_diagnosis(ctx, report)
+    if now.only_environment and now.explained <= baseline.explained:
+        return now
+    return None
+
+
+def _fix_with_environment_left(ctx, left, *, options, result, report, emit, finish):
+    """Commit a fix whose only remaining failures are environmental, then exit 2: the user must still act."""
+    from tools import git as git_tools
+    from tools.commit_message import prefixed_subject
+
+    still = (f"{len(left.explained)} test(s) still fail for an environment reason: "
+             + "; ".join(problem.message() for problem in left.problems))
+    if options.no_commit:
+        finish("completed", "the other tests pass; not committed (--no-commit); " + still)
+        return EXIT_USAGE
+    title = prefixed_subject("Fix failing tests: ", result.final or "")
+    try:
+        left_out = {path: why for path, why in git_tools.left_out_of_commit(ctx).items()
+                    if not why.startswith("ignored")}
+        if left_out:
+            reason = ("the fix is not committed: " + "; ".join(f"{p} {why}" for p, why in sorted(left_out.items()))
+                      + ". The agent's changes are in the work tree for you to review and commit")
+            emit(ErrorRaised(reason))
+            return finish("failed", reason)
+        sha, _, _ = git_tools.commit_changes(ctx, title, tests=_tests_line(report) + " (the failures left are "
+                                             "environmental)")
+    except git_tools.GitError as exc:
+        emit(ErrorRaised(str(exc)))
+        return finish("failed", f"the commit failed: {exc}")
+    emit(Committed(sha, title))
+    finish("completed", "the other tests pass and the fix is committed; " + still)
+    return EXIT_USAGE
 
 
 def _tests_line(report) -> str:
