@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     map_.add_argument("--model", help="GGUF path (its vocabulary counts the tokens)")
     doctor = sub.add_parser("doctor", help="report the sandbox mechanism, the model and the vocabulary")
     doctor.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "landlock", "none"])
+    doctor.add_argument("--cwd", default=".", help="the repository whose Python environment to report")
 
     model = sub.add_parser("model", help="find, inspect or fetch the model")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
@@ -278,12 +279,35 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"  - {check}")
     for prop in sandbox_properties(report.mechanism):
         print(f"  [{'holds' if prop.holds else 'DOES NOT HOLD'}] {prop.name}" + (f": {prop.detail}" if prop.detail else ""))
+    _doctor_python(args.cwd)
     _doctor_llama()
     search = models.search(None)
     print(f"model: {search.chosen or 'not found (gptoss-agent model where)'}")
     cached = vocab.cache_dir() / vocab.O200K_FILENAME
     print(f"vocabulary: {'cached at ' + str(cached) if cached.exists() else 'not derived yet (gptoss-agent model vocab)'}")
     return EXIT_OK if report.mechanism else EXIT_FAILED
+
+
+def _doctor_python(cwd: str) -> None:
+    """The project's Python for the repository at `cwd` (tools/python_env.py), your python setting first."""
+    from pathlib import Path
+
+    from agent.config import ConfigError, load_settings
+    from agent.headless import SetupError, workspace_root
+    from agent.safe_text import line
+    from tools.python_env import detect as detect_python, doctor_lines
+
+    try:
+        root = workspace_root(cwd)
+    except SetupError:
+        root = Path(cwd).resolve()
+    try:
+        override = load_settings(root).python
+    except ConfigError as exc:
+        print(f"python: {line(str(exc))}")
+        return
+    for text in doctor_lines(detect_python(root, override=override)):
+        print(line(text))  # folder names come from the repository and the user's disk
 
 
 def _doctor_llama() -> None:
