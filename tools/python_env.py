@@ -505,4 +505,14 @@ def _toml(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-__all__ = ["PythonEnv", "detect", "environment_shape", "visible_folders", "unbindable", "sandbox_variables"]
+__all__ = ["PythonEnv", "detect", "doctor_lines", "environment_shape", "visible_folders", "unbindable",
+           "sandbox_variables"]
+
+
+def doctor_lines(env: PythonEnv) -> list[str]:
+    """What `gptoss-agent doctor` prints about the project's Python: which, why, what the sandbox shows."""
+    lines = [f"python: {env.describe()}"]
+    lines += [f"  - passed over: {why}" for why in env.skipped]
+    lines += [f"  - shown read-only in the sandbox: {path}" for path in env.visible]
+    lines += [f"  - PROBLEM: {problem}" for problem in env.problems]
+    return lines

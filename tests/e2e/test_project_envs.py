@@ -178,3 +178,15 @@ def test_a_real_bug_beside_an_environment_failure_is_fixed_committed_and_the_res
     assert git(repo, "log", "-1", "--format=%s").startswith("Fix failing tests")
     assert stream[-1]["status"] == "completed"
     assert f"{venv}/bin/python -m pip install -e ." in stream[-1]["reason"]
+
+
+def test_doctor_names_the_projects_python_and_why(tmp_path, home):
+    repo = make_repo(tmp_path / "calc", {"calc.py": CALC})
+    venv = make_venv(repo / ".venv")
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "doctor", "--cwd", str(repo)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HOME": str(home)})
+    assert f"python: .venv ({venv}/bin/python): the repository's own .venv/" in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "agent.cli", "doctor", "--cwd", str(repo)], capture_output=True,
+                             text=True, timeout=120,
+                             env={**os.environ, "HOME": str(home), "GPTOSS_AGENT_PYTHON": "/no/such/python"})
+    assert "PROBLEM: the python setting names /no/such/python, which does not exist" in missing.stdout
