@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("session", nargs="?", help="session id (default: --last)")
     resume.add_argument("--last", action="store_true", help="the most recent session")
     resume.add_argument("--message", help="a new user message to continue with")
+    acp_ = sub.add_parser("acp", help="serve an editor over the Agent Client Protocol on stdin/stdout (Zed, JetBrains, "
+                                       "Neovim, Emacs)")
+    _run_options(acp_)
     sessions = sub.add_parser("sessions", help="list this repository's sessions (id, repo, task, status, steps, time)")
     sessions.add_argument("--all", action="store_true", help="every repository's sessions")
     map_ = sub.add_parser("map", help="print the repo map the model sees")
@@ -115,7 +118,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "model": _model, "exec": _run, "fix": _run, "resume": _run, "batch": _run, "tui": _tui, "sessions": _sessions, "doctor": _doctor, "map": _map}
+        "model": _model, "exec": _run, "fix": _run, "resume": _run, "batch": _run, "tui": _tui, "acp": _acp, "sessions": _sessions, "doctor": _doctor, "map": _map}
     if args.command is None:
         args.command = "tui"
     try:
@@ -182,6 +185,17 @@ def _run(args: argparse.Namespace) -> int:
         return headless.run_resume(options, None if args.last else args.session, args.message)
     except headless.SetupError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _acp(args: argparse.Namespace) -> int:
+    """An editor starts us: the same run options as exec; each session's repository is the editor's cwd."""
+    from agent.acp_main import serve
+    from agent.runtime import RunOptions
+
+    return serve(RunOptions(cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning,
+                            approval=args.approval, max_steps=args.max_steps, test_cmd=args.test_cmd,
+                            no_commit=args.no_commit, sandbox=args.sandbox, allow_remote=args.allow_remote,
+                            allow_any_model=args.allow_any_model))
 
 
 def _tui(args: argparse.Namespace) -> int:
