@@ -1,0 +1,151 @@
+"""The editor's files, when the ACP client offers them: unsaved buffers in, edits out with the editor's undo.
+
+Only the two file tools change, and only where the client advertised
+`fs.readTextFile` / `fs.writeTextFile`. The trust boundary stays ours: every
+path is checked by `tools.paths.Workspace` first (inside the repository, no
+link on the way, not .git, not a secret, a regular file under the size cap),
+exactly as without an editor, and only then is the client asked. The client
+never sees a path we would refuse, and what it answers is data like any file.
+Commands and tests still run in our sandbox on the disk; so that they see the
+agent's edit, the disk is written too whenever the editor left it unsaved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from agent.types import ToolResult
+from tools.context import ToolContext
+from tools.denylist import holds_private_key
+from tools.paths import MAX_READ_BYTES, PathRefused, TooLarge, Workspace
+from tools.registry import Registry, Tool
+
+
+@dataclasses.dataclass
+class EditorFiles:
+    """The client's fs methods, callable from the agent's thread (None: not offered)."""
+
+    read_text: Callable[[str], str | None] | None = None  # absolute path → the buffer's text (None: no buffer)
+    write_text: Callable[[str, str], None] | None = None  # absolute path, new text → lands in the buffer
+
+
+class EditorWorkspace(Workspace):
+    """A Workspace whose reads prefer the editor's buffer and whose writes go through the editor.
+
+    Every check of the base class runs before the editor is asked anything.
+    """
+
+    def __init__(self, root: Path | str, files: EditorFiles) -> None:
+        super().__init__(root)
+        self.files = files
+
+    def absolute(self, relative: str) -> str:
+        return f"{self.real.rstrip('/')}/{relative}"
+
+    def read(self, path: str, *, max_bytes: int = MAX_READ_BYTES, allow_secrets: bool = False,
+             follow_inside: bool = True, truncate: bool = False) -> tuple[bytes, str]:
+        data, relative = super().read(path, max_bytes=max_bytes, allow_secrets=allow_secrets,
+                                      follow_inside=follow_inside, truncate=truncate)
+        if self.files.read_text is None:
+            return data, relative
+        text = self.files.read_text(self.absolute(relative))
+        if text is None:
+            return data, relative
+        buffer = text.encode("utf-8", errors="surrogatepass")
+        if len(buffer) > max_bytes:
+            if not truncate:
+                raise TooLarge(f"{path}: the editor's buffer is too large to read here ({len(buffer):,} bytes; "
+                               f"the limit is {max_bytes:,})")
+            buffer = buffer[:max_bytes]
+        if not allow_secrets and holds_private_key(buffer):
+            raise PathRefused(f"{path}: holds a private key; not read")
+        return buffer, relative
+
+    def write(self, path: str, data: bytes, *, allow_secrets: bool = False) -> None:
+        relative = self.check_writable(path, allow_secrets=allow_secrets)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None  # not text the editor can hold: the disk only
+        if self.files.write_text is not None and text is not None:
+            self.files.write_text(self.absolute(relative), text)
+        try:  # commands and tests read the disk: make sure the edit is there, through our link-free write
+            on_disk, _ = Workspace.read(self, relative, allow_secrets=True, follow_inside=False)
+        except (OSError, PathRefused):
+            on_disk = None
+        if on_disk != data:
+            super().write(relative, data, allow_secrets=allow_secrets)
+
+
+def _format_lines(ctx: ToolContext, path: str, data: bytes, line_start: int, line_end: int | None,
+                  line_numbers: bool) -> ToolResult:
+    """open_file's view of a buffer's text (the same window, cuts and notes as tools.files.open_file)."""
+    from tools.files import LINE_CHARS_SHOWN, OPEN_FILE_TOKEN_BUDGET
+
+    if b"\0" in data[:8192]:
+        return ToolResult.error(f"{path} is a binary file ({len(data)} bytes); it cannot be shown as text.")
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    total = len(lines)
+    if total == 0:
+        return ToolResult(True, f"({path} is empty in the editor)")
+    if line_start > total:
+        return ToolResult.error(f"{path} has {total} lines in the editor; line_start={line_start} is past the end.")
+    last = min(line_end or total, total)
+    end, shown, used, width = last, [], 0, len(str(last))
+    for number in range(line_start, last + 1):
+        text = lines[number - 1]
+        if len(text) > LINE_CHARS_SHOWN:
+            text = f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters]"
+        row = f"{number:>{width}} {text}" if line_numbers else text
+        cost = ctx.count_tokens(row) + 1
+        if shown and used + cost > OPEN_FILE_TOKEN_BUDGET:
+            end = number - 1
+            break
+        shown.append(row)
+        used += cost
+    output = "\n".join(shown)
+    if end < last or line_start > 1 or end < total:
+        output += f"\n[lines {line_start}-{end} of {total}" + (f"; continue with line_start={end + 1}]"
+                                                               if end < total else "]")
+    output += "\n[the editor's unsaved buffer, which differs from the file on disk]"
+    return ToolResult(True, output, truncated=end < last,
+                      data={"path": path, "lines": [line_start, end], "total": total, "buffer": True})
+
+
+def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
+    """The same tools under the same specs (the model's prompt does not change), the file ones through the editor."""
+    from tools import editing
+    from tools.files import open_file
+    from tools.patch import PatchError, parse_patch
+
+    tools = dict(registry.tools)
+    if files.read_text is not None and "repo_browser.open_file" in tools:
+        def open_in_editor(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | None = None,
+                           line_numbers: bool = False) -> ToolResult:
+            result = open_file.function(ctx, path, line_start, line_end, line_numbers)  # every check, on disk
+            if not result.ok:
+                return result
+            try:
+                with EditorWorkspace(ctx.workspace, files) as space:
+                    disk, relative = Workspace.read(space, path, allow_secrets=ctx.allow_secrets)
+                    buffer, _ = space.read(relative, allow_secrets=ctx.allow_secrets, follow_inside=False)
+            except (OSError, PathRefused) as exc:
+                return ToolResult.error(f"{path}: cannot read the editor's buffer ({exc})")
+            if buffer == disk:
+                return result
+            return _format_lines(ctx, path, buffer, line_start, line_end, line_numbers)
+
+        tools["repo_browser.open_file"] = Tool(tools["repo_browser.open_file"].spec, open_in_editor)
+    if "repo_browser.apply_patch" in tools:
+        def patch_in_editor(ctx: ToolContext, patch: str) -> ToolResult:
+            try:
+                ops = parse_patch(patch)
+            except PatchError as exc:
+                return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
+            with EditorWorkspace(ctx.workspace, files) as space:
+                return editing._apply(ctx, space, ops)
+
+        tools["repo_browser.apply_patch"] = Tool(tools["repo_browser.apply_patch"].spec, patch_in_editor)
+    return Registry(tools=tools, aliases=dict(registry.aliases))

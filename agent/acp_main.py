@@ -1,0 +1,45 @@
+"""The `gptoss-agent acp` process: protocol-only standard output, the instant handshake, then the SDK.
+
+Standard output carries protocol messages only: the protocol writes to a
+private copy of descriptor 1, and descriptor 1 itself is pointed at standard
+error, so a stray print or a native library's log cannot corrupt the stream.
+The editor's `initialize` is answered before the SDK (a second of imports) and
+the model (seconds to minutes) load; both load after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from agent.runtime import RunOptions
+
+
+def serve(options: RunOptions) -> int:
+    """Serve one editor on stdin/stdout until it closes the connection."""
+    from agent.acp_wire import handshake, read_first_line
+
+    protocol_out = os.dup(1)  # the protocol's own descriptor (close-on-exec: no child inherits it)
+    os.dup2(2, 1)  # descriptor 1 is standard error from now on: nothing else can reach the protocol stream
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gptoss-agent acp: %(message)s")
+    first, rest = read_first_line(0)
+    answered = handshake(first)
+    loader = None
+    if answered is not None:
+        reply, capabilities = answered
+        _write_all(protocol_out, reply)
+        from agent.acp_model import ModelLoader
+
+        loader = ModelLoader(options)
+        loader.start()  # the model loads while the SDK imports
+        first = b""
+    from agent.acp_server import run
+
+    return run(options, protocol_out, pending=first + rest, loader=loader,
+               capabilities=answered[1] if answered is not None else None)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
