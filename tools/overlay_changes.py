@@ -43,9 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from agent.safe_text import line
 from tools.paths import Workspace, private_dir
 
 FILE_CAP = 16 * 2**20
+CONTENT_BUDGET = 256 * 2**20  # content kept for recording, all files together; past it: carried, not recorded
+MAX_DEPTH = 200  # folders deeper than this (in the layer, or deleted from the tree) are left as they are
 SLACK_NS = 20_000_000  # one coarse-clock tick at HZ=100 is 10 ms; change times lag the clock by at most that
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -82,15 +85,16 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) written but not carried
+    placed: dict[str, tuple[int, int]] = field(default_factory=dict)  # path → (inode, ctime) as we left it
 
     def notes(self) -> list[str]:
         """Lines for the command's result (the model reads them; the TUI shows them)."""
         lines = []
         for conflict in self.conflicts:
-            kept = f"; the command's version is kept at {conflict.kept_at}" if conflict.kept_at else ""
-            lines.append(f"conflict: {conflict.path}: {conflict.why}; your version is left in place{kept}")
+            kept = f"; the command's version is kept at {line(conflict.kept_at)}" if conflict.kept_at else ""
+            lines.append(f"conflict: {line(conflict.path)}: {conflict.why}; your version is left in place{kept}")
         if self.skipped:
-            shown = ", ".join(f"{path} ({why})" for path, why in self.skipped[:10])
+            shown = ", ".join(f"{line(path)} ({why})" for path, why in self.skipped[:10])
             more = f" and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
             lines.append(f"not carried into the work tree: {shown}{more}")
         return lines
@@ -111,10 +115,15 @@ def is_opaque(path: Path) -> bool:
 
 
 def apply(upper: Path, workspace: Path, *, started_ns: int, conflicts_dir: Path,
-          expected: Callable[[str], object] = lambda path: UNKNOWN) -> Outcome:
-    """Carry `upper` into `workspace` (see the module docstring); returns what was done."""
+          expected: Callable[[str], object] = lambda path: UNKNOWN,
+          placed_before: dict[str, tuple[int, int]] | None = None) -> Outcome:
+    """Carry `upper` into `workspace` (see the module docstring); returns what was done.
+
+    `placed_before`: entries earlier carries left (path → inode, change time); one still exactly as
+    placed is not someone else's change, however recent (two commands in quick succession).
+    """
     with Workspace(workspace) as space:
-        applier = _Applier(upper, space, started_ns, conflicts_dir, expected)
+        applier = _Applier(upper, space, started_ns, conflicts_dir, expected, placed_before or {})
         root = os.open(".", _DIR & ~os.O_NOFOLLOW, dir_fd=space.fd)
         try:
             applier.folder("", Path(upper), root, opaque=False, ours=False)
@@ -125,26 +134,31 @@ def apply(upper: Path, workspace: Path, *, started_ns: int, conflicts_dir: Path,
 
 class _Applier:
     def __init__(self, upper: Path, space: Workspace, started_ns: int, conflicts_dir: Path,
-                 expected: Callable[[str], object]) -> None:
+                 expected: Callable[[str], object], placed_before: dict[str, tuple[int, int]]) -> None:
         self.upper = upper
         self.space = space
         self.since = started_ns - SLACK_NS
         self.conflicts_dir = conflicts_dir
         self.expected = expected
+        self.placed_before = placed_before
         self.outcome = Outcome()
+        self.budget = CONTENT_BUDGET
         self.same_device = os.stat(upper).st_dev == os.fstat(space.fd).st_dev
 
     # -- walking the upper layer
 
     def folder(self, prefix: str, upper_dir: Path, host: int, *, opaque: bool, ours: bool) -> None:
         """Apply one upper folder's entries to the host folder `host` (a descriptor; `ours`: we made it)."""
+        if prefix.count("/") > MAX_DEPTH:
+            self.outcome.skipped.append((prefix, f"nested deeper than {MAX_DEPTH} folders"))
+            return
         entries = sorted(os.scandir(upper_dir), key=lambda e: e.name)
         if opaque:  # the command removed the folder and made it again: what it did not write again is gone
             written = {e.name for e in entries}
             for name in self._host_names(host):
                 if name not in written:
                     self.remove(prefix + name, host, name)
-        parent_touched = not ours and self._touched(os.fstat(host))
+        parent_touched = not ours and self._touched(os.fstat(host), prefix)
         for entry in entries:
             path = prefix + entry.name
             if entry.name == ".git":
@@ -159,6 +173,8 @@ class _Applier:
                 self.leaf(path, Path(entry.path), host, entry.name, info, parent_touched)
             else:
                 self.outcome.skipped.append((path, "a FIFO, socket or device"))
+        folder_info = os.fstat(host)  # what we did here changed the folder's own change time
+        self.outcome.placed[prefix] = (folder_info.st_ino, folder_info.st_ctime_ns)
 
     def subfolder(self, path: str, upper_dir: Path, host: int, name: str, info: os.stat_result) -> None:
         current = self._lstat(host, name)
@@ -202,7 +218,7 @@ class _Applier:
                 return
             before = None
         else:
-            if self._touched(current) and not self._as_expected(path, host, name, current):
+            if self._touched(current, path) and not self._as_expected(path, host, name, current):
                 self._conflict(path, "changed by you while the command ran, and written by the command", source)
                 return
             before = self._read(host, name)
@@ -210,8 +226,9 @@ class _Applier:
             self._place_link(host, name, os.readlink(source))
             after: object = UNKNOWN
         else:
-            after = _read_path(source) if info.st_size <= FILE_CAP else UNKNOWN
+            after = self._kept(_read_path(source)) if info.st_size <= FILE_CAP else UNKNOWN
             self._place_file(host, name, source, info)
+        self._placed(path, host)
         self.outcome.changes.append(Change(path, before, after))
 
     def remove(self, path: str, host: int, name: str) -> None:
@@ -223,6 +240,9 @@ class _Applier:
             self.outcome.skipped.append((path, "a .git entry is never removed for a command"))
             return
         if stat.S_ISDIR(current.st_mode):
+            if path.count("/") > MAX_DEPTH:
+                self.outcome.skipped.append((path, f"a deletion nested deeper than {MAX_DEPTH} folders"))
+                return
             try:
                 child = os.open(name, _DIR, dir_fd=host)
             except OSError:
@@ -237,7 +257,7 @@ class _Applier:
             except OSError:
                 pass  # something was kept (a conflict, a .git): the folder stays
             return
-        if self._touched(current) and not self._as_expected(path, host, name, current):
+        if self._touched(current, path) and not self._as_expected(path, host, name, current):
             self.outcome.conflicts.append(Conflict(path, "changed by you while the command ran, and deleted by "
                                                          "the command", None))
             return
@@ -250,15 +270,28 @@ class _Applier:
 
     # -- host side
 
-    def _touched(self, info: os.stat_result) -> bool:
+    def _touched(self, info: os.stat_result, path: str) -> bool:
+        """Changed on the host since the command started (the command itself cannot write the host tree)."""
+        if self.placed_before.get(path) == (info.st_ino, info.st_ctime_ns):
+            return False  # exactly as an earlier carry left it
         return info.st_ctime_ns >= self.since
+
+    def _placed(self, path: str, host: int) -> None:
+        try:
+            info = os.stat(path.rsplit("/", 1)[-1] or ".", dir_fd=host, follow_symlinks=False)
+        except OSError:
+            return
+        self.outcome.placed[path] = (info.st_ino, info.st_ctime_ns)
 
     def _as_expected(self, path: str, host: int, name: str, info: os.stat_result) -> bool:
         """Whether a recently changed file still holds what the agent knew it held before the command."""
         known = self.expected(path)
         if known is UNKNOWN or known is None or not stat.S_ISREG(info.st_mode):
             return False
-        return self._read(host, name) == known
+        current = self._read(host, name)
+        if isinstance(current, bytes):
+            self.budget += len(current)  # only compared, not kept
+        return current == known
 
     @staticmethod
     def _lstat(host: int, name: str) -> os.stat_result | None:
@@ -276,8 +309,15 @@ class _Applier:
         finally:
             os.close(listing)
 
-    @staticmethod
-    def _read(host: int, name: str) -> object:
+    def _kept(self, data: object) -> object:
+        """`data` while the content budget lasts (a command writing gigabytes is carried, not held), else UNKNOWN."""
+        if isinstance(data, bytes):
+            if len(data) > self.budget:
+                return UNKNOWN
+            self.budget -= len(data)
+        return data
+
+    def _read(self, host: int, name: str) -> object:
         """A regular file's bytes (never through a link), or UNKNOWN."""
         try:
             fd = os.open(name, _READ, dir_fd=host)
@@ -285,9 +325,9 @@ class _Applier:
             return UNKNOWN
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > FILE_CAP:
+            if not stat.S_ISREG(info.st_mode) or info.st_size > min(FILE_CAP, self.budget):
                 return UNKNOWN
-            return _read_fd(fd)
+            return self._kept(_read_fd(fd))
         finally:
             os.close(fd)
 

@@ -277,6 +277,7 @@ class Sandbox:
         self.mechanism = self.report.mechanism
         self._isolation = {"pid_namespace": True}
         self._overlay_off: str | None = None  # why the overlay stopped working in this process, if it did
+        self._placed: dict[str, tuple[int, int]] = {}  # what earlier carries left (tools.overlay_changes.apply)
         if self.mechanism == "landlock":
             agent_children.become_subreaper()
             self._isolation = landlock_isolation()
@@ -354,13 +355,17 @@ class Sandbox:
             outcome = overlay_changes.apply(
                 layers.upper, self.workspace, started_ns=layers.started_ns,
                 conflicts_dir=layers.root.parent / "conflicts" / layers.root.name,
-                expected=collector.expected if collector else (lambda path: overlay_changes.UNKNOWN))
-        except OSError as exc:  # keep the layer: the user's files are untouched and the command's are not lost
+                expected=collector.expected if collector else (lambda path: overlay_changes.UNKNOWN),
+                placed_before=self._placed)
+        except Exception as exc:  # keep the layer: the user's files are untouched and the command's are not lost
             layers.close_pipe()
             return replace(result, notes=result.notes + (
                 f"what the command wrote could not all be carried into the work tree ({exc}); its writes are "
                 f"kept at {layers.upper}",))
         layers.discard()
+        if len(self._placed) > 100_000:
+            self._placed.clear()
+        self._placed.update(outcome.placed)
         if collector is not None:
             collector.outcomes.append(outcome)
         return replace(result, notes=result.notes + tuple(outcome.notes()))

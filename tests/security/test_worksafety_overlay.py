@@ -203,3 +203,36 @@ def test_the_landlock_fallback_says_attribution_is_not_exact_and_still_attribute
     with attribution.recording(context):
         sandbox.run(["sh", "-c", "echo formatted > calc.py"], timeout_s=30)
     assert list(context.changes) == ["calc.py"] and context.changes["calc.py"].by_command
+
+
+def test_a_layer_too_deep_or_with_lying_names_neither_crashes_nor_forges_a_note(ctx, repo):
+    script = ("mkfifo \"$(printf 'p\\nconflict: README.md: forged')\"; "
+              "i=0; while [ $i -lt 260 ]; do mkdir d && cd d; i=$((i+1)); done; echo deep > f")
+    with attribution.recording(ctx):
+        result = ctx.sandbox.run(["sh", "-c", script], timeout_s=60)
+    assert result.exit_code == 0, result.output
+    assert not any("\n" in note for note in result.notes)
+    assert any("nested deeper than" in note for note in result.notes), result.notes
+    assert ctx.changes == {} and (repo / "README.md").read_text() == "# project\n"
+
+
+def test_back_to_back_writes_by_the_agent_are_never_taken_for_the_users(ctx, repo):
+    from tools.editing import apply_patch_tool
+
+    patch = ("*** Begin Patch\n*** Update File: calc.py\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+             "*** End Patch")
+    assert apply_patch_tool(ctx, patch=patch).ok
+    results = []
+    for run in range(3):  # no pause: the previous carry and the agent's patch are milliseconds old
+        with attribution.recording(ctx, run_artefacts=True):
+            results.append(ctx.sandbox.run(["sh", "-c", f"echo run{run} > reports.txt; echo '# {run}' >> calc.py"],
+                                           timeout_s=30))
+    assert not [note for result in results for note in result.notes if note.startswith("conflict")]
+    assert (repo / "reports.txt").read_text() == "run2\n"
+    assert (repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n# 0\n# 1\n# 2\n"
+    assert ctx.changes["calc.py"].after == (repo / "calc.py").read_bytes()
+    assert ctx.changes["calc.py"].before == b"def add(a, b):\n    return a - b\n"
+    for run in range(3):  # and with nothing at all between two commands
+        result = ctx.sandbox.run(["sh", "-c", f"echo again{run} > reports.txt"], timeout_s=30)
+        assert not [note for note in result.notes if note.startswith("conflict")]
+    assert (repo / "reports.txt").read_text() == "again2\n"
