@@ -4,9 +4,10 @@ Nothing here does I/O. `UpdateMapper` turns one `AgentEvent` into the ACP
 updates an editor shows (thought and message chunks, tool calls and their
 updates, the plan), and `stop_reason` turns a run's status into the prompt's
 stop reason. Every human-facing string from the model or the repository goes
-through `agent.safe_text` (an editor may render in a terminal: Toad, Neovim);
-only the old and new text of a file edit travel verbatim, since the editor
-compares them with its buffer.
+through `agent.safe_text` (an editor may render in a terminal: Toad, Neovim),
+the old and new text of an edit and a call's raw arguments included: they are
+shown, never applied (the edit itself reaches the editor through
+fs/write_text_file, byte for byte).
 """
 
 from __future__ import annotations
@@ -117,8 +118,21 @@ class FileEdit:
 
 def diff_contents(edits: list[FileEdit]) -> list[FileEditToolCallContent]:
     """ACP diff content for each edited file (a deleted file shows as emptied)."""
-    return [FileEditToolCallContent(type="diff", path=e.path, old_text=e.old_text, new_text=e.new_text or "")
-            for e in edits]
+    return [FileEditToolCallContent(type="diff", path=e.path, old_text=None if e.old_text is None else block(e.old_text),
+                                    new_text=block(e.new_text or "")) for e in edits]
+
+
+def safe_json(value: Any, depth: int = 0) -> Any:
+    """A call's arguments for display: every string neutralised, nesting bounded."""
+    if depth > 20:
+        return "…"
+    if isinstance(value, str):
+        return block(value)
+    if isinstance(value, dict):
+        return {block(str(k)): safe_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [safe_json(v, depth + 1) for v in value]
+    return value
 
 
 def permission_tool_call(call_id: str, name: str, arguments: Any, root: str,
@@ -168,8 +182,8 @@ class UpdateMapper:
             if not self.live or not event.text:
                 return []
             return [thought(block(event.text)) if event.channel == "analysis" else message(block(event.text))]
-        if isinstance(event, ReasoningEmitted):
-            return [] if self.live else [thought(block(event.text))]
+        if isinstance(event, ReasoningEmitted):  # live: the text streamed already; a paragraph break follows it
+            return [thought("\n\n")] if self.live else [thought(block(event.text) + "\n\n")]
         if isinstance(event, MessageEmitted):
             if self.live:
                 return [message("\n\n")] if event.channel == "commentary" else []
@@ -180,7 +194,7 @@ class UpdateMapper:
                                   title=tool_title(event.name, event.arguments),
                                   kind=TOOL_KINDS.get(event.name, "other"), status="pending",
                                   locations=tool_locations(event.name, event.arguments, self.root),
-                                  raw_input=event.arguments)]
+                                  raw_input=safe_json(event.arguments))]
         if isinstance(event, ToolFinished):
             return [self._finished(event, edits or [])]
         if isinstance(event, PlanUpdated):

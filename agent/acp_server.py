@@ -106,7 +106,11 @@ class EditorSession:
 
     def post(self, item: Any) -> None:
         """Queue an update (or a client call) for the pump; safe from any thread."""
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the process is ending and nobody is listening
+            if isinstance(item, _Request):
+                item.future.cancel()
 
     def sink(self, event: AgentEvent) -> None:
         """The loop's event sink: events become updates, in order."""

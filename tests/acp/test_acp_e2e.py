@@ -380,3 +380,72 @@ def test_nothing_but_protocol_messages_reach_standard_output(repo, tmp_path, sta
     lines = done.stdout.decode().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["result"]["protocolVersion"] == 1
     assert b"stray print" in done.stderr and b"native log line" in done.stderr
+
+
+def test_session_modes_decide_what_asks_and_the_editor_can_switch_them(repo, tmp_path, state):
+    replay = write_replay(tmp_path / "replay.json", [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+                                                     final("I cannot edit in read-only mode."),
+                                                     call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+                                                     final("Fixed.")])
+    client = RecordingClient()
+
+    async def scenario():
+        from acp import RequestError
+
+        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
+            await start(conn)
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            sid = session.session_id
+            with pytest.raises(RequestError) as bad:
+                await conn.set_session_mode(session_id=sid, mode_id="yolo")
+            await conn.set_session_mode(session_id=sid, mode_id="read-only")
+            await conn.prompt(session_id=sid, prompt=[{"type": "text", "text": "Fix add"}])
+            untouched = (repo / "calc.py").read_text()
+            await conn.set_session_mode(session_id=sid, mode_id="full-auto")
+            await conn.prompt(session_id=sid, prompt=[{"type": "text", "text": "Now fix it"}])
+            return bad.value, untouched
+
+    bad, untouched = run(scenario())
+    assert bad.code == -32602 and "read-only, ask, auto-edit, full-auto" in str(bad)
+    assert "a - b" in untouched and "a + b" in (repo / "calc.py").read_text()
+    assert client.permissions == []  # read-only refuses by itself, full-auto allows by itself
+    updates = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    assert updates[0].status == "failed" and "read-only mode" in updates[0].content[0].content.text
+    assert updates[1].status == "completed"
+
+
+def test_always_answers_hold_for_the_rest_of_the_session(repo, tmp_path, state):
+    replay = write_replay(tmp_path / "replay.json", [
+        call("container.exec", {"cmd": ["echo", "one"]}), call("container.exec", {"cmd": ["echo", "two"]}),
+        call("functions.run_tests", {}), call("functions.run_tests", {"paths": ["tests"]}), final("Done.")])
+    client = RecordingClient(answers=["allow_always", "reject_always"])
+
+    async def scenario():
+        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
+            await start(conn)
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Go"}])
+
+    assert run(scenario()).stop_reason == "end_turn"
+    assert [p.title for p in client.permissions] == ["Run echo one", "Run the tests"]
+    done = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    assert [u.status for u in done] == ["completed", "completed", "failed", "failed"]
+    assert "two" in done[1].content[0].content.text
+    assert "rejects every functions.run_tests call" in done[3].content[0].content.text
+
+
+def test_slash_commands_are_announced_and_run_without_the_model(repo, tmp_path, state):
+    (repo / "calc.py").write_text((repo / "calc.py").read_text() + "# a change of the user's\n")
+    replay = write_replay(tmp_path / "replay.json", [])
+    client = RecordingClient()
+
+    async def scenario():
+        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
+            await start(conn)
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "/diff"}])
+
+    assert run(scenario()).stop_reason == "end_turn"
+    announced = next(u for _, u in client.updates if u.session_update == "available_commands_update")
+    assert {c.name for c in announced.available_commands} == {"compact", "undo", "diff", "test"}
+    assert "+# a change of the user's" in client.text("agent_message_chunk")
