@@ -516,3 +516,11 @@ def doctor_lines(env: PythonEnv) -> list[str]:
     lines += [f"  - shown read-only in the sandbox: {path}" for path in env.visible]
     lines += [f"  - PROBLEM: {problem}" for problem in env.problems]
     return lines
+
+
+def status_name(env: PythonEnv | None) -> str | None:
+    """The status bar's short name, for an environment of the project's own (a venv, conda, the user's
+    setting); None for a plain interpreter, which says nothing a user would look for there."""
+    if env is None or env.problems or not (env.is_venv or env.is_conda or env.kind == "override"):
+        return None
+    return env.name

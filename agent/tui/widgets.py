@@ -199,8 +199,8 @@ class StatusBar(Static):
     warning) are placed first; lower-priority fields are dropped when the line would not fit.
     """
 
-    ORDER = ("approval", "sandbox", "model", "git", "ctx", "reasoning", "cache", "speed", "backend")
-    DROP_FIRST = ("backend", "speed", "cache", "reasoning", "ctx", "git", "model")
+    ORDER = ("approval", "sandbox", "model", "git", "python", "ctx", "reasoning", "cache", "speed", "backend")
+    DROP_FIRST = ("backend", "speed", "cache", "reasoning", "python", "ctx", "git", "model")
 
     def show(self, fields: dict[str, str], *, warning: str | None = None) -> None:
         self._fields, self._warning = dict(fields), warning
@@ -229,7 +229,7 @@ class StatusBar(Static):
         for index, (name, value) in enumerate(fields.items()):
             if index:
                 text.append(" · ", style="dim")
-            if name in ("ctx", "cache", "approval", "sandbox"):
+            if name in ("ctx", "cache", "approval", "sandbox", "python"):
                 text.append(f"{name} ", style="dim")
             text.append_text(safe(value, multiline=False))
         return text
