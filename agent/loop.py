@@ -17,14 +17,14 @@ from typing import Any, Callable
 from agent import prompts
 from agent.compaction import Fence, transcript as compaction_transcript
 from agent.completion import StepOutcome, ToolCallRequest, interpret
-from agent.conversation import Conversation, Segment, Span
+from agent.conversation import Conversation, Segment
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
                           ReasoningEmitted, RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled,
                           ToolFinished)
 from agent.harmony import HarmonyCodec
 from agent.harmony_stream import CALL, ENDOFTEXT, RETURN
 from agent.protocols import Backend
-from agent.session import SessionLog, SessionRecord
+from agent.session import RestoredState, SessionLog, SessionRecord, rebuild
 from agent.types import ToolDeclaration, ToolResult
 from tools.context import ToolContext
 from tools.registry import Registry, ToolSpec
@@ -133,7 +133,8 @@ class Agent:
         self.approver, self.budgets, self.session = approver, budgets, session
         self._sink = sink
         self.conversation = Conversation(codec)
-        self._logged_segments = 0
+        self._logged_segments = 0  # how many of the conversation's segments the log holds
+        self._logged_finished: set[int] = set()  # which finished turns the log holds
         self._call_counter = 0
         self._last_tests = ""
 
@@ -146,21 +147,42 @@ class Agent:
         self.conversation.add_developer(self.codec.render_developer(instructions, declarations))
 
     def restore(self, record: SessionRecord) -> None:
-        """Rebuild the conversation and tool state from a session log; report interrupted calls."""
-        for entry in record.records:
-            if entry["kind"] == "reset_segments":
-                self.conversation.segments.clear()
-            elif entry["kind"] == "segment":
-                spans = tuple(Span(*s) for s in entry.get("spans", []))
-                self.conversation.segments.append(Segment(entry["segment"], entry["tokens"], entry["turn"], spans))
-                self.conversation.turn = max(self.conversation.turn, entry["turn"])
-            elif entry["kind"] == "turn_finished":
-                self.conversation.finished_turns.add(entry["turn"])
-            elif entry["kind"] == "event" and entry["event"]["type"] == "commit":
-                self.ctx.agent_commits.append(entry["event"]["sha"])
-            elif entry["kind"] == "event" and entry["event"]["type"] == "plan":
-                self.ctx.plan = entry["event"]["steps"]
+        """Rebuild the conversation and tool state from this session's own log; report interrupted calls."""
+        self._apply(rebuild(record.records, self.codec))
         self._logged_segments = len(self.conversation.segments)
+        self._logged_finished = set(self.conversation.finished_turns)
+        self._close_interrupted(record)
+
+    def clear(self) -> None:
+        """Start a new conversation (the TUI's /clear); the log says so, so a restore starts afresh there too."""
+        self._apply(RestoredState(Conversation(self.codec)))
+        self._log("cleared")
+
+    def resume(self, record: SessionRecord) -> None:
+        """Continue another session here (the TUI's /resume): its state replaces ours, copied into our log.
+
+        Copied whole, not referenced: this log must restore the same conversation
+        even if the other one is appended to or deleted later.
+        """
+        self.clear()
+        state = rebuild(record.records, self.codec)
+        self._apply(state)
+        self._log("resumed", session=record.id, plan=state.plan, commits=state.commits)
+        if state.last_tests:
+            self._log("last_tests", text=state.last_tests)
+        self._close_interrupted(record)
+
+    def _apply(self, state: RestoredState) -> None:
+        self.conversation = state.conversation
+        self.ctx.plan = state.plan
+        self.ctx.agent_commits.extend(c for c in state.commits if c not in self.ctx.agent_commits)
+        self._last_tests = state.last_tests
+        self._logged_segments = 0
+        self._logged_finished = set()
+
+    def _close_interrupted(self, record: SessionRecord) -> None:
+        """Calls the log shows started but never finished get a result saying so (never re-run); all logged."""
+        self._call_counter = max(self._call_counter, record.last_call_number())
         for call in record.interrupted_calls():
             text = "(no result: the call was interrupted)"
             self.conversation.add_tool_result(call["name"], text)
@@ -243,9 +265,9 @@ class Agent:
     def set_reasoning(self, effort: str) -> None:
         """Change the reasoning effort: the system message is re-rendered (the KV cache restarts there)."""
         declarations = self.registry.declarations()
-        self.conversation.segments[0] = Segment("system", self.codec.render_system(reasoning=effort, tools=declarations),
-                                                self.conversation.segments[0].turn)
-        self._log("reasoning", effort=effort)
+        tokens = self.codec.render_system(reasoning=effort, tools=declarations)
+        self.conversation.segments[0] = Segment("system", tokens, self.conversation.segments[0].turn)
+        self._log("reasoning", effort=effort, tokens=tokens)  # the tokens: a restore on another day keeps the date
 
     def _step(self, tally: _Tally, cancel: threading.Event) -> tuple[StepOutcome, tuple[str, str] | None]:
         prompt = self.conversation.prompt()
@@ -253,6 +275,8 @@ class Agent:
         if room < self.budgets.compact_below:
             before = len(prompt)
             if not self._compact(cancel):
+                if cancel.is_set():
+                    return StepOutcome("format_error"), ("cancelled", "cancelled by the user")
                 return StepOutcome("format_error"), ("error", "context full: compaction failed")
             prompt = self.conversation.prompt()
             room = self.budgets.context_window - len(prompt)
@@ -296,7 +320,6 @@ class Agent:
             self._emit(Notice(f"repaired model output: {repair}"))
         if outcome.kind == "final":
             self._emit(MessageEmitted("final", outcome.final or ""))
-            self._log("turn_finished", turn=self.conversation.turn)
         return outcome, None
 
     def compact(self, cancel: threading.Event | None = None) -> bool:
@@ -340,9 +363,12 @@ class Agent:
                                                            task=task_text, transcript="\n\n".join(entries)))
                    + list(self.codec.assistant_start))
         try:
-            _, parser, _ = self._generate(request, cancel, min(2048, self.budgets.max_tokens_per_step))
+            _, parser, stats = self._generate(request, cancel, min(2048, self.budgets.max_tokens_per_step))
         except Exception as exc:
             self._emit(ErrorRaised(f"compaction failed: {exc}"))
+            return False
+        if stats.stop_reason == "cancelled":  # half a summary must not replace the history
+            self._emit(Notice("compaction cancelled: the conversation is unchanged"))
             return False
         outcome = interpret(parser.finish())
         summary = outcome.final or "\n".join(outcome.preambles) or "(no summary)"
@@ -411,6 +437,7 @@ class Agent:
         tests_notice = None
         if name == "functions.run_tests" and "failed" in data:
             self._last_tests = output[:2000]
+            self._log("last_tests", text=self._last_tests)  # a compaction after a resume keeps it too
             self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"],
                                      timed_out=bool(data.get("timed_out")), results=data.get("results", "parsed"),
                                      running=data.get("running")))
@@ -478,6 +505,11 @@ class Agent:
             self.session.write("segment", segment=segment.kind, tokens=segment.tokens, turn=segment.turn,
                                spans=[[s.start, s.end, s.channel, s.is_tool_call] for s in segment.spans])
         self._logged_segments = len(self.conversation.segments)
+        # Whatever ended a turn (a final answer, complete, cut off or cancelled mid-way), the log follows the
+        # conversation's own record of it: that decides which reasoning later prompts leave out.
+        for turn in sorted(self.conversation.finished_turns - self._logged_finished):
+            self.session.write("turn_finished", turn=turn)
+        self._logged_finished = set(self.conversation.finished_turns)
 
 
 def _tests_notice(data: dict[str, Any]) -> str:

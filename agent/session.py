@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from agent.conversation import Conversation, Segment, Span
+
 
 def sessions_dir(env=os.environ) -> Path:
     override = env.get("GPTOSS_AGENT_STATE_DIR")
@@ -111,9 +113,25 @@ class SessionRecord:
         return sum(1 for r in self.records if r["kind"] == "step")
 
     def interrupted_calls(self) -> list[dict[str, Any]]:
-        """Tool calls logged as started with no result after them."""
-        finished = {r["id"] for r in self.records if r["kind"] == "tool_result"}
-        return [r for r in self.records if r["kind"] == "tool_started" and r["id"] not in finished]
+        """Tool calls logged as started with no result after them.
+
+        Paired in log order, not by id alone: a resumed run numbers its calls
+        again from where the log left off, but an older log may reuse an id, and
+        a result that came before a start must not count as that start's result.
+        """
+        pending: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            if r["kind"] == "tool_started":
+                pending[r["id"]] = r
+            elif r["kind"] == "tool_result":
+                pending.pop(r["id"], None)
+        return list(pending.values())
+
+    def last_call_number(self) -> int:
+        """The highest `call_N` the log names, so that a resumed run goes on numbering after it."""
+        numbers = [int(r["id"][5:]) for r in self.records if r["kind"] in ("tool_started", "tool_result")
+                   and r["id"].startswith("call_") and r["id"][5:].isdigit() and len(r["id"]) < 16]
+        return max(numbers, default=0)
 
 
 # Each kind of record the code reads back, with the fields it relies on and their types.
@@ -124,7 +142,26 @@ _SCHEMA: dict[str, dict[str, Any]] = {
     "event": {"event": dict},
     "tool_started": {"id": str, "name": str},
     "tool_result": {"id": str, "name": str},
+    "reasoning": {"effort": str},
+    "last_tests": {"text": str},
+    "resumed": {"session": str, "plan": list, "commits": list},
 }
+
+
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
+
+
+def _span(value: Any) -> bool:
+    """[start, end, channel, is_tool_call], as Span takes them: slicing with anything else would crash a prompt."""
+    return (isinstance(value, list) and len(value) == 4 and _token_ids(value[:2])
+            and (value[2] is None or isinstance(value[2], str)) and isinstance(value[3], bool))
+
+
+def _plan_steps(value: Any) -> bool:
+    """A plan as the compaction notice and the plan panel read it: steps with a text and a status."""
+    return isinstance(value, list) and all(
+        isinstance(p, dict) and isinstance(p.get("step"), str) and isinstance(p.get("status"), str) for p in value)
 
 
 def _schema_problem(record: Any) -> str | None:
@@ -140,17 +177,21 @@ def _schema_problem(record: Any) -> str | None:
     if kind == "header" and ("\0" in record["repo"] or not os.path.isabs(record["repo"])):
         return "a header whose repository is not an absolute path"  # a NUL would crash every path call on it
     if kind == "segment":
-        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in record["tokens"]):
+        if not _token_ids(record["tokens"]):
             return "segment with tokens that are not token ids"
         spans = record.get("spans", [])
-        if not isinstance(spans, list) or not all(isinstance(x, list) and len(x) == 4 for x in spans):
+        if not isinstance(spans, list) or not all(_span(x) for x in spans):
             return "segment with malformed spans"
+    if kind == "reasoning" and "tokens" in record and not _token_ids(record["tokens"]):
+        return "reasoning record with tokens that are not token ids"
+    if kind == "resumed" and not (_plan_steps(record["plan"]) and all(isinstance(c, str) for c in record["commits"])):
+        return "resumed record with a malformed plan or commits"
     if kind == "event" and not isinstance(record["event"].get("type"), str):
         return "event without a type"
-    if kind == "event" and record["event"]["type"] in ("commit", "plan"):
-        wanted = ("sha", str) if record["event"]["type"] == "commit" else ("steps", list)
-        if not isinstance(record["event"].get(wanted[0]), wanted[1]):
-            return f"{record['event']['type']} event without a valid {wanted[0]!r}"
+    if kind == "event" and record["event"]["type"] == "commit" and not isinstance(record["event"].get("sha"), str):
+        return "commit event without a valid 'sha'"
+    if kind == "event" and record["event"]["type"] == "plan" and not _plan_steps(record["event"].get("steps")):
+        return "plan event without valid 'steps'"
     return None
 
 
@@ -195,6 +236,56 @@ def read_session(path: Path, *, max_bytes: int = 256 * 1024 * 1024) -> SessionRe
     return SessionRecord(path, records[0], records[1:], torn, warnings)
 
 
+@dataclass
+class RestoredState:
+    """What a log rebuilds: the conversation exactly as it was live, and the agent state kept beside it."""
+
+    conversation: Conversation
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    last_tests: str = ""
+
+
+def rebuild(records: list[dict[str, Any]], codec) -> RestoredState:
+    """Replay a log's records (already checked against the schema) into the state they describe.
+
+    The records mirror every way the live conversation changes, in order:
+    `segment` appends what entered it; `turn_finished` marks a turn ended by a
+    final answer (its reasoning leaves later prompts); `reset_segments` is a
+    compaction (the kept and new segments follow); `cleared` is /clear (a new
+    conversation, plan and test results forgotten); `reasoning` replaces the
+    system message with the tokens it was re-rendered to; `resumed` is /resume
+    of another session, whose state follows in full, so this log never depends
+    on another file staying as it was.
+    """
+    state = RestoredState(Conversation(codec))
+    for entry in records:
+        kind = entry["kind"]
+        conversation = state.conversation
+        if kind == "cleared":
+            state.conversation, state.plan, state.last_tests = Conversation(codec), [], ""
+        elif kind == "reset_segments":
+            conversation.segments.clear()
+        elif kind == "segment":
+            spans = tuple(Span(*s) for s in entry.get("spans", []))
+            conversation.segments.append(Segment(entry["segment"], list(entry["tokens"]), entry["turn"], spans))
+            conversation.turn = max(conversation.turn, entry["turn"])
+        elif kind == "turn_finished":
+            conversation.finished_turns.add(entry["turn"])
+        elif kind == "reasoning" and "tokens" in entry and conversation.segments:
+            conversation.segments[0] = Segment("system", list(entry["tokens"]), conversation.segments[0].turn)
+        elif kind == "last_tests":
+            state.last_tests = entry["text"]
+        elif kind == "resumed":
+            state.plan = list(entry["plan"])
+            state.commits.extend(entry["commits"])
+        elif kind == "event" and entry["event"]["type"] == "commit":
+            state.commits.append(entry["event"]["sha"])
+        elif kind == "event" and entry["event"]["type"] == "plan":
+            state.plan = entry["event"]["steps"]
+    return state
+
+
 def _same_repo(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
@@ -220,8 +311,9 @@ def list_sessions(directory: Path | None = None, *, repo: str | None = None) -> 
     yield from scan_sessions(directory, repo=repo)[0]
 
 
-def find_session(ident: str | None, directory: Path | None = None, *, repo: str | None = None) -> SessionRecord:
-    """The session to resume: by id (or unique prefix/suffix), or None for the most recent one.
+def find_session(ident: str | None, directory: Path | None = None, *, repo: str | None = None,
+                 exclude: str | None = None) -> SessionRecord:
+    """The session to resume: by id (or unique prefix/suffix), or None for the most recent one but `exclude`.
 
     With `repo`, only that repository's sessions qualify: a log naming another
     repository is refused, not followed there. A log that cannot be read, or
@@ -229,7 +321,7 @@ def find_session(ident: str | None, directory: Path | None = None, *, repo: str 
     """
     directory = directory or sessions_dir()
     if ident is None:
-        sessions = list(list_sessions(directory, repo=repo))
+        sessions = [s for s in list_sessions(directory, repo=repo) if s.id != exclude]
         if not sessions:
             raise SessionError("no sessions yet" + (f" in {repo} (`gptoss-agent sessions --all` lists every "
                                                     "repository's)" if repo else ""))
