@@ -692,9 +692,7 @@ class GptossApp(App[None]):
         self.exit()
 
     def _cmd_clear(self, _: str) -> None:
-        from agent.conversation import Conversation
-
-        self.runtime.agent.conversation = Conversation(self.runtime.agent.codec)
+        self.runtime.agent.clear()  # logged, so resuming this session restores the new conversation
         self._started = False
         self.query_one(Transcript).remove_children()
         self.query_one(PlanPanel).show([])
@@ -806,19 +804,17 @@ class GptossApp(App[None]):
         self._note("\n".join(rows) or "No sessions yet.")
 
     def _cmd_resume(self, ident: str) -> None:
-        """Continue an earlier session here: its conversation replaces this one."""
-        from agent.conversation import Conversation
+        """Continue an earlier session here: its conversation replaces this one (and is copied into this log)."""
         from agent.session import SessionError, find_session
 
         try:
-            record = find_session(ident or None, repo=str(self.runtime.ctx.workspace))  # this repository's only
+            record = find_session(ident or None, repo=str(self.runtime.ctx.workspace),  # this repository's only
+                                  exclude=self.runtime.session.id)  # bare /resume: the one before this
         except SessionError as exc:
             self._note(str(exc), style="red")
             return
-        agent = self.runtime.agent
-        agent.conversation = Conversation(agent.codec)
-        agent.restore(record)
-        self._started = True
+        self.runtime.agent.resume(record)
+        self._started = bool(self.runtime.agent.conversation.segments)  # an empty log: the next turn starts anew
         self.query_one(PlanPanel).show(self.runtime.ctx.plan)
         self._note(f"Resumed session {record.id} ({record.steps} steps): {record.header.get('task', '')[:80]}")
 

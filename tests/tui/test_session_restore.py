@@ -1,0 +1,99 @@
+"""Through the real TUI: a session with /reasoning, /clear, an Esc mid-stream, /compact and /resume
+restores from its log to exactly the conversation on screen (the property test drives the same agent
+calls at random: tests/agent/test_session_roundtrip.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.session import SessionLog, read_session
+from agent.tui.widgets import AnswerView
+from tests.fixtures.repos import FIX_PATCH, call, final
+from tests.tui.conftest import wait_for
+from tests.tui.test_app import send, transcript_text
+
+
+def earlier_session(codec, repo) -> str:
+    """A session of this repository recorded before the app started (the one /resume picks up)."""
+    from agent.backends.replay import ReplayBackend
+    from agent.loop import Agent
+    from tools.catalog import default_registry
+    from tools.context import ToolContext
+    from tools.sandbox import Sandbox
+
+    log = SessionLog.create(repo=str(repo), task="earlier task", config={})
+    ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), count_tokens=codec.count)
+    backend = ReplayBackend([call("functions.update_plan", {"plan": [{"step": "read calc", "status": "completed"}]}),
+                             final("calc.py has add and mul.", analysis="read it")], codec)
+    agent = Agent(backend, codec, default_registry(), ctx, sink=lambda e: None, session=log)
+    agent.start(instructions="Earlier instructions.", reasoning="medium")
+    agent.run("what is in calc.py?")
+    log.close()
+    return log.id
+
+
+def test_what_the_tui_showed_is_what_its_log_restores(make_app, repo, codec):
+    earlier = earlier_session(codec, repo)
+    app = make_app([call("repo_browser.open_file", {"path": "calc.py"}, analysis="Let me look."),
+                    final("It subtracts.", analysis="Found it."),
+                    call("repo_browser.apply_patch", {"patch": FIX_PATCH}, analysis="Patch it."),
+                    final("Fixed.", analysis="Done."),
+                    final("word " * 3000, analysis="Long answer."),  # cancelled with Esc mid-stream
+                    final("Short.", analysis="Brief."),
+                    final("Summary: the user asked twice; the long answer was cut off."),  # /compact
+                    final("Back in the earlier session.", analysis="Resumed.")],
+                   approval="full-auto", delay=0.002)
+
+    async def idle(pilot, answers):
+        await wait_for(pilot, lambda: len(app.query(AnswerView)) >= answers and not app._busy and not app.outbox,
+                       timeout=60)
+
+    async def body():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.runtime is not None)
+            await send(pilot, "What does add do?")
+            await idle(pilot, 1)
+            await send(pilot, "/reasoning high")
+            await send(pilot, "Fix it.")
+            await idle(pilot, 2)
+            await send(pilot, "/clear")
+            await send(pilot, "Talk a lot.")
+            await wait_for(pilot, lambda: app._stream is not None and "word word" in app._stream.text)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "■ cancelled" in transcript_text(app) and not app._busy)
+            await send(pilot, "Now briefly.")
+            await idle(pilot, 1)
+            live = app.runtime.agent
+            prompt_before_compact = live.conversation.prompt()
+            await send(pilot, "/compact")
+            await wait_for(pilot, lambda: live.conversation.prompt() != prompt_before_compact and not app._busy)
+            checkpoints.append(("after /compact", list(live.conversation.prompt())))
+            await send(pilot, f"/resume {earlier}")
+            await wait_for(pilot, lambda: "Resumed session" in transcript_text(app))
+            assert app.runtime.ctx.plan == [{"step": "read calc", "status": "completed"}]
+            await send(pilot, "And now?")
+            await idle(pilot, 2)
+            checkpoints.append(("end", list(live.conversation.prompt())))
+            state.update(path=app.runtime.session.path, agent=live)
+
+    checkpoints: list = []
+    state: dict = {}
+    asyncio.run(body())
+
+    from agent.backends.replay import ReplayBackend
+    from agent.loop import Agent
+    from tools.catalog import default_registry
+    from tools.context import ToolContext
+
+    live = state["agent"]
+    record = read_session(state["path"])
+    assert not record.damaged, record.warnings
+    restored = Agent(ReplayBackend([], codec), codec, default_registry(), ToolContext(workspace=repo),
+                     sink=lambda e: None)
+    restored.restore(record)
+    assert restored.conversation.prompt() == checkpoints[-1][1] == live.conversation.prompt()
+    assert restored.conversation.finished_turns == live.conversation.finished_turns
+    assert restored.ctx.plan == live.ctx.plan
+    text = codec.decode(restored.conversation.prompt())
+    assert "what is in calc.py?" in text and "And now?" in text  # the earlier session, then what followed
+    assert "What does add do?" not in text  # cleared, and /resume replaced the rest
