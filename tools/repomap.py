@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
+from tools.repomap_rank import rank_files, ranked_definitions  # noqa: F401  (part of this module's API)
+from tools.repomap_render import render
 from tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: definitions carry their enclosing type and visibility
 MAX_FILE_BYTES = 1_000_000
 MAX_CACHE_BYTES = 256 << 20
 # CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction
@@ -188,8 +190,9 @@ def _valid_entry(entry: object) -> bool:
         return isinstance(entry["skip"], str)
     defs, refs = entry.get("defs"), entry.get("refs")
     return (isinstance(defs, list) and isinstance(refs, list) and all(isinstance(r, str) for r in refs)
-            and all(isinstance(d, list) and len(d) == 4 and isinstance(d[0], str) and isinstance(d[1], str)
-                    and isinstance(d[2], int) and isinstance(d[3], str) for d in defs))
+            and all(isinstance(d, list) and len(d) == 7 and isinstance(d[0], str) and isinstance(d[1], str)
+                    and isinstance(d[2], int) and isinstance(d[3], str) and isinstance(d[4], str)
+                    and isinstance(d[5], int) and isinstance(d[6], bool) for d in defs))
 
 
 def _save(path: Path, data: bytes, warnings: list[str]) -> None:
@@ -218,7 +221,8 @@ def _parse_one(rel: str, source: bytes, digest: str) -> tuple[str, dict]:
     if tags is None:
         return rel, {"hash": digest, "skip": "unsupported"}
     return rel, {"hash": digest,
-                 "defs": [[d.name, d.kind, d.line, elide_secret_defaults(d.signature)] for d in tags.definitions],
+                 "defs": [[d.name, d.kind, d.line, elide_secret_defaults(d.signature), elide_secret_defaults(d.scope),
+                           d.scope_line, d.exported] for d in tags.definitions],
                  "refs": sorted(set(tags.references))}
 
 
@@ -238,86 +242,6 @@ def _parse_many(items: list[tuple[str, bytes, str]]) -> dict[str, dict]:
         with ProcessPoolExecutor(workers) as pool:
             results = [item for part in pool.map(_parse_chunk, chunks) for item in part]
     return dict(results)
-
-
-def rank_files(index: RepoIndex, focus: Iterable[str] = (), *, damping: float = 0.85,
-               iterations: int = 40) -> dict[str, float]:
-    """PageRank over 'uses a name defined in' edges, personalised toward `focus` files."""
-    definers: dict[str, set[str]] = defaultdict(set)
-    for path, tags in index.files.items():
-        for definition in tags.definitions:
-            definers[definition.name].add(path)
-    edges: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for path, tags in index.files.items():
-        for name in tags.references:
-            targets = definers.get(name)
-            if not targets or len(targets) > 20:  # names defined everywhere (run, get) say little
-                continue
-            for target in targets:
-                if target != path:
-                    edges[path][target] += 1.0 / len(targets)
-    nodes = list(index.files)
-    if not nodes:
-        return {}
-    focus = [f for f in focus if f in index.files]
-    personal = {n: (1.0 if n in focus else 0.0) for n in nodes} if focus else {n: 1.0 for n in nodes}
-    total = sum(personal.values())
-    personal = {n: v / total for n, v in personal.items()}
-    rank = dict(personal)
-    out_weight = {n: sum(edges[n].values()) if n in edges else 0.0 for n in nodes}
-    for _ in range(iterations):
-        dangling = sum(rank[n] for n in nodes if out_weight[n] == 0)
-        new = {n: (1 - damping) * personal[n] + damping * dangling * personal[n] for n in nodes}
-        for source, targets in edges.items():
-            if not out_weight[source]:
-                continue
-            share = damping * rank[source] / out_weight[source]
-            for target, weight in targets.items():
-                new[target] += share * weight
-        rank = new
-    return rank
-
-
-def ranked_definitions(index: RepoIndex, focus: Iterable[str] = ()) -> list[tuple[str, Definition, float]]:
-    """(file, definition, score), most important first.
-
-    A definition scores by the rank of the files that use its name, shared among
-    the files defining that name (a method called `append` in forty files says
-    little about any one of them), plus a share of its own file's rank.
-    """
-    rank = rank_files(index, focus)
-    definers: dict[str, int] = defaultdict(int)
-    for tags in index.files.values():
-        for name in {d.name for d in tags.definitions}:
-            definers[name] += 1
-    use: dict[str, float] = defaultdict(float)
-    for path, tags in index.files.items():
-        weight = rank[path]
-        for name in tags.references:
-            if name in definers:
-                use[name] += weight
-    scored = []
-    for path, tags in index.files.items():
-        for definition in tags.definitions:
-            shared = use.get(definition.name, 0.0) / definers[definition.name] ** 2
-            bonus = 1.0 if definition.kind in ("class", "interface", "struct", "trait", "type", "module") else 0.5
-            scored.append((path, definition, (rank[path] * 0.3 + shared) * bonus))
-    scored.sort(key=lambda item: (-item[2], item[0], item[1].line))
-    return scored
-
-
-def render(selected: list[tuple[str, Definition, float]]) -> str:
-    """Group the chosen definitions by file (in rank order) as an outline with line numbers."""
-    by_file: dict[str, list[Definition]] = {}
-    for path, definition, _ in selected:
-        by_file.setdefault(path, []).append(definition)
-    lines: list[str] = []
-    for path, definitions in by_file.items():
-        lines.append(f"{path}:")
-        for definition in sorted(definitions, key=lambda d: d.line):
-            indent = "    " if definition.kind == "method" else "  "
-            lines.append(f"{indent}{definition.line}: {definition.signature}")
-    return "\n".join(lines)
 
 
 def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], focus: Iterable[str] = ()) -> str:

@@ -16,6 +16,7 @@ yields what tree-sitter recovers.
 from __future__ import annotations
 
 import importlib
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,8 +39,13 @@ _JS_COMMON = """
 (function_declaration name: (identifier) @name) @def.function
 (method_definition name: (property_identifier) @name) @def.method
 (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @def.function
+(assignment_expression left: (member_expression property: (property_identifier) @name)
+                       right: [(arrow_function) (function_expression)]) @def.function
 (call_expression function: [(identifier) @ref (member_expression property: (property_identifier) @ref)])
 (new_expression constructor: (identifier) @ref)
+(import_specifier name: (identifier) @ref.import)
+(export_specifier name: (identifier) @ref.import)
+(assignment_expression right: (identifier) @ref)
 """
 
 QUERIES = {
@@ -48,6 +54,9 @@ QUERIES = {
 (function_definition name: (identifier) @name) @def.function
 (call function: [(identifier) @ref (attribute attribute: (identifier) @ref)])
 (argument_list (identifier) @ref)
+(import_from_statement name: [(dotted_name (identifier) @ref.import .)
+                                (aliased_import name: (dotted_name (identifier) @ref.import .))])
+(assignment left: (identifier) @export.all right: [(list) (tuple)] @export.list)
 (class_definition superclasses: (argument_list [(identifier) @ref (attribute attribute: (identifier) @ref)]))
 """,
     "tree_sitter_javascript": _JS_COMMON + """
@@ -58,6 +67,10 @@ QUERIES = {
 (class_declaration name: (type_identifier) @name) @def.class
 (interface_declaration name: (type_identifier) @name) @def.interface
 (type_alias_declaration name: (type_identifier) @name) @def.type
+(abstract_class_declaration name: (type_identifier) @name) @def.class
+(enum_declaration name: (identifier) @name) @def.enum
+(function_signature name: (identifier) @name) @def.function
+(method_signature name: (property_identifier) @name) @def.method
 (type_identifier) @ref
 """,
     "tree_sitter_go": """
@@ -72,6 +85,10 @@ QUERIES = {
 (enum_item name: (type_identifier) @name) @def.enum
 (trait_item name: (type_identifier) @name) @def.trait
 (function_item name: (identifier) @name) @def.function
+(macro_definition name: (identifier) @name) @def.macro
+(macro_invocation macro: (identifier) @ref)
+(use_declaration argument: [(scoped_identifier name: (identifier) @ref.import) (identifier) @ref.import])
+(use_list [(identifier) @ref.import (scoped_identifier name: (identifier) @ref.import)])
 (call_expression function: [(identifier) @ref (field_expression field: (field_identifier) @ref)
                               (scoped_identifier name: (identifier) @ref)])
 (type_identifier) @ref
@@ -80,7 +97,9 @@ QUERIES = {
 (class_declaration name: (identifier) @name) @def.class
 (interface_declaration name: (identifier) @name) @def.interface
 (method_declaration name: (identifier) @name) @def.method
+(enum_declaration name: (identifier) @name) @def.enum
 (method_invocation name: (identifier) @ref)
+(method_invocation object: (identifier) @ref)
 (type_identifier) @ref
 """,
     "tree_sitter_c": """
@@ -116,7 +135,10 @@ class Definition:
     name: str
     kind: str  # class, function, method, type, struct, …
     line: int  # 1-based
-    signature: str
+    signature: str  # the declaration on one line, body left out
+    scope: str = ""  # the enclosing type's declaration (`class Router`, `impl Serialize for Value`)
+    scope_line: int = 0
+    exported: bool = True  # by the language's rule: __all__/no underscore, pub, export, Capitalised, public
 
 
 @dataclass(frozen=True)
@@ -152,7 +174,8 @@ def _tools(module_name: str, function: str):
 
 
 def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileTags | None:
-    """Definitions (with signature lines) and referenced names in one file; None if unsupported.
+    """Definitions (with declaration lines, enclosing type and visibility) and referenced names in one file;
+    None if unsupported.
 
     With `budget_s`, parsing and querying together stop at that many seconds
     and raise TimeBudgetExceeded instead of returning partial tags.
@@ -163,32 +186,222 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     parser, query = _tools(*entry)
     deadline = time.thread_time() + budget_s if budget_s is not None else None
     tree, matches = _parse_and_query(parser, query, source, budget_s)
-    definitions: list[Definition] = []
+    found: list[tuple[str, object, object]] = []  # (kind, definition node, name node)
     references: list[str] = []
-    in_class: set[int] | None = None  # ids of nodes whose nearest class-or-function ancestor is a class
+    exports: set[str] | None = None  # Python's __all__, when the module declares one
     for number, (_, captures) in enumerate(matches):
         if deadline is not None and number % 1024 == 1023 and time.thread_time() > deadline:
             raise TimeBudgetExceeded(f"reading the tags took over {budget_s:g}s")
         if "ref" in captures:
             references.extend(_text(source, node) for node in captures["ref"])
             continue
+        if "ref.import" in captures:  # named in an import: the project's own name, whatever it shadows
+            for node in captures["ref.import"]:
+                references.extend((_text(source, node), IMPORTED + _text(source, node)))
+            continue
+        if "export.all" in captures:
+            if _text(source, captures["export.all"][0]) == "__all__":
+                exports = (exports or set()) | set(_ALL_ITEM.findall(_text(source, captures["export.list"][0])))
+            continue
         kind_key = next((k for k in captures if k.startswith("def.")), None)
         if kind_key is None or "name" not in captures:
             continue
-        node, name = captures[kind_key][0], captures["name"][0]
-        kind = kind_key[4:]
-        if kind == "function":
-            if in_class is None:
-                in_class = _nodes_in_classes(tree.root_node, deadline)
-            if node.id in in_class:
-                kind = "method"
-        line_end = source.find(b"\n", node.start_byte, node.end_byte)  # never a copy of the whole (nested) body
-        first_line = source[node.start_byte:line_end if line_end >= 0 else node.end_byte][:4096]
-        first_line = first_line.decode("utf-8", "replace").strip()
-        definitions.append(Definition(_text(source, name), kind, node.start_point[0] + 1,
-                                      first_line[:160]))
+        found.append((kind_key[4:], captures[kind_key][0], captures["name"][0]))
+    places = _places(tree.root_node, {node.id for _, node, _ in found}, deadline)
+    language = entry[0]
+    definitions: list[Definition] = []
+    seen: dict[tuple, int] = {}
+    for kind, node, name_node in found:
+        name = _text(source, name_node)
+        place = places.get(node.id)
+        if place is None:
+            continue
+        if kind == "function" and place.in_class:
+            kind = "method"
+        scope_line, scope = 0, ""
+        if place.container is not None:
+            scope_line = place.container.start_point[0] + 1
+            scope = declaration(source, place.container, language, None)
+        key = (name, scope_line)
+        if (key in seen and node.start_byte >= seen[key]) or (name, "at", node.start_point[0]) in seen:
+            continue  # overloads, property setters, `typedef struct x {…} x`: the first says it
+        seen[key] = node.end_byte  # a same-named definition nested inside this one is another one
+        seen[(name, "at", node.start_point[0])] = 0
+        signature = declaration(source, node, language, place)
+        definitions.append(Definition(name, kind, node.start_point[0] + 1, signature, scope, scope_line,
+                                      _exported(language, name, signature, scope, place, exports)))
     definitions.sort(key=lambda d: d.line)
     return FileTags(tuple(definitions), tuple(references))
+
+
+IMPORTED = "^"  # a reference entry "^name": `name` is imported by name somewhere in the file
+_ALL_ITEM = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+_SIGNATURE_CHARS = 160
+
+
+def declaration(source: bytes, node, language: str, place: "_Place | None") -> str:
+    """The declaration a reader needs, on one line: decorators and annotations folded in, the `export` or
+    `type` keyword kept, the body left out, long parameter lists trimmed so the name, the parameters'
+    start and the return type stay."""
+    prefix = ""
+    head = node
+    if place is not None:
+        parent, grandparent = place.parent, place.grandparent
+        if node.type == "variable_declarator" and parent is not None and parent.type in (
+                "lexical_declaration", "variable_declaration"):
+            head, parent = parent, grandparent
+        if parent is not None and parent.type == "export_statement":
+            head = parent
+        elif parent is not None and parent.type == "decorated_definition":
+            decorators = [_text(source, c) for c in parent.children if c.type == "decorator"]
+            prefix = " ".join(_squash(d)[:60] for d in decorators) + " "
+        if node.type == "type_spec" and language == "tree_sitter_go":
+            prefix = "type "
+    body = _body(node)
+    start = head.start_byte
+    end = body.start_byte if body is not None else node.end_byte
+    if body is None or language in ("tree_sitter_python", "tree_sitter_ruby"):  # comments may precede a body
+        end = _header_end(source, start, end, language)
+    text = _squash(source[start:min(end, start + 4096)].decode("utf-8", "replace"))
+    if language != "tree_sitter_python":
+        text = text.rstrip("{ ").rstrip()
+    return trim_signature(prefix + text)
+
+
+def trim_signature(text: str, limit: int = _SIGNATURE_CHARS) -> str:
+    """Shorten a long declaration: default values first, then the middle of the parameters."""
+    if len(text) <= limit:
+        return text
+    text = re.sub(r"(=\s*)(\"[^\"]*\"|'[^']*'|[^,()\[\]{}]+)", r"\1…", text)
+    if len(text) <= limit:
+        return text
+    open_at = text.find("(")
+    close_at = text.rfind(")")
+    if 0 <= open_at < close_at and open_at < limit - 40:
+        tail = text[close_at:]
+        tail = tail if len(tail) <= 40 else tail[:39] + "…"
+        keep = limit - len(tail) - 2
+        return text[:max(keep, open_at + 1)] + "…" + tail
+    return text[:limit - 1] + "…"
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _body(node):
+    body = node.child_by_field_name("body")
+    if body is None and node.type in ("variable_declarator", "assignment_expression"):
+        value = node.child_by_field_name("value") or node.child_by_field_name("right")
+        body = value.child_by_field_name("body") if value is not None else None
+    return body
+
+
+def _header_end(source: bytes, start: int, end: int, language: str) -> int:
+    """Where a declaration without a body field stops: at `{` or `;` outside brackets, or a line's end
+    in the languages whose declarations are one line."""
+    depth = 0
+    line_ends = language in ("tree_sitter_ruby", "tree_sitter_python")
+    for offset in range(start, min(end, start + 4096)):
+        byte = source[offset]
+        if byte in b"([<":
+            depth += 1
+        elif byte in b")]>" and depth:
+            depth -= 1
+        elif depth == 0 and (byte in b"{;" or (byte == 10 and line_ends)):
+            return offset
+        elif depth == 0 and byte == 58 and language == "tree_sitter_python" and source[offset + 1:offset + 2] in (
+                b"\n", b" ", b"\r", b"#", b""):
+            return offset + 1
+    return min(end, start + 4096)
+
+
+def _exported(language: str, name: str, signature: str, scope: str, place: "_Place",
+              exports: set[str] | None) -> bool:
+    """Whether a definition is part of what its package shows others, by each language's own rule."""
+    if language == "tree_sitter_python":
+        if place.container is None and exports is not None:
+            return name in exports
+        return not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
+    if language == "tree_sitter_go":
+        return name[:1].isupper()
+    if language == "tree_sitter_rust":
+        return (signature.startswith(("pub ", "pub fn", "pub struct"))
+                or scope.startswith(("trait ", "pub trait ", "unsafe trait", "pub unsafe trait"))
+                or (scope.startswith(("impl", "unsafe impl")) and " for " in scope))
+    if language == "tree_sitter_java":
+        words = signature.split("(")[0].split()
+        return "public" in words or "protected" in words or scope.startswith(("interface", "public interface"))
+    if language in ("tree_sitter_javascript", "tree_sitter_typescript"):
+        if name.startswith(("_", "#")) or signature.startswith(("private ", "protected ")):
+            return False
+        if "=" in signature.split("(")[0] and "." in signature.split("=")[0]:
+            return True  # `app.use = function use(…)`: hung on an object others reach
+        return place.exported or not place.module_exports
+    if language in ("tree_sitter_c", "tree_sitter_cpp"):
+        return not signature.startswith("static ") and " static " not in signature.split("(")[0]
+    return not name.startswith("_")
+
+
+@dataclass
+class _Place:
+    """Where a definition sits: its parents (for the declaration's decorators and keywords), its enclosing
+    type, whether a class (not a function) encloses it and whether an `export` does."""
+
+    parent: object
+    grandparent: object
+    container: object
+    in_class: bool
+    exported: bool
+    module_exports: bool = False  # the file uses ES `export` at all (else everything is neutral)
+
+
+_SCOPES = {"class_definition", "class_declaration", "class", "impl_item", "trait_item", "class_specifier",
+           "interface_declaration", "abstract_class_declaration", "enum_declaration", "module",
+           "struct_specifier", "enum_item"}
+
+
+def _places(root, wanted: set[int], deadline: float | None) -> dict[int, _Place]:
+    """For each wanted definition node, its _Place, in one walk down the tree.
+
+    Walking down with a cursor is linear; asking each definition for its parents
+    is not (tree-sitter finds a parent by descending from the root again), which
+    made a file of thousands of nested definitions take minutes.
+    """
+    found: dict[int, _Place] = {}
+    cursor = root.walk()
+    # per level: (node, nearest scope node, in a class rather than a function, under an export)
+    stack: list[tuple[object, object, bool, bool]] = [(None, None, False, False)]
+    any_export = False
+    steps = 0
+    while True:
+        steps += 1
+        if deadline is not None and steps % 4096 == 0 and time.thread_time() > deadline:
+            raise TimeBudgetExceeded("reading the tags of deeply nested code took too long")
+        node = cursor.node
+        parent, scope, inside, exported = stack[-1]
+        if node.id in wanted:
+            grandparent = stack[-2][0] if len(stack) > 1 else None
+            found[node.id] = _Place(parent, grandparent, scope, inside, exported)
+        kind = node.type
+        below_scope = node if kind in _SCOPES and len(stack) > 1 else scope
+        if kind in _CONTAINERS:
+            below = True
+        elif kind in _FUNCTIONS:
+            below = False
+        else:
+            below = inside
+        if kind == "export_statement":
+            any_export = True
+        if cursor.goto_first_child():
+            stack.append((node, below_scope, below, exported or kind == "export_statement"))
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                for place in found.values():
+                    place.module_exports = any_export
+                return found
+            stack.pop()
 
 
 NESTING_FOR_BOUNDED_QUERY = 48  # bracket depth above which the query runs in depth-limited slices
@@ -317,36 +530,3 @@ def _text(source: bytes, node) -> str:
     """A node's text sliced from the source: `node.text` on a tree parsed through a read callback costs
     time that grows with the nesting depth, which made thousands of nested definitions quadratic."""
     return source[node.start_byte:node.end_byte].decode("utf-8", "replace")
-
-
-def _nodes_in_classes(root, deadline: float | None) -> set[int]:
-    """Ids of the nodes whose nearest enclosing class-or-function is a class, in one walk down the tree.
-
-    Walking down with a cursor is linear; asking each definition for its parents
-    is not (tree-sitter finds a parent by descending from the root again), which
-    made a file of thousands of nested definitions take minutes.
-    """
-    found: set[int] = set()
-    cursor = root.walk()
-    inside = [False]  # per level: whether that level's nodes sit in a class
-    steps = 0
-    while True:
-        steps += 1
-        if deadline is not None and steps % 4096 == 0 and time.thread_time() > deadline:
-            raise TimeBudgetExceeded("reading the tags of deeply nested code took too long")
-        node = cursor.node
-        if inside[-1]:
-            found.add(node.id)
-        if node.type in _CONTAINERS:
-            below = True
-        elif node.type in _FUNCTIONS:
-            below = False
-        else:
-            below = inside[-1]
-        if cursor.goto_first_child():
-            inside.append(below)
-            continue
-        while not cursor.goto_next_sibling():
-            if not cursor.goto_parent():
-                return found
-            inside.pop()

@@ -1,0 +1,179 @@
+"""Which definitions the repo map shows first: a project's public API, found from how the code uses it.
+
+Pure: an index of tags in, an ordered list of (file, definition, score) out.
+
+Files are ranked by PageRank over "uses a name defined in" edges, personalised
+toward the task's files. A definition then scores by the rank of the *other*
+files that use its name, shared among the files that define that name, and is
+weighed by what a reader of the project's API needs:
+- library code over tests, examples, benchmarks and docs (from each
+  language's conventional paths and file names);
+- what the package exports (`__all__` or no underscore, `pub`, `export`,
+  Capitalised Go names, `public` Java members) over internals;
+- a name that shadows a builtin (`type`, `super`, `toString`) counts little
+  unless some file imports it by name: a call to `type(x)` is rarely the
+  project's own `type`;
+- names the task text mentions, and the task's files, count most.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections import defaultdict
+from pathlib import PurePosixPath
+from typing import Iterable
+
+from tools.tags import IMPORTED, Definition
+
+SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
+INTERNAL = 0.2  # a definition its package does not export
+SHADOWING = 0.1  # a name that shadows a builtin and that no file imports by name
+MENTIONED = 10.0  # a name the task text mentions
+REEXPORTED = 3.0  # a name the package's entry file imports or re-exports (`__init__.py`, `index.ts`, `lib.rs`)
+_ENTRY_FILES = {"__init__.py", "index.js", "index.ts", "index.mjs", "lib.rs", "mod.rs", "main.rs"}
+SUPPORTING_REFERENCE = 1.0  # a use from a test or example still says "this is the API", with less weight
+TYPE_KINDS = {"class", "interface", "struct", "trait", "type", "module", "enum"}
+
+_SUPPORT_DIRS = {"test", "tests", "testing", "__tests__", "spec", "specs", "example", "examples", "sample",
+                 "samples", "demo", "demos", "bench", "benches", "benchmark", "benchmarks", "doc", "docs",
+                 "fuzz", "fuzzing", "fixtures", "testdata", "e2e", "integration_tests", "perf", "tools",
+                 "scripts", "contrib_tests", "single_include", "amalgamation"}
+_SUPPORT_FILE = re.compile(
+    r"""(?x)^(?: test_.*\.py | .*_tests?\.py | conftest\.py | setup\.py
+        | .*_test\.go
+        | .*\.(?:test|spec|bench)\.[cm]?[jt]sx?
+        | (?:Test.*|.*Tests?|.*IT)\.java
+        | .*_(?:spec|test)\.rb
+        | test_.*\.[ch](?:pp)? | .*_test\.[ch](?:pp|c)? )$""")
+_SHADOWED = {
+    "tree_sitter_python": {n for t in (builtins, list, dict, str, set, bytes, int, object) for n in dir(t)
+                           if not n.startswith("__") or n in ("__init__", "__call__")},
+    # what every object, array, string, promise and map already has in JavaScript
+    "js": {"constructor", "toString", "valueOf", "hasOwnProperty", "toJSON", "forEach", "push", "pop", "shift",
+           "unshift", "slice", "splice", "concat", "join", "indexOf", "includes", "find", "some", "every",
+           "sort", "reduce", "filter", "map", "keys", "values", "entries", "get", "set", "has", "delete",
+           "clear", "add", "then", "catch", "finally", "call", "apply", "bind", "split", "replace", "trim",
+           "match", "test", "exec", "log", "error", "warn", "assign", "create", "freeze", "stringify", "parse",
+           "resolve", "reject", "next", "return", "throw", "length", "from", "of", "toLowerCase",
+           "toUpperCase", "startsWith", "endsWith", "charAt", "substring", "isArray", "require", "emit"},
+    "java": {"toString", "equals", "hashCode", "clone", "finalize", "getClass", "compareTo", "iterator", "size",
+             "get", "put", "add", "remove", "contains", "isEmpty", "length", "close", "run", "call", "main"},
+    "rust": {"new", "default", "clone", "fmt", "from", "into", "eq", "ne", "cmp", "partial_cmp", "hash", "drop",
+             "deref", "deref_mut", "as_ref", "as_mut", "next", "len", "is_empty", "iter", "to_string",
+             "to_owned", "borrow", "index", "index_mut", "try_from", "from_iter", "into_iter", "extend"},
+    "go": {"String", "Error", "Len", "Less", "Swap", "Read", "Write", "Close", "ServeHTTP", "main", "init"},
+    "c": {"main", "malloc", "free", "printf", "memcpy", "strlen"},
+    "ruby": {"initialize", "to_s", "inspect", "each", "call", "to_h", "to_a", "==", "hash", "eql?"},
+}
+_LANGUAGE_OF = {".py": "tree_sitter_python", ".pyi": "tree_sitter_python", ".js": "js", ".jsx": "js",
+                ".mjs": "js", ".cjs": "js", ".ts": "js", ".tsx": "js", ".java": "java", ".rs": "rust",
+                ".go": "go", ".c": "c", ".h": "c", ".cc": "c", ".cpp": "c", ".cxx": "c", ".hpp": "c",
+                ".hh": "c", ".rb": "ruby"}
+
+
+def file_role(path: str) -> float:
+    """1.0 for library code; SUPPORTING for tests, examples, benchmarks and docs, by path and file name."""
+    parts = PurePosixPath(path).parts
+    if any(part.lower() in _SUPPORT_DIRS for part in parts[:-1]) or _SUPPORT_FILE.match(parts[-1]):
+        return SUPPORTING
+    return 1.0
+
+
+def shadows_builtin(name: str, path: str) -> bool:
+    """Whether `name` is one every program in this file's language already has (a builtin, a method of
+    every object): uses of it say little about the project's own definition."""
+    return name in _SHADOWED.get(_LANGUAGE_OF.get(PurePosixPath(path).suffix.lower(), ""), ())
+
+
+def rank_files(index, focus: Iterable[str] = (), *, roles: dict[str, float] | None = None,
+               damping: float = 0.85, iterations: int = 40) -> dict[str, float]:
+    """PageRank over 'uses a name defined in' edges, personalised toward `focus` files (or, without focus,
+    toward library files over tests and examples)."""
+    roles = roles if roles is not None else {p: file_role(p) for p in index.files}
+    definers: dict[str, list[str]] = defaultdict(list)
+    for path, tags in index.files.items():
+        for name in {d.name for d in tags.definitions}:
+            definers[name].append(path)
+    edges: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for path, tags in index.files.items():
+        for name in tags.references:
+            targets = definers.get(name)
+            if not targets or len(targets) > 20:  # names defined everywhere (run, get) say little
+                continue
+            for target in targets:
+                if target != path:
+                    edges[path][target] += 1.0 / len(targets)
+    nodes = list(index.files)
+    if not nodes:
+        return {}
+    focus = [f for f in focus if f in index.files]
+    personal = {n: (1.0 if n in focus else 0.0) for n in nodes} if focus else {n: 1.0 for n in nodes}
+    total = sum(personal.values())
+    personal = {n: v / total for n, v in personal.items()}
+    rank = dict(personal)
+    out_weight = {n: sum(edges[n].values()) if n in edges else 0.0 for n in nodes}
+    for _ in range(iterations):
+        dangling = sum(rank[n] for n in nodes if out_weight[n] == 0)
+        new = {n: (1 - damping) * personal[n] + damping * dangling * personal[n] for n in nodes}
+        for source, targets in edges.items():
+            if not out_weight[source]:
+                continue
+            share = damping * rank[source] / out_weight[source]
+            for target, weight in targets.items():
+                new[target] += share * weight
+        rank = new
+    return rank
+
+
+def mentioned_identifiers(text: str) -> set[str]:
+    """Identifier-like words of a task text (`parse_args`, `Router`, `cJSON_Parse`), for personalising."""
+    return {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", text or "")}
+
+
+def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str] = ()
+                       ) -> list[tuple[str, Definition, float]]:
+    """(file, definition, score), most important first."""
+    roles = {p: file_role(p) for p in index.files}
+    rank = rank_files(index, focus, roles=roles)
+    mentioned = set(mentioned)
+    definers: dict[str, float] = defaultdict(float)  # weighted: a test's helper hardly shares a library name
+    for path, tags in index.files.items():
+        for name in {d.name for d in tags.definitions}:
+            definers[name] += roles[path]
+    imported: set[str] = set()
+    reexported: set[str] = set()
+    use: dict[str, float] = defaultdict(float)
+    own_use: dict[str, dict[str, float]] = {}
+    for path, tags in index.files.items():
+        weight = rank[path] * (1.0 if roles[path] == 1.0 else SUPPORTING_REFERENCE)
+        names = set()
+        for name in tags.references:
+            if name.startswith(IMPORTED):
+                imported.add(name[len(IMPORTED):])
+                if path.rsplit("/", 1)[-1] in _ENTRY_FILES and roles[path] == 1.0:
+                    reexported.add(name[len(IMPORTED):])
+            elif name in definers:
+                names.add(name)
+                use[name] += weight
+        own_use[path] = {name: weight for name in names}
+    scored = []
+    for path, tags in index.files.items():
+        mine = own_use.get(path, {})
+        for definition in tags.definitions:
+            name = definition.name
+            outside = max(use.get(name, 0.0) - mine.get(name, 0.0), 0.0)
+            shared = outside / max(definers[name], 1.0) ** 2
+            score = (rank[path] * 0.1 + shared) * (1.0 if definition.kind in TYPE_KINDS else 0.5)
+            score *= roles[path] * (1.0 if definition.exported else INTERNAL)
+            if name not in imported and shadows_builtin(name, path):
+                score *= SHADOWING
+            if len(name) <= 2 and definition.kind not in TYPE_KINDS:
+                score *= SHADOWING  # `e`, `s`, `i`: a format code or a loop helper, rarely what a reader looks up
+            if name in reexported and definition.exported:
+                score *= REEXPORTED
+            if name in mentioned:
+                score *= MENTIONED
+            scored.append((path, definition, score))
+    scored.sort(key=lambda item: (-item[2], item[0], item[1].line))
+    return scored
