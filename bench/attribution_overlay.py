@@ -9,6 +9,7 @@ Each command writes one tracked file, so both modes record one change. Prints me
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,11 +52,18 @@ def per_command(ctx, *, record: bool, runs: int) -> float:
 
 
 def main(runs: int = 7) -> int:
+    folder = Path(tempfile.mkdtemp())
+    try:
+        return compare(make_tree(folder / "project"), runs)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare(repo: Path, runs: int) -> int:
     from tools import attribution
     from tools.context import ToolContext
     from tools.sandbox import Sandbox
 
-    repo = make_tree(Path(tempfile.mkdtemp()) / "project")
     exact = Sandbox(repo, mode="bwrap")
     if exact.mechanism != "bwrap" or not exact.exact_attribution:
         print(f"no bwrap overlay here: {[p.detail for p in exact.properties() if 'exact' in p.name]}")

@@ -19,7 +19,9 @@ both changed is a CONFLICT: the user's version stays, the command's version
 is kept in a private folder and named in the outcome; nothing is guessed.
 The check allows SLACK_NS of clock granularity; within it, a file whose content
 is still what the agent knew it held (its own last write, or HEAD's) is not a
-conflict, so an agent patch just before a command does not conflict with it.
+conflict, so an agent patch just before a command does not conflict with it,
+and an entry still exactly as an earlier carry left it (same inode and change
+time) is not either, so two commands in quick succession do not.
 
 What is carried, by kind: regular files (setuid, setgid and sticky bits
 dropped), folders, symbolic links (as links, never followed: the command could

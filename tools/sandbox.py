@@ -28,6 +28,10 @@ following links (tools.git_snapshot). `properties()` says which guarantees
 hold on this machine. If neither mechanism works, commands are refused with
 the fix, unless the user chose `--sandbox none`.
 
+Under bwrap each command also gets a copy-on-write view of the work tree
+(tools.sandbox_overlay): what it wrote is carried into the tree when it ends
+(tools.overlay_changes), so the agent knows exactly which writes are its own.
+
 Every command also gets resource limits, a wall-clock timeout, a scrubbed
 environment, output capped as head + tail, and at its end every process it
 left behind is killed.
