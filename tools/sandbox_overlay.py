@@ -19,6 +19,8 @@ back to snapshots, tools.attribution):
 - when the namespace can map only our own ids (unprivileged, or root inside a
   user namespace mapping only uid 0), a work tree holding a file owned by
   another uid or gid: the overlay cannot copy such a file up (EOVERFLOW);
+- a file system mounted inside the work tree (the overlay's lower layer would
+  show the folder under it instead);
 - the overlay mount itself refused (e.g. upper layer on overlayfs).
 
 The layers live in a private 0700 folder under the agent's state folder (or
@@ -164,23 +166,36 @@ def remove_tree(path: Path) -> None:
 
 # ---------------------------------------------------------------- whether it works here
 
-def mount_fs_type(path: Path) -> str | None:
-    """The file system type of the mount holding `path` (from /proc/self/mountinfo)."""
-    real = os.path.realpath(path)
-    best, found = -1, None
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, file system type) for every mount this process sees."""
+    found = []
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 left, _, right = line.partition(" - ")
                 fields = left.split()
-                if len(fields) < 5 or not right:
-                    continue
-                point = fields[4].replace("\\040", " ")
-                if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) > best:
-                    best, found = len(point), right.split()[0]
+                if len(fields) >= 5 and right:
+                    point = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                    found.append((point, right.split()[0]))
     except OSError:
-        return None
+        pass
     return found
+
+
+def mount_fs_type(path: Path) -> str | None:
+    """The file system type of the mount holding `path`."""
+    real = os.path.realpath(path)
+    best, found = -1, None
+    for point, fs in _mounts():
+        if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) > best:
+            best, found = len(point), fs
+    return found
+
+
+def mount_inside(path: Path) -> str | None:
+    """A mount point strictly inside `path`: the overlay's lower layer would hide what is mounted there."""
+    prefix = os.path.realpath(path).rstrip("/") + "/"
+    return next((point for point, _ in _mounts() if point.startswith(prefix)), None)
 
 
 def _full_identity_map(path: str) -> bool:
@@ -230,6 +245,9 @@ def probe(workspace: Path) -> tuple[bool, str]:
     fs = mount_fs_type(workspace)
     if fs not in TRUSTED_FILE_SYSTEMS:
         return False, f"the work tree's file system ({fs or 'unknown'}) has no trusted change times"
+    inner = mount_inside(workspace)
+    if inner is not None:
+        return False, f"a file system is mounted inside the work tree ({inner}), which an overlay would hide"
     try:
         base = layers_base()
     except OSError as exc:
