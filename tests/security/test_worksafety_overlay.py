@@ -236,3 +236,18 @@ def test_back_to_back_writes_by_the_agent_are_never_taken_for_the_users(ctx, rep
         result = ctx.sandbox.run(["sh", "-c", f"echo again{run} > reports.txt"], timeout_s=30)
         assert not [note for note in result.notes if note.startswith("conflict")]
     assert (repo / "reports.txt").read_text() == "again2\n"
+
+
+def test_where_the_overlay_cannot_mount_bwrap_falls_back_to_snapshots_and_says_so(tmp_path):
+    repo = make_repo(tmp_path / "a,b")  # a comma cannot be written in overlay mount options
+    sandbox = Sandbox(repo, mode="bwrap")
+    if sandbox.mechanism != "bwrap":
+        pytest.skip(f"bwrap unavailable here: {sandbox.report.reason}")
+    exact = [p for p in sandbox.properties() if p.name.startswith("exact attribution")]
+    assert not sandbox.exact_attribution and not exact[0].holds
+    assert "overlay options" in exact[0].detail and "snapshots" in exact[0].detail
+    context = ToolContext(workspace=repo, sandbox=sandbox)
+    with attribution.recording(context):
+        result = sandbox.run(["sh", "-c", "echo formatted > calc.py"], timeout_s=30)
+    assert result.exit_code == 0 and (repo / "calc.py").read_text() == "formatted\n"
+    assert list(context.changes) == ["calc.py"] and context.changes["calc.py"].by_command
