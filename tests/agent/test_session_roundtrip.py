@@ -19,7 +19,6 @@ import threading
 import pytest
 
 from agent.backends.replay import ReplayBackend
-from agent.events import TextStreamed, ToolCalled
 from agent.loop import Agent, Budgets
 from agent.session import SessionLog, find_session, read_session
 from tests.fixtures.repos import FIX_PATCH, call, final, make_calc_repo
@@ -36,23 +35,34 @@ class Model:
 
     The loop compacts by itself when the window runs low, so where a summary is
     asked for depends on sizes, not on the script: this routes by what the
-    prompt asks, as a model would.
+    prompt asks, as a model would. `press_esc_at` is the user pressing Esc as
+    the n-th token of the operation arrives (reasoning, answer, a tool call's
+    arguments or a summary alike).
     """
 
     def __init__(self, codec) -> None:
         self.codec = codec
         self.script = ReplayBackend([], codec)
         self.summaries = 0
+        self.press_esc_at: int | None = None
+        self.tokens = 0
 
-    def load(self, completions: list[str]) -> None:
+    def load(self, completions: list[str], press_esc_at: int | None = None) -> None:
         self.script = ReplayBackend(completions, self.codec)
+        self.press_esc_at, self.tokens = press_esc_at, 0
 
     def generate(self, prompt, *, stop, on_token, cancel, max_tokens):
+        def arriving(token: int) -> bool:
+            self.tokens += 1
+            if self.tokens == self.press_esc_at:
+                cancel.set()
+            return on_token(token)
+
+        source = self.script
         if COMPACTION_MARKER in self.codec.decode(list(prompt[-600:])):
             self.summaries += 1
-            summary = ReplayBackend([final(f"Summary {self.summaries}: looked at calc.py, add is wrong.")], self.codec)
-            return summary.generate(prompt, stop=stop, on_token=on_token, cancel=cancel, max_tokens=max_tokens)
-        return self.script.generate(prompt, stop=stop, on_token=on_token, cancel=cancel, max_tokens=max_tokens)
+            source = ReplayBackend([final(f"Summary {self.summaries}: looked at calc.py, add is wrong.")], self.codec)
+        return source.generate(prompt, stop=stop, on_token=arriving, cancel=cancel, max_tokens=max_tokens)
 
 
 class Front:
@@ -63,35 +73,23 @@ class Front:
         self.agent, self.model, self.log = agent, model, log
         self.started = False
         self.reasoning = "low"
-        self.cancel_when = None  # (event type, count): Esc pressed after that many such events
 
-    def _sink(self, event, cancel: threading.Event, seen: dict) -> None:
-        if self.cancel_when and isinstance(event, self.cancel_when[0]):
-            seen["n"] = seen.get("n", 0) + 1
-            if seen["n"] >= self.cancel_when[1]:
-                cancel.set()
-
-    def turn(self, text: str, completions: list[str], cancel_when=None) -> str:
-        self.model.load(completions)
-        cancel, seen = threading.Event(), {}
-        self.cancel_when = cancel_when
-        self.agent._sink = lambda event: self._sink(event, cancel, seen)
+    def turn(self, text: str, completions: list[str], press_esc_at: int | None = None) -> str:
+        self.model.load(completions, press_esc_at)
         if not self.started:
             self.agent.start(instructions="Fix things in this repository.", reasoning=self.reasoning)
             self.started = True
-        return self.agent.run(text, cancel).status
+        return self.agent.run(text, threading.Event()).status
 
     def clear(self) -> None:
         self.agent.clear()
         self.started = False
 
-    def compact(self, cancel_after: int | None = None) -> None:
+    def compact(self, press_esc_at: int | None = None) -> None:
         if not self.started:
             return
-        cancel, seen = threading.Event(), {}
-        self.cancel_when = (TextStreamed, cancel_after) if cancel_after else None
-        self.agent._sink = lambda event: self._sink(event, cancel, seen)
-        self.agent.compact(cancel)
+        self.model.load([], press_esc_at)
+        self.agent.compact(threading.Event())
 
     def resume(self, ident: str) -> None:
         record = find_session(ident, self.log.path.parent, repo=str(self.agent.ctx.workspace))
@@ -114,7 +112,7 @@ def make_agent(codec, repo, backend, log=None, budgets=Budgets()):
     return Agent(backend, codec, default_registry(), ctx, sink=lambda e: None, budgets=budgets, session=log)
 
 
-def random_turn(rng: random.Random, n: int) -> tuple[list[str], object]:
+def random_turn(rng: random.Random, n: int) -> tuple[list[str], int | None]:
     """The completions of one turn, and when (if ever) the user presses Esc during it.
 
     (run_tests, whose output a compaction keeps, takes seconds in the sandbox: test_session_log.py
@@ -134,10 +132,10 @@ def random_turn(rng: random.Random, n: int) -> tuple[list[str], object]:
             + call("repo_browser.list_dir", {"path": "."}),
         ]))
     steps.append(final(f"Answer {n}: " + "word " * rng.randint(1, 60), analysis=think()))
-    cancel = None
-    if rng.random() < 0.3:  # Esc: mid-stream (in the reasoning or the answer), or as a tool call begins
-        cancel = rng.choice([(TextStreamed, rng.randint(1, 90)), (ToolCalled, 1)])
-    return steps, cancel
+    press_esc_at = None
+    if rng.random() < 0.3:  # Esc, as some token of the turn arrives: in reasoning, an answer, a call, a summary
+        press_esc_at = rng.randint(1, sum(len(step) for step in steps) // 3)
+    return steps, press_esc_at
 
 
 def previous_session(codec, repo, directory, turns: list[tuple[str, list[str]]], *, crash_in_call=False) -> str:
@@ -174,20 +172,22 @@ def test_any_sequence_of_turns_and_commands_restores_token_for_token(codec, repo
                                crash_in_call=True)]
     log = SessionLog.create(repo=str(repo), task="tui", config={}, directory=directory)
     model = Model(codec)
-    # A small window: the loop also compacts by itself now and then.
+    # A small window: the loop also compacts by itself now and then. A small step limit: answers are cut off
+    # (the model is asked again, and the script may run out: an error ends that turn).
     live = make_agent(codec, repo, model, log, Budgets(context_window=rng.choice([4000, 6000, 32768]),
-                                                       compact_below=700))
+                                                       compact_below=700,
+                                                       max_tokens_per_step=rng.choice([8192, 8192, 60])))
     front = Front(live, model, log)
     done = []
     for n in range(rng.randint(3, 9)):
         op = rng.choices(["turn", "clear", "compact", "resume", "reasoning"], [6, 1, 1, 1, 1.5])[0]
         if op == "turn":
-            steps, cancel = random_turn(rng, n)
-            done.append(f"turn {front.turn(f'request {n}: ' + 'please ' * rng.randint(0, 20), steps, cancel)}")
+            steps, esc = random_turn(rng, n)
+            done.append(f"turn {front.turn(f'request {n}: ' + 'please ' * rng.randint(0, 20), steps, esc)}")
         elif op == "clear":
             front.clear()
         elif op == "compact":
-            front.compact(cancel_after=rng.choice([None, None, 3]))
+            front.compact(press_esc_at=rng.choice([None, None, 3]))
         elif op == "resume":
             front.resume(rng.choice(others + [log.id]))
         else:
