@@ -97,3 +97,25 @@ def test_what_the_tui_showed_is_what_its_log_restores(make_app, repo, codec):
     text = codec.decode(restored.conversation.prompt())
     assert "what is in calc.py?" in text and "And now?" in text  # the earlier session, then what followed
     assert "What does add do?" not in text  # cleared, and /resume replaced the rest
+
+
+def test_resume_in_the_tui_says_a_log_is_damaged_and_never_picks_its_own_session(make_app, repo):
+    from tests.fixtures.repos import final as final_answer
+
+    damaged = SessionLog.create(repo=str(repo), task="damaged one", config={})
+    damaged.write("segment", segment="user", tokens=["not", "ids"], turn=1)
+    damaged.close()
+    app = make_app([final_answer("unused")])
+
+    async def body():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.runtime is not None)
+            await send(pilot, f"/resume {damaged.id}")
+            await wait_for(pilot, lambda: "damaged" in transcript_text(app))
+            assert f"{damaged.path} line 2" in transcript_text(app).replace("\n", "")
+            damaged.path.unlink()
+            await send(pilot, "/resume")  # the only session left is this one: nothing to resume
+            await wait_for(pilot, lambda: "no sessions yet" in transcript_text(app))
+            assert not app.runtime.agent.conversation.segments
+
+    asyncio.run(body())
