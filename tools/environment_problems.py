@@ -201,6 +201,32 @@ def _with_unittest_blocks(failures: Sequence[tuple[str, str]], output: str) -> l
     return result
 
 
+def diagnose_report(ctx, report) -> Diagnosis:
+    """`diagnose` for a tools.tests.TestReport run in `ctx` (its sandbox's environment gives the install command)."""
+    from tools.python_env import PythonEnv
+
+    env = getattr(ctx.sandbox, "python_env", None) or PythonEnv("system", "python3", "python3", "")
+    failures = [(f.test_id, f"{f.message}\n{f.traceback}") for f in report.failures]
+    if report.timed_out or len(failures) < report.failed + report.errors:
+        failures.append(("(unlisted failures)", ""))  # what cannot be seen is never called environmental
+    return diagnose(failures, report.output_tail, runner=report.runner, program=os.path.basename(report.command[0]),
+                    facts=project_facts(ctx.workspace), install=env.install_command)
+
+
+def user_message(ctx, diagnosis: Diagnosis) -> str:
+    """One paragraph for the user: which interpreter was used (and why), what is wrong, the command."""
+    env = getattr(ctx.sandbox, "python_env", None)
+    used = f" (the project's Python: {env.name}, chosen as {env.reason})" if env is not None else ""
+    return "the tests cannot pass whatever the agent edits" + used + ": " + diagnosis.message()
+
+
+def model_note(diagnosis: Diagnosis) -> str:
+    """What the model reads under a test report: these failures are not code to change, and who acts."""
+    which = ", ".join(sorted(t for t in diagnosis.explained if t != "(unlisted failures)")) or "the whole run"
+    return ("Environment problem, not a code problem (no edit to the repository can fix it; tell the user, who "
+            f"must act): {diagnosis.message()}. Affected: {which}.")
+
+
 # ---------------------------------------------------------------------- the repository's declarations (I/O)
 
 def project_facts(workspace: Path) -> ProjectFacts:

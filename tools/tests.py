@@ -636,4 +636,14 @@ def run_tests(ctx: ToolContext, paths: list[str] | None = None, select: str | No
         return ToolResult.error(f"run_tests refused: {exc}")
     except SandboxUnavailable as exc:
         return ToolResult.error(f"cannot run tests: {exc}")
-    return ToolResult(report.green, format_report(report), data=report_data(report))
+    text = format_report(report)
+    if not report.green:  # failures no edit can fix are said so, and remembered for exec's exit code
+        from tools.environment_problems import diagnose_report, model_note
+
+        environment = diagnose_report(ctx, report)
+        ctx.probes["environment"] = environment if environment.only_environment else None
+        if environment.problems:
+            text += "\n" + model_note(environment)
+    else:
+        ctx.probes["environment"] = None
+    return ToolResult(report.green, text, data=report_data(report))

@@ -190,3 +190,22 @@ def test_doctor_names_the_projects_python_and_why(tmp_path, home):
                              text=True, timeout=120,
                              env={**os.environ, "HOME": str(home), "GPTOSS_AGENT_PYTHON": "/no/such/python"})
     assert "PROBLEM: the python setting names /no/such/python, which does not exist" in missing.stdout
+
+
+def test_exec_tells_the_model_and_the_user_when_the_tests_fail_for_the_environment(tmp_path, home):
+    repo = make_repo(tmp_path / "mypkg", SRC_LAYOUT)
+    venv = make_venv(repo / ".venv", marker=False)
+    replay = write_replay(tmp_path / "replay.json", [
+        call("functions.run_tests", {}),
+        final("The tests cannot import mypkg: the project needs installing in .venv."),
+    ])
+    done = agent("exec", "--backend", f"replay:{replay}", "--json", "Run the tests", cwd=repo,
+                 env={"HOME": str(home)})
+    assert done.returncode == 2, done.stderr + done.stdout
+    stream = events(done.stdout)
+    result = next(e for e in stream if e["type"] == "tool_result" and e["name"] == "functions.run_tests")
+    assert "Environment problem, not a code problem" in result["output"]
+    assert f"{venv}/bin/python -m pip install -e ." in result["output"]
+    assert stream[-1]["type"] == "run_finished" and stream[-1]["status"] == "completed"
+    assert f"run: {venv}/bin/python -m pip install -e ." in done.stderr
+    assert done.stderr.count("pip install") == 1
