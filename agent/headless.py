@@ -199,6 +199,10 @@ def run_exec(options: RunOptions, task: str) -> int:
     with _CancelOnInterrupt(cancel):
         result = agent.run(task, cancel)
     runtime.session.close()
+    environment = runtime.ctx.probes.get("environment")  # the last test run failed only for the environment
+    if result.status == "completed" and environment is not None:
+        sink(Notice(environment_message(runtime.ctx, environment)))  # run_finished stays the stream's last event
+        return EXIT_USAGE
     return _exit_code(result.status)
 
 
@@ -385,24 +389,15 @@ def check_before_fix(ctx, allow_dirty: bool) -> None:
 
 def environment_diagnosis(ctx, report):
     """Which of the report's failures no edit can fix (tools/environment_problems.py)."""
-    import os
+    from tools.environment_problems import diagnose_report
 
-    from tools.environment_problems import diagnose, project_facts
-    from tools.python_env import PythonEnv
-
-    env = getattr(ctx.sandbox, "python_env", None) or PythonEnv("system", "python3", "python3", "")
-    failures = [(f.test_id, f"{f.message}\n{f.traceback}") for f in report.failures]
-    if report.timed_out or len(failures) < report.failed + report.errors:
-        failures.append(("(unlisted failures)", ""))  # what cannot be seen is never called environmental
-    return diagnose(failures, report.output_tail, runner=report.runner, program=os.path.basename(report.command[0]),
-                    facts=project_facts(ctx.workspace), install=env.install_command)
+    return diagnose_report(ctx, report)
 
 
 def environment_message(ctx, diagnosis) -> str:
-    """One paragraph for the user: what is wrong, the command, and which interpreter was used (and why)."""
-    env = getattr(ctx.sandbox, "python_env", None)
-    used = f" (the project's Python: {env.name}, chosen as {env.reason})" if env is not None else ""
-    return "the tests cannot pass whatever the agent edits" + used + ": " + diagnosis.message()
+    from tools.environment_problems import user_message
+
+    return user_message(ctx, diagnosis)
 
 
 def _only_known_environment(ctx, report, baseline):
