@@ -105,3 +105,24 @@ def transcript(segments, codec, fence: Fence, *, tool_output_tokens: int = TOOL_
                 label = "notice from gptoss-agent"
             entries.append(f"[{len(entries) + 1}] {label}:\n{fence.wrap(text)}")
     return entries
+
+
+def recap(segments, codec) -> list[tuple[str, str]]:
+    """The exchanges a person saw in a conversation: ("user", text) and ("final", answer), in order.
+
+    What the TUI shows after /resume in place of the previous conversation, so
+    the screen and the model hold the same history (tool calls, reasoning and
+    the agent's notices are left out, as a recap).
+    """
+    shown: list[tuple[str, str]] = []
+    for segment in segments:
+        if segment.kind not in ("user", "assistant"):
+            continue
+        for view in split_messages(segment.tokens, codec.decode):
+            words = view.header.replace("<|channel|>", " <|channel|>").split()
+            if segment.kind == "user" and words[:1] == ["user"]:
+                shown.append(("user", codec.decode(view.content)))
+            elif segment.kind == "assistant" and "<|channel|>final" in words and not any(
+                    w.startswith("to=") for w in words):
+                shown.append(("final", codec.decode(view.content)))
+    return shown
