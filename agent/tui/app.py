@@ -816,7 +816,17 @@ class GptossApp(App[None]):
         self.runtime.agent.resume(record)
         self._started = bool(self.runtime.agent.conversation.segments)  # an empty log: the next turn starts anew
         self.query_one(PlanPanel).show(self.runtime.ctx.plan)
+        self._show_history()
         self._note(f"Resumed session {record.id} ({record.steps} steps): {record.header.get('task', '')[:80]}")
+
+    def _show_history(self) -> None:
+        """The screen shows the conversation the model now has: the previous one goes, a recap comes."""
+        from agent.compaction import recap
+
+        self.query_one(Transcript).remove_children()
+        agent = self.runtime.agent
+        for role, text in recap(agent.conversation.segments, agent.codec):
+            self._mount(UserEntry(text) if role == "user" else widgets.AnswerView(text))
 
 
 def _terminal_is_light(environ=None) -> bool:

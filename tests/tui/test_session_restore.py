@@ -71,6 +71,9 @@ def test_what_the_tui_showed_is_what_its_log_restores(make_app, repo, codec):
             await send(pilot, f"/resume {earlier}")
             await wait_for(pilot, lambda: "Resumed session" in transcript_text(app))
             assert app.runtime.ctx.plan == [{"step": "read calc", "status": "completed"}]
+            shown = transcript_text(app)  # the screen shows the conversation the model now has
+            assert "what is in calc.py?" in shown and "Now briefly." not in shown
+            assert [a.original for a in app.query(AnswerView)] == ["calc.py has add and mul."]
             await send(pilot, "And now?")
             await idle(pilot, 2)
             checkpoints.append(("end", list(live.conversation.prompt())))
