@@ -432,10 +432,16 @@ def _pyenv_version(workspace: Path, home: Path, environ: Mapping[str, str], skip
 
 # ---------------------------------------------------------------------- the sandbox's view
 
-def sandbox_variables(env: PythonEnv, path_variable: str) -> dict[str, str]:
-    """PATH (the environment's bin first) and VIRTUAL_ENV / CONDA_PREFIX, as an activated shell has them."""
+def sandbox_variables(env: PythonEnv, path_variable: str, own_prefix: str | None = None) -> dict[str, str]:
+    """PATH (the environment's bin first) and VIRTUAL_ENV / CONDA_PREFIX, as an activated shell has them.
+
+    gptoss-agent's own virtualenv (`own_prefix`, default this process's) leaves PATH: started from an
+    activated one, `python` would otherwise be the agent's interpreter, not the project's."""
     variables: dict[str, str] = {}
     entries = [p for p in path_variable.split(os.pathsep) if p]
+    own = _real(Path(own_prefix or sys.prefix))
+    if own is not None and (own / "pyvenv.cfg").exists() and _real(env.prefix or Path("/nonexistent")) != own:
+        entries = [p for p in entries if _real(Path(p)) != own / "bin"]
     if env.bin_dir is not None:
         first = str(env.bin_dir)
         entries = [first] + [p for p in entries if p != first]

@@ -226,3 +226,12 @@ def test_sandbox_variables_put_the_environment_first_and_set_virtual_env(places)
     assert variables["VIRTUAL_ENV"] == str(venv)
     assert sandbox_variables(python_env.PythonEnv("system", "python3", "python3", ""), "/usr/bin") == {
         "PATH": "/usr/bin"}
+
+
+def test_gptoss_agents_own_venv_leaves_the_sandboxs_path(places, tmp_path):
+    home, repo = places
+    own = make_venv(tmp_path / "agent-venv")
+    found = detect(repo, env_for(home, VIRTUAL_ENV=str(own)), own_prefix=str(own))
+    assert found.kind == "system"
+    variables = sandbox_variables(found, f"{own}/bin:/usr/bin", own_prefix=str(own))
+    assert variables["PATH"] == "/usr/bin"  # `python3` is then the user's, not the agent's
