@@ -44,6 +44,7 @@ _PRIVATE_TREES = (Path("/root"), Path("/home"), Path("/tmp"), Path("/var/tmp"), 
 _IN_REPO = (".venv", "venv")
 _PYENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*(/envs/[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
 _MAX_WORKON_ENVS = 500
+_MAX_NAMES = 16  # candidates read from one repository file or folder (.python-version, .tox)
 
 
 @dataclass(frozen=True)
@@ -396,7 +397,7 @@ def _workon_env(workspace: Path, home: Path, environ: Mapping[str, str]) -> _Fou
 def _tox_envs(workspace: Path):
     tox = workspace / ".tox"
     try:
-        names = sorted(os.listdir(tox), key=lambda n: (not n.startswith("py"), n))
+        names = sorted(os.listdir(tox), key=lambda n: (not n.startswith("py"), n))[:_MAX_NAMES]
     except OSError:
         return
     for name in names:
@@ -416,7 +417,7 @@ def _pyenv_version(workspace: Path, home: Path, environ: Mapping[str, str], skip
         text, source = _read_small(workspace / ".python-version"), "the repository's .python-version"
     if not text:
         return None
-    for name in text.replace(":", " ").split():
+    for name in text.replace(":", " ").split()[:_MAX_NAMES]:  # a hostile file may list thousands
         if name.startswith("#") or name == "system":
             continue
         if not _PYENV_NAME.match(name) or ".." in name:
