@@ -465,6 +465,12 @@ def run_resume(options: RunOptions, ident: str | None, message: str | None) -> i
     if record.torn_line:
         sink(Notice("the session log's last line was torn (cut off mid-write) and was dropped"))
     runtime.agent.restore(record)
+    if not runtime.agent.conversation.segments:  # cleared (/clear) or never started: nothing to continue from
+        if message is None:
+            runtime.session.close()
+            raise SetupError(f"session {record.id} has no conversation to continue (it was cleared or never "
+                             "started); pass --message to start one in it")
+        start_agent(runtime, message)  # system and developer messages first, as in any new conversation
     sink(RunStarted(record.header["task"], str(runtime.ctx.workspace), runtime.model_name, runtime.backend_name,
                     runtime.session.id))
     cancel = threading.Event()

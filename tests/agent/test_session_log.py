@@ -147,3 +147,30 @@ def test_the_test_results_a_compaction_keeps_survive_a_restore_and_a_resume_else
         restored.restore(read_session(path))
         assert restored._last_tests == agent._last_tests
         assert restored.conversation.prompt() == agent.conversation.prompt()
+
+
+def test_resuming_a_session_left_cleared_starts_a_whole_conversation_or_says_why_not(tmp_path, repo, vocab_dir):
+    """/clear, then quit: `resume` must not send the model a user message without its system message."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.fixtures.repos import write_replay
+
+    state = tmp_path / "state"
+    log = SessionLog.create(repo=str(repo), task="tui", config={}, directory=state / "sessions")
+    log.write("cleared")
+    log.close()
+    env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)}
+    replay = write_replay(tmp_path / "replay.json", [final("Hello again.")])
+
+    def resume(*extra):
+        return subprocess.run([sys.executable, "-m", "agent.cli", "resume", log.id, "--backend", f"replay:{replay}",
+                               *extra], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+
+    refused = resume()
+    assert refused.returncode == 2 and "no conversation to continue" in refused.stderr
+    done = resume("--message", "start over")
+    assert done.returncode == 0, done.stderr
+    kinds = [r["segment"] for r in read_session(log.path).records if r["kind"] == "segment"]
+    assert kinds[:3] == ["system", "developer", "user"]
