@@ -137,6 +137,8 @@ class Agent:
         self._logged_finished: set[int] = set()  # which finished turns the log holds
         self._call_counter = 0
         self._last_tests = ""
+        # after a tool call: a re-ranked repo map as a notice, or None (tools/repomap_refresh.py)
+        self.map_refresher: Callable[[str, bool, dict], str | None] | None = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -424,6 +426,7 @@ class Agent:
         except Exception as exc:  # a tool bug must not end the run
             result = ToolResult.error(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
         self._finish_call(call_id, request.recipient, name, result)
+        self._refresh_map(name, result)
         if tally.repeats == self.budgets.repeat_warning:
             self.conversation.add_notice(prompts.render("repeated_call", name=name, count=tally.repeats))
             self._persist_segments()
@@ -451,6 +454,19 @@ class Agent:
             self.conversation.add_notice(tests_notice)
         self._persist_segments()
         return None
+
+    def _refresh_map(self, name: str, result: ToolResult) -> None:
+        """After an edit or a failing test run, the repo map re-ranked around those files."""
+        if self.map_refresher is None:
+            return
+        try:
+            text = self.map_refresher(name, result.ok, result.data or {})
+        except Exception as exc:  # the map is a help, never a reason to stop the run
+            self._log("map_refresh_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+            return
+        if text:
+            self.conversation.add_notice(text)
+            self._persist_segments()
 
     def _cap(self, text: str) -> tuple[str, bool]:
         """Fit a tool result into its token budget: head and tail kept, the cut said out loud."""

@@ -234,4 +234,8 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
                       context_window=getattr(model.backend, "n_ctx", None) or settings.n_ctx)
     agent = Agent(model.backend, model.codec, tool_registry(no_commit=options.no_commit), ctx, sink=sink,
                   approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
+    if settings.map_tokens > 0:  # the repo map follows the run's edits and failing tests
+        from tools.repomap_refresh import map_refresher
+
+        agent.map_refresher = map_refresher(ctx.workspace, settings.map_tokens // 2, model.codec.count)
     return Runtime(agent, ctx, settings, session, model.backend_name, model.model_name, sink, model.backend)
