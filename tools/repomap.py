@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from tools.repomap_rank import rank_files, ranked_definitions  # noqa: F401  (part of this module's API)
+from tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's API)
 from tools.repomap_render import render
 from tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
@@ -244,11 +244,14 @@ def _parse_many(items: list[tuple[str, bytes, str]]) -> dict[str, dict]:
     return dict(results)
 
 
-def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], focus: Iterable[str] = ()) -> str:
-    """The largest outline of top-ranked definitions whose token count is within `budget`."""
+def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], focus: Iterable[str] = (),
+             mentioned: Iterable[str] = ()) -> str:
+    """The largest outline of top-ranked definitions whose token count is within `budget`; the focused
+    files and their direct neighbours come first."""
     if budget <= 0:
         return ""
-    ranked = ranked_definitions(index, focus)
+    focus = list(focus)
+    ranked = focus_first(ranked_definitions(index, focus, mentioned), index, focus)
     low, high, best = 0, len(ranked), ""
     while low <= high:
         middle = (low + high) // 2
@@ -300,7 +303,8 @@ def _load_maps(path: Path) -> dict[str, str]:
 
 
 def build_map(root: Path, files: list[str], budget: int, counter_factory: Callable[[], Callable[[str], int]],
-              focus: Iterable[str] = (), *, cache_file: Path | None = None) -> MapResult:
+              focus: Iterable[str] = (), *, cache_file: Path | None = None, mentioned: Iterable[str] = ()
+              ) -> MapResult:
     """The repo map for `budget` tokens; an unchanged repository reuses the last rendering outright.
 
     `counter_factory` builds the token counter only when a map must be rendered,
@@ -318,8 +322,9 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     loader = threading.Thread(target=load_counter, daemon=True)
     # Loading the tokenizer overlaps the parsing when files changed; otherwise it may not be needed at all.
     index = build_index(root, files, cache_file=cache_file, on_parse=lambda n: loader.start())
-    focus = sorted(set(focus))
-    key = hashlib.sha256(json.dumps([index.digest, budget, focus]).encode()).hexdigest()
+    focus = focus_paths(root, focus, files)
+    mentioned = sorted(set(mentioned))
+    key = hashlib.sha256(json.dumps([index.digest, budget, focus, mentioned]).encode()).hexdigest()
     maps_file = cache_file.with_suffix(".maps.json")
     maps = _load_maps(maps_file)
     if index.parsed == 0 and key in maps:
@@ -327,12 +332,34 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     if loader.is_alive() or counter:
         loader.join()
     count_tokens = counter[0] if counter else counter_factory()
-    text = repo_map(index, budget, count_tokens, focus)
+    text = repo_map(index, budget, count_tokens, focus, mentioned)
     maps = {key: text, **{k: v for k, v in list(maps.items())[:15]}}
     if index.warnings:  # the index could not be saved: the rendered map would not be reused either
         return MapResult(text, len(index.files), index.parsed, False, index.warnings, _not_mapped(index))
     _save(maps_file, json.dumps(maps).encode(), index.warnings)
     return MapResult(text, len(index.files), index.parsed, False, index.warnings, _not_mapped(index))
+
+
+def focus_paths(root: Path, focus: Iterable[str], files: Iterable[str]) -> list[str]:
+    """Focus entries as repository paths, in the order given: `./a.py`, `/abs/repo/a.py` and `a.py` are one
+    file, and a folder stands for the files under it."""
+    files = list(files)
+    known = set(files)
+    real_root = os.path.realpath(root)
+    found: list[str] = []
+    for entry in focus:
+        path = entry
+        if os.path.isabs(path):
+            path = os.path.relpath(os.path.realpath(path), real_root)
+        path = os.path.normpath(path).replace(os.sep, "/")
+        if path.startswith("../") or path == "..":
+            continue
+        if path in known:
+            found.append(path)
+        else:
+            prefix = "" if path == "." else path.rstrip("/") + "/"
+            found.extend(f for f in files if f.startswith(prefix))
+    return list(dict.fromkeys(found))
 
 
 def mentioned_files(text: str, files: Iterable[str]) -> list[str]:

@@ -87,9 +87,9 @@ def shadows_builtin(name: str, path: str) -> bool:
 
 
 def rank_files(index, focus: Iterable[str] = (), *, roles: dict[str, float] | None = None,
-               damping: float = 0.85, iterations: int = 40) -> dict[str, float]:
-    """PageRank over 'uses a name defined in' edges, personalised toward `focus` files (or, without focus,
-    toward library files over tests and examples)."""
+               also: Iterable[str] = (), damping: float = 0.85, iterations: int = 40) -> dict[str, float]:
+    """PageRank over 'uses a name defined in' edges, personalised toward `focus` files and, with half the
+    weight, the files in `also` (those defining a name the task mentions)."""
     roles = roles if roles is not None else {p: file_role(p) for p in index.files}
     definers: dict[str, list[str]] = defaultdict(list)
     for path, tags in index.files.items():
@@ -108,7 +108,11 @@ def rank_files(index, focus: Iterable[str] = (), *, roles: dict[str, float] | No
     if not nodes:
         return {}
     focus = [f for f in focus if f in index.files]
-    personal = {n: (1.0 if n in focus else 0.0) for n in nodes} if focus else {n: 1.0 for n in nodes}
+    also = {f for f in also if f in index.files}
+    if focus or also:
+        personal = {n: (1.0 if n in focus else 0.5 if n in also else 0.0) for n in nodes}
+    else:
+        personal = {n: 1.0 for n in nodes}
     total = sum(personal.values())
     personal = {n: v / total for n, v in personal.items()}
     rank = dict(personal)
@@ -135,8 +139,9 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
                        ) -> list[tuple[str, Definition, float]]:
     """(file, definition, score), most important first."""
     roles = {p: file_role(p) for p in index.files}
-    rank = rank_files(index, focus, roles=roles)
     mentioned = set(mentioned)
+    defining = [p for p, tags in index.files.items() if mentioned and any(d.name in mentioned for d in tags.definitions)]
+    rank = rank_files(index, focus, roles=roles, also=defining)
     definers: dict[str, float] = defaultdict(float)  # weighted: a test's helper hardly shares a library name
     for path, tags in index.files.items():
         for name in {d.name for d in tags.definitions}:
@@ -177,3 +182,41 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
             scored.append((path, definition, score))
     scored.sort(key=lambda item: (-item[2], item[0], item[1].line))
     return scored
+
+
+def neighbours(index, focus: Iterable[str], *, most_definers: int = 5) -> list[str]:
+    """Files directly linked to the focused ones: those defining a name a focused file uses, and those
+    using a name a focused file defines (names defined in many files link nothing), most links first."""
+    focus = [f for f in focus if f in index.files]
+    definers: dict[str, list[str]] = defaultdict(list)
+    for path, tags in index.files.items():
+        for name in {d.name for d in tags.definitions}:
+            definers[name].append(path)
+    links: dict[str, int] = defaultdict(int)
+    defined_here = {d.name for f in focus for d in index.files[f].definitions
+                    if len(definers[d.name]) <= most_definers}
+    for f in focus:
+        for name in set(index.files[f].references):
+            targets = definers.get(name, ())
+            if len(targets) <= most_definers:
+                for target in targets:
+                    links[target] += 1
+    for path, tags in index.files.items():
+        shared = defined_here.intersection(tags.references)
+        if shared:
+            links[path] += len(shared)
+    chosen = set(focus)
+    return sorted((p for p in links if p not in chosen), key=lambda p: (-links[p], p))
+
+
+def focus_first(ranked: list[tuple[str, Definition, float]], index, focus: Iterable[str]
+                ) -> list[tuple[str, Definition, float]]:
+    """The ranked list with the focused files' definitions first, then their direct neighbours', then the
+    rest, each part in score order: a map for a task always opens on the task's own code."""
+    focus = [f for f in dict.fromkeys(focus) if f in index.files]
+    if not focus:
+        return ranked
+    order = {path: 0 for path in focus}
+    for path in neighbours(index, focus):
+        order.setdefault(path, 1)
+    return sorted(ranked, key=lambda item: order.get(item[0], 2))  # stable: scores order each part

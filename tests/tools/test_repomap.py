@@ -134,3 +134,41 @@ def test_find_symbol_tool(project):
     assert result.ok and "app/engine.py:1: class Engine:" in result.output
     assert "used in 3 file(s): app/boat.py, app/car.py, app/truck.py" in result.output
     assert not find_symbol.function(ToolContext(workspace=project), name="Nope").ok
+
+
+def test_focus_puts_the_focused_file_first_then_its_neighbours(project, tmp_path, codec):
+    index = index_of(project, tmp_path)
+    text = repo_map(index, 10_000, codec.count, focus=["app/report.py"])
+    assert text.startswith("app/report.py:\n  1: def format_report(rows):")  # used by nothing, still first
+    files = [line[:-1] for line in repo_map(index, 10_000, codec.count, focus=["app/car.py"]).splitlines()
+             if line.endswith(":") and not line.startswith(" ")]
+    assert files[0] == "app/car.py"
+    # its neighbours: the engine it uses and the test that uses it, before the files it has nothing to do with
+    assert set(files[1:3]) == {"app/engine.py", "tests/test_car.py"}
+    assert files.index("app/report.py") > 2
+
+
+def test_focus_is_first_even_when_the_budget_is_small_and_paths_are_spelt_differently(project, tmp_path, codec):
+    files = repo_files(project)
+    for spelling in ("./app/report.py", str(project / "app" / "report.py"), "app/"):
+        result = build_map(project, files, 40, lambda: codec.count, [spelling], cache_file=tmp_path / "c.json")
+        assert result.text.startswith("app/"), spelling
+    result = build_map(project, files, 40, lambda: codec.count, ["./app/report.py"], cache_file=tmp_path / "c.json")
+    assert result.text.startswith("app/report.py:")
+
+
+def test_map_command_focus_puts_the_file_first(project, vocab_dir):
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--tokens", "60", "--cwd", str(project),
+                           "--focus", "app/report.py"], capture_output=True, text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("app/report.py:")
+
+
+def test_identifiers_in_the_task_text_move_their_definitions_up(project, tmp_path, codec):
+    from tools.repomap_rank import mentioned_identifiers
+
+    index = index_of(project, tmp_path)
+    plain = [d.name for _, d, _ in ranked_definitions(index)]
+    asked = [d.name for _, d, _ in ranked_definitions(index, mentioned=mentioned_identifiers("why does launch fail?"))]
+    assert plain.index("launch") > plain.index("Car")  # used by nothing: low without the task text
+    assert asked.index("launch") < asked.index("Car") and asked.index("launch") <= 2
