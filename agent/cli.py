@@ -195,7 +195,8 @@ def _acp(args: argparse.Namespace) -> int:
     return serve(RunOptions(cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning,
                             approval=args.approval, max_steps=args.max_steps, test_cmd=args.test_cmd,
                             no_commit=args.no_commit, sandbox=args.sandbox, allow_remote=args.allow_remote,
-                            allow_any_model=args.allow_any_model))
+                            allow_any_model=args.allow_any_model,
+                            extra={"python": args.python} if args.python else {}))
 
 
 def _tui(args: argparse.Namespace) -> int:
