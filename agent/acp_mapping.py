@@ -178,10 +178,10 @@ class UpdateMapper:
     _names: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, event: AgentEvent, edits: list[FileEdit] | None = None) -> list[Any]:
-        if isinstance(event, TextStreamed):
+        if isinstance(event, TextStreamed):  # per token: a plain piece; coalesce() makes the update
             if not self.live or not event.text:
                 return []
-            return [thought(block(event.text)) if event.channel == "analysis" else message(block(event.text))]
+            return [TextPiece(event.channel == "analysis", block(event.text))]
         if isinstance(event, ReasoningEmitted):  # live: the text streamed already; a paragraph break follows it
             return [thought("\n\n")] if self.live else [thought(block(event.text) + "\n\n")]
         if isinstance(event, MessageEmitted):
@@ -225,20 +225,46 @@ class UpdateMapper:
                                 raw_output={"ok": event.ok, "truncated": event.truncated})
 
 
-def coalesce(items: list[Any]) -> list[Any]:
-    """Adjacent message chunks (or thought chunks) that waited together, as one: fewer, larger notifications.
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    """One streamed piece of text (a token or a few), cheap to make: the update is built once per batch."""
 
-    Only text chunks are merged, and only with their direct neighbour of the same
-    kind, so the order of everything else (tool calls, permission requests) holds.
+    thought: bool
+    text: str
+
+
+def _text_of(item: Any) -> tuple[bool, str] | None:
+    if isinstance(item, TextPiece):
+        return item.thought, item.text
+    if isinstance(item, (AgentMessageChunk, AgentThoughtChunk)) and isinstance(item.content, TextContentBlock):
+        return isinstance(item, AgentThoughtChunk), item.content.text
+    return None
+
+
+def coalesce(items: list[Any]) -> list[Any]:
+    """Text that waited together, as one chunk per run: fewer, larger notifications.
+
+    Only adjacent text of the same kind (thought or message) is merged, so the
+    order of everything else (tool calls, permission requests) holds.
     """
     merged: list[Any] = []
+    run: list[str] = []
+    run_kind: bool | None = None
+
+    def close_run() -> None:
+        if run:
+            merged.append(thought("".join(run)) if run_kind else message("".join(run)))
+            run.clear()
+
     for item in items:
-        previous = merged[-1] if merged else None
-        if (isinstance(item, (AgentMessageChunk, AgentThoughtChunk)) and type(previous) is type(item)
-                and isinstance(item.content, TextContentBlock) and isinstance(previous.content, TextContentBlock)):
-            merged[-1] = type(item)(session_update=item.session_update,
-                                    content=TextContentBlock(type="text", text=previous.content.text +
-                                                             item.content.text))
-        else:
+        text = _text_of(item)
+        if text is None:
+            close_run()
             merged.append(item)
+            continue
+        if text[0] is not run_kind:
+            close_run()
+            run_kind = text[0]
+        run.append(text[1])
+    close_run()
     return merged

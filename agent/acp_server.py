@@ -29,12 +29,12 @@ from typing import Any, Callable
 
 import acp
 from acp import RequestError
-from acp.schema import (AvailableCommand, AvailableCommandsUpdate, EmbeddedResourceContentBlock, InitializeResponse,
+from acp.schema import (AgentMessageChunk, AgentThoughtChunk, AvailableCommand, AvailableCommandsUpdate, EmbeddedResourceContentBlock, InitializeResponse,
                         ListSessionsResponse, LoadSessionResponse, NewSessionResponse, PromptResponse,
                         ResourceContentBlock, SessionInfo, SessionMode, SessionModeState, SetSessionModeResponse,
                         TextContentBlock, TextResourceContents, UserMessageChunk)
 
-from agent.acp_mapping import (PERMISSION_OPTIONS, FileEdit, UpdateMapper, coalesce, message,
+from agent.acp_mapping import (PERMISSION_OPTIONS, FileEdit, TextPiece, UpdateMapper, coalesce, message,
                                permission_tool_call, stop_reason, thought)
 from agent.events import AgentEvent, ToolCalled, ToolFinished
 from agent.acp_model import ModelLoader
@@ -58,6 +58,7 @@ COMMANDS = {
 }
 LOAD_NOTE_EVERY = 0.1  # a progress chunk per tenth of the model loaded
 SHUTDOWN_WAIT_S = 10.0
+STREAM_FRAME_S = 0.016  # text chunks sampled within one frame travel as one update
 
 
 class ClientGone(Exception):
@@ -98,7 +99,10 @@ class EditorSession:
         self._seen: dict[str, tuple] = {}
         self._last_call: ToolCalled | None = None
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue = asyncio.Queue()
+        self._pending: list[Any] = []  # posted, not yet sent (any thread appends, the pump takes)
+        self._pending_lock = threading.Lock()
+        self._woken = False  # a wake-up for the pump is on its way: later posts need not send another
+        self._ready = asyncio.Event()
         self._pump = asyncio.ensure_future(self._run_pump())
         self.worker: threading.Thread | None = None
 
@@ -106,8 +110,13 @@ class EditorSession:
 
     def post(self, item: Any) -> None:
         """Queue an update (or a client call) for the pump; safe from any thread."""
+        with self._pending_lock:
+            self._pending.append(item)
+            if self._woken:
+                return
+            self._woken = True
         try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            self._loop.call_soon_threadsafe(self._ready.set)
         except RuntimeError:  # the loop is closed: the process is ending and nobody is listening
             if isinstance(item, _Request):
                 item.future.cancel()
@@ -194,22 +203,33 @@ class EditorSession:
     async def flush(self) -> None:
         """Wait until every update queued so far was written."""
         done = self._loop.create_future()
-        self._queue.put_nowait(_Flush(done))
+        self.post(_Flush(done))
         await done
 
     async def close(self) -> None:
-        self._queue.put_nowait(None)
+        self.post(None)
         try:
             await asyncio.wait_for(self._pump, 2.0)
         except (asyncio.TimeoutError, asyncio.CancelledError):
             pass
 
     async def _run_pump(self) -> None:
-        """Send the session's updates in order; adjacent text chunks that waited are sent as one."""
+        """Send the session's updates in order; adjacent text chunks that waited are sent as one.
+
+        A text chunk waits up to STREAM_FRAME_S for the ones sampled after it
+        (an editor repaints at about that pace anyway): one notification per
+        frame instead of one per token, which is most of the protocol's cost.
+        """
         while True:
-            items = [await self._queue.get()]
-            while not self._queue.empty():
-                items.append(self._queue.get_nowait())
+            await self._ready.wait()
+            with self._pending_lock:
+                first = self._pending[0] if self._pending else None
+            if isinstance(first, (TextPiece, AgentMessageChunk, AgentThoughtChunk)):
+                await asyncio.sleep(STREAM_FRAME_S)
+            with self._pending_lock:
+                items, self._pending = self._pending, []
+                self._woken = False
+                self._ready.clear()
             for item in coalesce(items):
                 if item is None:
                     return

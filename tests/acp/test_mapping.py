@@ -37,9 +37,10 @@ def test_titles_name_the_tool_and_its_subject_on_one_safe_line():
 
 def test_live_text_streams_once_and_a_replayed_log_shows_the_whole_messages():
     live, replay = UpdateMapper("/repo"), UpdateMapper("/repo", live=False)
-    assert [u.content.text for u in live(TextStreamed("analysis", "thinking"))] == ["thinking"]
-    assert live(TextStreamed("analysis", "x"))[0].session_update == "agent_thought_chunk"
-    assert live(TextStreamed("final", "answer"))[0].session_update == "agent_message_chunk"
+    streamed = coalesce(live(TextStreamed("analysis", "think")) + live(TextStreamed("analysis", "ing"))
+                        + live(TextStreamed("final", "answer")))
+    assert [(u.session_update, u.content.text) for u in streamed] == [
+        ("agent_thought_chunk", "thinking"), ("agent_message_chunk", "answer")]
     assert live(MessageEmitted("final", "answer")) == []  # already streamed
     assert replay(TextStreamed("final", "answer")) == []  # never recorded; here for completeness
     assert replay(MessageEmitted("final", "answer"))[0].content.text == "answer"
