@@ -115,9 +115,9 @@ class SessionRecord:
     def interrupted_calls(self) -> list[dict[str, Any]]:
         """Tool calls logged as started with no result after them.
 
-        Paired in log order, not by id alone: a resumed run numbers its calls
-        again from where the log left off, but an older log may reuse an id, and
-        a result that came before a start must not count as that start's result.
+        Paired in log order, not by id alone: a log written before resumed runs
+        went on numbering may use an id twice (call_1 again after a resume), and
+        a result that came before a start is not that start's result.
         """
         pending: dict[str, dict[str, Any]] = {}
         for r in self.records:
