@@ -343,12 +343,14 @@ _CARGO_SECTION = re.compile(r"^---- (\S+) stdout ----\n(.*?)(?=^---- \S+ stdout 
 _CARGO_PANIC = re.compile(r"^thread '[^'\n]*'(?: \(\d+\))? panicked at (?:(\S+?):(\d+):\d+:\n(.*?)"
                           r"(?=^note: |^stack backtrace:|\n\n|\Z)|'(.*?)', (\S+?):(\d+):\d+$)",
                           re.MULTILINE | re.DOTALL)
+MAX_SECTION_CHARS = 32_000
 _CARGO_FRAME = re.compile(r"^\s+\d+: (\S.*?)\n\s+at (\S+?):(\d+)(?::\d+)?$", re.MULTILINE)
 
 
 def _cargo_detail(test: str, body: str) -> FailureDetail:
     """The panic's place and message, and with RUST_BACKTRACE the stack (deepest first in libtest's print)."""
     detail = FailureDetail()
+    body = body[:MAX_SECTION_CHARS]  # a panic message is short; a hostile one is not searched whole
     panic = _CARGO_PANIC.search(body)
     if panic is None:
         detail.message = body.strip()[:MAX_MESSAGE_CHARS]
@@ -433,15 +435,29 @@ def _node(text: str) -> Summary | None:
     summary = Summary("node", passed=counts["pass"], failed=counts["fail"] + counts.get("cancelled", 0),
                       skipped=counts.get("skipped", 0) + counts.get("todo", 0))
     summary.failing = _unique(list(_NODE_TAP_FAILED.findall(text)) + list(_NODE_SPEC_FAILED.findall(text)))
-    for match in _NODE_TAP_BLOCK.finditer(text):
-        name = match.group(2)
+    for name, indent, block in _tap_failure_blocks(text):
         if name in summary.failing and name not in summary.details:
-            summary.details[name] = _node_detail(match.group(3), len(match.group(1)) + 2)
+            summary.details[name] = _node_detail(block, indent)
     return summary
 
 
-_NODE_TAP_BLOCK = re.compile(r"^( *)not ok \d+ - (.+?)(?: # .*)?\n\1  ---\n(.*?)^\1  \.\.\.$",
-                             re.MULTILINE | re.DOTALL)
+_NODE_NOT_OK = re.compile(r"^( *)not ok \d+ - (.+?)(?: # .*)?$")
+
+
+def _tap_failure_blocks(text: str):
+    """(test name, YAML indent, YAML text) of each `not ok` with a diagnostic block: one pass over the lines."""
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        failed = _NODE_NOT_OK.match(lines[index])
+        index += 1
+        if not failed or index >= len(lines) or lines[index] != failed.group(1) + "  ---":
+            continue
+        indent, end = failed.group(1) + "  ", index + 1
+        while end < len(lines) and lines[end] != indent + "..." and end - index < 4 * MAX_FRAMES:
+            end += 1
+        yield failed.group(2), len(indent), "\n".join(lines[index + 1:end])
+        index = end
 _NODE_STACK_FRAME = re.compile(r"^(?:(?:async )?(.*?) \()?((?:file://)?/[^():]+):(\d+):\d+\)?$")
 
 

@@ -77,3 +77,17 @@ def test_a_hostile_stack_is_bounded():
             f"RecursionError: too deep\n\n{'-' * 70}\nRan 1 test in 0.1s\n\nFAILED (failures=1)\n")
     detail = parse_summary(text, prefer="unittest").details["m.C.test_x"]
     assert len(detail.frames) <= 64 and detail.message.startswith("RecursionError")
+
+
+def test_hostile_failure_blocks_are_read_in_linear_time():
+    import time
+
+    tap = ("not ok 1 - a\n  ---\n  error: x\n" * 30_000) + "# tests 1\n# pass 0\n# fail 1\n"  # no block ever ends
+    cargo = ("test a ... FAILED\n---- a stdout ----\n" + "thread 'a' panicked at 'x\n" * 30_000
+             + "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n")
+    unittest = (f"FAIL: t (m.C.t)\n{'-' * 70}\n" + "  File \"x\", line 1, in t\n" * 100) * 300 + \
+        "\nRan 1 test in 0.1s\n\nFAILED (failures=1)\n"
+    started = time.monotonic()
+    for text, runner in ((tap, "node"), (cargo, "cargo"), (unittest, "unittest")):
+        assert parse_summary(text, prefer=runner).failing
+    assert time.monotonic() - started < 5
