@@ -30,6 +30,7 @@ SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
 SHADOWING = 0.1  # a name that shadows a builtin and that no file imports by name
 MENTIONED = 10.0  # a name the task text mentions
+DEFINERS_POWER = 1.0  # a name defined in n files: each definition gets 1/n^this of its uses
 REEXPORTED = 3.0  # a name the package's entry file imports or re-exports (`__init__.py`, `index.ts`, `lib.rs`)
 _ENTRY_FILES = {"__init__.py", "index.js", "index.ts", "index.mjs", "lib.rs", "mod.rs", "main.rs"}
 SUPPORTING_REFERENCE = 1.0  # a use from a test or example still says "this is the API", with less weight
@@ -70,6 +71,27 @@ _LANGUAGE_OF = {".py": "tree_sitter_python", ".pyi": "tree_sitter_python", ".js"
                 ".mjs": "js", ".cjs": "js", ".ts": "js", ".tsx": "js", ".java": "java", ".rs": "rust",
                 ".go": "go", ".c": "c", ".h": "c", ".cc": "c", ".cpp": "c", ".cxx": "c", ".hpp": "c",
                 ".hh": "c", ".rb": "ruby"}
+
+
+def _in_internal(path: str) -> bool:
+    """Under an `internal/` folder: Go forbids importing it from outside, and JS/TS packages follow suit;
+    only what the package's entry file re-exports from there is public."""
+    return "/internal/" in f"/{path}"
+
+
+def _type_name(scope: str) -> str:
+    """`Jsoup` from `public class Jsoup`, `Foo` from `impl<T> Foo<T>` or `class Foo(Base):`."""
+    text = scope
+    for _ in range(4):  # generic parameters, nested a few deep
+        text = re.sub(r"<[^<>]*>", "", text)
+    text = re.split(r"[(:{]| extends | implements ", text, maxsplit=1)[0]
+    words = text.split(" for ", 1)[-1].split()  # `impl Display for Value` is Value's
+    return words[-1] if words else ""
+
+
+def _names_its_type(name: str, scope: str) -> bool:
+    """`Foo(…)` inside `class Foo`, `impl<T> Foo<T>`: a constructor (its type's own line says as much)."""
+    return _type_name(scope) == name
 
 
 def file_role(path: str) -> float:
@@ -148,13 +170,16 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
             definers[name] += roles[path]
     imported: set[str] = set()
     reexported: set[str] = set()
+    qualified: dict[str, float] = defaultdict(float)  # "Type.member" from calls like `Jsoup.parse(…)`
     use: dict[str, float] = defaultdict(float)
     own_use: dict[str, dict[str, float]] = {}
     for path, tags in index.files.items():
         weight = rank[path] * (1.0 if roles[path] == 1.0 else SUPPORTING_REFERENCE)
         names = set()
         for name in tags.references:
-            if name.startswith(IMPORTED):
+            if "." in name:
+                qualified[name] += weight
+            elif name.startswith(IMPORTED):
                 imported.add(name[len(IMPORTED):])
                 if path.rsplit("/", 1)[-1] in _ENTRY_FILES and roles[path] == 1.0:
                     reexported.add(name[len(IMPORTED):])
@@ -168,11 +193,16 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         for definition in tags.definitions:
             name = definition.name
             outside = max(use.get(name, 0.0) - mine.get(name, 0.0), 0.0)
-            shared = outside / max(definers[name], 1.0) ** 2
+            shared = outside / max(definers[name], 1.0) ** DEFINERS_POWER
+            if definition.scope:  # uses that name this very type count whole, however common the name
+                shared += qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
             score = (rank[path] * 0.1 + shared) * (1.0 if definition.kind in TYPE_KINDS else 0.5)
-            score *= roles[path] * (1.0 if definition.exported else INTERNAL)
+            exported = definition.exported and (name in reexported or not _in_internal(path))
+            score *= roles[path] * (1.0 if exported else INTERNAL)
             if name not in imported and shadows_builtin(name, path):
                 score *= SHADOWING
+            if definition.scope and definition.kind not in TYPE_KINDS and _names_its_type(name, definition.scope):
+                score *= SHADOWING  # a constructor: its type's own line says as much
             if len(name) <= 2 and definition.kind not in TYPE_KINDS:
                 score *= SHADOWING  # `e`, `s`, `i`: a format code or a loop helper, rarely what a reader looks up
             if name in reexported and definition.exported:

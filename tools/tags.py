@@ -42,6 +42,7 @@ _JS_COMMON = """
 (assignment_expression left: (member_expression property: (property_identifier) @name)
                        right: [(arrow_function) (function_expression)]) @def.function
 (call_expression function: [(identifier) @ref (member_expression property: (property_identifier) @ref)])
+(call_expression function: (member_expression object: (identifier) @ref.object property: (property_identifier) @ref.member))
 (new_expression constructor: (identifier) @ref)
 (import_specifier name: (identifier) @ref.import)
 (export_specifier name: (identifier) @ref.import)
@@ -53,6 +54,7 @@ QUERIES = {
 (class_definition name: (identifier) @name) @def.class
 (function_definition name: (identifier) @name) @def.function
 (call function: [(identifier) @ref (attribute attribute: (identifier) @ref)])
+(call function: (attribute object: (identifier) @ref.object attribute: (identifier) @ref.member))
 (argument_list (identifier) @ref)
 (import_from_statement name: [(dotted_name (identifier) @ref.import .)
                                 (aliased_import name: (dotted_name (identifier) @ref.import .))])
@@ -100,6 +102,7 @@ QUERIES = {
 (enum_declaration name: (identifier) @name) @def.enum
 (method_invocation name: (identifier) @ref)
 (method_invocation object: (identifier) @ref)
+(method_invocation object: (identifier) @ref.object name: (identifier) @ref.member)
 (type_identifier) @ref
 """,
     "tree_sitter_c": """
@@ -128,6 +131,10 @@ QUERIES = {
 
 _CONTAINERS = {"class_definition", "class_declaration", "class_body", "class", "impl_item", "class_specifier"}
 _FUNCTIONS = {"function_definition", "function_declaration"}  # a class inside one of these is not its method
+# whatever is defined inside one of these is local to it
+_FUNCTION_BODIES = {"function_definition", "function_declaration", "function_expression", "arrow_function",
+                    "method_definition", "function_item", "method_declaration", "func_literal", "method",
+                    "closure_expression", "generator_function_declaration", "lambda", "constructor_declaration"}
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,11 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
             raise TimeBudgetExceeded(f"reading the tags took over {budget_s:g}s")
         if "ref" in captures:
             references.extend(_text(source, node) for node in captures["ref"])
+            continue
+        if "ref.object" in captures:  # `Jsoup.parse(…)`: a call on a type names that type's member
+            holder = _text(source, captures["ref.object"][0])
+            if holder[:1].isupper():
+                references.append(holder + "." + _text(source, captures["ref.member"][0]))
             continue
         if "ref.import" in captures:  # named in an import: the project's own name, whatever it shadows
             for node in captures["ref.import"]:
@@ -319,6 +331,8 @@ def _header_end(source: bytes, start: int, end: int, language: str) -> int:
 def _exported(language: str, name: str, signature: str, scope: str, place: "_Place",
               exports: set[str] | None) -> bool:
     """Whether a definition is part of what its package shows others, by each language's own rule."""
+    if place.in_function:
+        return False
     if language == "tree_sitter_python":
         if place.container is None and exports is not None:
             return name in exports
@@ -330,7 +344,7 @@ def _exported(language: str, name: str, signature: str, scope: str, place: "_Pla
                 or scope.startswith(("trait ", "pub trait ", "unsafe trait", "pub unsafe trait"))
                 or (scope.startswith(("impl", "unsafe impl")) and " for " in scope))
     if language == "tree_sitter_java":
-        words = signature.split("(")[0].split()
+        words = re.sub(r"@[\w.]+(\([^)]*\))?", " ", signature).split("(")[0].split()
         return "public" in words or "protected" in words or scope.startswith(("interface", "public interface"))
     if language in ("tree_sitter_javascript", "tree_sitter_typescript"):
         if name.startswith(("_", "#")) or signature.startswith(("private ", "protected ")):
@@ -338,8 +352,8 @@ def _exported(language: str, name: str, signature: str, scope: str, place: "_Pla
         if "=" in signature.split("(")[0] and "." in signature.split("=")[0]:
             return True  # `app.use = function use(…)`: hung on an object others reach
         return place.exported or not place.module_exports
-    if language in ("tree_sitter_c", "tree_sitter_cpp"):
-        return not signature.startswith("static ") and " static " not in signature.split("(")[0]
+    if language in ("tree_sitter_c", "tree_sitter_cpp"):  # `static` hides a file's function, not a member
+        return bool(scope) or (not signature.startswith("static ") and " static " not in signature.split("(")[0])
     return not name.startswith("_")
 
 
@@ -353,6 +367,7 @@ class _Place:
     container: object
     in_class: bool
     exported: bool
+    in_function: bool = False  # inside a function's body: a local helper nobody outside can call
     module_exports: bool = False  # the file uses ES `export` at all (else everything is neutral)
 
 
@@ -370,8 +385,8 @@ def _places(root, wanted: set[int], deadline: float | None) -> dict[int, _Place]
     """
     found: dict[int, _Place] = {}
     cursor = root.walk()
-    # per level: (node, nearest scope node, in a class rather than a function, under an export)
-    stack: list[tuple[object, object, bool, bool]] = [(None, None, False, False)]
+    # per level: (node, nearest scope node, in a class rather than a function, under an export, in a function)
+    stack: list[tuple[object, object, bool, bool, bool]] = [(None, None, False, False, False)]
     any_export = False
     steps = 0
     while True:
@@ -379,10 +394,10 @@ def _places(root, wanted: set[int], deadline: float | None) -> dict[int, _Place]
         if deadline is not None and steps % 4096 == 0 and time.thread_time() > deadline:
             raise TimeBudgetExceeded("reading the tags of deeply nested code took too long")
         node = cursor.node
-        parent, scope, inside, exported = stack[-1]
+        parent, scope, inside, exported, in_function = stack[-1]
         if node.id in wanted:
             grandparent = stack[-2][0] if len(stack) > 1 else None
-            found[node.id] = _Place(parent, grandparent, scope, inside, exported)
+            found[node.id] = _Place(parent, grandparent, scope, inside, exported, in_function)
         kind = node.type
         below_scope = node if kind in _SCOPES and len(stack) > 1 else scope
         if kind in _CONTAINERS:
@@ -394,7 +409,8 @@ def _places(root, wanted: set[int], deadline: float | None) -> dict[int, _Place]
         if kind == "export_statement":
             any_export = True
         if cursor.goto_first_child():
-            stack.append((node, below_scope, below, exported or kind == "export_statement"))
+            stack.append((node, below_scope, below, exported or kind == "export_statement",
+                          (in_function or kind in _FUNCTION_BODIES) and kind not in _SCOPES))
             continue
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():
