@@ -264,7 +264,7 @@ def probe(workspace: Path) -> tuple[bool, str]:
         bwrap = shutil.which("bwrap") or "bwrap"
         command = [bwrap, "--unshare-user", "--unshare-pid", "--die-with-parent", "--cap-drop", "ALL",
                    "--ro-bind", "/", "/", "--bind", str(workspace), str(workspace), "--",
-                   "sh", "-c", f': > "{workspace}/{marker}"']
+                   "/bin/sh", "-c", ': > "$1"', "probe", str(workspace / marker)]  # the path is data, never shell text
         done = subprocess.run(layers.wrap(command), capture_output=True, text=True, timeout=30,
                               pass_fds=(layers.report_write,), stdin=subprocess.DEVNULL)
         error = layers.setup_error()
