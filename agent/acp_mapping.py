@@ -84,7 +84,7 @@ def tool_locations(name: str, arguments: Any, root: str) -> list[ToolCallLocatio
         paths = [arguments["path"]]
     if not paths:
         return None
-    return [ToolCallLocation(path=p if p.startswith("/") else f"{root.rstrip('/')}/{p}") for p in paths]
+    return [ToolCallLocation(path=line(p if p.startswith("/") else f"{root.rstrip('/')}/{p}")) for p in paths]
 
 
 def text_content(text: str) -> ContentToolCallContent:
@@ -118,7 +118,7 @@ class FileEdit:
 
 def diff_contents(edits: list[FileEdit]) -> list[FileEditToolCallContent]:
     """ACP diff content for each edited file (a deleted file shows as emptied)."""
-    return [FileEditToolCallContent(type="diff", path=e.path, old_text=None if e.old_text is None else block(e.old_text),
+    return [FileEditToolCallContent(type="diff", path=line(e.path), old_text=None if e.old_text is None else block(e.old_text),
                                     new_text=block(e.new_text or "")) for e in edits]
 
 

@@ -703,7 +703,7 @@ def history_updates(record, codec, root: str) -> list[Any]:
 
 
 def _event_from_json(data: dict[str, Any]) -> AgentEvent | None:
-    """An event record back as the event it was; a record that does not fit is left out (logs are data)."""
+    """An event record back as the event it was; a record whose fields do not fit is left out (logs are data)."""
     from agent import events
 
     kinds = {cls.type: cls for cls in (events.ReasoningEmitted, events.MessageEmitted, events.ToolCalled,
@@ -712,13 +712,21 @@ def _event_from_json(data: dict[str, Any]) -> AgentEvent | None:
     cls = kinds.get(data.get("type"))
     if cls is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for spec in dataclasses.fields(cls):
+        if spec.name not in data:
+            continue
+        value, wanted = data[spec.name], str(spec.type)
+        allowed = tuple(t for name, t in (("str", str), ("bool", bool), ("int", int), ("float", (int, float)),
+                                          ("list", list), ("dict", dict), ("Any", object)) if name in wanted)
+        if not (isinstance(value, allowed) or (value is None and "None" in wanted)) or (
+                isinstance(value, bool) and "bool" not in wanted):
+            return None
+        values[spec.name] = value
     try:
-        event = cls(**{k: v for k, v in data.items() if k in names})
-    except TypeError:
+        return cls(**values)
+    except TypeError:  # a required field is missing
         return None
-    text_fields = [getattr(event, n) for n in ("text", "message", "output", "id", "name", "sha") if n in names]
-    return event if all(isinstance(v, str) for v in text_fields) else None
 
 
 def _iso(stamp: Any) -> str | None:

@@ -449,3 +449,65 @@ def test_slash_commands_are_announced_and_run_without_the_model(repo, tmp_path, 
     announced = next(u for _, u in client.updates if u.session_update == "available_commands_update")
     assert {c.name for c in announced.available_commands} == {"compact", "undo", "diff", "test"}
     assert "+# a change of the user's" in client.text("agent_message_chunk")
+
+
+def test_the_editor_file_system_is_never_a_way_around_our_path_checks(repo, tmp_path, state):
+    """A hostile model aims the file tools outside the repository, into .git, at a secret and through a link."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("do not touch\n")
+    (repo / "linked").symlink_to(outside)
+    (repo / ".env").write_text("TOKEN=s3cr3t-value\n")
+    attacks = [
+        call("repo_browser.open_file", {"path": ".git/config"}),
+        call("repo_browser.open_file", {"path": ".env"}),
+        call("repo_browser.open_file", {"path": "linked/victim.txt"}),
+        call("repo_browser.apply_patch", {"patch": "*** Begin Patch\n*** Add File: ../escape.txt\n+pwned\n"
+                                                   "*** End Patch"}),
+        call("repo_browser.apply_patch", {"patch": "*** Begin Patch\n*** Update File: linked/victim.txt\n"
+                                                   "-do not touch\n+pwned\n*** End Patch"}),
+        call("repo_browser.apply_patch", {"patch": "*** Begin Patch\n*** Add File: .git/hooks/post-commit\n"
+                                                   "+#!/bin/sh\n*** End Patch"}),
+        call("repo_browser.apply_patch", {"patch": "*** Begin Patch\n*** Update File: .env\n@@\n+MORE=1\n"
+                                                   "*** End Patch"}),
+        final("Done.")]
+    replay = write_replay(tmp_path / "replay.json", attacks)
+    client = RecordingClient()
+
+    async def scenario():
+        async with running_agent(client, "--backend", f"replay:{replay}", "--approval", "full-auto", cwd=repo,
+                                 env=state) as (conn, _):
+            await start(conn, fs=True)
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Go"}])
+
+    assert run(scenario()).stop_reason == "end_turn"
+    results = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    assert [u.status for u in results] == ["failed"] * 7
+    assert client.reads == [] and client.writes == []  # the editor was never asked about any of them
+    assert (outside / "victim.txt").read_text() == "do not touch\n" and not (tmp_path / "escape.txt").exists()
+    assert (repo / ".env").read_text() == "TOKEN=s3cr3t-value\n" and not (repo / ".git/hooks/post-commit").exists()
+    assert "s3cr3t" not in json.dumps([u.model_dump() for _, u in client.updates])
+
+
+def test_cancel_while_a_permission_request_is_open_ends_the_turn_and_changes_nothing(repo, tmp_path, state):
+    replay = write_replay(tmp_path / "replay.json", [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+                                                     final("Not reached.")])
+    client = RecordingClient()
+
+    async def scenario():
+        client.hold_permission = asyncio.Event()
+        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
+            await start(conn)
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            turn = asyncio.ensure_future(conn.prompt(session_id=session.session_id,
+                                                     prompt=[{"type": "text", "text": "Fix add"}]))
+            while not client.permissions:
+                await asyncio.sleep(0.02)
+            await conn.cancel(session_id=session.session_id)
+            answer = await asyncio.wait_for(turn, 20)  # our side stops waiting, whatever the dialog does
+            client.hold_permission.set()
+            return answer
+
+    assert run(scenario()).stop_reason == "cancelled"
+    assert "a - b" in (repo / "calc.py").read_text()

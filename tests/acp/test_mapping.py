@@ -101,3 +101,36 @@ def test_the_early_initialize_answer_is_a_valid_sdk_initialize_response():
     response = InitializeResponse.model_validate(json.loads(reply)["result"])
     assert response.protocol_version == 1 and response.agent_capabilities.load_session
     assert response.agent_capabilities.prompt_capabilities.embedded_context
+
+
+def test_an_over_long_line_is_refused_without_being_kept_and_the_next_line_is_read(monkeypatch):
+    import asyncio
+    import json
+
+    from agent import acp_wire
+
+    monkeypatch.setattr(acp_wire, "MAX_MESSAGE_BYTES", 4096)
+
+    class Written:
+        def __init__(self):
+            self.lines = []
+
+        def write(self, data):
+            self.lines.append(json.loads(data))
+
+        async def drain(self):
+            return None
+
+    async def scenario():
+        reader = asyncio.StreamReader(limit=1024)  # smaller than the line: read in pieces, as in production
+        reader.feed_data(b"x" * 10_000 + b"\n" + b'{"jsonrpc":"2.0","method":"session/cancel","params":{}}\n')
+        reader.feed_eof()
+        written = Written()
+        transport = acp_wire.CheckedTransport(reader, written)
+        message = await transport.receive()
+        return message, await transport.receive(), written.lines
+
+    message, end, replies = asyncio.run(scenario())
+    assert message["method"] == "session/cancel" and end is None
+    assert replies == [{"jsonrpc": "2.0", "id": None,
+                        "error": {"code": -32600, "message": "Invalid request: larger than 4096 bytes"}}]
