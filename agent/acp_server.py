@@ -406,8 +406,8 @@ class AcpServer:
             from agent.session import SessionError, WrongRepository, find_session
 
             self._require_initialized()
-            if session_id in self.sessions:
-                raise RequestError(-32602, f"session {line(session_id)} is already open in this editor")
+            if session_id in self.sessions:  # open in this process already: its history again, nothing rebuilt
+                return await self._reopen(self.sessions[session_id])
             options, workspace, notes = await self._workspace(cwd)
             try:
                 record = await asyncio.to_thread(find_session, session_id, repo=str(workspace.root))
@@ -426,6 +426,21 @@ class AcpServer:
                 raise RequestError(-32603, str(exc)) from None
             await session.flush()
             return LoadSessionResponse(modes=self._modes(session))
+
+    async def _reopen(self, session: EditorSession) -> LoadSessionResponse:
+        from agent.session import SessionError, read_session
+
+        if session.busy:
+            raise RequestError(BUSY, f"session {session.id} is answering a prompt; load it when the turn is over")
+        if session.runtime is not None and session.log is not None:
+            try:
+                record = await asyncio.to_thread(read_session, session.log.path)
+            except SessionError as exc:
+                raise RequestError(-32002, str(exc)) from None
+            for update in history_updates(record, session.runtime.agent.codec, session.root):
+                session.post(update)
+        await session.flush()
+        return LoadSessionResponse(modes=self._modes(session))
 
     async def list_sessions(self, cwd: str | None = None, cursor: str | None = None,
                             **kwargs: Any) -> ListSessionsResponse:

@@ -156,10 +156,13 @@ def test_load_session_replays_the_conversation_and_continues_it(repo, tmp_path, 
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "What is wrong?"}])
             listed = await conn.list_sessions(cwd=str(repo))
-            return session.session_id, listed
+            before = len(client.updates)
+            await conn.load_session(cwd=str(repo), session_id=session.session_id, mcp_servers=[])  # same process
+            return session.session_id, listed, [u for _, u in client.updates[before:]]
 
-    session_id, listed = run(record())
+    session_id, listed, again = run(record())
     assert session_id in [s.session_id for s in listed.sessions]
+    assert again[0].session_update == "user_message_chunk" and again[0].content.text == "What is wrong?"
     second = write_replay(tmp_path / "two.json", [final("It should return a + b.")])
     later = RecordingClient()
 
