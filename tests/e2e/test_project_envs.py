@@ -209,3 +209,15 @@ def test_exec_tells_the_model_and_the_user_when_the_tests_fail_for_the_environme
     assert stream[-1]["type"] == "run_finished" and stream[-1]["status"] == "completed"
     assert f"run: {venv}/bin/python -m pip install -e ." in done.stderr
     assert done.stderr.count("pip install") == 1
+
+
+def test_poetrys_environment_in_its_cache_folder(tmp_path, home):
+    import base64
+    import hashlib
+
+    repo = make_repo(tmp_path / "calc", {"calc.py": CALC, "tests/test_calc.py": TESTS,
+                                         "pyproject.toml": "[tool.poetry]\nname = \"calc\"\nversion = \"0.1.0\"\n"})
+    digest = base64.urlsafe_b64encode(hashlib.sha256(os.path.realpath(repo).encode()).digest()).decode()[:8]
+    venv = make_venv(home / ".cache" / "pypoetry" / "virtualenvs" / f"calc-{digest}-py3.11")
+    done = agent("fix", "--backend", f"replay:{fix_replay(tmp_path)}", "--json", cwd=repo, env={"HOME": str(home)})
+    assert_fixed_with(done, repo, venv)
