@@ -504,11 +504,28 @@ def run_sessions(cwd: str = ".", *, every_repository: bool = False, out: TextIO 
         started_at = record.header.get("started", 0)
         started_at = started_at if isinstance(started_at, (int, float)) and not isinstance(started_at, bool) else 0
         stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(started_at))
-        task = _one_line(record.header["task"])[:50]
+        task = session_task(record, 50)
         damaged = " (damaged log)" if record.damaged else ""
         out.write(f"{record.id}  {stamp}  {_one_line(record.status):<11} {record.steps:>3} steps  "
                   f"{_one_line(record.repo)}  {task}{damaged}\n")
     return EXIT_OK
+
+
+def session_task(record, width: int = 50) -> str:
+    """What a session is about, as one escaped line of at most `width` characters.
+
+    The header's task, except where the session logged a `run_started` event (the
+    TUI does, for its first message, since its header only says "(interactive
+    session)"): then that event's task, the first thing the user asked.
+    """
+    task = record.header["task"]
+    for entry in record.records:
+        event = entry["event"] if entry["kind"] == "event" else {}
+        if event.get("type") == "run_started" and isinstance(event.get("task"), str) and event["task"].strip():
+            task = event["task"]
+            break
+    text = _one_line(" ".join(task.split()))  # newlines and runs of spaces become one space, then escaped
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _one_line(text: str) -> str:

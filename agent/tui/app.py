@@ -36,8 +36,8 @@ from textual.widgets import ProgressBar, Static
 from agent.safe_text import line as safe_text_line
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
-from agent.tui.screens import (COMMANDS, ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
-                               NoModelScreen, TrustScreen, arguments_preview, command_preview)
+from agent.tui.screens import (COMMANDS, NEEDS_MODEL, WAITS_FOR_TURN, ApprovalScreen, GuardedModal, HelpScreen,
+                               LinkScreen, NoModelScreen, TrustScreen, arguments_preview, command_preview)
 from agent.tui import widgets
 from agent.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText, ToolCard,
                                Transcript, UserEntry, WorkingIndicator, safe, safe_diff)
@@ -110,9 +110,11 @@ class GptossApp(App[None]):
         self.approval = approval
         self.timings = timings
         self.runtime: Any = None
+        self._titled = False  # the first message was logged as this session's task
+        self.start_error: str | None = None  # why the model could not start (the queue then stays, visibly)
         self._queue: deque = deque()
         self.outbox: list[str] = []  # messages waiting for the model or for the current turn
-        self._early_keys: list[events.Key] = [_key_for(char) for char in type_ahead if _key_for(char)]
+        self._early_keys: list[events.Key] = keys_for(type_ahead)
         self._input_ready = False
         self._git = ""
         self._weak: list[str] = []  # sandbox guarantees that do not hold on this machine
@@ -144,16 +146,14 @@ class GptossApp(App[None]):
         yield prompt
         yield StatusBar(id="status")
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if _terminal_is_light():
             self.theme = "textual-light"
         self.query_one(PlanPanel).show([])
         prompt = self.query_one("#prompt", PromptInput)
-        prompt.focus()
+        self.screen.set_focus(prompt)  # now, not after this handler: the replayed keys go to the prompt
+        await self._replay_early_keys(prompt)
         self._input_ready = True
-        for key in self._early_keys:  # typed before the prompt could take them: replayed in order
-            prompt._forward_event(key)
-        self._early_keys.clear()
         self.query_one("#new-output").display = False
         self.query_one(WorkingIndicator).stop()
         self._show_outbox()
@@ -162,7 +162,27 @@ class GptossApp(App[None]):
         self._on_width(self.size.width)
         self._refresh_status()
         self._welcome()
-        self._load(None)
+        # The model loads once the first frame is on screen: its worker (imports, the sandbox probe, git)
+        # would otherwise compete with the first frame for the interpreter and delay it.
+        self.call_after_refresh(self._load, None)
+
+    async def _replay_early_keys(self, prompt: PromptInput) -> None:
+        """Keys typed before the prompt existed, handled now, each one fully before the next.
+
+        As Textual handles a key: priority bindings, then the prompt itself (text,
+        Enter, Ctrl+J), then the bindings of the focused widgets (arrows, Backspace,
+        Esc). In place rather than posted: a posted key that the prompt leaves to a
+        binding goes up through the message queues and would act after the letters
+        typed after it (`ab⌫c` would end as `ab`). Keys still arriving wait in the
+        app's queue until this handler is done, so the order holds.
+        """
+        while self._early_keys:
+            key = self._early_keys.pop(0)
+            if await self._check_bindings(key.key, priority=True):
+                continue
+            await prompt._on_key(key)
+            if not key._no_default_action:
+                await self._check_bindings(key.key)
 
     async def on_event(self, event: events.Event) -> None:
         """Input before the prompt exists is kept for it; a modal question only takes input from after it appeared."""
@@ -276,7 +296,13 @@ class GptossApp(App[None]):
             self.push_screen(NoModelScreen(error.places, error.fetch), self._load)
             return
         self.query_one("#loading", ProgressBar).display = False
-        self._note(f"Could not start: {error}", style="bold red")
+        self.start_error = safe_text_line(error) or type(error).__name__
+        self._note(f"Could not start: {self.start_error}", style="bold red")
+        if self.outbox:
+            self._note("Nothing queued was sent, and nothing is lost: the queue stays below (Esc takes the last "
+                       "one back into the input to edit, copy or drop). Ctrl+C twice quits.", style="dim")
+        self._show_outbox()
+        self._refresh_status()
 
     # ------------------------------------------------------------------ input
 
@@ -330,21 +356,42 @@ class GptossApp(App[None]):
         self._send_next()
 
     def _send_next(self) -> None:
-        """Send the oldest queued message, when the model is loaded and no turn is running."""
-        if self.runtime is None or self._busy or not self.outbox:
+        """Send the oldest queued message, when the model is loaded and nothing is running.
+
+        Queued slash commands run in their place: one that starts work (a git
+        command, the tests, a compaction) holds the rest of the queue until it ends."""
+        while self.runtime is not None and not self._busy and self.outbox:
+            text = self.outbox.pop(0)
+            self._show_outbox()
+            if text.startswith("/"):
+                self._command(text)
+                continue
+            self._mount(UserEntry(text))
+            self._log_first_message(text)
+            self._begin_work()
+            self._run_turn(self._attach_mentions(text))
+
+    def _log_first_message(self, text: str) -> None:
+        """The session's first message names it in `sessions` (its header only says it is interactive)."""
+        session = getattr(self.runtime, "session", None)
+        if self._titled or session is None:
             return
-        text = self.outbox.pop(0)
-        self._show_outbox()
-        self._mount(UserEntry(text))
-        self._begin_work()
-        self._run_turn(self._attach_mentions(text))
+        self._titled = True
+        from agent.events import RunStarted
+
+        session.write("event", event=RunStarted(text, str(self._workspace()), self.runtime.model_name,
+                                                self.runtime.backend_name, session.id).to_json())
 
     def _show_outbox(self) -> None:
         view = self.query_one("#outbox", Static)
         view.display = bool(self.outbox)
         if self.outbox:
-            why = "the model is loading" if self.runtime is None else "sent when this turn ends"
-            text = Text(f"queued ({why}; Esc to edit or drop the last): ", style="dim")
+            if self.start_error is not None:
+                text = Text("not sent (the model could not start; Esc to edit or drop the last): ",
+                            style="bold yellow")
+            else:
+                why = "the model is loading" if self.runtime is None else "sent when this turn ends"
+                text = Text(f"queued ({why}; Esc to edit or drop the last): ", style="dim")
             for index, queued in enumerate(self.outbox):
                 if index:
                     text.append(" · ", style="dim")
@@ -590,7 +637,10 @@ class GptossApp(App[None]):
         fields: dict[str, str] = {}
         warning = None
         runtime = self.runtime
-        if runtime is None:
+        if runtime is None and self.start_error is not None:
+            fields["model"] = "could not start"
+            warning = "NO MODEL"
+        elif runtime is None:
             fields["model"] = "loading…"
         else:
             info = getattr(runtime.backend, "info", None)
@@ -674,14 +724,22 @@ class GptossApp(App[None]):
             yield SystemCommand(title, help_text, lambda line=line: self._command(line))
 
     def _command(self, line: str) -> None:
+        """Run a slash command now, or queue it (visibly, in order) when it needs what is not there yet:
+        the model while it loads, or the end of the running turn for commands that would race it."""
         name, _, rest = line[1:].partition(" ")
         rest = rest.strip()
-        handler = getattr(self, f"_cmd_{name.replace('-', '_')}", None)
+        attribute = f"_cmd_{name.replace('-', '_')}"
+        handler = getattr(self, attribute, None) if attribute.isidentifier() else None
         if handler is None:
             self._note(f"Unknown command /{name}. /help lists them.", style="red")
             return
-        if self.runtime is None and name not in ("help", "quit", "approval"):
-            self._note("The model is still loading.", style="dim")
+        slash = "/" + name
+        if self.runtime is None and slash in NEEDS_MODEL and self.start_error is not None:
+            self._note(f"{slash} needs the model, which could not start.", style="red")
+            return
+        if (self.runtime is None and slash in NEEDS_MODEL) or (self._busy and slash in WAITS_FOR_TURN):
+            self.outbox.append(line)
+            self._show_outbox()
             return
         handler(rest)
 
@@ -712,6 +770,7 @@ class GptossApp(App[None]):
 
     def _cmd_undo(self, _: str) -> None:
         if self._while_idle("undo"):
+            self._begin_work()  # what was queued behind /undo waits for it
             self._undo()
 
     @work(thread=True, exclusive=True, group="git-command")
@@ -722,17 +781,28 @@ class GptossApp(App[None]):
             self.call_from_thread(self._git_done, git_tools.undo(self.runtime.ctx))
         except git_tools.GitError as exc:
             self.call_from_thread(self._git_done, str(exc), "red")
+        finally:
+            self._queue.append(("ended", None))
+
+    def _workspace(self) -> Path:
+        """The repository: the runtime's once it is loaded, before that the one the app was started in."""
+        return self.runtime.ctx.workspace if self.runtime is not None else (self._repo or Path.cwd())
 
     @work(thread=True, exclusive=True, group="git-command")
     def _cmd_diff(self, _: str) -> None:
-        from tools.git import diff_text
+        from tools.git import GitError, diff_text
 
-        diff = diff_text(self.runtime.ctx.workspace)
+        try:
+            diff = diff_text(self._workspace())
+        except GitError as exc:
+            self.call_from_thread(self._git_done, str(exc), "red")
+            return
         self.call_from_thread(self._git_done, Static(safe_diff(diff) if diff else Text("No changes.", style="dim"),
                                                      classes="diff"))
 
     def _cmd_commit(self, message: str) -> None:
         if self._while_idle("commit"):
+            self._begin_work()
             self._commit(message)
 
     @work(thread=True, exclusive=True, group="git-command")
@@ -744,16 +814,27 @@ class GptossApp(App[None]):
             self.call_from_thread(self._git_done, f"● committed {sha[:12]}: {', '.join(paths)}", "yellow")
         except git_tools.GitError as exc:
             self.call_from_thread(self._git_done, str(exc), "red")
+        finally:
+            self._queue.append(("ended", None))
+
+    def _cmd_test(self, _: str) -> None:
+        self._begin_work()  # a message sent meanwhile waits: the agent would edit what the tests run
+        self._run_tests()
 
     @work(thread=True, group="tests")
-    def _cmd_test(self, _: str) -> None:
+    def _run_tests(self) -> None:
         from tools.tests import run_test_suite
 
-        report = run_test_suite(self.runtime.ctx)
-        self._queue_event(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+        try:
+            report = run_test_suite(self.runtime.ctx)
+            self._queue_event(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
+        except Exception as exc:  # shown, never a traceback
+            self._queue_event(ErrorRaised(f"/test: {type(exc).__name__}: {exc}"))
+        finally:
+            self._queue.append(("ended", None))
 
     def _cmd_plan(self, _: str) -> None:
-        steps = self.runtime.ctx.plan
+        steps = self.runtime.ctx.plan if self.runtime is not None else []
         self._note("\n".join(f"[{s['status']}] {s['step']}" for s in steps) or "No plan yet.")
 
     def _cmd_reasoning(self, effort: str) -> None:
@@ -799,8 +880,10 @@ class GptossApp(App[None]):
     def _cmd_sessions(self, _: str) -> None:
         from agent.session import list_sessions
 
-        rows = [f"{s.id}  {s.status:<11} {s.steps:>3} steps  {s.header.get('task', '')[:50]}"
-                for s in list(list_sessions(repo=str(self.runtime.ctx.workspace) if self.runtime else None))[:15]]
+        from agent.headless import session_task
+
+        rows = [f"{s.id}  {s.status:<11} {s.steps:>3} steps  {session_task(s, 50)}"
+                for s in list(list_sessions(repo=str(self._workspace())))[:15]]
         self._note("\n".join(rows) or "No sessions yet.")
 
     def _cmd_resume(self, ident: str) -> None:
@@ -843,16 +926,22 @@ def _terminal_is_light(environ=None) -> bool:
     return background in ("7", "15")
 
 
-def _key_for(char: str) -> events.Key | None:
-    """A key event for one character typed before the app could read keys (Enter arrives as CR)."""
-    from textual.keys import _character_to_key
+def keys_for(typed: str) -> list[events.Key]:
+    """Key events for text typed before the app could read keys, exactly as Textual reads them later.
 
-    named = {"\r": "enter", "\t": "tab", "\x7f": "backspace", "\x08": "backspace"}
-    if char in named:
-        return events.Key(named[char], char)
-    if char.isprintable():
-        return events.Key(_character_to_key(char), char)
-    return None  # other control keys typed that early are dropped, never guessed at
+    Textual's own terminal parser makes them, so CR is Enter, LF is Ctrl+J (a new
+    line in the prompt), DEL is Backspace and escape sequences are arrow keys, as
+    they would be after start-up. The end of the text ends any half sequence (a
+    lone Esc is Esc). Whatever is not a key (there are none before the app asks
+    the terminal for mouse or paste reports) is left out.
+    """
+    if not typed:
+        return []
+    from textual._xterm_parser import XTermParser
+
+    parser = XTermParser()
+    parsed = [*parser.feed(typed), *parser.feed("")]
+    return [event for event in parsed if isinstance(event, events.Key)]
 
 
 def _weak_sandbox_properties(sandbox) -> list[str]:

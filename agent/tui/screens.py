@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -23,26 +24,38 @@ COMMANDS = {
     "/help": "keys and commands (this screen)",
     "/clear": "start a new conversation",
     "/compact": "summarise the conversation to free context",
-    "/undo": "revert the agent's last edits or its last commit",
+    "/undo": "revert the agent's last edits or commit",
     "/diff": "show the uncommitted changes",
-    "/commit": "commit the agent's changes (an optional message follows)",
+    "/commit": "commit the agent's changes [message]",
     "/test": "run the test suite",
     "/plan": "show the current plan",
-    "/reasoning": "how long the model thinks: low | medium | high",
-    "/approval": "when to ask first: read-only | ask | auto-edit | full-auto",
+    "/reasoning": "thinking effort: low | medium | high",
+    "/approval": "ask first? read-only|ask|auto-edit|full-auto",
     "/model": "show the loaded model",
-    "/sessions": "list recent sessions",
-    "/resume": "continue an earlier session here (an optional id follows)",
+    "/sessions": "list this repository's recent sessions",
+    "/resume": "continue an earlier session here [id]",
     "/quit": "leave gptoss-agent",
 }
+# Slash commands that need the loaded model (or the agent's state that comes with it): typed while it
+# loads, they wait in the outbox and run in their turn. The others run at once.
+NEEDS_MODEL = frozenset({"/clear", "/compact", "/undo", "/commit", "/test", "/reasoning", "/model", "/resume"})
+# Slash commands that change the work tree or the conversation: typed while the agent works, they wait
+# in the outbox for the turn to end (they would race its edits). The others run at once.
+WAITS_FOR_TURN = frozenset({"/clear", "/compact", "/undo", "/commit", "/test", "/reasoning", "/resume"})
 
+# One key or command per line, each within the 64 columns the help box has inside an 80-column terminal.
 KEYS_HELP = """\
-Enter            send              Shift+Enter / Ctrl+J   new line
-Up / Down        input history     @path + Tab            attach a file
-Esc              interrupt the step (or edit a queued message)
-Ctrl+C twice     quit              PgUp / PgDn            scroll the transcript
-Ctrl+P           command palette   F1                     this help
+Enter                 send
+Shift+Enter, Ctrl+J   new line
+Up / Down             earlier messages
+@path, then Tab       attach a file
+Esc                   interrupt (or edit a queued message)
+PgUp / PgDn           scroll the transcript
+Ctrl+P                command palette
+F1                    this help
+Ctrl+C twice          quit
 """
+HELP_NAME_WIDTH = 12
 
 # A modal takes no key or click from its first second on screen, and no answering key that comes less
 # than TYPING_GAP_SECONDS after the previous keystroke: a person typing on (say 120 ms a key) as the
@@ -54,6 +67,9 @@ VIEWING_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "le
 # Rows of the approval box around the preview: border 2, title and its margin 2, the note 1, buttons 3
 # (the warning line and the reason box add theirs).
 APPROVAL_CHROME_ROWS = 8
+# Rows of the no-model box around its list of places: border 2, padding 2, title and its margin 2, the
+# command's two lines and the blank after them, the field's label and the field (3), the list's label.
+NO_MODEL_CHROME_ROWS = 14
 
 
 @dataclass(frozen=True)
@@ -64,22 +80,51 @@ class ApprovalAnswer:
 
 
 def command_preview(arguments: object) -> str | None:
-    """The exact command a container.exec call will run, quoted as a shell would need it, or None."""
+    """The exact command a container.exec call will run, quoted as a shell would need it, or None.
+
+    Like every preview here, the text keeps the model's characters as they are: the screen shows it
+    through `agent.safe_text`, which turns each control, bidi or invisible character into a marked,
+    counted escape.
+    """
     if not isinstance(arguments, dict) or "cmd" not in arguments:
         return None
     cmd = arguments["cmd"]
     argv = [str(part) for part in cmd] if isinstance(cmd, list) else [str(cmd)]
     text = shlex.join(argv) if isinstance(cmd, list) else str(cmd)
     extras = {k: v for k, v in arguments.items() if k != "cmd"}
-    suffix = "".join(f"\n  ({key}: {json.dumps(value, ensure_ascii=False)})" for key, value in extras.items())
+    suffix = "".join(f"\n  ({_as_json(key)}: {_as_json(value)})" for key, value in extras.items())
     return "$ " + text + suffix
 
 
 def arguments_preview(arguments: object) -> str:
-    """Any other call's arguments, in full, as indented JSON."""
+    """Any other call's arguments, in full, laid out as indented JSON (see `_as_json`)."""
     if isinstance(arguments, str):
         return arguments
-    return json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
+    return _as_json(arguments, indent=2)
+
+
+def _as_json(value: object, indent: int | None = None) -> str:
+    """JSON layout for a person, with every string's characters kept as the model wrote them.
+
+    `json.dumps` writes an ESC as the six plain letters `\\u001b` (and a CR as
+    `\\r`, a backspace as `\\b`): harmless-looking text that no warning counts. Here
+    those escapes are turned back into the characters, so the one place that shows
+    untrusted text (`agent.safe_text`, via `safe()`) escapes, marks and counts each.
+    Newline and tab stay written JSON-style; non-ASCII (bidi, zero-width) was never escaped.
+    """
+    text = json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return _JSON_ESCAPE.sub(_unescape_control, text)
+
+
+# One backslash escape at a time, left to right: `\\u001b` (an escaped backslash, then letters) stays text.
+_JSON_ESCAPE = re.compile(r"\\(u00[01][0-9a-fA-F]|.)")
+
+
+def _unescape_control(match: re.Match) -> str:
+    code = match.group(1)
+    if code.startswith("u00"):
+        return chr(int(code[1:], 16))
+    return {"r": "\r", "b": "\b", "f": "\f"}.get(code, match.group(0))
 
 
 class GuardedModal(ModalScreen):
@@ -278,7 +323,14 @@ class TrustScreen(GuardedModal):
 
 
 class NoModelScreen(Screen[str]):
-    """No GGUF found: where we looked, a field for a path, and the one command that fetches it."""
+    """No GGUF found: the one command that fetches it, a field for a path, then every place searched.
+
+    The two ways forward come first and always fit on screen (80×24 included);
+    the list of places searched takes the rows left below them and scrolls
+    (PgUp/PgDn, the mouse) when it needs more.
+    """
+
+    BINDINGS = [Binding("pageup", "scroll_places(-1)", show=False), Binding("pagedown", "scroll_places(1)", show=False)]
 
     def __init__(self, places: str, fetch: str) -> None:
         super().__init__()
@@ -287,10 +339,33 @@ class NoModelScreen(Screen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="no-model"):
             yield Label("No gpt-oss model found", id="no-model-title")
-            yield Static(safe("Looked in:\n" + self.places), id="no-model-places")
-            yield Static(safe(f"Fetch it (12 GB, the only command that uses the network):\n    {self.fetch}"))
+            yield Label("Get gpt-oss-20b (12 GB, the only command that uses the network):")
+            yield Static(safe("  " + self.fetch, multiline=False, style="bold"), id="no-model-fetch")
             yield Label("Or paste the path to a GGUF file and press Enter:")
             yield Input(placeholder="/path/to/gpt-oss-20b-mxfp4.gguf", id="model-path")
+            yield Label("Searched:", id="no-model-searched")
+            yield VerticalScroll(Static(safe(self.places)), id="no-model-places")
+
+    def on_mount(self) -> None:
+        self.query_one("#model-path", Input).focus()
+        self._fit()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The places list gets the rows the rest of the box leaves, so the command and the field stay on screen."""
+        rows = self.size.height or self.app.size.height
+        self.query_one("#no-model-places", VerticalScroll).styles.max_height = max(2, rows - NO_MODEL_CHROME_ROWS)
+        self.call_after_refresh(self._label_places)
+
+    def _label_places(self) -> None:
+        scrolls = self.query_one("#no-model-places", VerticalScroll).max_scroll_y > 0
+        self.query_one("#no-model-searched", Label).update("Searched (PgUp/PgDn for more):" if scrolls else "Searched:")
+
+    def action_scroll_places(self, direction: int) -> None:
+        places = self.query_one("#no-model-places", VerticalScroll)
+        places.scroll_page_up() if direction < 0 else places.scroll_page_down()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
@@ -303,7 +378,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1", "close", "close")]
 
     def compose(self) -> ComposeResult:
-        commands = "\n".join(f"{name:<12} {text}" for name, text in COMMANDS.items())
+        commands = "\n".join(f"{name:<{HELP_NAME_WIDTH}} {text}" for name, text in COMMANDS.items())
         with Vertical(id="help"):
             yield Label("gptoss-agent — keys and commands", id="help-title")
             yield VerticalScroll(Static(Text(KEYS_HELP + "\n" + commands)), id="help-body")

@@ -10,8 +10,13 @@ the app reads it. Nothing is flushed (TCSANOW), and the original settings are
 restored on the way out, whatever happens in between.
 
 Keys typed even earlier (while Python itself starts) already went through line
-mode, their Enter turned into LF: they are read out here at once and handed to
-the app as `TypeAhead.text` with each LF read as the Enter it was.
+mode: they are read out here at once and handed to the app as `TypeAhead.text`,
+byte for byte, and the app reads them exactly as Textual reads keys later (CR is
+Enter, LF is Ctrl+J, a new line). Line mode had turned each Enter in them into
+LF, and nothing can tell that LF from a Ctrl+J any more, so they stay new lines:
+the text waits in the input, whole, for an Enter typed after the switch. The
+switch comes as early as Python allows (see `agent/cli.py`), so only keys typed
+before or within some tens of milliseconds of the launch are in that text.
 
 This module imports nothing heavy; `agent/cli.py` uses it before importing Textual.
 """
@@ -37,14 +42,14 @@ class TypeAhead:
 
 
 def _read_pending(fd: int) -> str:
-    """Bytes already waiting in the tty (typed in line mode), without blocking; LF back to the CR typed."""
+    """Bytes already waiting in the tty (typed in line mode), without blocking, as they are."""
     data = b""
     while len(data) < MAX_TYPE_AHEAD and select.select([fd], [], [], 0)[0]:
         chunk = os.read(fd, 4096)
         if not chunk:
             break
         data += chunk
-    return data.decode("utf-8", errors="replace").replace("\n", "\r")
+    return data.decode("utf-8", errors="replace")
 
 
 @contextlib.contextmanager

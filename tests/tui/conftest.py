@@ -21,22 +21,43 @@ def repo(tmp_path, vocab_dir):
 def make_app(repo, tmp_path):
     """An app whose connector builds the real runtime over `completions` (streamed with `delay` per token)."""
 
-    def factory(completions, *, approval="ask", delay=0.0, timings=False, still=False):
+    def factory(completions, *, approval="ask", delay=0.0, timings=False, still=False, held=None, loading=None):
         replay = tmp_path / f"replay-{len(list(tmp_path.glob('replay-*')))}.json"
         replay.write_text(json.dumps(completions))
 
         def connect(model_override, progress, sink):
+            if loading is not None:  # the model "loads" until the test lets it finish
+                progress(0.5)
+                loading.wait(30)
             os.environ["GPTOSS_AGENT_REPLAY_TOKEN_DELAY"] = str(delay)
             options = RunOptions(cwd=str(repo), backend=f"replay:{replay}")
             progress(1.0)
             runtime = build_runtime(options, task="tui", sink=sink, workspace=prepare_workspace(options))
             os.environ.pop("GPTOSS_AGENT_REPLAY_TOKEN_DELAY", None)
+            if held is not None:  # the model "thinks" until the test lets it go (or the step is cancelled)
+                runtime.agent.backend = HeldBackend(runtime.agent.backend, held)
             return runtime
 
         # `still`: no cursor blink, no spinner or clock, for snapshots that must not depend on timing.
         return GptossApp(connect, approval=approval, timings=timings, animate=not still, repo=repo)
 
     return factory
+
+
+class HeldBackend:
+    """The replay backend, but each generation first waits until `release` is set or the step is cancelled:
+    a turn that stays "working" for as long as a test (or a snapshot) needs, with nothing streamed yet."""
+
+    def __init__(self, backend, release):
+        self._backend, self._release = backend, release
+
+    def generate(self, prompt, *, cancel, **kwargs):
+        while not (self._release.wait(0.05) or cancel.is_set()):
+            pass
+        return self._backend.generate(prompt, cancel=cancel, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
 
 
 async def wait_for(pilot, predicate, timeout=20.0):

@@ -45,6 +45,17 @@ class PtySession:
     def send(self, data: bytes | str) -> None:
         os.write(self.master, data.encode() if isinstance(data, str) else data)
 
+    def wait_until_out_of_line_mode(self, timeout: float = 30.0) -> float:
+        """Wait until the program has switched the terminal out of line mode (ICANON off); seconds since start.
+
+        From then on each key reaches it as typed (Enter stays CR, Ctrl+J stays LF)."""
+        deadline = time.perf_counter() + timeout
+        while termios.tcgetattr(self.master)[3] & termios.ICANON:
+            if time.perf_counter() > deadline:
+                raise AssertionError(f"the terminal was still in line mode after {timeout}s")
+            self._read_once(0.005)
+        return time.perf_counter() - self.started
+
     def read_for(self, seconds: float) -> None:
         """Collect output for `seconds` (or until the child closes the terminal)."""
         deadline = time.perf_counter() + seconds

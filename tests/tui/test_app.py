@@ -594,7 +594,7 @@ async def test_a_repository_settings_file_asks_for_trust_once_before_it_applies(
     base = make_app([final("unused")])
     app = GptossApp(base._connect, timings=False, animate=False, repo=repo)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TrustScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, TrustScreen) and app.screen.query("#trust-message"))
         assert "approval" in str(app.screen.query_one("#trust-message").render())
         await until_answerable(pilot)
         await pilot.press("T")

@@ -20,6 +20,8 @@ from agent.tui.app import GptossApp, ModelMissing
 from tests.fixtures.repos import FIX_PATCH, call, final
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import send
+from tests.tui.test_screens import PLACES as SEARCHED
+from agent.models import PULL_COMMAND
 
 RECORDED = (Path(__file__).parent / "SNAPSHOT_TEXTUAL_VERSION").read_text().strip()
 if textual.__version__ != RECORDED and os.environ.get("CI"):
@@ -63,11 +65,45 @@ def test_startup_while_the_model_loads(snap_compare):
         release.set()
 
 
-def test_no_model_screen(snap_compare):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_no_model_screen(snap_compare, size):
+    """The command and the path field always fit; what was searched (two lines a place, as
+    `models.search().describe()` prints it) takes the rows left and scrolls at 80×24."""
     def connect(model, progress, sink):
-        raise ModelMissing(PLACES, "gptoss-agent model pull")
+        raise ModelMissing(SEARCHED, PULL_COMMAND)
 
-    assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZE, run_before=lambda pilot: pilot.pause(0.3))
+    assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZES[size],
+                        run_before=lambda pilot: pilot.pause(0.3))
+
+
+@pytest.mark.parametrize("size", ["80x24", "120x40"])
+def test_welcome_once_the_model_is_ready(snap_compare, make_app, size):
+    app = make_app([final("unused")], still=True)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: app.runtime is not None and app._git)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", ["80x24", "120x40"])
+def test_working_with_a_queued_message(snap_compare, make_app, size):
+    """The model thinks (nothing streamed yet, so the picture is fixed) while a second message waits."""
+    held = threading.Event()
+    app = make_app([final("First."), final("Second.")], still=True, held=held)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: app.runtime is not None and app._git)
+        await send(pilot, "fix the failing test in calc.py")
+        await wait_for(pilot, lambda: app._busy)
+        await send(pilot, "then run the whole suite")
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+    finally:
+        held.set()
 
 
 def test_help_screen(snap_compare):
