@@ -30,6 +30,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import stat
 import sys
 import tomllib
@@ -101,7 +102,7 @@ def detect(workspace: Path, environ: Mapping[str, str] | None = None, *, overrid
     own = Path(os.path.realpath(own_prefix or sys.prefix))
     skipped: list[str] = []
     if override:
-        return _from_override(override, workspace, home)
+        return _from_override(override, workspace, home, environ.get("PATH", ""))
     for found in _candidates(workspace, home, environ, own, skipped):
         env = _accept(found, workspace, home, skipped)
         if env is not None:
@@ -175,10 +176,12 @@ def _system(environ: Mapping[str, str], skipped: list[str]) -> PythonEnv:
                      skipped=tuple(skipped))
 
 
-def _from_override(value: str, workspace: Path, home: Path) -> PythonEnv:
-    """The user's `python` setting: an interpreter or an environment folder (relative: to the repository)."""
+def _from_override(value: str, workspace: Path, home: Path, path_variable: str = "") -> PythonEnv:
+    """The user's `python` setting: an interpreter or an environment folder (relative: to the repository),
+    or a bare name found on PATH (`python3.12`)."""
     given = Path(os.path.expanduser(value))
-    path = given if given.is_absolute() else workspace / given
+    found = shutil.which(value, path=path_variable) if "/" not in value and path_variable else None
+    path = Path(found) if found else given if given.is_absolute() else workspace / given
     reason = f"the python setting ({value})"
     real = _real(path)
     if real is None or not os.path.exists(real):

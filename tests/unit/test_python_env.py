@@ -235,3 +235,10 @@ def test_gptoss_agents_own_venv_leaves_the_sandboxs_path(places, tmp_path):
     assert found.kind == "system"
     variables = sandbox_variables(found, f"{own}/bin:/usr/bin", own_prefix=str(own))
     assert variables["PATH"] == "/usr/bin"  # `python3` is then the user's, not the agent's
+
+
+def test_a_bare_interpreter_name_in_the_setting_is_found_on_path(places, tmp_path):
+    home, repo = places
+    venv = make_venv(tmp_path / "envs" / "py")
+    found = detect(repo, env_for(home, PATH=f"{venv}/bin:/usr/bin"), override="python", own_prefix="/nonexistent")
+    assert not found.problems and found.interpreter == str(venv / "bin" / "python")
