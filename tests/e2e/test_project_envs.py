@@ -221,3 +221,14 @@ def test_poetrys_environment_in_its_cache_folder(tmp_path, home):
     venv = make_venv(home / ".cache" / "pypoetry" / "virtualenvs" / f"calc-{digest}-py3.11")
     done = agent("fix", "--backend", f"replay:{fix_replay(tmp_path)}", "--json", cwd=repo, env={"HOME": str(home)})
     assert_fixed_with(done, repo, venv)
+
+
+def test_pytest_configured_but_missing_from_the_environment_is_told_with_exit_2(tmp_path, home):
+    repo = make_repo(tmp_path / "calc", {"calc.py": CALC.replace("import only_in_env\n", ""),
+                                         "tests/test_calc.py": TESTS,
+                                         "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['tests']\n"})
+    venv = repo / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # no pytest in it
+    done = agent("fix", "--backend", "replay:/nonexistent.json", cwd=repo, env={"HOME": str(home)})
+    assert done.returncode == 2, done.stderr + done.stdout
+    assert f"run: {venv}/bin/python -m pip install pytest" in done.stderr
