@@ -103,7 +103,7 @@ def diagnose(failures: Sequence[tuple[str, str]], output: str, *, runner: str, p
         if problem is None:
             continue
         explained.add(test_id)
-        key = (problem.kind, problem.command)
+        key = (problem.kind, problem.command or problem.detail)  # one line per command, or per cause without one
         known = problems.get(key)
         problems[key] = EnvironmentProblem(problem.kind, problem.detail, problem.command,
                                            (known.tests if known else ()) + (test_id,))
@@ -174,8 +174,10 @@ def _missing_dependency(name: str, facts: ProjectFacts, install: Callable[[str],
         target = f"-e '.[{where[6:]}]'"
     elif where and where.startswith("file:"):
         target = f"-r {where[5:]}"
-    else:
-        target = name
+    else:  # a name only the test output gives: never turned into an install command (a typosquat's bait)
+        return EnvironmentProblem("missing dependency", f"the module `{name}` is not installed in the project's "
+                                  "environment, and the project does not declare it: install the distribution "
+                                  "that provides it (check its name first)", "")
     return EnvironmentProblem("missing dependency", f"the dependency `{name}` is not installed in the project's "
                               "environment", install(target))
 

@@ -43,9 +43,13 @@ def test_missing_dependencies_name_where_they_are_declared():
     assert {p.kind for p in diagnosis.problems} == {"missing dependency"}
 
 
-def test_an_undeclared_missing_module_is_installed_by_name():
+def test_an_undeclared_missing_module_is_named_but_never_made_an_install_command():
+    # the name comes from test output the repository controls: `pip install <it>` could install a typosquat
     diagnosis = run("missing_dependency", ProjectFacts(frozenset({"report"}), "report"))
-    assert PIP("tabulate") in [p.command for p in diagnosis.problems]
+    assert diagnosis.only_environment
+    assert [p.command for p in diagnosis.problems] == ["", ""]
+    assert "`tabulate`" in diagnosis.message() and "`frozendict`" in diagnosis.message()
+    assert "does not declare it" in diagnosis.message() and "pip install" not in diagnosis.message()
 
 
 def test_metadata_of_the_project_missing_is_environment_but_the_real_bug_stays_the_models():
