@@ -17,6 +17,7 @@ import configparser
 import difflib
 import os
 import re
+import shlex
 import stat
 import tomllib
 from dataclasses import dataclass, field
@@ -168,12 +169,13 @@ def _not_installed(install: Callable[[str], str], why: str) -> EnvironmentProble
 
 def _missing_dependency(name: str, facts: ProjectFacts, install: Callable[[str], str]) -> EnvironmentProblem:
     where = facts.declared.get(normalise(name))
+    # the extra's and the file's names are the repository's: quoted, so a pasted command runs nothing else
     if where == "":
         target = "-e ."
     elif where and where.startswith("extra:"):
-        target = f"-e '.[{where[6:]}]'"
+        target = "-e " + shlex.quote(f".[{where[6:]}]")
     elif where and where.startswith("file:"):
-        target = f"-r {where[5:]}"
+        target = "-r " + shlex.quote(where[5:])
     else:  # a name only the test output gives: never turned into an install command (a typosquat's bait)
         return EnvironmentProblem("missing dependency", f"the module `{name}` is not installed in the project's "
                                   "environment, and the project does not declare it: install the distribution "

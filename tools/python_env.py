@@ -30,6 +30,7 @@ import base64
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import stat
 import sys
@@ -79,7 +80,7 @@ class PythonEnv:
             return "uv sync"
         if self.kind == "system":
             return f"python3 -m pip install {target}"
-        return f"{self.interpreter} -m pip install {target}"
+        return f"{shlex.quote(self.interpreter)} -m pip install {target}"  # a folder name is never shell syntax
 
 
 @dataclass(frozen=True)

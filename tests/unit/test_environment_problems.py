@@ -114,3 +114,17 @@ def test_project_facts_never_read_through_a_link(tmp_path):
     repo.mkdir()
     (repo / "pyproject.toml").symlink_to(secret)
     assert project_facts(repo).distribution is None
+
+
+def test_names_from_the_repository_cannot_inject_shell_syntax_into_the_command():
+    failures = [("t::a", "E   ModuleNotFoundError: No module named 'evil'"),
+                ("t::b", "E   ModuleNotFoundError: No module named 'other'")]
+    facts = ProjectFacts(frozenset(), "x", {"evil": "extra:test]'; touch /tmp/pwned; '",
+                                            "other": "file:req$(touch /tmp/pwned).txt"})
+    diagnosis = diagnose(failures, "", runner="pytest", program="python", facts=facts, install=PIP)
+    import shlex
+
+    for problem in diagnosis.problems:
+        words = shlex.split(problem.command)
+        assert words[:5] == ["/work/project/.venv/bin/python", "-m", "pip", "install", words[4]]
+        assert len(words) == 6  # the whole hostile name stays one argument
