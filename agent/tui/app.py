@@ -790,12 +790,12 @@ class GptossApp(App[None]):
 
     @work(thread=True, exclusive=True, group="git-command")
     def _cmd_diff(self, _: str) -> None:
-        from tools.git import GitError, diff_text
+        from tools.git import diff_text
 
         try:
             diff = diff_text(self._workspace())
-        except GitError as exc:
-            self.call_from_thread(self._git_done, str(exc), "red")
+        except Exception as exc:  # (GitError, HostGitError, OSError): a line on screen, never a crash of the app
+            self.call_from_thread(self._git_done, f"/diff: {exc}", "red")
             return
         self.call_from_thread(self._git_done, Static(safe_diff(diff) if diff else Text("No changes.", style="dim"),
                                                      classes="diff"))

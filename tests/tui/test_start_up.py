@@ -119,3 +119,21 @@ async def test_type_ahead_is_read_as_textual_reads_keys_ctrl_j_is_a_new_line_not
         # Left, Left, then X and a new line at the cursor, as after start-up; nothing was sent.
         assert drafted.query_one(PromptInput).text == "draX\nft"
         assert drafted.outbox == [] and not drafted._busy and not drafted.query(AnswerView)
+
+
+@asynctest
+async def test_diff_where_git_fails_says_so_and_the_app_goes_on(tmp_path):
+    loading = threading.Event()
+
+    def connect(model, progress, sink):
+        loading.wait(30)
+        raise RuntimeError("test over")
+
+    app = GptossApp(connect, timings=False, animate=False, repo=tmp_path)  # not a git repository
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await send(pilot, "/diff")
+            await wait_for(pilot, lambda: "/diff: " in transcript_text(app))
+            assert app.is_running
+    finally:
+        loading.set()
