@@ -3,6 +3,9 @@
 Standard output carries protocol messages only: the protocol writes to a
 private copy of descriptor 1, and descriptor 1 itself is pointed at standard
 error, so a stray print or a native library's log cannot corrupt the stream.
+Likewise it reads a private copy of descriptor 0, and descriptor 0 becomes
+/dev/null: no child process (a probe, git, a command) can read the editor's
+messages.
 The editor's `initialize` is answered before the SDK (a second of imports) and
 the model (seconds to minutes) load; both load after it.
 """
@@ -20,10 +23,13 @@ def serve(options: RunOptions) -> int:
     """Serve one editor on stdin/stdout until it closes the connection."""
     from agent.acp_wire import handshake, read_first_line
 
-    protocol_out = os.dup(1)  # the protocol's own descriptor (close-on-exec: no child inherits it)
+    protocol_in, protocol_out = os.dup(0), os.dup(1)  # the protocol's own descriptors (close-on-exec)
     os.dup2(2, 1)  # descriptor 1 is standard error from now on: nothing else can reach the protocol stream
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)  # and no child process (a probe, git, a command) can read the editor's messages
+    os.close(null)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="gptoss-agent acp: %(message)s")
-    first, rest = read_first_line(0)
+    first, rest = read_first_line(protocol_in)
     answered = handshake(first)
     loader = None
     if answered is not None:
@@ -36,7 +42,7 @@ def serve(options: RunOptions) -> int:
         first = b""
     from agent.acp_server import run
 
-    return run(options, protocol_out, pending=first + rest, loader=loader,
+    return run(options, protocol_in, protocol_out, pending=first + rest, loader=loader,
                capabilities=answered[1] if answered is not None else None)
 
 

@@ -7,11 +7,8 @@ thread, and shares the loaded model with the others (generation serialised).
 The loop's events become `session/update`s (agent/acp_mapping.py), approvals
 become `session/request_permission`, approval modes become session modes, and
 the editor's file system is used for the file tools when it offers it
-(agent/acp_files.py), inside our checks.
-
-Standard output carries protocol messages only: the protocol writes to a
-private copy of descriptor 1, and descriptor 1 itself is pointed at standard
-error, so a stray print or a native library's log cannot corrupt the stream.
+(agent/acp_files.py), inside our checks. The process around it (descriptors,
+the instant handshake) is agent/acp_main.py; the checked wire, agent/acp_wire.py.
 """
 
 from __future__ import annotations
@@ -755,17 +752,17 @@ def _iso(stamp: Any) -> str | None:
 
 # ---------------------------------------------------------------------- the process
 
-def run(options: RunOptions, protocol_out: int, *, pending: bytes = b"", loader: ModelLoader | None = None,
-        capabilities: dict[str, Any] | None = None) -> int:
+def run(options: RunOptions, protocol_in: int, protocol_out: int, *, pending: bytes = b"",
+        loader: ModelLoader | None = None, capabilities: dict[str, Any] | None = None) -> int:
     """Serve until the editor closes its end (agent/acp_main.py did the handshake when it could)."""
-    return asyncio.run(_serve(options, protocol_out, pending, loader, capabilities))
+    return asyncio.run(_serve(options, protocol_in, protocol_out, pending, loader, capabilities))
 
 
-async def _serve(options: RunOptions, protocol_out: int, pending: bytes, loader: ModelLoader | None,
-                 capabilities: dict[str, Any] | None) -> int:
+async def _serve(options: RunOptions, protocol_in: int, protocol_out: int, pending: bytes,
+                 loader: ModelLoader | None, capabilities: dict[str, Any] | None) -> int:
     from agent.acp_wire import CheckedTransport, open_pipes
 
-    reader, writer = await open_pipes(os.dup(0), protocol_out, prefix=pending)
+    reader, writer = await open_pipes(protocol_in, protocol_out, prefix=pending)
     server = AcpServer(options, loader=loader)
     if capabilities is not None:
         server.handshake_done(capabilities)
