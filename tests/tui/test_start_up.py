@@ -137,3 +137,25 @@ async def test_diff_where_git_fails_says_so_and_the_app_goes_on(tmp_path):
             assert app.is_running
     finally:
         loading.set()
+
+
+def test_what_runs_before_the_first_frame_loads_no_model_code_and_no_repository_tools():
+    """`gptoss-agent` imports these and checks the repository before the app draws; the model's code
+    (llama.cpp, Harmony, pydantic), the tools, git scans and tree-sitter grammars wait for the loading worker."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys\n"
+            "from agent import headless, models\n"
+            "from agent.config import load_settings\n"
+            "from agent.tui.app import GptossApp\n"
+            "load_settings(headless.workspace_root('.'))\n"
+            "heavy = ('llama_cpp', 'openai_harmony', 'pydantic', 'agent.loop', 'agent.harmony', 'tools.git',\n"
+            "         'tools.registry', 'tools.sandbox', 'tools.repomap', 'tree_sitter_')\n"
+            "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
