@@ -298,8 +298,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     message = prompts.render("fix", failures=format_report(report))
     if environment.problems:  # some failures are environmental: the user is told, the model leaves them
         sink(Notice(environment_message(ctx, environment)))
-        message += ("\n\nThese failing tests fail for an environment reason no edit can fix (the user has been told): "
-                    + ", ".join(sorted(environment.explained)) + ". Leave them alone; fix the others.")
+        message += "\n\n" + model_note(environment) + " Leave those alone; fix the others."
     best = len(report.failing_ids) + report.errors
     stalled = 0
     cancel = threading.Event()
@@ -398,6 +397,13 @@ def environment_message(ctx, diagnosis) -> str:
     from tools.environment_problems import user_message
 
     return user_message(ctx, diagnosis)
+
+
+def model_note(diagnosis) -> str:
+    """What the model reads about them (no test ids: those are the repository's text, kept in the fence)."""
+    from tools.environment_problems import model_note as note
+
+    return note(diagnosis)
 
 
 def _only_known_environment(ctx, report, baseline):

@@ -41,6 +41,7 @@ _DISTRIBUTION_OF = {"yaml": "pyyaml", "pil": "pillow", "sklearn": "scikit-learn"
                     "jwt": "pyjwt", "magic": "python-magic", "serial": "pyserial", "usb": "pyusb",
                     "google.protobuf": "protobuf", "pkg_resources": "setuptools", "git": "gitpython"}
 _SMALL_FILE = 256 * 1024
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,9 @@ def user_message(ctx, diagnosis: Diagnosis) -> str:
 
 def model_note(diagnosis: Diagnosis) -> str:
     """What the model reads under a test report: these failures are not code to change, and who acts."""
-    which = ", ".join(sorted(t for t in diagnosis.explained if t != "(unlisted failures)")) or "the whole run"
+    # test ids are the repository's text: they stay inside the report's fence, only their number is here
+    count = len([t for t in diagnosis.explained if t != "(unlisted failures)"])
+    which = f"{count} of the failing tests" if count else "the whole run"
     return ("Environment problem, not a code problem (no edit to the repository can fix it; tell the user, who "
             f"must act): {diagnosis.message()}. Affected: {which}.")
 
@@ -251,9 +254,13 @@ def project_facts(workspace: Path) -> ProjectFacts:
         declared.setdefault(normalise(key), "")
     extras = project.get("optional-dependencies")
     for extra, items in (extras.items() if isinstance(extras, dict) else ()):
+        if not _PLAIN_NAME.match(extra):
+            continue  # an extra's name reaches the user's command line and the model's note: plain names only
         for item in _strings(items):
             declared.setdefault(_requirement_name(item), f"extra:{extra}")
     for extra, items in setup_cfg.get("options.extras_require", {}).items():
+        if not _PLAIN_NAME.match(extra):
+            continue
         for item in _strings(items.splitlines()):
             declared.setdefault(_requirement_name(item), f"extra:{extra}")
     for candidate in sorted(_requirement_files(workspace)):
@@ -294,7 +301,7 @@ def _requirement_files(workspace: Path) -> list[str]:
         except OSError:
             continue
         for name in entries:
-            if name.endswith(".txt") and ("requirement" in name or folder):
+            if name.endswith(".txt") and ("requirement" in name or folder) and _PLAIN_NAME.match(name):
                 found.append(f"{folder}/{name}" if folder else name)
     return found[:50]
 

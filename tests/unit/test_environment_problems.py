@@ -128,3 +128,10 @@ def test_names_from_the_repository_cannot_inject_shell_syntax_into_the_command()
         words = shlex.split(problem.command)
         assert words[:5] == ["/work/project/.venv/bin/python", "-m", "pip", "install", words[4]]
         assert len(words) == 6  # the whole hostile name stays one argument
+
+
+def test_hostile_extra_and_file_names_are_not_collected(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\n[project.optional-dependencies]\n\"a b; rm -rf ~\" = ['hypothesis']\n")
+    (tmp_path / "requirements $(x).txt").write_text("freezegun\n")
+    assert project_facts(tmp_path).declared == {}
