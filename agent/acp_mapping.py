@@ -13,7 +13,7 @@ fs/write_text_file, byte for byte).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from acp.schema import (AgentMessageChunk, AgentPlanUpdate, AgentThoughtChunk, ContentToolCallContent,
@@ -175,7 +175,6 @@ class UpdateMapper:
 
     root: str
     live: bool = True
-    _names: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, event: AgentEvent, edits: list[FileEdit] | None = None) -> list[Any]:
         if isinstance(event, TextStreamed):  # per token: a plain piece; coalesce() makes the update
@@ -189,7 +188,6 @@ class UpdateMapper:
                 return [message("\n\n")] if event.channel == "commentary" else []
             return [message(block(event.text) + ("\n\n" if event.channel == "commentary" else ""))]
         if isinstance(event, ToolCalled):
-            self._names[event.id] = event.name
             return [ToolCallStart(session_update="tool_call", tool_call_id=event.id,
                                   title=tool_title(event.name, event.arguments),
                                   kind=TOOL_KINDS.get(event.name, "other"), status="pending",

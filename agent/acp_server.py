@@ -294,6 +294,14 @@ class EditorSession:
         return None, json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
 
 
+def _mcp_note(servers) -> list[str]:
+    """The editor's MCP servers are not used: the model's tools are ours, offline and sandboxed; say so once."""
+    if not servers:
+        return []
+    names = ", ".join(line(getattr(s, "name", "?")) for s in servers[:5])
+    return [f"the editor's MCP servers ({names}) are not used: gptoss-agent's tools run offline, in its sandbox"]
+
+
 def _settle(future: concurrent.futures.Future, task: asyncio.Task) -> None:
     if future.done():
         return
@@ -394,7 +402,7 @@ class AcpServer:
 
             log_file = await asyncio.to_thread(create_session_log, options, workspace, task="(editor session)",
                                                session_config={"command": "acp"})
-            session = self._open(log_file.id, options, workspace, notes, log_file)
+            session = self._open(log_file.id, options, workspace, notes + _mcp_note(mcp_servers), log_file)
             return NewSessionResponse(session_id=session.id, modes=self._modes(session))
 
     async def load_session(self, cwd: str, session_id: str, mcp_servers=None, additional_directories=None,
@@ -415,7 +423,7 @@ class AcpServer:
             if record.id != session_id:
                 raise RequestError(-32002, f"no session {line(session_id)} (did you mean {record.id}?)")
             model = await self._model()
-            session = self._open(record.id, options, workspace, notes, None)
+            session = self._open(record.id, options, workspace, notes + _mcp_note(mcp_servers), None)
             try:
                 await asyncio.to_thread(self._restore, session, record, model)
             except SetupError as exc:
@@ -486,7 +494,10 @@ class AcpServer:
                     if model is None:  # cancelled while the model loaded
                         await session.flush()
                         return PromptResponse(stop_reason="cancelled")
-                    await asyncio.to_thread(self._build, session, model)
+                    try:
+                        await asyncio.to_thread(self._build, session, model)
+                    except SetupError as exc:
+                        raise RequestError(-32603, str(exc)) from None
                 command = text.strip()[1:].split(None, 1) if text.strip().startswith("/") else []
                 if command and command[0] in COMMANDS:
                     status, reason = await _in_thread(self._command, session, command[0])

@@ -445,10 +445,14 @@ def test_slash_commands_are_announced_and_run_without_the_model(repo, tmp_path, 
     async def scenario():
         async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
             await start(conn)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            from acp.schema import McpServerStdio
+
+            editor_tool = McpServerStdio(name="editor-fs", command="/usr/bin/false", args=[], env=[])
+            session = await conn.new_session(cwd=str(repo), mcp_servers=[editor_tool])
             return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "/diff"}])
 
     assert run(scenario()).stop_reason == "end_turn"
+    assert "MCP servers (editor-fs) are not used" in client.text("agent_thought_chunk")
     announced = next(u for _, u in client.updates if u.session_update == "available_commands_update")
     assert {c.name for c in announced.available_commands} == {"compact", "undo", "diff", "test"}
     assert "+# a change of the user's" in client.text("agent_message_chunk")
