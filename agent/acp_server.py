@@ -86,6 +86,7 @@ class EditorSession:
         self.root = str(workspace.root)
         self.mode = mode
         self.runtime = None
+        self.fresh = log_file is not None  # its log was created by this process (session/new), not loaded
         self.started = False
         self.busy = False
         self.cancel = threading.Event()
@@ -664,6 +665,9 @@ class AcpServer:
             await session.close()
             if session.log is not None and (session.worker is None or not session.worker.is_alive()):
                 session.log.close()
+                if session.runtime is None and session.fresh:  # opened, never prompted: no empty log left behind
+                    with contextlib.suppress(OSError):
+                        os.unlink(session.log.path)
 
 
 async def _in_thread(function, *args, session: EditorSession | None = None):

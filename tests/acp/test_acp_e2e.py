@@ -518,3 +518,22 @@ def test_cancel_while_a_permission_request_is_open_ends_the_turn_and_changes_not
 
     assert run(scenario()).stop_reason == "cancelled"
     assert "a - b" in (repo / "calc.py").read_text()
+
+
+def test_a_session_opened_and_never_prompted_leaves_no_log(repo, tmp_path, state):
+    replay = write_replay(tmp_path / "replay.json", [final("Hi.")])
+    client = RecordingClient()
+
+    async def scenario():
+        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, proc):
+            await start(conn)
+            idle = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            used = await conn.new_session(cwd=str(repo), mcp_servers=[])
+            await conn.prompt(session_id=used.session_id, prompt=[{"type": "text", "text": "Hello"}])
+            proc.stdin.close()
+            await asyncio.wait_for(proc.wait(), 20)
+            return idle.session_id, used.session_id
+
+    idle, used = run(scenario())
+    logs = {p.stem for p in (Path(state["GPTOSS_AGENT_STATE_DIR"]) / "sessions").glob("*.jsonl")}
+    assert logs == {used}
