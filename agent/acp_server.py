@@ -26,10 +26,11 @@ from typing import Any, Callable
 
 import acp
 from acp import RequestError
-from acp.schema import (AgentMessageChunk, AgentThoughtChunk, AvailableCommand, AvailableCommandsUpdate, EmbeddedResourceContentBlock, InitializeResponse,
-                        ListSessionsResponse, LoadSessionResponse, NewSessionResponse, PromptResponse,
-                        ResourceContentBlock, SessionInfo, SessionMode, SessionModeState, SetSessionModeResponse,
-                        TextContentBlock, TextResourceContents, UserMessageChunk)
+from acp.schema import (AgentMessageChunk, AgentThoughtChunk, AvailableCommand, AvailableCommandsUpdate,
+                        EmbeddedResourceContentBlock, InitializeResponse, ListSessionsResponse, LoadSessionResponse,
+                        NewSessionResponse, PromptResponse, ResourceContentBlock, SessionInfo, SessionMode,
+                        SessionModeState, SetSessionModeResponse, TextContentBlock, TextResourceContents,
+                        ToolCallProgress, UserMessageChunk)
 
 from agent.acp_mapping import (PERMISSION_OPTIONS, FileEdit, TextPiece, UpdateMapper, coalesce, message,
                                permission_tool_call, stop_reason, thought)
@@ -141,7 +142,16 @@ class EditorSession:
                     raise ClientGone("cancelled while waiting for the editor") from None
 
     def approve(self, call, spec) -> None:
-        """The approver: the session mode's rule, the 'always' answers, then the editor's permission dialog."""
+        """The approver: the session mode's rule, the 'always' answers, then the editor's permission dialog.
+
+        An allowed call is marked in_progress: it runs now (a refusal is the call's failed update).
+        """
+        self._decide(call, spec)
+        if self._last_call is not None:
+            self.post(ToolCallProgress(session_update="tool_call_update", tool_call_id=self._last_call.id,
+                                       status="in_progress"))
+
+    def _decide(self, call, spec) -> None:
         from agent.loop import Refused, approval_for
 
         decision = approval_for(self.mode, spec)

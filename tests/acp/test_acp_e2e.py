@@ -83,6 +83,7 @@ def test_a_replayed_fix_streams_plan_reasoning_tool_calls_and_the_answer_and_com
     asked = client.permissions[0]
     assert asked.tool_call_id == starts[2].tool_call_id and asked.kind == "edit"
     assert "a - b" in asked.content[0].old_text and "a + b" in asked.content[0].new_text
+    assert [u.status for u in tool_updates(client, starts[2].tool_call_id)] == ["pending", "in_progress", "completed"]
     edit_done = tool_updates(client, starts[2].tool_call_id)[-1]
     assert edit_done.status == "completed" and edit_done.content[0].type == "diff"
     assert edit_done.content[0].path == f"{repo}/calc.py" and "return a + b" in edit_done.content[0].new_text
@@ -412,7 +413,7 @@ def test_session_modes_decide_what_asks_and_the_editor_can_switch_them(repo, tmp
     assert bad.code == -32602 and "read-only, ask, auto-edit, full-auto" in str(bad)
     assert "a - b" in untouched and "a + b" in (repo / "calc.py").read_text()
     assert client.permissions == []  # read-only refuses by itself, full-auto allows by itself
-    updates = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    updates = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert updates[0].status == "failed" and "read-only mode" in updates[0].content[0].content.text
     assert updates[1].status == "completed"
 
@@ -431,7 +432,7 @@ def test_always_answers_hold_for_the_rest_of_the_session(repo, tmp_path, state):
 
     assert run(scenario()).stop_reason == "end_turn"
     assert [p.title for p in client.permissions] == ["Run echo one", "Run the tests"]
-    done = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    done = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert [u.status for u in done] == ["completed", "completed", "failed", "failed"]
     assert "two" in done[1].content[0].content.text
     assert "rejects every functions.run_tests call" in done[3].content[0].content.text
@@ -489,7 +490,7 @@ def test_the_editor_file_system_is_never_a_way_around_our_path_checks(repo, tmp_
             return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Go"}])
 
     assert run(scenario()).stop_reason == "end_turn"
-    results = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    results = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert [u.status for u in results] == ["failed"] * 7
     assert client.reads == [] and client.writes == []  # the editor was never asked about any of them
     assert (outside / "victim.txt").read_text() == "do not touch\n" and not (tmp_path / "escape.txt").exists()
