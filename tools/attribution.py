@@ -267,16 +267,32 @@ def _after_content(workspace: Path, path: str, after: Snapshot, *, created: bool
         return _UNKNOWN
 
 
-def expected_before(ctx, path: str) -> object:
-    """What the agent knows `path` held before a command: its own last write, else HEAD's, else UNKNOWN."""
-    change = ctx.changes.get(path)
-    if change is not None:
-        return change.after
-    try:
-        done = run_git(ctx.workspace, "cat-file", "--filters", f"HEAD:{path}")
-    except HostGitError:
-        return overlay_changes.UNKNOWN
-    return done.stdout if done.ok else overlay_changes.UNKNOWN
+class ExpectedBefore:
+    """What the agent knows a path held before a command: its own last write, else HEAD's, else UNKNOWN.
+
+    Asked only for entries that changed on the host while the command ran. HEAD's file list is read
+    once, on the first question, so a path HEAD lacks costs no git process.
+    """
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self._head: frozenset[str] | None = None
+
+    def __call__(self, path: str) -> object:
+        change = self.ctx.changes.get(path)
+        if change is not None:
+            return change.after
+        try:
+            if self._head is None:
+                listing = run_git(self.ctx.workspace, "ls-tree", "-r", "-z", "--name-only", "HEAD")
+                self._head = frozenset(p.decode("utf-8", "surrogateescape") for p in listing.stdout.split(b"\0")
+                                       if p) if listing.ok else frozenset()
+            if path not in self._head:
+                return overlay_changes.UNKNOWN
+            done = run_git(self.ctx.workspace, "cat-file", "--filters", f"HEAD:{path}")
+        except HostGitError:
+            return overlay_changes.UNKNOWN
+        return done.stdout if done.ok else overlay_changes.UNKNOWN
 
 
 def record_outcome(ctx, outcome: overlay_changes.Outcome, *, run_artefacts: bool = False) -> list[str]:
@@ -331,7 +347,7 @@ def recording(ctx, *, run_artefacts: bool = False) -> Iterator[None]:
         except HostGitError:
             pass
     if getattr(getattr(ctx, "sandbox", None), "exact_attribution", False):
-        with sandbox_overlay.collecting(lambda path: expected_before(ctx, path)) as collector:
+        with sandbox_overlay.collecting(ExpectedBefore(ctx)) as collector:
             try:
                 yield
             finally:

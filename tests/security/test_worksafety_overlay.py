@@ -251,3 +251,11 @@ def test_where_the_overlay_cannot_mount_bwrap_falls_back_to_snapshots_and_says_s
         result = sandbox.run(["sh", "-c", "echo formatted > calc.py"], timeout_s=30)
     assert result.exit_code == 0 and (repo / "calc.py").read_text() == "formatted\n"
     assert list(context.changes) == ["calc.py"] and context.changes["calc.py"].by_command
+
+
+def test_a_file_the_user_deletes_while_the_command_writes_it_stays_deleted(ctx, repo, tmp_path):
+    result = run_while_user_edits(ctx, tmp_path, before="cat README.md > /dev/null", after="echo command > README.md",
+                                  user_edit=lambda: (repo / "README.md").unlink())
+    assert not (repo / "README.md").exists()
+    assert any(note.startswith("conflict: README.md: deleted by you") for note in result.notes), result.notes
+    assert "README.md" not in ctx.changes
