@@ -435,11 +435,15 @@ class AcpServer:
                 raise RequestError(-32002, f"no session {line(session_id)} (did you mean {record.id}?)")
             model = await self._model()
             session = self._open(record.id, options, workspace, notes + _mcp_note(mcp_servers), None)
+            session.busy = True  # a prompt that arrives while the history is replayed waits its turn (refused)
             try:
                 await asyncio.to_thread(self._restore, session, record, model)
-            except SetupError as exc:
+            except Exception as exc:  # noqa: BLE001 - a log that cannot be restored is the editor's one-line error
                 del self.sessions[session.id]
-                raise RequestError(-32603, str(exc)) from None
+                text = str(exc) if isinstance(exc, SetupError) else f"cannot restore the session: {exc}"
+                raise RequestError(-32603, text) from None
+            finally:
+                session.busy = False
             await session.flush()
             return LoadSessionResponse(modes=self._modes(session))
 
