@@ -440,6 +440,7 @@ class AcpServer:
                 await asyncio.to_thread(self._restore, session, record, model)
             except Exception as exc:  # noqa: BLE001 - a log that cannot be restored is the editor's one-line error
                 del self.sessions[session.id]
+                await session.close()
                 text = str(exc) if isinstance(exc, SetupError) else f"cannot restore the session: {exc}"
                 raise RequestError(-32603, text) from None
             finally:
