@@ -111,3 +111,39 @@ def test_a_node_package_with_the_builtin_runner(tmp_path):
     result = run_tests.function(ctx)
     assert result.data["runner"] == "npm", result.output
     assert (result.data["passed"], result.data["failed"], result.data["failing"]) == (1, 1, ["breaks"])
+
+
+GO_MODULE = {"go.mod": "module example.com/calc\n\ngo 1.19\n",
+             "calc.go": "package calc\n\nfunc Add(a, b int) int {\n\treturn a - b\n}\n",
+             "calc_test.go": ("package calc\n\nimport \"testing\"\n\nfunc TestAdd(t *testing.T) {\n"
+                              "\tif got := Add(2, 3); got != 5 {\n\t\tt.Errorf(\"Add(2, 3) = %d, want 5\", got)\n\t}\n}\n")}
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="go not installed (CI installs golang-go)")
+def test_go_keeps_a_private_build_cache_per_repository(tmp_path, monkeypatch):
+    from tools.tests import build_cache
+
+    monkeypatch.setenv("GPTOSS_AGENT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GOPROXY", "off")
+    root = make_project(tmp_path / "p", GO_MODULE)
+    result = run_tests.function(ToolContext(workspace=root, sandbox=Sandbox(root)))
+    assert result.data["failing"] == ["example.com/calc.TestAdd"]
+    assert "FAILED example.com/calc.TestAdd at calc_test.go:7\n  Add(2, 3) = -1, want 5" in result.output
+    cache = build_cache(root)
+    assert any(cache.iterdir()) and (cache.stat().st_mode & 0o777) == 0o700  # the run filled it, privately
+    assert build_cache(make_project(tmp_path / "q", GO_MODULE)) != cache  # another project, another cache
+
+
+def test_a_planted_link_is_never_used_as_the_build_cache(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from tools.tests import build_cache
+
+    monkeypatch.setenv("GPTOSS_AGENT_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_project(tmp_path / "p", {"go.mod": "module m\n"})
+    key = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
+    (tmp_path / "cache" / "go-build").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "cache" / "go-build" / key).symlink_to(tmp_path / "elsewhere")
+    assert build_cache(root) is None
