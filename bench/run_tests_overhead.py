@@ -1,46 +1,99 @@
-"""run_tests (sandboxed pytest + JUnit report) vs bare `pytest -q` on the same project, same run.
-Goal: ratio ≤ 1.1. Also the tokens the model reads per failing test (goal: under 300 for an assertion failure)."""
+"""run_tests vs the same runner run directly, measured in the same run, and what a failure report costs.
+
+1. Time: run_tests (sandbox, JUnit report or summary parsing) ÷ the runner run directly on the same project,
+   medians of a few runs each, interleaved. Goal: ≤ 1.1. Projects: this repository's own unit suite (a real
+   project's suite), a 300-test synthetic pytest suite, and every shape of tests/e2e/test_project_shapes.py
+   whose toolchain is here (unittest, doctests, go test -json, cargo test, node --test).
+2. Tokens: the report the model reads, counted with the real o200k tokenizer, per failing test, for each
+   shape's failures (assertion failures in the test, exceptions raised in the code, a mock's assertion, a
+   doctest, a Go panic, a Rust assert_eq!, a node assertion). Goal: under 300 for a typical assertion failure.
+
+Run: python bench/run_tests_overhead.py [runs]
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import canonical_vocab_dir, median
+from _common import ROOT, canonical_vocab_dir, median
+
+DIRECT = {  # what a developer types for each runner (the same runner run_tests detects, without the sandbox)
+    "pytest": lambda python: [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    "unittest": lambda python: [python, "-m", "unittest", "discover", "-v", "-s", "tests"],
+    "go": lambda python: ["go", "test", "-json", "./..."],
+    "cargo": lambda python: ["cargo", "test", "--no-fail-fast"],
+    "npm": lambda python: ["npm", "test", "--silent"],
+}
 
 
-def main(runs: int = 7):
-    from tests.fixtures.repos import make_calc_repo
+def timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def compare(name: str, repo: Path, direct: list[str], runs: int, paths: list[str] | None = None) -> dict:
     from tools.context import ToolContext
     from tools.sandbox import Sandbox
     from tools.tests import run_tests
 
-    repo = make_calc_repo(Path(tempfile.mkdtemp()) / "project")
-    for i in range(30):  # a suite of a realistic size: 30 modules, 10 tests each
-        body = "".join(f"def test_{j}():\n    assert sum(range({j})) == {j * (j - 1) // 2}\n\n" for j in range(10))
-        (repo / "tests" / f"test_mod{i}.py").write_text(body)
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo))
+    env = {**os.environ, "GOPROXY": "off", "CARGO_NET_OFFLINE": "true"}
+    run_direct = lambda: subprocess.run(direct + (paths or []), cwd=repo, capture_output=True, env=env)  # noqa: E731
+    run_direct(), run_tests.function(ctx, paths=paths)  # warm: compiled test binaries, file caches
     bare, tool = [], []
     for _ in range(runs):
+        bare.append(timed(run_direct))
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=repo, capture_output=True)
-        bare.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        result = run_tests.function(ctx)
+        outcome = run_tests.function(ctx, paths=paths)
         tool.append(time.perf_counter() - started)
-    print(f"bare pytest -q {median(bare):.3f}s | run_tests {median(tool):.3f}s "
-          f"({result.data['passed']} passed, {result.data['failed']} failed) | ratio {median(tool) / median(bare):.3f} "
-          "(goal <= 1.1)")
+    print(f"{name:<22} direct {median(bare):6.2f}s | run_tests {median(tool):6.2f}s | ratio "
+          f"{median(tool) / median(bare):.2f} (goal <= 1.1) | {outcome.data['passed']} passed, "
+          f"{outcome.data['failed'] + outcome.data['errors']} failing")
+    return {"output": outcome.output, "failing": outcome.data["failed"] + outcome.data["errors"]}
+
+
+def synthetic_suite(folder: Path) -> Path:
+    from tests.fixtures.repos import make_calc_repo
+
+    repo = make_calc_repo(folder / "synthetic")
+    for i in range(30):  # 30 modules, 10 tests each
+        body = "".join(f"def test_{j}():\n    assert sum(range({j})) == {j * (j - 1) // 2}\n\n" for j in range(10))
+        (repo / "tests" / f"test_mod{i}.py").write_text(body)
+    return repo
+
+
+def main(runs: int = 3) -> None:
     from agent.harmony import HarmonyCodec
+    from tests.e2e.test_project_shapes import SHAPES, make_project
 
     codec = HarmonyCodec.load(canonical_vocab_dir())
-    failing = max(result.data["failed"] + result.data["errors"], 1)
-    print(f"failure report: {codec.count(result.output)} tokens for {failing} failing test(s) "
-          f"= {codec.count(result.output) / failing:.0f} tokens per failing test (goal < 300)")
+    folder = Path(tempfile.mkdtemp(prefix="bench-run-tests-"))
+    print(f"runs per figure: {runs} (medians); machine load {os.getloadavg()[0]:.1f}")
+    own = ["tests/unit/test_test_summaries.py", "tests/unit/test_failure_details.py", "tests/unit/test_patch.py"]
+    compare("this repo's unit suite", ROOT, DIRECT["pytest"](sys.executable), runs, paths=own)
+    compare("synthetic 300 tests", synthetic_suite(folder), DIRECT["pytest"](sys.executable), runs)
+    reports = {}
+    for name, shape in SHAPES.items():
+        if any(shutil.which(program) is None for program in shape.needs):
+            print(f"{name:<22} skipped: {', '.join(shape.needs)} not installed")
+            continue
+        repo = make_project(folder / name, shape)
+        python = str(repo / ".venv" / "bin" / "python") if shape.venv else sys.executable
+        reports[name] = compare(name, repo, DIRECT[shape.runner](python), runs)
+    print("\nfailure report tokens (o200k), per failing test (goal < 300 for a typical assertion failure):")
+    for name, report in reports.items():
+        tokens = codec.count(report["output"])
+        failing = max(report["failing"], 1)
+        print(f"{name:<22} {tokens:5d} tokens / {failing} failing = {tokens / failing:5.0f} per failing test")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
