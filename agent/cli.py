@@ -160,15 +160,22 @@ def _reader_went_away() -> int:
     return EXIT_BROKEN_PIPE
 
 
-def _run(args: argparse.Namespace) -> int:
-    from agent import headless
+def _options_from(args: argparse.Namespace):
+    """The RunOptions of every command that takes _run_options' flags (one place: a new flag reaches them all)."""
+    from agent.runtime import RunOptions
 
-    options = headless.RunOptions(
+    return RunOptions(
         cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning, approval=args.approval,
         max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd,
         test_timeout=args.test_timeout, no_commit=args.no_commit,
         allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote,
         allow_any_model=args.allow_any_model, extra={"python": args.python} if args.python else {})
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent import headless
+
+    options = _options_from(args)
     try:
         if args.command == "exec":
             task = (sys.stdin.read() if args.task == "-" else args.task).strip()
@@ -190,13 +197,8 @@ def _run(args: argparse.Namespace) -> int:
 def _acp(args: argparse.Namespace) -> int:
     """An editor starts us: the same run options as exec; each session's repository is the editor's cwd."""
     from agent.acp_main import serve
-    from agent.runtime import RunOptions
 
-    return serve(RunOptions(cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning,
-                            approval=args.approval, max_steps=args.max_steps, test_cmd=args.test_cmd,
-                            no_commit=args.no_commit, sandbox=args.sandbox, allow_remote=args.allow_remote,
-                            allow_any_model=args.allow_any_model,
-                            extra={"python": args.python} if args.python else {}))
+    return serve(_options_from(args))
 
 
 def _tui(args: argparse.Namespace) -> int:
