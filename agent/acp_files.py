@@ -122,11 +122,13 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
 
     tools = dict(registry.tools)
     if files.read_text is not None and "repo_browser.open_file" in tools:
-        def open_in_editor(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | None = None,
-                           line_numbers: bool = False) -> ToolResult:
-            result = open_file.function(ctx, path, line_start, line_end, line_numbers)  # every check, on disk
-            if not result.ok:
-                return result
+        def open_in_editor(ctx: ToolContext, **arguments) -> ToolResult:
+            path = arguments["path"]
+            checked = open_file.function(ctx, path=path)  # every check, on the file on disk, whatever the range
+            if not checked.ok:
+                return checked
+            line_start, line_end = arguments.get("line_start", 1), arguments.get("line_end")
+            line_numbers = arguments.get("line_numbers", False)
             try:
                 with EditorWorkspace(ctx.workspace, files) as space:
                     disk, relative = Workspace.read(space, path, allow_secrets=ctx.allow_secrets)
@@ -134,7 +136,7 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
             except (OSError, PathRefused) as exc:
                 return ToolResult.error(f"{path}: cannot read the editor's buffer ({exc})")
             if buffer == disk:
-                return result
+                return open_file.function(ctx, **arguments)  # exactly as without an editor
             return _format_lines(ctx, path, buffer, line_start, line_end, line_numbers)
 
         tools["repo_browser.open_file"] = Tool(tools["repo_browser.open_file"].spec, open_in_editor)

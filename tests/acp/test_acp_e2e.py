@@ -193,6 +193,7 @@ def test_with_editor_file_system_the_model_reads_the_unsaved_buffer_and_edits_la
     outside.write_text("secret outside the repository\n")
     replay = write_replay(tmp_path / "replay.json", [
         call("repo_browser.open_file", {"path": "calc.py"}),
+        call("repo_browser.open_file", {"path": "calc.py", "line_start": 9, "line_numbers": True}),
         call("repo_browser.open_file", {"path": str(outside)}),
         call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
         final("Done.")])
@@ -208,9 +209,10 @@ def test_with_editor_file_system_the_model_reads_the_unsaved_buffer_and_edits_la
             return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Fix add"}])
 
     assert run(scenario()).stop_reason == "end_turn"
-    reads = [u for _, u in client.updates if u.session_update == "tool_call_update"]
+    reads = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert "an unsaved note in the editor" in reads[0].content[0].content.text
-    assert reads[1].status == "failed" and str(outside) not in client.reads  # our jail first, never the editor
+    assert "9 # an unsaved note in the editor\n[lines 9-9 of 9]" in reads[1].content[0].content.text  # buffer lines
+    assert reads[2].status == "failed" and str(outside) not in client.reads  # our jail first, never the editor
     assert client.writes and client.writes[-1][0] == calc
     written = client.writes[-1][1]
     assert "return a + b" in written and "an unsaved note in the editor" in written  # patched the buffer
