@@ -53,6 +53,9 @@ def _limited():
     if limit is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0 or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None):
+        yield  # the project's own timeout (pytest-timeout, an alarm of its own) is in charge: never replace it
+        return
 
     def stop(signum, frame):
         __tracebackhide__ = True  # the traceback ends on the test's own line, not here
@@ -64,8 +67,9 @@ def _limited():
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if signal.getsignal(signal.SIGALRM) is stop:  # a test that set an alarm of its own keeps it
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -147,3 +147,15 @@ def test_a_planted_link_is_never_used_as_the_build_cache(tmp_path, monkeypatch):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "cache" / "go-build" / key).symlink_to(tmp_path / "elsewhere")
     assert build_cache(root) is None
+
+
+def test_a_projects_own_alarm_stays_in_charge_of_its_test(tmp_path):
+    """A suite that times its tests with SIGALRM (as pytest-timeout does) keeps its limit, not run_tests' one."""
+    root = make_project(tmp_path / "p", {"test_own.py": (
+        "import signal, time\n\n\ndef handler(*args):\n    raise TimeoutError('the project alarm')\n\n\n"
+        "def setup_function(function):\n    signal.signal(signal.SIGALRM, handler)\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 1)\n\n\ndef test_slow():\n    time.sleep(30)\n")})
+    ctx = ToolContext(workspace=root, sandbox=Sandbox(root), test_timeout_s=40)
+    result = run_tests.function(ctx)
+    assert result.data["failing"] == ["test_own.py::test_slow"] and result.data["stopped"] == []
+    assert "TimeoutError: the project alarm" in result.output and "per-test limit" not in result.output
