@@ -135,8 +135,8 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
                     buffer, _ = space.read(relative, allow_secrets=ctx.allow_secrets, follow_inside=False)
             except (OSError, PathRefused) as exc:
                 return ToolResult.error(f"{path}: cannot read the editor's buffer ({exc})")
-            if buffer == disk:
-                return open_file.function(ctx, **arguments)  # exactly as without an editor
+            if buffer == disk or line_start < 1 or (line_end is not None and line_end < line_start):
+                return open_file.function(ctx, **arguments)  # exactly as without an editor (bad ranges: its error)
             return _format_lines(ctx, path, buffer, line_start, line_end, line_numbers)
 
         tools["repo_browser.open_file"] = Tool(tools["repo_browser.open_file"].spec, open_in_editor)
