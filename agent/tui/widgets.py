@@ -144,7 +144,9 @@ class Transcript(VerticalScroll):
 
     @property
     def at_end(self) -> bool:
-        return self.scroll_y >= self.max_scroll_y - 1
+        """Whether the newest output is in view: everything fits (no scrolling possible, whatever offset the
+        anchor left after the content shrank), or the view is at the bottom."""
+        return self.max_scroll_y <= 0 or self.scroll_y >= self.max_scroll_y - 1
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)

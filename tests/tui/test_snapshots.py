@@ -124,7 +124,7 @@ def test_transcript_with_reasoning_tool_card_and_diff(snap_compare, make_app, si
         await wait_for(pilot, lambda: app.runtime is not None)
         await send(pilot, "Fix the failing test")
         await wait_for(pilot, lambda: app.query("AnswerView") and not app._busy and not app._queue
-                       and app._git == "main*")
+                       and app._git == "main*" and not app.query_one("#new-output").display)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
