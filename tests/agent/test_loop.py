@@ -9,7 +9,7 @@ import pytest
 from agent.backends.replay import ReplayBackend
 from agent.events import Notice, RunFinished, TextStreamed, ToolFinished
 from agent.loop import Agent, Budgets, deny_all
-from tests.fixtures.repos import FIX_PATCH, call, final, make_calc_repo
+from tests.fixtures.repos import FIX_PATCH, CompactionAwareReplay, call, final, make_calc_repo
 from tools.catalog import default_registry
 from tools.context import ToolContext
 from tools.sandbox import Sandbox
@@ -20,10 +20,10 @@ def repo(tmp_path):
     return make_calc_repo(tmp_path / "project")
 
 
-def make_agent(codec, repo, completions, *, budgets=Budgets(), approver=None, delay=0.0):
+def make_agent(codec, repo, completions, *, budgets=Budgets(), approver=None, delay=0.0, backend=None):
     events = []
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), count_tokens=codec.count)
-    backend = ReplayBackend(completions, codec, token_delay_s=delay)
+    backend = backend or ReplayBackend(completions, codec, token_delay_s=delay)
     kwargs = {"approver": approver} if approver else {}
     agent = Agent(backend, codec, default_registry(), ctx, sink=events.append, budgets=budgets, **kwargs)
     agent.start(instructions="Fix things.", reasoning="low")
@@ -96,8 +96,8 @@ def test_tool_results_are_capped_to_their_token_budget_and_say_so(codec, repo):
 def test_compaction_summarises_and_keeps_the_task(codec, repo):
     many = [call("repo_browser.search", {"query": f"needle{i}"}, analysis="x " * 150) for i in range(6)]
     summary = final("Searched for needles 0-5; nothing found. Next: fix add in calc.py.")
-    agent, events, backend = make_agent(codec, repo, many + [summary, final("finished")],
-                                        budgets=Budgets(context_window=2600, compact_below=700))
+    agent, events, backend = make_agent(codec, repo, [], budgets=Budgets(context_window=2600, compact_below=700),
+                                        backend=CompactionAwareReplay(many + [final("finished")], summary, codec))
     result = agent.run("find the needles, then fix add")
     assert result.status == "completed" and result.final == "finished"
     notices = [e.text for e in events if isinstance(e, Notice) and "compacted" in e.text]
@@ -114,7 +114,7 @@ def test_a_compacted_session_restores_to_the_same_prompt(codec, repo, tmp_path):
     log = SessionLog.create(repo=str(repo), task="t", config={}, directory=tmp_path)
     events = []
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), count_tokens=codec.count)
-    backend = ReplayBackend(many + [final("Summary of the needles."), final("finished")], codec)
+    backend = CompactionAwareReplay(many + [final("finished")], final("Summary of the needles."), codec)
     agent = Agent(backend, codec, default_registry(), ctx, sink=events.append, session=log,
                   budgets=Budgets(context_window=2600, compact_below=700))
     agent.start(instructions="Fix things.", reasoning="low")
