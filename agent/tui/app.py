@@ -3,14 +3,17 @@
 The agent never imports Textual; this app consumes its events. One worker
 thread owns the loop at a time. Agent events (and streamed tokens) go through a
 queue that a 30 Hz timer drains in order, coalescing token floods into one
-repaint per tick. The model loads in a background worker while the input is
-already usable.
+repaint per tick. The model loads in a background worker, started once the
+first frame is drawn, while the input is already usable.
 
 Input is never lost: keys that arrive before the prompt has the focus are kept
-and replayed to it in order; Enter is handled in key order (see `PromptInput`);
-messages sent while the model loads or the agent works wait, visibly, in an
-outbox and are sent one by one when it is free (Esc takes the last one back to
-edit or drop). Modal questions (approvals, links, trust) only take keys pressed
+and replayed to it in order, read as Textual reads keys (see `keys_for`); Enter
+is handled in key order (see `PromptInput`); messages sent while the model
+loads or the agent works wait, visibly, in an outbox and are sent one by one
+when it is free (Esc takes the last one back to edit or drop). Slash commands
+that need the model, or would race a running turn, wait in the same outbox in
+their place; the others run at once. If the model cannot start, the status bar
+and the transcript say so and the outbox stays as it is. Modal questions (approvals, links, trust) only take keys pressed
 after they appeared. Every string from the model or the repository is shown
 through `agent.safe_text`. Git scans run in workers, never on the UI thread.
 """
