@@ -12,9 +12,13 @@ is foreign, shared, malformed or from another project is ignored, and a
 failed cache write is a warning, never an error. Signatures whose defaults
 look like secrets (`password="…"`) are elided before they are stored or shown.
 
-Ranking is PageRank over the file graph (file A → file B when A uses a name B
-defines), personalised toward the files a task is about. Huge, generated,
-minified, binary and vendored files are skipped.
+Ranking (tools/repomap_rank.py) finds the project's public API: PageRank over
+the file graph (file A → file B when A uses a name B defines), personalised
+toward the task's files and the names its text mentions, then library code
+over tests and examples, exports over internals, builtin-shadowing names
+discounted. `--focus` files and their direct neighbours always come first.
+Rendering is tools/repomap_render.py. Huge, generated, minified, binary and
+vendored files are skipped.
 """
 
 from __future__ import annotations

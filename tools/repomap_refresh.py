@@ -59,8 +59,11 @@ class MapRefresher:
             return None
         if tool.endswith("apply_patch") and not ok:
             return None
+        pointed = files_pointed_at(tool, data)
+        if not pointed or all(f in self.focus for f in pointed):
+            return None  # most calls point nowhere new: nothing is listed or parsed for them
         files = self.list_files(self.workspace)
-        pointed = focus_paths(self.workspace, files_pointed_at(tool, data), files)
+        pointed = focus_paths(self.workspace, pointed, files)
         new = [f for f in pointed if f not in self.focus]
         if not new:
             return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from bisect import bisect_left
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -219,7 +220,7 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         if kind_key is None or "name" not in captures:
             continue
         found.append((kind_key[4:], captures[kind_key][0], captures["name"][0]))
-    places = _places(tree.root_node, {node.id for _, node, _ in found}, deadline)
+    places = _places(tree.root_node, [node for _, node, _ in found], deadline)
     language = entry[0]
     definitions: list[Definition] = []
     seen: dict[tuple, int] = {}
@@ -249,6 +250,7 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
 IMPORTED = "^"  # a reference entry "^name": `name` is imported by name somewhere in the file
 _ALL_ITEM = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 _SIGNATURE_CHARS = 160
+_PY_HEADER_TAIL = re.compile(r":[ \t]*(?:#[^\n]*)?\s*$")
 
 
 def declaration(source: bytes, node, language: str, place: "_Place | None") -> str:
@@ -272,9 +274,12 @@ def declaration(source: bytes, node, language: str, place: "_Place | None") -> s
     body = _body(node)
     start = head.start_byte
     end = body.start_byte if body is not None else node.end_byte
-    if body is None or language in ("tree_sitter_python", "tree_sitter_ruby"):  # comments may precede a body
+    if body is None or language == "tree_sitter_ruby":
         end = _header_end(source, start, end, language)
-    text = _squash(source[start:min(end, start + 4096)].decode("utf-8", "replace"))
+    text = source[start:min(end, start + 4096)].decode("utf-8", "replace")
+    if language == "tree_sitter_python" and body is not None:  # `class A:  # a comment` ends at its colon
+        text = _PY_HEADER_TAIL.sub(":", text)
+    text = _squash(text)
     if language != "tree_sitter_python":
         text = text.rstrip("{ ").rstrip()
     return trim_signature(prefix + text)
@@ -376,14 +381,19 @@ _SCOPES = {"class_definition", "class_declaration", "class", "impl_item", "trait
            "struct_specifier", "enum_item"}
 
 
-def _places(root, wanted: set[int], deadline: float | None) -> dict[int, _Place]:
-    """For each wanted definition node, its _Place, in one walk down the tree.
+def _places(root, nodes: list, deadline: float | None) -> dict[int, _Place]:
+    """For each wanted definition node, its _Place, in one walk down the tree that enters only the
+    subtrees where some wanted node starts (expressions and bodies without definitions are skipped).
 
     Walking down with a cursor is linear; asking each definition for its parents
     is not (tree-sitter finds a parent by descending from the root again), which
     made a file of thousands of nested definitions take minutes.
     """
     found: dict[int, _Place] = {}
+    if not nodes:
+        return found
+    wanted = {node.id for node in nodes}
+    starts = sorted(node.start_byte for node in nodes)
     cursor = root.walk()
     # per level: (node, nearest scope node, in a class rather than a function, under an export, in a function)
     stack: list[tuple[object, object, bool, bool, bool]] = [(None, None, False, False, False)]
@@ -408,7 +418,9 @@ def _places(root, wanted: set[int], deadline: float | None) -> dict[int, _Place]
             below = inside
         if kind == "export_statement":
             any_export = True
-        if cursor.goto_first_child():
+        first = bisect_left(starts, node.start_byte)
+        holds_wanted = first < len(starts) and starts[first] < node.end_byte
+        if holds_wanted and cursor.goto_first_child():
             stack.append((node, below_scope, below, exported or kind == "export_statement",
                           (in_function or kind in _FUNCTION_BODIES) and kind not in _SCOPES))
             continue
