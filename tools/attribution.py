@@ -347,7 +347,8 @@ def recording(ctx, *, run_artefacts: bool = False) -> Iterator[None]:
         except HostGitError:
             pass
     if getattr(getattr(ctx, "sandbox", None), "exact_attribution", False):
-        with sandbox_overlay.collecting(ExpectedBefore(ctx)) as collector:
+        with sandbox_overlay.collecting(ExpectedBefore(ctx),
+                                        lambda path: not ignored_at_start(ctx, path)) as collector:
             try:
                 yield
             finally:

@@ -3,44 +3,77 @@
 The upper layer (tools.sandbox_overlay) holds what the command wrote and only
 that: new and changed files as regular files, deletions as whiteouts
 (character devices 0:0), a folder deleted and made again as an opaque folder
-(`user.overlay.opaque`). It is read without following any link and applied
-through descriptors of the work tree opened with O_NOFOLLOW at every step, so
-neither a link the command left in the upper layer nor one already in the
-work tree redirects a write or a delete.
+(`user.overlay.opaque`), and, on a copied-up entry, `user.overlay.origin`
+(which lower inode it came from). Both sides are walked through descriptors
+(the layer's and the work tree's, O_NOFOLLOW at every step), so neither a link
+the command left in the layer nor one in the work tree redirects a write or a
+delete, and no path is ever longer than one name.
 
-Conflicts. The overlay's lower layer is the live work tree, so the user's
-edits during the command stay in the work tree (the command may even have seen
-them). What changed on the host while the command ran is told by change time:
-the command cannot write the host tree at all, so an entry whose inode change
-time (which no unprivileged process can set back) is at or after the
-command's start was changed by someone else. This needs no snapshot of the
-tree before the command, only a look at the entries the command wrote. A file
-both changed is a CONFLICT: the user's version stays, the command's version
-is kept in a private folder and named in the outcome; nothing is guessed.
-The check allows SLACK_NS of clock granularity; within it, a file whose content
-is still what the agent knew it held (its own last write, or HEAD's) is not a
-conflict, so an agent patch just before a command does not conflict with it,
-and an entry still exactly as an earlier carry left it (same inode and change
-time) is not either, so two commands in quick succession do not.
+Who changed what. The overlay's lower layer is the live work tree, so the
+user's edits during the command stay in the work tree (the command may even
+have seen them). The command cannot write the host tree at all, so an entry
+whose inode change time (which no unprivileged process can set back) is at or
+after the command's start (less SLACK_NS of clock granularity) was changed by
+someone else: "touched". A folder's change time moves whenever an entry is
+added to, removed from or renamed in it, so an untouched folder still holds
+exactly the entries it held at the start. What is carried follows from that:
+- a file both changed is a CONFLICT: the user's version stays, the command's
+  is kept in a private folder and named in the outcome;
+- a deletion is carried only where it is provably the command's: a folder is
+  removed entry by entry, and a touched folder (the user moved or made
+  something in it) is kept whole; a folder on another device (a mount point)
+  is never entered;
+- a folder the command wrote into (copied up: it has an origin) that is gone
+  from the host was deleted or moved by the user: a conflict, kept aside;
+- a file the command wrote whose bytes came from a file the user changed
+  during the command (its origin is that file's inode, or its bytes equal the
+  user's new bytes) is the user's edit, not the agent's: a conflict;
+- a file whose before-content cannot be kept for /undo (over FILE_CAP, or the
+  BEFORE_BUDGET spent) is neither overwritten nor deleted: a conflict;
+- a regular file is never replaced by a link (undo could not put it back);
+  a new link where nothing was is carried as a link, never followed.
+Within SLACK_NS, a file whose content is still what the agent knew it held
+(its own last write, or HEAD's) is not a conflict, and an entry exactly as an
+earlier carry left it (same inode and change time) is not touched either.
 
-What is carried, by kind: regular files (setuid, setgid and sticky bits
-dropped), folders, symbolic links (as links, never followed: the command could
-make the same link in the work tree without the overlay), deletions. Never
-carried: FIFOs, sockets and devices (reported as skipped), and any entry named
-`.git` at any depth (a command cannot plant or remove a git directory). A file
-the user deleted during the command that the agent knew existed, and that the
-command wrote, is a conflict too (the deletion is the user's).
+The check and the replace. A file is replaced by exchanging the command's
+version (staged under a hidden name beside it) with it (renameat2
+RENAME_EXCHANGE), after reading the user's file through a descriptor held
+open; then the displaced entry is checked to be that same inode with the same
+size and modification time. If the user saved in between (in place, or by
+renaming a new file over it), the exchange is undone: the user's file is back
+in place and the command's version is kept aside as a conflict. New files are
+placed with RENAME_NOREPLACE. Residual window, said plainly: a write through a
+descriptor the user already held open, landing after that last check and
+before the displaced inode is unlinked (microseconds), is lost; and on a file
+system without renameat2 flags a plain rename is used after the same checks.
+
+Never carried: FIFOs, sockets and devices, and any entry named `.git` at any
+depth. Setuid, setgid and sticky bits are dropped. A hard link the user made to
+a file the command rewrote is split (the file gets a new inode), as any editor
+that saves by rename does.
+
+Failures do not lose track: an entry that cannot be carried (a name too long,
+a folder the command left without permission, the time or byte limit reached)
+is left in the layer and named in `left`; everything carried before and after
+it is in `changes`, so tools.attribution records it and /undo and commit see
+it. Regular files are copied hole by hole (SEEK_DATA) when the layer is on
+another file system; at most CARRY_BYTES are copied and the carry stops after
+CARRY_SECONDS, what remains being left in the layer and reported.
 
 Every change carried is returned with its before- and after-content (bytes,
-None for absent, UNKNOWN for links, special files and files over FILE_CAP) so
+None for absent, UNKNOWN for links, special files and files over the caps) so
 tools.attribution can record exactly these and nothing else.
 """
 
 from __future__ import annotations
 
-import errno
+import ctypes
+import hashlib
 import os
 import stat
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -49,11 +82,22 @@ from agent.safe_text import line
 from tools.paths import Workspace, private_dir
 
 FILE_CAP = 16 * 2**20
-CONTENT_BUDGET = 256 * 2**20  # content kept for recording, all files together; past it: carried, not recorded
+BEFORE_BUDGET = 256 * 2**20  # before-contents kept for /undo, all files together; past it: not overwritten
+AFTER_BUDGET = 256 * 2**20  # after-contents kept for recording; past it: carried, not recorded
+CONTENT_BUDGET = BEFORE_BUDGET  # the older name
+CARRY_BYTES = 4 * 2**30  # bytes copied between file systems per command; past it: left in the layer
+CARRY_SECONDS = 120.0  # a carry stops here; the rest is left in the layer
+SURVEY_ENTRIES = 500_000  # host entries looked at under deleted folders for the user's edits
 MAX_DEPTH = 200  # folders deeper than this (in the layer, or deleted from the tree) are left as they are
 SLACK_NS = 20_000_000  # one coarse-clock tick at HZ=100 is 10 ms; change times lag the clock by at most that
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+_ORIGIN_BY_INODE_FS = frozenset({"ext2", "ext3", "ext4"})  # origin handles that start with the 32-bit inode
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
 
 
 class _Unknown:
@@ -62,6 +106,14 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
+
+
+class CarryFailed(Exception):
+    """The carry stopped on an unexpected error; `outcome` holds what was carried before it."""
+
+    def __init__(self, message: str, outcome: "Outcome") -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -87,18 +139,22 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) written but not carried
+    left: list[tuple[str, str]] = field(default_factory=list)  # (path, why) still in the layer, not carried
     placed: dict[str, tuple[int, int]] = field(default_factory=dict)  # path → (inode, ctime) as we left it
 
-    def notes(self) -> list[str]:
+    def notes(self, layer: str | None = None) -> list[str]:
         """Lines for the command's result (the model reads them; the TUI shows them)."""
         lines = []
         for conflict in self.conflicts:
             kept = f"; the command's version is kept at {line(conflict.kept_at)}" if conflict.kept_at else ""
             lines.append(f"conflict: {line(conflict.path)}: {conflict.why}; your version is left in place{kept}")
-        if self.skipped:
-            shown = ", ".join(f"{line(path)} ({why})" for path, why in self.skipped[:10])
-            more = f" and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
-            lines.append(f"not carried into the work tree: {shown}{more}")
+        for title, entries in (("not carried into the work tree", self.skipped),
+                               ("could not be carried into the work tree", self.left)):
+            if entries:
+                shown = ", ".join(f"{line(path)} ({why})" for path, why in entries[:10])
+                more = f" and {len(entries) - 10} more" if len(entries) > 10 else ""
+                where = f"; kept at {line(layer)}" if layer and entries is self.left else ""
+                lines.append(f"{title}: {shown}{more}{where}")
         return lines
 
 
@@ -106,169 +162,457 @@ def is_whiteout(info: os.stat_result) -> bool:
     return stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
 
 
-def is_opaque(path: Path) -> bool:
-    for name in ("user.overlay.opaque", "trusted.overlay.opaque"):
-        try:
-            if os.getxattr(path, name, follow_symlinks=False) == b"y":
-                return True
-        except OSError:
-            continue
-    return False
+def _xattr(path: str, name: str) -> bytes | None:
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def is_opaque(path: Path | str) -> bool:
+    return any(_xattr(str(path), f"{ns}.overlay.opaque") == b"y" for ns in ("user", "trusted"))
+
+
+def has_origin(path: Path | str) -> bool:
+    return any(_xattr(str(path), f"{ns}.overlay.origin") is not None for ns in ("user", "trusted"))
+
+
+def origin_inode(path: Path | str) -> int | None:
+    """The lower inode a copied-up entry came from, where the handle format is known (ext2/3/4), else None."""
+    for ns in ("user", "trusted"):
+        handle = _xattr(str(path), f"{ns}.overlay.origin")
+        # struct ovl_fb: version 0, magic 0xfb, len, flags, type, uuid[16], then the file system's fid
+        if handle and len(handle) >= 25 and handle[0] == 0 and handle[1] == 0xFB and handle[4] in (1, 2, 0x81):
+            return int.from_bytes(handle[21:25], "little")
+    return None
+
+
+def rename2(src_dir: int, src: str, dst_dir: int, dst: str, flags: int) -> None:
+    """renameat2 with `flags`; OSError(EINVAL) where the C library or the file system lacks it."""
+    if _renameat2 is None:
+        raise OSError(22, "renameat2 unavailable")
+    if _renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), flags) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), src)
 
 
 def apply(upper: Path, workspace: Path, *, started_ns: int, conflicts_dir: Path,
           expected: Callable[[str], object] = lambda path: UNKNOWN,
-          placed_before: dict[str, tuple[int, int]] | None = None) -> Outcome:
+          placed_before: dict[str, tuple[int, int]] | None = None, fs_type: str | None = None,
+          seconds: float = CARRY_SECONDS, carry_bytes: int = CARRY_BYTES,
+          recordable: Callable[[str], bool] = lambda path: True) -> Outcome:
     """Carry `upper` into `workspace` (see the module docstring); returns what was done.
 
     `placed_before`: entries earlier carries left (path → inode, change time); one still exactly as
     placed is not someone else's change, however recent (two commands in quick succession).
+    `fs_type`: the work tree's file system (origin handles are decoded only where their format is known).
+    `recordable(path)`: whether a change there would be recorded (for /undo and commit); one that would
+    be but whose contents cannot be kept is refused (a conflict). Ignored files never are.
+    Raises CarryFailed (with what was carried so far) only on an error outside any one entry.
     """
+    limit = sys.getrecursionlimit()  # a few frames per folder level, MAX_DEPTH levels on each side
+    sys.setrecursionlimit(max(limit, MAX_DEPTH * 16 + 500))
+    try:
+        return _apply(upper, workspace, started_ns, conflicts_dir, expected, placed_before, fs_type, seconds,
+                      carry_bytes, recordable)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _apply(upper, workspace, started_ns, conflicts_dir, expected, placed_before, fs_type, seconds,
+           carry_bytes, recordable) -> Outcome:
     with Workspace(workspace) as space:
-        applier = _Applier(upper, space, started_ns, conflicts_dir, expected, placed_before or {})
-        root = os.open(".", _DIR & ~os.O_NOFOLLOW, dir_fd=space.fd)
+        applier = _Applier(space, started_ns, conflicts_dir, expected, placed_before or {},
+                           decode_origin=fs_type in _ORIGIN_BY_INODE_FS, deadline=time.monotonic() + seconds,
+                           carry_bytes=carry_bytes, recordable=recordable)
         try:
-            applier.folder("", Path(upper), root, opaque=False, ours=False)
-        finally:
-            os.close(root)
+            layer = os.open(upper, _LIST)
+            root = os.open(".", _DIR & ~os.O_NOFOLLOW, dir_fd=space.fd)
+            try:
+                applier.same_device = os.fstat(layer).st_dev == os.fstat(root).st_dev
+                applier.root_dev = os.fstat(root).st_dev
+                applier.survey("", layer, root, 0)
+                applier.folder("", layer, root, opaque=False, ours=False)
+            finally:
+                os.close(root)
+                os.close(layer)
+        except OSError as exc:
+            raise CarryFailed(str(exc), applier.outcome) from exc
         return applier.outcome
 
 
 class _Applier:
-    def __init__(self, upper: Path, space: Workspace, started_ns: int, conflicts_dir: Path,
-                 expected: Callable[[str], object], placed_before: dict[str, tuple[int, int]]) -> None:
-        self.upper = upper
+    def __init__(self, space: Workspace, started_ns: int, conflicts_dir: Path, expected: Callable[[str], object],
+                 placed_before: dict[str, tuple[int, int]], *, decode_origin: bool, deadline: float,
+                 carry_bytes: int, recordable: Callable[[str], bool]) -> None:
         self.space = space
         self.since = started_ns - SLACK_NS
         self.conflicts_dir = conflicts_dir
         self.expected = expected
+        self.recordable = recordable
         self.placed_before = placed_before
         self.outcome = Outcome()
-        self.budget = CONTENT_BUDGET
-        self.same_device = os.stat(upper).st_dev == os.fstat(space.fd).st_dev
+        self.before_budget = BEFORE_BUDGET
+        self.after_budget = AFTER_BUDGET
+        self.copy_budget = carry_bytes
+        self.deadline = deadline
+        self.seconds = max(0.0, deadline - time.monotonic())
+        self.decode_origin = decode_origin
+        self.same_device = False
+        self.root_dev = 0
+        self.user_inodes: dict[int, str] = {}  # inodes of host files the user changed during the command
+        self.user_digests: dict[tuple[int, bytes], str] = {}  # (size, sha256) of their new bytes → path
+        self.surveyed = 0
+
+    # -- before anything moves: which host files under the layer's names did the user change?
+
+    def survey(self, prefix: str, layer: int, host: int, depth: int) -> None:
+        """Note the host files the user changed during the command among those the command wrote or
+        deleted, so a file the command made from one of them (mv, cp) is known for the user's."""
+        if depth > MAX_DEPTH:
+            return
+        for entry in self._names(layer):
+            if entry.name == ".git":
+                continue
+            current = self._lstat(host, entry.name)
+            if current is None:
+                continue
+            info = entry.stat(follow_symlinks=False)
+            path = prefix + entry.name
+            if stat.S_ISDIR(info.st_mode) and stat.S_ISDIR(current.st_mode):
+                if current.st_dev != self.root_dev:
+                    continue
+                inner_layer = inner_host = None
+                try:
+                    inner_layer = self._open_layer(layer, entry.name)
+                    inner_host = os.open(entry.name, _DIR, dir_fd=host)
+                    if self._is_opaque(layer, entry.name):
+                        self._survey_host(path + "/", inner_host, depth + 1)
+                    self.survey(path + "/", inner_layer, inner_host, depth + 1)
+                except OSError:
+                    pass
+                finally:
+                    if inner_layer is not None:
+                        os.close(inner_layer)
+                    if inner_host is not None:
+                        os.close(inner_host)
+            elif is_whiteout(info) and stat.S_ISDIR(current.st_mode) and current.st_dev == self.root_dev:
+                try:
+                    inner_host = os.open(entry.name, _DIR, dir_fd=host)
+                except OSError:
+                    continue
+                try:
+                    self._survey_host(path + "/", inner_host, depth + 1)
+                finally:
+                    os.close(inner_host)
+            else:
+                self._note_user_file(path, host, entry.name, current)
+
+    def _survey_host(self, prefix: str, host: int, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            return
+        for name in self._host_names(host):
+            self.surveyed += 1
+            if self.surveyed > SURVEY_ENTRIES or name == ".git":
+                return
+            current = self._lstat(host, name)
+            if current is None:
+                continue
+            if stat.S_ISDIR(current.st_mode):
+                if current.st_dev != self.root_dev:
+                    continue
+                try:
+                    inner = os.open(name, _DIR, dir_fd=host)
+                except OSError:
+                    continue
+                try:
+                    self._survey_host(prefix + name + "/", inner, depth + 1)
+                finally:
+                    os.close(inner)
+            else:
+                self._note_user_file(prefix + name, host, name, current)
+
+    def _note_user_file(self, path: str, host: int, name: str, info: os.stat_result) -> None:
+        if not stat.S_ISREG(info.st_mode) or not self._touched(info, path):
+            return
+        content = self._read_unbudgeted(host, name)
+        if isinstance(content, bytes) and content == self.expected(path):
+            return  # what the agent itself wrote just before the command
+        self.user_inodes[info.st_ino] = path
+        if isinstance(content, bytes) and content:
+            self.user_digests[(len(content), hashlib.sha256(content).digest())] = path
+
+    def _users_edit(self, path: str, layer: int, name: str, info: os.stat_result, data: object) -> str | None:
+        """The host file the user changed during the command that the command's file `name` was made from."""
+        if self.decode_origin and self.user_inodes:
+            origin = origin_inode(f"/proc/self/fd/{layer}/{name}")
+            if origin is not None and self.user_inodes.get(origin, path) != path:
+                return self.user_inodes[origin]
+        if not self.user_digests or not any(size == info.st_size for size, _ in self.user_digests):
+            return None
+        if not isinstance(data, bytes):
+            data = self._read_layer(layer, name, cap=FILE_CAP)
+        if isinstance(data, bytes):
+            found = self.user_digests.get((len(data), hashlib.sha256(data).digest()))
+            if found is not None and found != path:
+                return found
+        return None
 
     # -- walking the upper layer
 
-    def folder(self, prefix: str, upper_dir: Path, host: int, *, opaque: bool, ours: bool) -> None:
-        """Apply one upper folder's entries to the host folder `host` (a descriptor; `ours`: we made it)."""
+    def folder(self, prefix: str, layer: int, host: int, *, opaque: bool, ours: bool) -> None:
+        """Apply one layer folder's entries to the host folder `host` (descriptors; `ours`: we made it)."""
         if prefix.count("/") > MAX_DEPTH:
-            self.outcome.skipped.append((prefix, f"nested deeper than {MAX_DEPTH} folders"))
+            self._left(prefix, f"nested deeper than {MAX_DEPTH} folders")
             return
-        entries = sorted(os.scandir(upper_dir), key=lambda e: e.name)
+        entries = self._names(layer)
+        folder_info = os.fstat(host)
+        folder_touched = not ours and bool(prefix) and self._touched(folder_info, prefix)
         if opaque:  # the command removed the folder and made it again: what it did not write again is gone
             written = {e.name for e in entries}
-            for name in self._host_names(host):
-                if name not in written:
-                    self.remove(prefix + name, host, name)
-        parent_touched = not ours and self._touched(os.fstat(host), prefix)
+            if folder_touched:
+                if any(name not in written for name in self._host_names(host)):
+                    self._conflict_noted(prefix.rstrip("/"), "changed by you while the command deleted and "
+                                         "remade it: what the command did not write again is kept")
+            else:
+                for name in self._host_names(host):
+                    if name not in written:
+                        self._guarded(prefix + name, lambda n=name: self.remove(prefix + n, host, n))
+        parent_touched = not ours and self._touched(folder_info, prefix)
         for entry in entries:
             path = prefix + entry.name
+            if time.monotonic() > self.deadline:
+                self._left(path, f"the carry stopped after {self.seconds:.0f} s")
+                continue
             if entry.name == ".git":
                 self.outcome.skipped.append((path, "a .git entry is never carried from a command"))
                 continue
-            info = entry.stat(follow_symlinks=False)
-            if is_whiteout(info):
-                self.remove(path, host, entry.name)
-            elif stat.S_ISDIR(info.st_mode):
-                self.subfolder(path, Path(entry.path), host, entry.name, info)
-            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
-                self.leaf(path, Path(entry.path), host, entry.name, info, parent_touched)
-            else:
-                self.outcome.skipped.append((path, "a FIFO, socket or device"))
-        folder_info = os.fstat(host)  # what we did here changed the folder's own change time
-        self.outcome.placed[prefix] = (folder_info.st_ino, folder_info.st_ctime_ns)
+            self._guarded(path, lambda e=entry, p=path: self.entry(p, e, layer, host, parent_touched))
+        info = os.fstat(host)  # what we did here changed the folder's own change time
+        self.outcome.placed[prefix] = (info.st_ino, info.st_ctime_ns)
 
-    def subfolder(self, path: str, upper_dir: Path, host: int, name: str, info: os.stat_result) -> None:
+    def _guarded(self, path: str, action: Callable[[], None]) -> None:
+        """Run one entry's carry; an error leaves that entry in the layer and the carry goes on."""
+        try:
+            action()
+        except OSError as exc:
+            self._left(path, exc.strerror or type(exc).__name__)
+
+    def entry(self, path: str, entry: os.DirEntry, layer: int, host: int, parent_touched: bool) -> None:
+        info = entry.stat(follow_symlinks=False)
+        if is_whiteout(info):
+            self.remove(path, host, entry.name)
+        elif stat.S_ISDIR(info.st_mode):
+            self.subfolder(path, layer, host, entry.name, info)
+        elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+            self.leaf(path, layer, host, entry.name, info, parent_touched)
+        else:
+            self.outcome.skipped.append((path, "a FIFO, socket or device"))
+
+    def subfolder(self, path: str, layer: int, host: int, name: str, info: os.stat_result) -> None:
         current = self._lstat(host, name)
+        if current is not None and stat.S_ISDIR(current.st_mode) and current.st_dev != self.root_dev:
+            self.outcome.skipped.append((path, "a file system mounted there: never carried across"))
+            return
         if current is not None and not stat.S_ISDIR(current.st_mode):
             self.remove(path, host, name)  # the command replaced a file or link with a folder
             current = self._lstat(host, name)
             if current is not None:
-                self._conflict(path, "changed by you while the command replaced it with a folder", upper_dir)
+                self._conflict(path, "changed by you while the command replaced it with a folder", layer, name)
                 return
         made = current is None
-        if made:
-            try:
-                os.mkdir(name, stat.S_IMODE(info.st_mode) & 0o777, dir_fd=host)
-            except OSError as exc:
-                self._conflict(path, f"cannot create the folder ({exc.strerror})", upper_dir)
-                return
-        try:
-            child = os.open(name, _DIR, dir_fd=host)
-        except OSError:  # became a link or vanished under us: not followed
-            self._conflict(path, "changed by you while the command ran (no longer a folder)", upper_dir)
+        if made and self._has_origin(layer, name):
+            self._conflict(path, "deleted or moved by you while the command ran, and written into by the command",
+                           layer, name)
             return
+        if made:
+            os.mkdir(name, 0o700, dir_fd=host)  # its own mode once its entries are in
+        child = os.open(name, _DIR, dir_fd=host)
+        inner = None
         try:
-            self.folder(path + "/", upper_dir, child, opaque=not made and is_opaque(upper_dir), ours=made)
+            if os.fstat(child).st_dev != self.root_dev:
+                self.outcome.skipped.append((path, "a file system mounted there: never carried across"))
+                return
+            inner = self._open_layer(layer, name)
+            self.folder(path + "/", inner, child, opaque=not made and self._is_opaque(layer, name), ours=made)
         finally:
+            if made:
+                self._chmod_folder(child, stat.S_IMODE(info.st_mode) & 0o777)
             os.close(child)
+            if inner is not None:
+                os.close(inner)
 
-    def leaf(self, path: str, source: Path, host: int, name: str, info: os.stat_result,
+    def leaf(self, path: str, layer: int, host: int, name: str, info: os.stat_result,
              parent_touched: bool) -> None:
         """A file or link the command wrote at `path`."""
         current = self._lstat(host, name)
         if current is not None and stat.S_ISDIR(current.st_mode):
+            if current.st_dev != self.root_dev:
+                self.outcome.skipped.append((path, "a file system mounted there: never carried across"))
+                return
             self.remove(path, host, name)  # the command replaced a folder with a file
             current = self._lstat(host, name)
             if current is not None:
-                self._conflict(path, "a folder you changed while the command replaced it", source)
+                self._conflict(path, "a folder you changed while the command replaced it", layer, name)
                 return
-            before: object = None
-        elif current is None:
+        is_link = stat.S_ISLNK(info.st_mode)
+        after: object = UNKNOWN
+        if not is_link and current is None:  # a new file's content: only for recording it
+            after = self._keep_after(self._read_layer(layer, name, cap=min(FILE_CAP, self.after_budget)))
+        elif not is_link and self.recordable(path):  # a replacement's: for /undo, from the user's budget
+            after = self._read_layer(layer, name, cap=min(FILE_CAP, self.before_budget))
+            if isinstance(after, bytes):
+                self.before_budget -= len(after)
+        source = self._users_edit(path, layer, name, info, after) if not is_link else None
+        if source is not None:
+            self._conflict(path, f"made by the command from {line(source)}, which you changed while it ran "
+                                 "(your edit is not the agent's)", layer, name)
+            return
+        if current is None:
             if parent_touched and isinstance(self.expected(path), bytes):
-                self._conflict(path, "deleted by you while the command ran, and written by the command", source)
+                self._conflict(path, "deleted by you while the command ran, and written by the command", layer, name)
                 return
-            before = None
-        else:
-            if self._touched(current, path) and not self._as_expected(path, host, name, current):
-                self._conflict(path, "changed by you while the command ran, and written by the command", source)
+            staged = self._stage(layer, name, info, host)
+            try:
+                rename2(host, staged, host, name, RENAME_NOREPLACE)
+            except OSError as exc:
+                if exc.errno == 17:  # EEXIST: the user made it meanwhile
+                    self._keep_host_aside(host, staged, path, "made by you while the command's version was "
+                                                              "being carried")
+                    return
+                if exc.errno not in (22, 38, 95):
+                    self._unlink_quietly(host, staged)
+                    raise
+                os.rename(staged, name, src_dir_fd=host, dst_dir_fd=host)  # no renameat2 flags here
+            self._placed(path, host, name)
+            self.outcome.changes.append(Change(path, None, after))
+            return
+        self._replace(path, layer, host, name, info, current, after)
+
+    def _replace(self, path: str, layer: int, host: int, name: str, info: os.stat_result,
+                 current: os.stat_result, after: object) -> None:
+        """Exchange the command's version with the host's `name`, the user's file checked before and after."""
+        held = None
+        if stat.S_ISREG(current.st_mode):
+            held = os.open(name, _READ, dir_fd=host)
+        try:
+            first = os.fstat(held) if held is not None else current
+            if first.st_ino != current.st_ino or (
+                    self._touched(first, path) and not self._as_expected(path, held, first)):
+                self._conflict(path, "changed by you while the command ran, and written by the command", layer, name)
                 return
-            before = self._read(host, name)
-        if stat.S_ISLNK(info.st_mode):
-            self._place_link(host, name, os.readlink(source))
-            after: object = UNKNOWN
-        else:
-            after = self._kept(_read_path(source)) if info.st_size <= FILE_CAP else UNKNOWN
-            self._place_file(host, name, source, info)
-        self._placed(path, host)
-        self.outcome.changes.append(Change(path, before, after))
+            before: object = UNKNOWN
+            if held is not None and self.recordable(path):
+                if stat.S_ISLNK(info.st_mode):
+                    self._conflict(path, "the command replaced your file with a link, which /undo could not "
+                                         "reverse", layer, name)
+                    return
+                before = self._read_before(held, first)
+                if before is UNKNOWN or after is UNKNOWN:
+                    self._conflict(path, "too large to keep its content for /undo, so not overwritten",
+                                   layer, name)
+                    return
+                if _signature(os.fstat(held)) != _signature(first):
+                    self._conflict(path, "changed by you while it was being carried", layer, name)
+                    return
+            staged = self._stage(layer, name, info, host)
+            try:
+                rename2(host, staged, host, name, RENAME_EXCHANGE)
+            except OSError as exc:
+                if exc.errno not in (22, 38, 95):
+                    self._unlink_quietly(host, staged)
+                    raise
+                os.rename(staged, name, src_dir_fd=host, dst_dir_fd=host)  # no renameat2 flags here
+                staged = None
+            if staged is not None:
+                displaced = self._lstat(host, staged)
+                still = os.fstat(held) if held is not None else displaced
+                if (displaced is None or displaced.st_ino != first.st_ino or still is None
+                        or _content_signature(still) != _content_signature(first)):
+                    rename2(host, staged, host, name, RENAME_EXCHANGE)  # give the user's file its place back
+                    self._keep_host_aside(host, staged, path, "changed by you while it was being carried")
+                    return
+                self._unlink_quietly(host, staged)
+            self._placed(path, host, name)
+            self.outcome.changes.append(Change(path, before, after))
+        finally:
+            if held is not None:
+                os.close(held)
 
     def remove(self, path: str, host: int, name: str) -> None:
-        """The command deleted `path`: delete it (a folder entry by entry) unless someone changed it meanwhile."""
+        """The command deleted `path`: delete it (a folder entry by entry) where that is provably the
+        command's deletion; keep it as a conflict otherwise."""
         current = self._lstat(host, name)
         if current is None:
             return
         if name == ".git":
             self.outcome.skipped.append((path, "a .git entry is never removed for a command"))
             return
+        if current.st_dev != self.root_dev:
+            self.outcome.skipped.append((path, "a file system mounted there: a deletion is never carried across"))
+            return
         if stat.S_ISDIR(current.st_mode):
-            if path.count("/") > MAX_DEPTH:
-                self.outcome.skipped.append((path, f"a deletion nested deeper than {MAX_DEPTH} folders"))
-                return
-            try:
-                child = os.open(name, _DIR, dir_fd=host)
-            except OSError:
-                return
-            try:
-                for inner in self._host_names(child):
-                    self.remove(f"{path}/{inner}", child, inner)
-            finally:
-                os.close(child)
-            try:
-                os.rmdir(name, dir_fd=host)
-            except OSError:
-                pass  # something was kept (a conflict, a .git): the folder stays
+            self._remove_folder(path, host, name, current)
             return
-        if self._touched(current, path) and not self._as_expected(path, host, name, current):
-            self.outcome.conflicts.append(Conflict(path, "changed by you while the command ran, and deleted by "
-                                                         "the command", None))
-            return
-        before = self._read(host, name)
+        held = os.open(name, _READ, dir_fd=host) if stat.S_ISREG(current.st_mode) else None
         try:
-            os.unlink(name, dir_fd=host)
-        except FileNotFoundError:
+            first = os.fstat(held) if held is not None else current
+            if first.st_ino != current.st_ino or (
+                    self._touched(first, path) and not self._as_expected(path, held, first)):
+                self._conflict_noted(path, "changed by you while the command ran, and deleted by the command")
+                return
+            keep = held is not None and self.recordable(path)
+            before = self._read_before(held, first) if keep else UNKNOWN
+            if keep and before is UNKNOWN:
+                self._conflict_noted(path, "deleted by the command, but too large to keep its content for /undo, "
+                                           "so not deleted")
+                return
+            hidden = _temp_name(name)
+            os.rename(name, hidden, src_dir_fd=host, dst_dir_fd=host)
+            displaced = self._lstat(host, hidden)
+            still = os.fstat(held) if held is not None else displaced
+            if (displaced is None or displaced.st_ino != first.st_ino or still is None
+                    or _content_signature(still) != _content_signature(first)):
+                try:
+                    rename2(host, hidden, host, name, RENAME_NOREPLACE)
+                    self._conflict_noted(path, "changed by you while the command's deletion was being carried")
+                except OSError:
+                    self._conflict_noted(path, f"changed by you while the command's deletion was being carried; "
+                                               f"your version is at {line(hidden)} beside it")
+                return
+            os.unlink(hidden, dir_fd=host)
+            self.outcome.changes.append(Change(path, before, None))
+        finally:
+            if held is not None:
+                os.close(held)
+
+    def _remove_folder(self, path: str, host: int, name: str, current: os.stat_result) -> None:
+        if path.count("/") > MAX_DEPTH:
+            self.outcome.skipped.append((path, f"a deletion nested deeper than {MAX_DEPTH} folders"))
             return
-        self.outcome.changes.append(Change(path, before, None))
+        if self._touched(current, path + "/"):
+            # Something was added, removed or renamed in it since the command started: what is in it
+            # now is not provably what the command deleted.
+            self._conflict_noted(path, "changed by you (something added, moved or removed in it) while the "
+                                       "command deleted it; kept")
+            return
+        child = os.open(name, _DIR, dir_fd=host)
+        try:
+            if os.fstat(child).st_ino != current.st_ino:
+                self._conflict_noted(path, "replaced by you while the command deleted it; kept")
+                return
+            for inner in self._host_names(child):
+                if time.monotonic() > self.deadline:
+                    self._conflict_noted(path, f"the carry stopped after {self.seconds:.0f} s before all of "
+                                               "this deletion was done")
+                    break
+                self._guarded(f"{path}/{inner}", lambda n=inner: self.remove(f"{path}/{n}", child, n))
+        finally:
+            os.close(child)
+        try:
+            os.rmdir(name, dir_fd=host)
+        except OSError:
+            pass  # something was kept (a conflict, a .git): the folder stays
 
     # -- host side
 
@@ -278,22 +622,19 @@ class _Applier:
             return False  # exactly as an earlier carry left it
         return info.st_ctime_ns >= self.since
 
-    def _placed(self, path: str, host: int) -> None:
-        try:
-            info = os.stat(path.rsplit("/", 1)[-1] or ".", dir_fd=host, follow_symlinks=False)
-        except OSError:
-            return
-        self.outcome.placed[path] = (info.st_ino, info.st_ctime_ns)
+    def _placed(self, path: str, host: int, name: str) -> None:
+        info = self._lstat(host, name)
+        if info is not None:
+            self.outcome.placed[path] = (info.st_ino, info.st_ctime_ns)
 
-    def _as_expected(self, path: str, host: int, name: str, info: os.stat_result) -> bool:
+    def _as_expected(self, path: str, held: int | None, info: os.stat_result) -> bool:
         """Whether a recently changed file still holds what the agent knew it held before the command."""
         known = self.expected(path)
-        if known is UNKNOWN or known is None or not stat.S_ISREG(info.st_mode):
+        if held is None or known is UNKNOWN or known is None or not stat.S_ISREG(info.st_mode):
             return False
-        current = self._read(host, name)
-        if isinstance(current, bytes):
-            self.budget += len(current)  # only compared, not kept
-        return current == known
+        if info.st_size != len(known):
+            return False
+        return _read_fd(held, 0, FILE_CAP) == known
 
     @staticmethod
     def _lstat(host: int, name: str) -> os.stat_result | None:
@@ -311,94 +652,231 @@ class _Applier:
         finally:
             os.close(listing)
 
-    def _kept(self, data: object) -> object:
-        """`data` while the content budget lasts (a command writing gigabytes is carried, not held), else UNKNOWN."""
+    @staticmethod
+    def _names(layer: int) -> list[os.DirEntry]:
+        with os.scandir(layer) as entries:
+            return sorted(entries, key=lambda e: e.name)
+
+    def _read_before(self, held: int, info: os.stat_result) -> object:
+        """The user's file's bytes for /undo, within FILE_CAP and what is left of BEFORE_BUDGET, else UNKNOWN."""
+        if info.st_size > min(FILE_CAP, self.before_budget):
+            return UNKNOWN
+        data = _read_fd(held, 0, min(FILE_CAP, self.before_budget))
         if isinstance(data, bytes):
-            if len(data) > self.budget:
-                return UNKNOWN
-            self.budget -= len(data)
+            self.before_budget -= len(data)
         return data
 
-    def _read(self, host: int, name: str) -> object:
-        """A regular file's bytes (never through a link), or UNKNOWN."""
+    def _read_unbudgeted(self, host: int, name: str) -> object:
         try:
             fd = os.open(name, _READ, dir_fd=host)
         except OSError:
             return UNKNOWN
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > min(FILE_CAP, self.budget):
-                return UNKNOWN
-            return self._kept(_read_fd(fd))
+            return _read_fd(fd, 0, FILE_CAP)
         finally:
             os.close(fd)
 
-    def _place_file(self, host: int, name: str, source: Path, info: os.stat_result) -> None:
-        """Move (same file system, one name) or copy the command's file over `name`; special bits dropped."""
+    def _keep_after(self, data: object) -> object:
+        if isinstance(data, bytes):
+            if len(data) > self.after_budget:
+                return UNKNOWN
+            self.after_budget -= len(data)
+        return data
+
+    def _chmod_folder(self, folder: int, mode: int) -> None:
+        try:
+            listing = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=folder)
+        except OSError:
+            return
+        try:
+            os.fchmod(listing, mode)
+        except OSError:
+            pass
+        finally:
+            os.close(listing)
+
+    # -- layer side (the layer is ours and nothing runs in it any more: opening it up is safe)
+
+    @staticmethod
+    def _open_layer(layer: int, name: str) -> int:
+        try:
+            return os.open(name, _LIST, dir_fd=layer)
+        except PermissionError:
+            os.chmod(f"/proc/self/fd/{layer}/{name}", 0o700)
+            return os.open(name, _LIST, dir_fd=layer)
+
+    @staticmethod
+    def _is_opaque(layer: int, name: str) -> bool:
+        return is_opaque(f"/proc/self/fd/{layer}/{name}")
+
+    @staticmethod
+    def _has_origin(layer: int, name: str) -> bool:
+        return has_origin(f"/proc/self/fd/{layer}/{name}")
+
+    @staticmethod
+    def _open_layer_file(layer: int, name: str) -> int:
+        try:
+            return os.open(name, _READ, dir_fd=layer)
+        except PermissionError:
+            os.chmod(f"/proc/self/fd/{layer}/{name}", 0o600)
+            return os.open(name, _READ, dir_fd=layer)
+
+    def _read_layer(self, layer: int, name: str, *, cap: int) -> object:
+        try:
+            fd = self._open_layer_file(layer, name)
+        except OSError:
+            return UNKNOWN
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or os.fstat(fd).st_size > cap:
+                return UNKNOWN
+            return _read_fd(fd, 0, cap)
+        finally:
+            os.close(fd)
+
+    def _stage(self, layer: int, name: str, info: os.stat_result, host: int) -> str:
+        """The command's file or link under a hidden name in the host folder: moved where the layer is on
+        the same file system, else copied (holes kept, CARRY_BYTES at most); special bits dropped."""
+        temp = _temp_name(name)
+        if stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(name, dir_fd=layer), temp, dir_fd=host)
+            return temp
         mode = stat.S_IMODE(info.st_mode) & 0o777
         if self.same_device and info.st_nlink == 1:
-            os.chmod(source, mode)  # the upper layer is ours and nothing runs in it any more
-            os.rename(source, name, dst_dir_fd=host)
-            return
-        temp = _temp_name(name)
-        src = os.open(source, _READ)
+            os.chmod(f"/proc/self/fd/{layer}/{name}", mode)
+            os.rename(name, temp, src_dir_fd=layer, dst_dir_fd=host)
+            return temp
+        src = self._open_layer_file(layer, name)
         try:
             dst = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=host)
             try:
-                while chunk := os.read(src, 1 << 20):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(dst, view):]
+                self.copy_budget = _copy_sparse(src, dst, self.copy_budget)
                 os.fchmod(dst, mode)
-            finally:
+            except BaseException:
                 os.close(dst)
+                dst = -1
+                self._unlink_quietly(host, temp)
+                raise
+            finally:
+                if dst >= 0:
+                    os.close(dst)
         finally:
             os.close(src)
-        os.rename(temp, name, src_dir_fd=host, dst_dir_fd=host)
+        return temp
 
-    @staticmethod
-    def _place_link(host: int, name: str, target: str) -> None:
-        temp = _temp_name(name)
-        os.symlink(target, temp, dir_fd=host)
-        os.rename(temp, name, src_dir_fd=host, dst_dir_fd=host)
+    # -- conflicts and what is left
 
-    def _conflict(self, path: str, why: str, source: Path) -> None:
+    def _conflict(self, path: str, why: str, layer: int, name: str) -> None:
         """Keep the command's version of `path` where the user can get it, and report the conflict."""
         kept = None
         try:
             target = private_dir(self.conflicts_dir) / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(source, target)
+            os.rename(name, target, src_dir_fd=layer)
             kept = str(target)
         except OSError:
-            pass
+            self._left(path, "the command's version of a conflict")
         self.outcome.conflicts.append(Conflict(path, why, kept))
+
+    def _conflict_noted(self, path: str, why: str) -> None:
+        self.outcome.conflicts.append(Conflict(path, why, None))
+
+    def _keep_host_aside(self, host: int, staged: str, path: str, why: str) -> None:
+        """The command's staged version (in the host folder) goes to the conflicts folder."""
+        kept = None
+        try:
+            target = private_dir(self.conflicts_dir) / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staged, target, src_dir_fd=host)
+            except OSError as exc:
+                if exc.errno != 18:  # EXDEV
+                    raise
+                src = os.open(staged, _READ, dir_fd=host)
+                try:
+                    dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                    try:
+                        _copy_sparse(src, dst, CARRY_BYTES)
+                    finally:
+                        os.close(dst)
+                finally:
+                    os.close(src)
+                os.unlink(staged, dir_fd=host)
+            kept = str(target)
+        except OSError:
+            self._unlink_quietly(host, staged)
+        self.outcome.conflicts.append(Conflict(path, why, kept))
+
+    @staticmethod
+    def _unlink_quietly(host: int, name: str) -> None:
+        try:
+            os.unlink(name, dir_fd=host)
+        except OSError:
+            pass
+
+    def _left(self, path: str, why: str) -> None:
+        self.outcome.left.append((path, why))
+
+
+def _signature(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _content_signature(info: os.stat_result) -> tuple[int, ...]:
+    """What a write changes and a rename does not (renames move the change time)."""
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _temp_name(name: str) -> str:
     return f".{name[:40]}.{os.urandom(6).hex()}.gptoss-tmp"
 
 
-def _read_fd(fd: int) -> object:
+def _read_fd(fd: int, offset: int, cap: int) -> object:
+    """A descriptor's bytes from `offset` (pread: a held descriptor is read again from the start), or UNKNOWN."""
     chunks, size = [], 0
-    while chunk := os.read(fd, 1 << 20):
+    while chunk := os.pread(fd, 1 << 20, offset + size):
         chunks.append(chunk)
         size += len(chunk)
-        if size > FILE_CAP:
+        if size > cap:
             return UNKNOWN
     return b"".join(chunks)
 
 
-def _read_path(path: Path) -> object:
-    try:
-        fd = os.open(path, _READ)
-    except OSError:
-        return UNKNOWN
-    try:
-        return _read_fd(fd)
-    finally:
-        os.close(fd)
+def _copy_sparse(src: int, dst: int, budget: int) -> int:
+    """Copy `src` into `dst` keeping holes (SEEK_DATA/SEEK_HOLE); returns the budget left, OSError(EFBIG) past it."""
+    size = os.fstat(src).st_size
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(src, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == 6:  # ENXIO: only a hole is left
+                break
+            start = offset
+        try:
+            end = os.lseek(src, start, os.SEEK_HOLE)
+        except OSError:
+            end = size
+        length = end - start
+        if length > budget:
+            raise OSError(27, f"more than {CARRY_BYTES // 2**30} GiB to copy from the layer")
+        budget -= length
+        copied = start
+        while copied < end:
+            try:
+                done = os.copy_file_range(src, dst, end - copied, copied, copied)
+            except OSError:
+                done = 0
+            if done <= 0:
+                chunk = os.pread(src, min(1 << 20, end - copied), copied)
+                if not chunk:
+                    break
+                done = os.pwrite(dst, chunk, copied)
+            copied += done
+        offset = end
+    os.ftruncate(dst, size)
+    return budget
 
 
-__all__ = ["Change", "Conflict", "Outcome", "UNKNOWN", "apply", "is_opaque", "is_whiteout", "FILE_CAP", "SLACK_NS"]
+__all__ = ["Change", "CarryFailed", "Conflict", "Outcome", "UNKNOWN", "apply", "is_opaque", "is_whiteout",
+           "origin_inode", "FILE_CAP", "SLACK_NS"]

@@ -300,7 +300,7 @@ class Sandbox:
     def exact_attribution(self) -> bool:
         """Whether each command gets a copy-on-write view, so its writes are known exactly (tools.sandbox_overlay)."""
         return (self.mechanism == "bwrap" and self._overlay_off is None
-                and sandbox_overlay.probe(self.workspace)[0])
+                and sandbox_overlay.usable(self.workspace)[0])
 
     def run(self, argv: Sequence[str], *, cwd: Path | None = None, timeout_s: float | None = None,
             env: Mapping[str, str] | None = None, cancel: threading.Event | None = None,
@@ -355,24 +355,33 @@ class Sandbox:
                 f"the command did not run: {error}. Commands now write the work tree directly (their writes "
                 "are attributed by snapshots); run it again."))
         collector = sandbox_overlay.current_collector()
+        stale = sandbox_overlay.stale_notice()
+        failed = None
         try:
             outcome = overlay_changes.apply(
                 layers.upper, self.workspace, started_ns=layers.started_ns,
                 conflicts_dir=layers.root.parent / "conflicts" / layers.root.name,
                 expected=collector.expected if collector else (lambda path: overlay_changes.UNKNOWN),
-                placed_before=self._placed)
-        except Exception as exc:  # keep the layer: the user's files are untouched and the command's are not lost
+                placed_before=self._placed, fs_type=sandbox_overlay.mount_fs_type(self.workspace),
+                recordable=collector.recordable if collector else (lambda path: False))
+        except overlay_changes.CarryFailed as exc:  # what was carried is still recorded; the rest stays kept
+            outcome, failed = exc.outcome, exc
+        except Exception as exc:  # nothing carried: the user's files are untouched, the command's are kept
+            outcome, failed = overlay_changes.Outcome(), exc
+        if failed is not None or outcome.left:  # keep the layer: what is left in it is the command's, not lost
             layers.close_pipe()
-            return replace(result, notes=result.notes + (
-                f"what the command wrote could not all be carried into the work tree ({exc}); its writes are "
-                f"kept at {layers.upper}",))
-        layers.discard()
+        else:
+            layers.discard()
         if len(self._placed) > 100_000:
             self._placed.clear()
         self._placed.update(outcome.placed)
         if collector is not None:
             collector.outcomes.append(outcome)
-        return replace(result, notes=result.notes + tuple(outcome.notes()))
+        notes = tuple(outcome.notes(str(layers.upper)))
+        if failed is not None:
+            notes += (f"what the command wrote could not all be carried into the work tree ({failed}); what was "
+                      f"not carried is kept at {layers.upper}",)
+        return replace(result, notes=result.notes + notes + ((stale,) if stale else ()))
 
     # ------------------------------------------------------------------ mechanisms
 

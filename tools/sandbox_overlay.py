@@ -132,13 +132,92 @@ class Layers:
 
 
 def prepare(workspace: Path) -> Layers:
-    """Fresh private layers for one command; the start time is taken now, before the command exists."""
+    """Fresh private layers for one command; the start time is taken now, before the command exists.
+
+    The layers name their owner (this process: id and start time), so an agent started later can tell
+    the layers of one that was killed from those of one still running (`sweep_stale`).
+    """
     root = Path(tempfile.mkdtemp(prefix="cmd-", dir=layers_base()))
+    (root / "owner").write_text(_owner_of(os.getpid()) or "")
     (root / "upper").mkdir(0o755)
     (root / "work").mkdir(0o700)
     read, write = os.pipe()
     os.set_inheritable(write, True)
     return Layers(root, Path(workspace), time.time_ns(), read, write)
+
+
+def _owner_of(pid: int) -> str | None:
+    """`pid` and its start time (clock ticks since boot): a process id alone may have been reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return f"{pid} {fields[19]}"
+    except (OSError, IndexError):
+        return None
+
+
+STALE_WITHOUT_OWNER_S = 24 * 3600  # layers from before owners were written: stale once this old
+_STALE_SWEPT: list[str] = []  # whether the sweep ran in this process ("done"), and what it kept
+_STALE_TOLD = False
+
+
+def sweep_stale(base: Path | None = None) -> list[Path]:
+    """Remove the layers of agents that are no longer running (killed mid-command); returns the ones kept.
+
+    A layer whose upper folder holds writes is kept: those are the command's writes, which were never
+    carried into the work tree, and the user may want them (`stale_notice` says where, once).
+    Runs once per process.
+    """
+    if _STALE_SWEPT:
+        return []
+    _STALE_SWEPT.append("done")
+    try:
+        base = base or layers_base()
+        candidates = sorted(base.glob("cmd-*"))
+    except OSError:
+        return []
+    kept = []
+    for root in candidates:
+        try:
+            owner = (root / "owner").read_text().strip()
+        except OSError:
+            owner = ""
+        if owner:
+            try:
+                if _owner_of(int(owner.split()[0])) == owner:
+                    continue  # its agent is still running (another session)
+            except ValueError:
+                pass
+        else:
+            try:
+                if time.time() - os.lstat(root).st_mtime < STALE_WITHOUT_OWNER_S:
+                    continue
+            except OSError:
+                continue
+        try:
+            holds_writes = any(True for _ in os.scandir(root / "upper"))
+        except OSError:
+            holds_writes = False
+        if holds_writes:
+            kept.append(root / "upper")
+        else:
+            remove_tree(root)
+    _STALE_SWEPT.extend(str(path) for path in kept)
+    return kept
+
+
+def stale_notice() -> str | None:
+    """Once per process: where the writes of commands whose agent was killed are (see `sweep_stale`)."""
+    global _STALE_TOLD
+    kept = _STALE_SWEPT[1:]
+    if _STALE_TOLD or not kept:
+        return None
+    _STALE_TOLD = True
+    from agent.safe_text import line
+
+    shown = ", ".join(line(path) for path in kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+    return (f"an earlier agent was stopped while a command ran; what that command wrote was never carried into "
+            f"the work tree and is kept at {shown} (copy what you need, then delete the folder)")
 
 
 def remove_tree(path: Path) -> None:
@@ -239,6 +318,19 @@ def foreign_owned(workspace: Path) -> str | None:
     return None
 
 
+def usable(workspace: Path) -> tuple[bool, str]:
+    """`probe`'s answer, with what may change between commands looked at again (cheaply) each time:
+    a file system mounted inside the work tree since (the overlay's lower layer would hide it, and a
+    deletion would be carried onto it)."""
+    ok, why = probe(workspace)
+    if not ok:
+        return ok, why
+    inner = mount_inside(workspace)
+    if inner is not None:
+        return False, f"a file system is mounted inside the work tree ({inner}), which an overlay would hide"
+    return ok, why
+
+
 @lru_cache(maxsize=64)
 def probe(workspace: Path) -> tuple[bool, str]:
     """Whether commands over `workspace` can get the overlay here, and why not (once per process)."""
@@ -254,6 +346,7 @@ def probe(workspace: Path) -> tuple[bool, str]:
         return False, str(exc)
     if Path(os.path.realpath(base)).is_relative_to(os.path.realpath(workspace)):
         return False, f"the state folder {base} is inside the work tree"
+    sweep_stale()
     owner = foreign_owned(workspace)
     if owner is not None:
         return False, (f"{owner} is owned by another user or group, which the overlay cannot copy in this "
@@ -288,6 +381,7 @@ class Collector:
     """Gathers the outcomes of the overlay commands run while it is active (see `collecting`)."""
 
     expected: Callable[[str], object]
+    recordable: Callable[[str], bool] = lambda path: True
     outcomes: list = field(default_factory=list)
 
 
@@ -296,14 +390,17 @@ _COLLECTOR: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("g
 
 
 @contextmanager
-def collecting(expected: Callable[[str], object]) -> Iterator[Collector]:
+def collecting(expected: Callable[[str], object],
+               recordable: Callable[[str], bool] = lambda path: True) -> Iterator[Collector]:
     """While active, each overlay command's applied changes are appended to the collector.
 
     `expected(path)` says what the agent knows the file held before the command (bytes, None for
     absent, or tools.overlay_changes.UNKNOWN): it lets a file the agent itself wrote just before the
     command through the change-time check without being taken for the user's edit.
+    `recordable(path)` says whether a change there would be recorded (not ignored): such a file is
+    not overwritten or deleted when its contents cannot be kept for /undo.
     """
-    collector = Collector(expected)
+    collector = Collector(expected, recordable)
     token = _COLLECTOR.set(collector)
     try:
         yield collector
