@@ -224,7 +224,10 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     language = entry[0]
     definitions: list[Definition] = []
     seen: dict[tuple, int] = {}
-    for kind, node, name_node in found:
+    scopes: dict[int, str] = {}
+    for number, (kind, node, name_node) in enumerate(found):
+        if deadline is not None and number % 1024 == 1023 and time.thread_time() > deadline:
+            raise TimeBudgetExceeded(f"reading the tags took over {budget_s:g}s")
         name = _text(source, name_node)
         place = places.get(node.id)
         if place is None:
@@ -232,9 +235,11 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         if kind == "function" and place.in_class:
             kind = "method"
         scope_line, scope = 0, ""
-        if place.container is not None:
+        if place.container is not None:  # one declaration per type, however many members it has
             scope_line = place.container.start_point[0] + 1
-            scope = declaration(source, place.container, language, None)
+            if place.container.id not in scopes:
+                scopes[place.container.id] = declaration(source, place.container, language, None)
+            scope = scopes[place.container.id]
         key = (name, scope_line)
         if (key in seen and node.start_byte >= seen[key]) or (name, "at", node.start_point[0]) in seen:
             continue  # overloads, property setters, `typedef struct x {…} x`: the first says it
