@@ -62,9 +62,11 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None, deny_tcp: bool = True) -> int:
+def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None, deny_tcp: bool = True,
+             listable: Iterable[Path] = ()) -> int:
     """Confine this process: read/execute only under `readable` (default: everywhere), write only
-    under `writable`. From ABI 6 on, also scope signals and abstract unix sockets to the sandbox:
+    under `writable`; `listable` folders may be listed only (a folder `allowed_trees` split around a
+    masked entry: Python lists `lib/python3.X` to import from it, and its names are no secret). From ABI 6 on, also scope signals and abstract unix sockets to the sandbox:
     a command cannot signal the agent or any process outside its own domain. Returns the ABI used."""
     abi = abi_version()
     if abi < 1:
@@ -85,6 +87,11 @@ def restrict(writable: Iterable[Path], *, readable: Iterable[Path] | None = None
                 _allow(libc, add_rule, ruleset, directory, read_only)
             except FileNotFoundError:
                 continue  # gone since the list was made
+        for directory in listable:
+            try:
+                _allow(libc, add_rule, ruleset, directory, READ_DIR)
+            except FileNotFoundError:
+                continue
         for directory in writable:
             _allow(libc, add_rule, ruleset, Path(directory), handled)
         _allow(libc, add_rule, ruleset, Path("/dev/null"), WRITE_FILE | READ_FILE | (TRUNCATE if abi >= 3 else 0))

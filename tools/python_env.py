@@ -17,11 +17,22 @@ Order (the first that applies wins, and the reason says why):
 Nothing is run: no `poetry env info`, no shim. Detection reads a handful of files with bounds.
 
 Trust: the repository chooses some of these (its `.venv`, its `.python-version`, the name poetry hashes),
-and a venv's `pyvenv.cfg` is data. So every folder this module asks the sandbox to show passes
-`bindable`: it must be a real environment or interpreter prefix (a `pyvenv.cfg` or `conda-meta`, a
-`bin/python`, a standard library), never `/`, a private tree, $HOME or a folder above it or above the
-repository, never a credential path of the shared deny list; only `bin` and `lib` of a base interpreter
-are shown, never its whole prefix.
+and a venv's `pyvenv.cfg` is data. Worse, anything inside the work tree may have been written by the model
+through an earlier command (an untracked `.venv` is not even a change `fix` refuses). So:
+
+- an environment inside the work tree (`.venv`, `venv`, `.tox/<env>`, an activated or uv environment that
+  lives there) is a real folder reached without links, and is shown as what it is: part of the tree,
+  already visible. It never widens what the sandbox shows outside the tree;
+- only the USER widens the view: the `python` setting, an activated environment, or the folders the user's
+  tools keep outside the tree (poetry, pipenv, virtualenvwrapper, conda, pyenv);
+- a venv's base interpreter is shown only when it is a real interpreter prefix (`bin` and `lib` real
+  folders, a `python` and a standard library inside them, no link out), outside the tree, and either
+  already visible (a system prefix: nothing to bind) or inside a folder where interpreters are installed
+  (`~/.pyenv/versions`, uv's, conda's, mise's, asdf's, or gptoss-agent's own interpreter);
+- nothing shown is ever `/`, a whole private tree, $HOME or above it, a credential path of the deny list,
+  a pseudo filesystem (/proc, /sys, /dev, /run), another user's home, or gptoss-agent's own state, cache
+  and config folders; only `bin` and `lib` of a base interpreter are shown, never its whole prefix.
+  Every folder the sandbox re-binds for an environment is masked to full depth (tools.sandbox_secrets).
 """
 
 from __future__ import annotations
@@ -43,6 +54,17 @@ from tools.denylist import HOME_SECRET_PATHS, is_secret_path
 
 _SMALL_FILE = 64 * 1024
 _PRIVATE_TREES = (Path("/root"), Path("/home"), Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/dev/shm"))
+# Trees the sandbox hides and may show parts of by a bind. Anything else is either visible already (a
+# system prefix: shown as it is, no bind) or a pseudo filesystem (never shown: the sandbox has its own).
+_BOUND_TREES = (Path("/root"), Path("/home"), Path("/tmp"), Path("/var/tmp"))
+_PSEUDO_TREES = (Path("/proc"), Path("/sys"), Path("/dev"), Path("/run"))
+# Folders under $HOME where interpreters are installed: a venv's base interpreter may be shown from there.
+_HOME_INTERPRETERS = (".pyenv/versions", ".local/share/uv/python", ".local/share/mise/installs/python",
+                      ".asdf/installs/python", ".conda", "miniconda3", "anaconda3", "miniforge3", "mambaforge",
+                      ".local/share/rtx/installs/python")
+# gptoss-agent's own folders under $HOME (sessions of every repository, trust decisions, models).
+_AGENT_DIRS = (".local/state", ".config/gptoss-agent", ".cache/gptoss-agent", ".local/share/gptoss-agent")
+_AGENT_DIR_VARIABLES = ("GPTOSS_AGENT_STATE_DIR", "GPTOSS_AGENT_CACHE_DIR", "XDG_STATE_HOME")
 _IN_REPO = (".venv", "venv")
 _PYENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*(/envs/[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
 _MAX_WORKON_ENVS = 500
@@ -94,21 +116,63 @@ class _Found:
 
 # ---------------------------------------------------------------------- the entry point
 
+@dataclass(frozen=True)
+class _Places:
+    """Where this detection stands: the work tree, the user's home, and what may never be shown."""
+
+    workspace: Path
+    home: Path
+    agent_dirs: tuple[Path, ...]  # gptoss-agent's state, cache and config folders
+    interpreter_roots: tuple[Path, ...]  # where a base interpreter that needs a bind may be
+
+    @classmethod
+    def of(cls, workspace: Path, home: Path, environ: Mapping[str, str], own: Path) -> "_Places":
+        agent = [home / relative for relative in _AGENT_DIRS]
+        agent += [Path(environ[name]) for name in _AGENT_DIR_VARIABLES if os.path.isabs(environ.get(name) or "")]
+        roots = [home / relative for relative in _HOME_INTERPRETERS]
+        roots += [Path(sys.base_prefix), Path(sys.prefix), own]  # gptoss-agent's own: shown by the sandbox anyway
+        return cls(workspace, home, tuple(_real(p) or p for p in agent), tuple(_real(p) or p for p in roots))
+
+
 def detect(workspace: Path, environ: Mapping[str, str] | None = None, *, override: str | None = None,
-           own_prefix: str | None = None) -> PythonEnv:
-    """The project's environment for `workspace` (see the module docstring for the order)."""
+           own_prefix: str | None = None, tracked=None) -> PythonEnv:
+    """The project's environment for `workspace` (see the module docstring for the order).
+
+    `tracked(names)`: which of these top-level names git tracks (default: asks host git). A `.venv` the
+    repository commits is the repository's, not an environment the user made: never used."""
     environ = os.environ if environ is None else environ
     workspace = Path(os.path.realpath(workspace))
     home = Path(os.path.realpath(environ.get("HOME") or "/root"))
     own = Path(os.path.realpath(own_prefix or sys.prefix))
+    places = _Places.of(workspace, home, environ, own)
     skipped: list[str] = []
     if override:
-        return _from_override(override, workspace, home, environ.get("PATH", ""))
+        return _from_override(override, places, environ.get("PATH", ""))
+    committed = _tracked_names(workspace, tracked)
     for found in _candidates(workspace, home, environ, own, skipped):
-        env = _accept(found, workspace, home, skipped)
+        env = _accept(found, places, skipped, committed)
         if env is not None:
             return env
     return _system(environ, skipped)
+
+
+def _tracked_names(workspace: Path, tracked) -> frozenset[str]:
+    """The in-tree environment folders (`.venv`, `venv`, `.tox`) that hold files git tracks."""
+    names = (*_IN_REPO, ".tox")
+    present = [name for name in names if os.path.lexists(workspace / name)]
+    if not present:
+        return frozenset()
+    if tracked is not None:
+        return frozenset(tracked(present))
+    try:
+        from tools.host_git import HostGitError, run_git
+
+        listing = run_git(workspace, "ls-files", "-z", "--", *present)
+    except (HostGitError, OSError):
+        return frozenset()
+    if not listing.ok:
+        return frozenset()
+    return frozenset(path.split("/", 1)[0] for path in listing.text.split("\0") if path)
 
 
 def _candidates(workspace: Path, home: Path, environ: Mapping[str, str], own: Path, skipped: list[str]):
@@ -151,18 +215,27 @@ def _candidates(workspace: Path, home: Path, environ: Mapping[str, str], own: Pa
         yield pyenv
 
 
-def _accept(found: _Found, workspace: Path, home: Path, skipped: list[str]) -> PythonEnv | None:
+def _accept(found: _Found, places: _Places, skipped: list[str],
+            committed: frozenset[str] = frozenset()) -> PythonEnv | None:
     """`found` as a PythonEnv when it is a real environment whose folders the sandbox may show."""
+    workspace = places.workspace
+    lexical = Path(os.path.normpath(found.prefix))
     prefix = _real(found.prefix)
     if prefix is None or not prefix.is_dir():
         skipped.append(f"{found.name}: {found.prefix} does not exist")
         return None
+    in_tree = _inside(lexical, workspace) or _inside(prefix, workspace)
+    if in_tree:
+        why = _in_tree_refusal(lexical, prefix, workspace, committed)
+        if why:
+            skipped.append(f"{found.name}: {why}")
+            return None
     shape = environment_shape(prefix)
     if shape is None:
         skipped.append(f"{found.name}: {found.prefix} is not a Python environment (no pyvenv.cfg or conda-meta "
                        "with a bin/python, and no standard library)")
         return None
-    visible, refused = visible_folders(prefix, shape, workspace, home)
+    visible, refused = _visible(prefix, shape, places, in_tree=in_tree)
     if refused:
         skipped.append(f"{found.name}: {refused}")
         return None
@@ -172,14 +245,28 @@ def _accept(found: _Found, workspace: Path, home: Path, skipped: list[str]) -> P
                      skipped=tuple(skipped))
 
 
+def _in_tree_refusal(lexical: Path, real: Path, workspace: Path, committed: frozenset[str]) -> str:
+    """Why an environment inside the work tree may not be used: reached through a link (a repository's
+    `.venv -> ~` or `.venv -> src`), leading out of the tree, or tracked by git (the repository's own)."""
+    if _inside(lexical, workspace) and real != lexical:
+        return (f"{lexical} is a link (to {real}); an environment in the repository must be a real folder "
+                "(use --python for one elsewhere)")
+    relative = real.relative_to(workspace)
+    if relative.parts and relative.parts[0] in committed:
+        return (f"{relative.parts[0]}/ is tracked by git: it is the repository's, not an environment you made "
+                "(make your own with python3 -m venv, or use --python)")
+    return ""
+
+
 def _system(environ: Mapping[str, str], skipped: list[str]) -> PythonEnv:
     return PythonEnv("system", "python3", "python3", "no project environment found: python3 on PATH",
                      skipped=tuple(skipped))
 
 
-def _from_override(value: str, workspace: Path, home: Path, path_variable: str = "") -> PythonEnv:
+def _from_override(value: str, places: _Places, path_variable: str = "") -> PythonEnv:
     """The user's `python` setting: an interpreter or an environment folder (relative: to the repository),
     or a bare name found on PATH (`python3.12`)."""
+    workspace = places.workspace
     given = Path(os.path.expanduser(value))
     found = shutil.which(value, path=path_variable) if "/" not in value and path_variable else None
     path = Path(found) if found else given if given.is_absolute() else workspace / given
@@ -196,16 +283,18 @@ def _from_override(value: str, workspace: Path, home: Path, path_variable: str =
         return PythonEnv("override", value, str(path), reason,
                          problems=(f"the python setting names {value}, which is neither an environment folder "
                                    "nor an interpreter in a bin/ folder",))
-    shape = environment_shape(_real(prefix) or prefix)
+    real_prefix = _real(prefix) or prefix
+    shape = environment_shape(real_prefix)
     if shape is None:
         return PythonEnv("override", value, str(path), reason,
                          problems=(f"{value} is not a Python environment or installation",))
-    visible, refused = visible_folders(_real(prefix), shape, workspace, home)
+    in_tree = _inside(Path(os.path.normpath(prefix)), workspace) or _inside(real_prefix, workspace)
+    visible, refused = _visible(real_prefix, shape, places, in_tree=in_tree)
     if refused:
         return PythonEnv("override", value, str(path), reason, problems=(refused,))
     interpreter = str(path) if not real.is_dir() else str(prefix / "bin" / _python_in(prefix / "bin").name)
-    return PythonEnv("override", _short(prefix, workspace, home), interpreter, reason, prefix, prefix / "bin",
-                     is_venv=shape == "venv", is_conda=shape == "conda", visible=visible)
+    return PythonEnv("override", _short(prefix, workspace, home=places.home), interpreter, reason, prefix,
+                     prefix / "bin", is_venv=shape == "venv", is_conda=shape == "conda", visible=visible)
 
 
 # ---------------------------------------------------------------------- what an environment is, what to show
@@ -221,64 +310,145 @@ def environment_shape(prefix: Path) -> str | None:
     return "prefix" if _has_stdlib(prefix) else None
 
 
-def visible_folders(prefix: Path, shape: str, workspace: Path, home: Path) -> tuple[tuple[Path, ...], str]:
-    """(folders the sandbox shows read-only for this environment, why it may not when it may not).
+def visible_folders(prefix: Path, shape: str, workspace: Path, home: Path, *, in_tree: bool | None = None,
+                    environ: Mapping[str, str] | None = None) -> tuple[tuple[Path, ...], str]:
+    """(folders the sandbox must bind read-only for this environment, why it may not when it may not).
 
     A venv: its own folder, and `bin` + `lib` of the base interpreter its pyvenv.cfg and its python link
-    name (each checked to be an interpreter prefix). A conda environment: its folder. A plain installation:
-    its `bin` and `lib`. Folders inside the repository need no binding (the repository is shown whole).
-    """
+    name (each checked to be a real interpreter prefix). A conda environment: its folder. A plain
+    installation: its `bin` and `lib`. Folders inside the repository, and system folders the sandbox shows
+    anyway, need no bind and are not listed. An environment inside the work tree adds only a base
+    interpreter from a place where interpreters are installed (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    workspace, home = Path(os.path.realpath(workspace)), Path(os.path.realpath(home))
+    places = _Places.of(workspace, home, environ, Path(os.path.realpath(sys.prefix)))
+    real = _real(prefix) or prefix
+    if in_tree is None:
+        in_tree = _inside(real, workspace)
+    return _visible(real, shape, places, in_tree=in_tree)
+
+
+def _visible(prefix: Path, shape: str, places: _Places, *, in_tree: bool) -> tuple[tuple[Path, ...], str]:
+    workspace = places.workspace
     wanted: list[Path] = []
-    if shape in ("venv", "conda"):
-        wanted.append(prefix)
-    else:
-        wanted += [prefix / "bin", prefix / "lib"]
+    if not in_tree:  # the user's own environment (or the user's tools'): shown as it is
+        if shape in ("venv", "conda"):
+            wanted.append(prefix)
+        else:
+            wanted += [prefix / "bin", prefix / "lib"]
     if shape == "venv":
-        for base in _base_prefixes(prefix):
-            if not _has_stdlib(base):
-                continue  # pyvenv.cfg is data: a `home` that is not an interpreter is never shown
+        bases, why = _base_prefixes(prefix, workspace)
+        if why:
+            return (), why
+        for base in bases:
+            why = _base_refusal(base, places)
+            if why == _NOT_AN_INTERPRETER:
+                continue  # `home` and `executable` often name the same place; one that is no prefix is skipped
+            if why:
+                return (), why
             wanted += [base / "bin", base / "lib"]
     shown: list[Path] = []
     for path in wanted:
         real = _real(path)
         if real is None or not real.exists() or _inside(real, workspace):
             continue
-        why = unbindable(real, workspace, home)
+        why = unbindable(real, workspace, places.home, places=places)
         if why:
             return (), why
+        if not any(_inside(real, tree) for tree in _BOUND_TREES):
+            continue  # a system folder: the sandbox shows it already, and a bind over it would re-mask it
         if real not in shown:
             shown.append(real)
     return tuple(shown), ""
 
 
-def unbindable(path: Path, workspace: Path, home: Path) -> str:
+def unbindable(path: Path, workspace: Path, home: Path, *, places: _Places | None = None) -> str:
     """Why the sandbox must not show `path` (a resolved folder), or "" when it may."""
     if path == Path("/") or path in _PRIVATE_TREES or path == home:
         return f"{path} is a whole private tree; only an environment's own folders are shown"
     if _inside(home, path) or _inside(workspace, path):
         return f"{path} holds your home folder or the repository; only an environment's own folders are shown"
+    for pseudo in _PSEUDO_TREES:
+        if _inside(path, pseudo) or _inside(pseudo, path):
+            return f"{path} is in {pseudo}, never shown (the sandbox has its own)"
     if is_secret_path(path.as_posix()):
         return f"{path} is a credential path (deny list); never shown"
     for secret in HOME_SECRET_PATHS:
         if _inside(path, home / secret):
             return f"{path} is inside ~/{secret} (deny list); never shown"
+    if _in_another_home(path, home) and not any(_inside(path, root) for root in
+                                                 (places.interpreter_roots if places is not None else ())):
+        return f"{path} is in another user's home folder; never shown"
+    for agent in places.agent_dirs if places is not None else ():
+        if _inside(path, agent) or _inside(agent, path):
+            return f"{path} is gptoss-agent's own folder ({agent}: sessions, settings, models); never shown"
     return ""
 
 
-def _base_prefixes(venv: Path) -> list[Path]:
-    """The base interpreter's prefix, as pyvenv.cfg's `home` and `executable` and the bin/python link say."""
+def _in_another_home(path: Path, home: Path) -> bool:
+    """Under /root or /home/<someone> but not under our own $HOME (as nobody, /home/alice is a neighbour's)."""
+    return any(_inside(path, tree) for tree in (Path("/root"), Path("/home"))) and not _inside(path, home)
+
+
+_NOT_AN_INTERPRETER = "not an interpreter prefix"
+
+
+def _base_refusal(base: Path, places: _Places) -> str:
+    """Why a venv's base `base` (resolved) may not be shown: not a real interpreter prefix (no link out of
+    it), or in a hidden place that is not where interpreters are installed."""
+    if not _interpreter_prefix(base):
+        return _NOT_AN_INTERPRETER
+    if _inside(base, places.workspace):
+        return ""  # shown as part of the tree, nothing to bind
+    why = unbindable(base, places.workspace, places.home, places=places)
+    if why:
+        return why
+    if any(_inside(base, tree) for tree in _BOUND_TREES):
+        if not any(_inside(base, root) for root in places.interpreter_roots):
+            return (f"the base interpreter {base} is not in a folder where interpreters are installed "
+                    "(~/.pyenv/versions, uv's, conda's, mise's, asdf's); never shown (use --python)")
+    return ""
+
+
+def _interpreter_prefix(base: Path) -> bool:
+    """A real installation: `bin` and `lib` are folders, not links, and hold a python and a standard library
+    that are inside them (a link inside `bin` may lead to the same `bin`: python3 -> python3.11)."""
+    bin_dir, lib = base / "bin", base / "lib"
+    if _real(bin_dir) != bin_dir or _real(lib) != lib or not bin_dir.is_dir() or not lib.is_dir():
+        return False
+    python = _python_in(bin_dir)
+    if python is None or not _inside(_real(python), bin_dir) or not _regular(python):
+        return False
+    try:
+        libraries = list(lib.glob("python3*"))[:_MAX_NAMES]
+    except OSError:
+        return False
+    for library in libraries:
+        os_py = library / "os.py"
+        if _real(library) == library and _regular(os_py) and not os.path.islink(os_py):
+            return True
+    return False
+
+
+def _base_prefixes(venv: Path, workspace: Path) -> tuple[list[Path], str]:
+    """The base interpreter's prefix, as pyvenv.cfg's `home` and `executable` and the bin/python link say;
+    or why they may not be followed (a path through /proc: `/proc/self/cwd` is whatever folder the agent
+    runs in)."""
     found: list[Path] = []
     config = _read_small(venv / "pyvenv.cfg") or ""
     for line in config.splitlines():
         key, sep, value = line.partition("=")
         key, value = key.strip().lower(), value.strip()
-        if not sep or not value or not os.path.isabs(value):
+        if not sep or not value or not os.path.isabs(value) or key not in ("home", "executable", "base-executable"):
             continue
+        lexical = Path(os.path.normpath(value))
+        for pseudo in _PSEUDO_TREES:
+            if _inside(lexical, pseudo):
+                return [], f"pyvenv.cfg's {key} ({value[:80]}) is in {pseudo}; never followed"
         if key == "home":
-            home_dir = Path(value)
-            found.append(home_dir.parent if home_dir.name == "bin" else home_dir)
-        elif key in ("executable", "base-executable"):
-            found.append(Path(value).parent.parent)
+            found.append(lexical.parent if lexical.name == "bin" else lexical)
+        else:
+            found.append(lexical.parent.parent)
     python = _python_in(venv / "bin")
     if python is not None:
         target = _real(python)
@@ -289,7 +459,7 @@ def _base_prefixes(venv: Path) -> list[Path]:
         real = _real(path)
         if real is not None and real not in unique:
             unique.append(real)
-    return unique
+    return unique, ""
 
 
 def _has_stdlib(prefix: Path) -> bool:

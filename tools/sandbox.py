@@ -57,8 +57,8 @@ from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 from tools import agent_children, git_snapshot, landlock, overlay_changes, python_env, sandbox_overlay, seccomp
-from tools.sandbox_secrets import (ENV_ALLOWED, SCANNED_SYSTEM_TREES, hidden_paths, scrub_environment,
-                                   scrubbed_git_config, system_scan_cut_short)
+from tools.sandbox_secrets import (ENV_ALLOWED, SCANNED_SYSTEM_TREES, credentials_deep, hidden_paths,
+                                   scrub_environment, scrubbed_git_config, system_scan_cut_short)
 
 Mechanism = Literal["bwrap", "landlock", "none"]
 
@@ -72,6 +72,8 @@ _HOME_TOOLCHAINS = (".pyenv/versions", ".pyenv/shims", ".pyenv/bin", ".pyenv/lib
 # Trees a command never sees whole (bwrap: tmpfs over them; Landlock: left out), re-bound parts excepted.
 _PRIVATE_TREES = ("/root", "/home")
 _LANDLOCK_PRIVATE_TREES = _PRIVATE_TREES + ("/tmp", "/var/tmp", "/run")
+# Where a project environment's folder may be re-bound from (elsewhere it is visible already, or never shown).
+_BIND_TREES = ("/root", "/home", "/tmp", "/var/tmp")
 # /dev under Landlock: only these device files, never the folder (the user's terminals, /dev/pts/N, sit
 # there, and the host's /dev/shm). /dev/tty is the command's own controlling terminal (it has none: ENXIO).
 _LANDLOCK_READ_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
@@ -389,8 +391,9 @@ class Sandbox:
         if self.mechanism == "none":
             return argv, ()
         home = Path(os.environ.get("HOME", "/root")).resolve()
-        toolchains = _toolchain_paths(home, self.python_env.visible)
-        hidden = hidden_paths(self.workspace, home, toolchains)
+        environment = _environment_binds(self.python_env.visible)
+        toolchains = _toolchain_paths(home, environment)
+        hidden = hidden_paths(self.workspace, home, toolchains, environment)
         if self.mechanism == "bwrap" and self.exact_attribution:
             hidden = [*hidden, sandbox_overlay.layers_base()]  # other commands' layers and kept conflicts
         if self.mechanism == "landlock":
@@ -448,9 +451,14 @@ class Sandbox:
         denied += [Path(os.path.realpath(p)) for p in hidden if os.path.islink(p)]
         readable = landlock.allowed_trees(Path("/"), denied)
         readable += [d for d in _LANDLOCK_READ_DEVICES if os.path.exists(d)]
+        listable: list[str] = []
         for path in toolchains:
-            readable += landlock.allowed_trees(path, [h for h in hidden if not path.is_relative_to(h)])
+            inner = [h for h in hidden if not path.is_relative_to(h)]
+            readable += landlock.allowed_trees(path, inner)
+            listable += _split_folders(path, inner)
         launcher = _launcher() + ["--parent", str(os.getpid()), "--write", str(self.workspace), "--write", str(tmp)]
+        for folder in listable:  # names only: an interpreter lists lib/python3.X to import from it
+            launcher += ["--list", folder]
         for device in _LANDLOCK_WRITE_DEVICES:
             if os.path.exists(device):
                 launcher += ["--write", device]
@@ -499,6 +507,37 @@ def _make_undumpable() -> None:
     """Without a fresh /proc a command sees the agent's /proc entries; a non-dumpable process's
     environ, mem and fds are readable by no one but root, so API keys in its environment stay private."""
     ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+
+
+def _split_folders(root: Path, hidden: list[Path]) -> list[str]:
+    """The folders from `root` down to each hidden path below it: landlock.allowed_trees replaces them by
+    their entries, so they need a list-only rule of their own to stay listable."""
+    folders: set[str] = set()
+    for path in hidden:
+        if path != root and path.is_relative_to(root):
+            parent = path.parent
+            while parent.is_relative_to(root) and str(parent) not in folders:
+                folders.add(str(parent))
+                if parent == root:
+                    break
+                parent = parent.parent
+    return sorted(folders)
+
+
+def _environment_binds(visible: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The project environment's folders that need a bind: under a tree the sandbox hides (/root, /home, /tmp,
+    /var/tmp; anything else is shown already, and a bind over a system folder would re-mask it), never a
+    pseudo filesystem, and small enough to be masked to full depth (tools.sandbox_secrets.credentials_deep).
+    tools.python_env already refuses the rest; this is the sandbox's own guard."""
+    kept = []
+    for path in visible:
+        real = Path(os.path.realpath(path))
+        if real != path or not any(real.is_relative_to(tree) and real != Path(tree) for tree in _BIND_TREES):
+            continue
+        if credentials_deep(real) is None:
+            continue  # too big to mask to full depth: not shown
+        kept.append(real)
+    return tuple(kept)
 
 
 def _toolchain_paths(home: Path, environment: tuple[Path, ...] = ()) -> list[Path]:

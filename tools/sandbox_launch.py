@@ -109,14 +109,14 @@ def drop_capabilities() -> None:
     _libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
 
 
-def confine_and_exec(command: list[str], writable, readable, protected: list[int]) -> None:
+def confine_and_exec(command: list[str], writable, readable, protected: list[int], listable=()) -> None:
     from tools.landlock import restrict
     from tools.seccomp import build_filter, install
 
     _die_with_parent()
     try:
         drop_capabilities()
-        restrict(writable, readable=readable or None, deny_tcp=True)
+        restrict(writable, readable=readable or None, deny_tcp=True, listable=listable)
         install(build_filter(deny_all_sockets=True, protected_pids=protected))
     except OSError as exc:
         print(f"sandbox_launch: cannot confine the command: {exc}", file=sys.stderr)
@@ -134,7 +134,8 @@ def _exit_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _init(command: list[str], writable, readable, read_only, protected, probe: bool, mount: bool) -> None:
+def _init(command: list[str], writable, readable, read_only, protected, probe: bool, mount: bool,
+          listable=()) -> None:
     """PID 1 of the new namespace: mounts (only in a mount namespace of our own), then the command,
     then reap until it exits."""
     _die_with_parent()
@@ -144,7 +145,7 @@ def _init(command: list[str], writable, readable, read_only, protected, probe: b
         sys.stdout.flush()
     child = os.fork()
     if child == 0:
-        confine_and_exec(command, writable, readable, protected)
+        confine_and_exec(command, writable, readable, protected, listable)
     while True:
         try:
             pid, status = os.wait()
@@ -167,6 +168,7 @@ def main(argv: list[str]) -> int:
     writable = [Path(p) for p in values("--write")]
     readable = [Path(p) for p in values("--read")]
     read_only = [Path(p) for p in values("--ro")]
+    listable = [Path(p) for p in values("--list")]  # folders whose names (not contents) may be read
     protected = [int(p) for p in values("--protect")]
     probe = "--probe" in options
     if not command:
@@ -181,11 +183,11 @@ def main(argv: list[str]) -> int:
         print(json.dumps(isolation))
         sys.stdout.flush()
     if not isolation["pid_namespace"]:
-        confine_and_exec(command, writable, readable, protected)
+        confine_and_exec(command, writable, readable, protected, listable)
     sys.stdout.flush()
     child = os.fork()
     if child == 0:
-        _init(command, writable, readable, read_only, protected, probe, isolation["mount_namespace"])
+        _init(command, writable, readable, read_only, protected, probe, isolation["mount_namespace"], listable)
     _, status = os.waitpid(child, 0)
     return _exit_status(status)
 

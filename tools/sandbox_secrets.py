@@ -87,6 +87,72 @@ def _credentials_below_cached(folder: Path, signature: tuple) -> tuple[Path, ...
     return tuple(found)
 
 
+# A re-bound environment folder is masked to full depth (a credential can sit anywhere in it): entries no
+# ordinary user could read (root outside is uid 0 to the kernel's checks inside) and files and dot-folders the
+# deny list names. Code is never a credential by name (stdlib `secrets.py`, `botocore/credentials.py`), and a
+# package folder is not either (`google/cloud/secretmanager`). A folder bigger than this is not shown at all.
+DEEP_SCAN_BUDGET = 200_000
+_CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".pyx", ".pxd", ".so", ".pyd")
+
+
+def credentials_deep(folder: Path) -> tuple[Path, ...] | None:
+    """What to mask in `folder`, walked to full depth, or None when it is too big to walk (then the sandbox
+    does not show it). Cached until the folder or a folder in its first three levels changes (installing
+    or removing a package does)."""
+    try:
+        signature = _shallow_signature(folder, 3)
+    except OSError:
+        return None
+    return _credentials_deep_cached(folder, signature)
+
+
+def _shallow_signature(folder: Path, depth: int) -> tuple:
+    marks = [(str(folder), os.stat(folder).st_mtime_ns)]
+    level = [str(folder)]
+    for _ in range(depth):
+        below: list[str] = []
+        for path in level:
+            try:
+                for entry in os.scandir(path):
+                    if entry.is_dir(follow_symlinks=False):
+                        marks.append((entry.path, entry.stat(follow_symlinks=False).st_mtime_ns))
+                        below.append(entry.path)
+            except OSError:
+                continue
+        level = below
+    return tuple(marks)
+
+
+@lru_cache(maxsize=64)
+def _credentials_deep_cached(folder: Path, signature: tuple) -> tuple[Path, ...] | None:
+    found: list[Path] = [folder / relative for relative in CREDENTIAL_PATHS if os.path.lexists(folder / relative)]
+    pending = [str(folder)]
+    seen = 0
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > DEEP_SCAN_BUDGET:
+                return None
+            if entry.is_symlink():
+                continue  # what it leads to is masked where it is (a mask over a dangling link fails bwrap)
+            directory = entry.is_dir(follow_symlinks=False)
+            if _private(entry) or _secret_entry(entry.name, directory):
+                found.append(Path(entry.path))
+            elif directory:
+                pending.append(entry.path)
+    return tuple(dict.fromkeys(found))
+
+
+def _secret_entry(name: str, directory: bool) -> bool:
+    if directory:
+        return name.startswith(".") and is_secret_name(name)
+    return is_secret_name(name) and not name.lower().endswith(_CODE_SUFFIXES)
+
+
 def root_only_paths() -> list[Path]:
     """ROOT_ONLY_PATHS that exist here, plus the SSH host keys."""
     found = [Path(p) for p in ROOT_ONLY_PATHS if os.path.lexists(p)]
@@ -164,14 +230,17 @@ def system_scan_cut_short() -> tuple[str, ...]:
     return _system_scan()[1] if os.getuid() == 0 else ()
 
 
-def hidden_paths(workspace: Path, home: Path, rebound: Iterable[Path]) -> list[Path]:
+def hidden_paths(workspace: Path, home: Path, rebound: Iterable[Path], environment: Iterable[Path] = ()) -> list[Path]:
     """Every path a command must not see: root-only files (by name, and as root every entry of the
     scanned system trees no ordinary user could read), credentials in $HOME, in each re-bound
     folder and in each parent folder of the workspace (never the workspace itself, which is the user's
-    project and visible by design)."""
+    project and visible by design). `environment`: the project's environment folders the sandbox re-binds,
+    masked to full depth (`credentials_deep`; the caller leaves out one too big to walk)."""
     hidden = root_only_paths() + unreadable_system_paths() + credential_paths_in(home)
     for folder in rebound:
         hidden += _credentials_below(folder)
+    for folder in environment:
+        hidden += credentials_deep(folder) or ()
     for parent in workspace.parents:
         hidden += credential_paths_in(parent)
     unique: list[Path] = []
