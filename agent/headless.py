@@ -150,10 +150,12 @@ def repo_map_for(runtime: "Runtime", focus_text: str, extra_focus=()) -> str:
         return ""
     from tools.files import repo_files
     from tools.repomap import build_map, mentioned_files
+    from tools.repomap_rank import mentioned_identifiers
 
     files = repo_files(runtime.ctx.workspace)
     focus = mentioned_files(focus_text, files) + list(extra_focus)
-    return build_map(runtime.ctx.workspace, files, budget, lambda: runtime.ctx.count_tokens, focus).text
+    return build_map(runtime.ctx.workspace, files, budget, lambda: runtime.ctx.count_tokens, focus,
+                     mentioned=mentioned_identifiers(focus_text)).text
 
 
 class _CancelOnInterrupt:
