@@ -153,8 +153,20 @@ def rank_files(index, focus: Iterable[str] = (), *, roles: dict[str, float] | No
 
 
 def mentioned_identifiers(text: str) -> set[str]:
-    """Identifier-like words of a task text (`parse_args`, `Router`, `cJSON_Parse`), for personalising."""
-    return {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", text or "")}
+    """The words of a task text that read as code, for personalising: anything in backticks or followed by
+    `(`, snake_case, camelCase and inner capitals (`parse_args`, `QuerySet`, `cJSON_Parse`), a
+    Capitalised word inside a sentence (`the Router`), never plain English (`fix the tests`)."""
+    text = text or ""
+    found = set(re.findall(r"`([A-Za-z_][\w.:]*)`", text))
+    found = {part for word in found for part in re.split(r"[.:]+", word) if part}
+    for match in re.finditer(r"(?<!\w)([A-Za-z_][A-Za-z0-9_]{2,})(\()?", text):
+        word, call = match.group(1), match.group(2)
+        before = text[:match.start()].rstrip()
+        inside_sentence = bool(before) and before[-1] not in ".!?:\n"
+        if (call or "_" in word or re.search(r"[a-z0-9][A-Z]", word)
+                or (word[0].isupper() and inside_sentence)):
+            found.add(word)
+    return found
 
 
 def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str] = ()

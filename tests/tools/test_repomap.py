@@ -169,6 +169,14 @@ def test_identifiers_in_the_task_text_move_their_definitions_up(project, tmp_pat
 
     index = index_of(project, tmp_path)
     plain = [d.name for _, d, _ in ranked_definitions(index)]
-    asked = [d.name for _, d, _ in ranked_definitions(index, mentioned=mentioned_identifiers("why does launch fail?"))]
+    asked = [d.name for _, d, _ in ranked_definitions(index, mentioned=mentioned_identifiers("why does launch() fail?"))]
     assert plain.index("launch") > plain.index("Car")  # used by nothing: low without the task text
     assert asked.index("launch") < asked.index("Car") and asked.index("launch") <= 2
+
+
+def test_only_words_that_read_as_code_count_as_mentioned():
+    from tools.repomap_rank import mentioned_identifiers
+
+    text = ("Fix the tests. Please make parse_args accept --x, and QuerySet.get_or_create(); the Router drops "
+            "`Vars` and launch() fails.")
+    assert mentioned_identifiers(text) == {"parse_args", "QuerySet", "get_or_create", "Router", "Vars", "launch"}
