@@ -403,7 +403,45 @@ def _jest(text: str) -> Summary | None:
         return None
     summary = _from_counts("jest", found[-1][0], skipped=("skipped", "todo", "pending"))
     summary.failing = _unique(name for name in _JEST_FAILED.findall(text) if name != "Test suite failed to run")
+    for name, lines in _blocks(text, _JEST_FAILED, lambda line: line.startswith("  ● ") or line[:1].strip()):
+        if name in summary.failing and name not in summary.details:
+            summary.details[name] = _js_detail(lines)
     return summary
+
+
+_JS_FRAME = re.compile(r"^\s*(?:at |❯ )(?:(?:async )?(\S[^()]*?) \()?((?:file://)?[^\s():]+):(\d+):\d+\)?$")
+_CODE_FRAME = re.compile(r"^\s*(?:>\s*)?\d+\s*\||^\s+\|")  # the source excerpt jest and vitest print
+
+
+def _blocks(text: str, header: re.Pattern, ends, limit: int = 4 * MAX_FRAMES):
+    """(name, body lines) of each failure block: a header line, then lines until `ends(line)` (one pass)."""
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        found = header.match(lines[index])
+        index += 1
+        if not found:
+            continue
+        start = index
+        while index < len(lines) and not ends(lines[index]) and index - start < limit:
+            index += 1
+        yield found.group(1), lines[start:index]
+
+
+def _js_detail(lines: list[str]) -> FailureDetail:
+    """jest's and vitest's failure block: the message, the source excerpt (skipped), the stack (deepest first)."""
+    message: list[str] = []
+    frames: list[Frame] = []
+    for line in lines:
+        frame = _JS_FRAME.match(line)
+        if frame:
+            frames.append((frame.group(2).removeprefix("file://"), int(frame.group(3)), frame.group(1) or ""))
+        elif not frames and not _CODE_FRAME.match(line) and len(message) < MESSAGE_LINES:
+            message.append(line.strip())
+    frames = frames[:MAX_FRAMES][::-1]
+    tests = [f for f in frames if re.search(r"\.(?:test|spec)\.[cm]?[jt]sx?$|(?:^|/)__tests__/", f[0])]
+    detail = FailureDetail("\n".join(message).strip()[:MAX_MESSAGE_CHARS], frames, tests[-1] if tests else None)
+    return detail
 
 
 # ---------------------------------------------------------------------- vitest
@@ -418,6 +456,9 @@ def _vitest(text: str) -> Summary | None:
         return None
     summary = _from_counts("vitest", found[-1][0], skipped=("skipped", "todo"))
     summary.failing = _unique(_VITEST_FAILED.findall(text))
+    for name, lines in _blocks(text, _VITEST_FAILED, lambda line: line.startswith((" FAIL ", "⎯"))):
+        if name in summary.failing and name not in summary.details:
+            summary.details[name] = _js_detail(lines)
     return summary
 
 

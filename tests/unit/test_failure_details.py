@@ -91,3 +91,13 @@ def test_hostile_failure_blocks_are_read_in_linear_time():
     for text, runner in ((tap, "node"), (cargo, "cargo"), (unittest, "unittest")):
         assert parse_summary(text, prefer=runner).failing
     assert time.monotonic() - started < 5
+
+
+def test_jest_and_vitest_blocks_give_the_message_and_the_test_line_without_the_source_excerpt():
+    jest = summary("jest.txt", "jest").details["sum › adds 1 + 2 to equal 3"]
+    assert jest.message.splitlines()[0] == "expect(received).toBe(expected) // Object.is equality"
+    assert "Received: -1" in jest.message and "|" not in jest.message  # the code frame is not the message
+    assert jest.test_frame[:2] == ("src/sum.test.js", 5)
+    vitest = summary("vitest.txt", "vitest").details["src/sum.test.ts > sum > adds 1 + 2"]
+    assert vitest.message.startswith("AssertionError: expected -1 to be 3") and "5|" not in vitest.message
+    assert vitest.test_frame[:2] == ("src/sum.test.ts", 5)
