@@ -28,7 +28,10 @@ from tools.tags import IMPORTED, Definition
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
-SHADOWING = 0.1  # a name that shadows a builtin and that no file imports by name
+SHADOWING = 0.1  # a name that shadows a builtin, unless the package re-exports it or many files import it
+IMPORTS_TO_OWN = 3
+QUALIFIED = 10.0  # a use naming the type (`Jsoup.parse(…)`) is as specific as a name with one definer,
+#                  where a bare member name (`parse`) is shared by ~10
 MENTIONED = 10.0  # a name the task text mentions
 DEFINERS_POWER = 1.0  # a name defined in n files: each definition gets 1/n^this of its uses
 REEXPORTED = 3.0  # a name the package's entry file imports or re-exports (`__init__.py`, `index.ts`, `lib.rs`)
@@ -180,7 +183,7 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     for path, tags in index.files.items():
         for name in {d.name for d in tags.definitions}:
             definers[name] += roles[path]
-    imported: set[str] = set()
+    imported: dict[str, int] = defaultdict(int)  # how many files import a name by name
     reexported: set[str] = set()
     qualified: dict[str, float] = defaultdict(float)  # "Type.member" from calls like `Jsoup.parse(…)`
     use: dict[str, float] = defaultdict(float)
@@ -192,7 +195,7 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
             if "." in name:
                 qualified[name] += weight
             elif name.startswith(IMPORTED):
-                imported.add(name[len(IMPORTED):])
+                imported[name[len(IMPORTED):]] += 1
                 if path.rsplit("/", 1)[-1] in _ENTRY_FILES and roles[path] == 1.0:
                     reexported.add(name[len(IMPORTED):])
             elif name in definers:
@@ -207,11 +210,12 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
             outside = max(use.get(name, 0.0) - mine.get(name, 0.0), 0.0)
             shared = outside / max(definers[name], 1.0) ** DEFINERS_POWER
             if definition.scope:  # uses that name this very type count whole, however common the name
-                shared += qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
+                shared += QUALIFIED * qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
             score = (rank[path] * 0.1 + shared) * (1.0 if definition.kind in TYPE_KINDS else 0.5)
             exported = definition.exported and (name in reexported or not _in_internal(path))
             score *= roles[path] * (1.0 if exported else INTERNAL)
-            if name not in imported and shadows_builtin(name, path):
+            # `from os.path import join` in one file does not make the project's own `join` its API
+            if imported[name] < IMPORTS_TO_OWN and name not in reexported and shadows_builtin(name, path):
                 score *= SHADOWING
             if definition.scope and definition.kind not in TYPE_KINDS and _names_its_type(name, definition.scope):
                 score *= SHADOWING  # a constructor: its type's own line says as much
