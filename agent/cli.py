@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     map_ = sub.add_parser("map", help="print the repo map the model sees")
     map_.add_argument("--tokens", type=int, default=None, help="token budget (default: the map_tokens setting)")
     map_.add_argument("--cwd", default=".", help="the repository")
-    map_.add_argument("--focus", nargs="*", default=[], help="files to rank higher")
+    map_.add_argument("--focus", nargs="*", default=[], help="files (or folders) to show first, then their neighbours")
     map_.add_argument("--model", help="GGUF path (its vocabulary counts the tokens)")
     doctor = sub.add_parser("doctor", help="report the sandbox mechanism, the model and the vocabulary")
     doctor.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "landlock", "none"])
