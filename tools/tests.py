@@ -157,10 +157,11 @@ def _read_repository_file(workspace: Path, name: str, limit: int = 1 << 20) -> s
 
 
 def _unittest_start(workspace: Path) -> list[str]:
-    """Discovery arguments: a `tests/` folder that is not a package is discovered from inside it."""
-    tests = workspace / "tests"
-    if tests.is_dir() and not (tests / "__init__.py").exists():
-        return ["discover", "-v", "-s", "tests"]
+    """Discovery arguments: a `tests/` (or `test/`) folder that is not a package is discovered from inside it."""
+    for name in ("tests", "test"):
+        folder = workspace / name
+        if folder.is_dir() and not folder.is_symlink() and not (folder / "__init__.py").exists():
+            return ["discover", "-v", "-s", name]
     return ["discover", "-v"]
 
 

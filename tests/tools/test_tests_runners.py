@@ -159,3 +159,11 @@ def test_a_projects_own_alarm_stays_in_charge_of_its_test(tmp_path):
     result = run_tests.function(ctx)
     assert result.data["failing"] == ["test_own.py::test_slow"] and result.data["stopped"] == []
     assert "TimeoutError: the project alarm" in result.output and "per-test limit" not in result.output
+
+
+def test_a_unittest_project_with_a_test_folder_is_discovered_there(tmp_path):
+    root = make_project(tmp_path / "p", {"shapes.py": MODULE, "test/test_shapes.py": UNITTEST_SUITE})
+    venv_without_pytest(root)
+    result = run_tests.function(ToolContext(workspace=root, sandbox=Sandbox(root)))
+    assert result.data["runner"] == "unittest" and (result.data["passed"], result.data["failed"]) == (1, 2)
+    assert "FAILED test_shapes.Double.test_wrong at test/test_shapes.py:18" in result.output
