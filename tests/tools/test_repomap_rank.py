@@ -1,0 +1,90 @@
+"""What the repo map puts first on small projects shaped like real ones: the library's exported API over
+tests, internals and names that shadow builtins."""
+
+from __future__ import annotations
+
+from tools.repomap import RepoIndex, ranked_definitions
+from tools.repomap_rank import file_role
+from tools.tags import extract
+
+
+def index_of(files: dict[str, str]) -> RepoIndex:
+    index = RepoIndex()
+    for path, text in files.items():
+        index.files[path] = extract(path, text.encode())
+    return index
+
+
+def order(files: dict[str, str]) -> list[str]:
+    return [d.name for _, d, _ in ranked_definitions(index_of(files))]
+
+
+def test_tests_examples_and_benchmarks_are_supporting_files_by_each_languages_convention():
+    for path in ("tests/test_models.py", "django/test/client.py", "mux_test.go", "src/test/java/AppTest.java",
+                 "spec/rack_spec.rb", "examples/auth/index.js", "benches/bench.rs", "src/map.spec.ts",
+                 "fuzzing/fuzz_main.c", "single_include/nlohmann/json.hpp"):
+        assert file_role(path) < 1.0, path
+    for path in ("django/db/models/base.py", "mux.go", "src/main/java/org/jsoup/Jsoup.java", "lib/rack/builder.rb",
+                 "src/de.rs", "cJSON.c", "lib/testing_helpers_are_not_a_folder.py"):
+        assert file_role(path) == 1.0, path
+
+
+def test_the_library_class_outranks_the_helpers_tests_define():
+    library = "class Model:\n    def save(self):\n        pass\n"
+    tests = {f"tests/test_{n}.py": f"from app.models import Model\n\n\nclass Helper{n}:\n    pass\n\n\n"
+                                    f"def test_{n}():\n    Model().save()\n    Helper{n}()\n    Helper{n}()\n"
+             for n in range(6)}
+    names = order({"app/models.py": library, **tests})
+    assert names[0] == "Model"
+    assert names.index("save") < min(names.index(f"Helper{n}") for n in range(6))
+
+
+def test_a_method_shadowing_a_builtin_ranks_below_the_projects_own_api():
+    files = {
+        "app/base.py": "class Query:\n    def type(self):\n        pass\n\n    def filter_rows(self):\n        pass\n",
+        "app/a.py": "def a(x):\n    return type(x), str(x), Query().filter_rows()\n",
+        "app/b.py": "def b(x):\n    return type(x), Query().filter_rows()\n",
+        "app/c.py": "def c(x):\n    return type(x)\n",
+    }
+    names = order(files)
+    assert names.index("filter_rows") < names.index("type")
+
+
+def test_python_all_and_go_capitals_decide_what_is_exported():
+    py = extract("pkg/api.py", b"__all__ = ['get']\n\n\ndef get(url):\n    pass\n\n\ndef helper():\n    pass\n")
+    assert {d.name: d.exported for d in py.definitions} == {"get": True, "helper": False}
+    go = extract("mux.go", b"package mux\nfunc Vars() {}\nfunc cleanPath() {}\n")
+    assert {d.name: d.exported for d in go.definitions} == {"Vars": True, "cleanPath": False}
+    rs = extract("lib.rs", b"pub fn from_str() {}\nfn parse_inner() {}\npub(crate) fn crate_only() {}\n")
+    assert {d.name: d.exported for d in rs.definitions} == {"from_str": True, "parse_inner": False,
+                                                            "crate_only": False}
+    java = extract("Jsoup.java", b'@SuppressWarnings("unused") public class Jsoup {\n'
+                                 b'  public static Document parse(String html) { return null; }\n'
+                                 b'  private static void check() {}\n}\n')
+    assert {d.name: d.exported for d in java.definitions} == {"Jsoup": True, "parse": True, "check": False}
+    ts = extract("map.ts", b"export function map() {}\nfunction local() {}\n")
+    assert {d.name: d.exported for d in ts.definitions} == {"map": True, "local": False}
+    c = extract("cJSON.c", b"int cJSON_Parse(void) { return 0; }\nstatic int skip(void) { return 0; }\n")
+    assert {d.name: d.exported for d in c.definitions} == {"cJSON_Parse": True, "skip": False}
+
+
+def test_an_exported_function_outranks_an_internal_one_used_as_much():
+    files = {
+        "mux.go": "package mux\nfunc Vars() {}\nfunc cleanPath() {}\n",
+        "a.go": "package mux\nfunc a() { Vars(); cleanPath() }\n",
+        "b.go": "package mux\nfunc b() { Vars(); cleanPath() }\n",
+    }
+    names = order(files)
+    assert names.index("Vars") < names.index("cleanPath")
+
+
+def test_a_call_naming_the_type_credits_that_types_member_over_same_named_ones():
+    files = {
+        "Jsoup.java": "public class Jsoup { public static Document parse(String html) { return null; } }\n",
+        "Parser.java": "public class Parser { public Document parse(String html) { return null; } }\n",
+        "Other.java": "public class Other { public Document parse(String html) { return null; } }\n",
+        "A.java": "class A { void a() { Jsoup.parse(\"x\"); } }\n",
+        "B.java": "class B { void b() { Jsoup.parse(\"y\"); } }\n",
+    }
+    ranked = [(p, d.name) for p, d, _ in ranked_definitions(index_of(files)) if d.name == "parse"]
+    assert ranked[0] == ("Jsoup.java", "parse")
