@@ -309,7 +309,7 @@ def _doctor_python(cwd: str) -> None:
     """The project's Python for the repository at `cwd` (tools/python_env.py), your python setting first."""
     from pathlib import Path
 
-    from agent.config import ConfigError, load_settings
+    from agent.config import ConfigError, load_settings_with_origins
     from agent.headless import SetupError, workspace_root
     from agent.safe_text import line
     from tools.python_env import detect as detect_python, doctor_lines
@@ -319,12 +319,16 @@ def _doctor_python(cwd: str) -> None:
     except SetupError:
         root = Path(cwd).resolve()
     try:
-        override = load_settings(root).python
+        loaded = load_settings_with_origins(root)
     except ConfigError as exc:
         print(f"python: {line(str(exc))}")
         return
-    for text in doctor_lines(detect_python(root, override=override)):
+    for text in doctor_lines(detect_python(root, override=loaded.settings.python)):
         print(line(text))  # folder names come from the repository and the user's disk
+    report = loaded.repo_report
+    if report is not None and "python" in report.ignored:  # the repository may not choose what runs its code
+        print(line(f"  - ignored: python in {report.path} (only you choose the interpreter: --python, your "
+                   "config or GPTOSS_AGENT_PYTHON)"))
 
 
 def _doctor_llama() -> None:
