@@ -8,6 +8,7 @@ loop and prints what happens. The loop itself knows none of this.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -249,6 +250,13 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     started = time.monotonic()
     check_before_fix(ctx, options.allow_dirty)  # refusals come before the suite runs, never after
     report = run_test_suite(ctx)
+    if report.green and _no_results(report):  # exit 0 and nothing run: no proof the suite passes
+        sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
+        sink(TestsReported.from_report(report))
+        reason = _no_results_message(ctx, report)
+        sink(ErrorRaised(reason))
+        sink(RunFinished("failed", 0, 0, 0, 0, round(time.monotonic() - started, 3), reason))
+        return EXIT_USAGE
     if report.green:
         sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
         sink(TestsReported.from_report(report))
@@ -317,7 +325,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                                            "left in the work tree, uncommitted")
             emit(TestsReported.from_report(report))
             left = _only_known_environment(ctx, report, environment)
-            done = report.green or left is not None
+            done = (report.green and not _no_results(report)) or left is not None
             attempt_finished(attempt, "passed" if done else "failed",
                              "the test suite passes" if report.green else
                              "only the environment's failures are left" if done else "the test suite still fails")
@@ -378,14 +386,27 @@ def check_before_fix(ctx, allow_dirty: bool) -> None:
         raise SetupError(str(exc)) from None
     inside = []
     if env is not None and env.prefix is not None:
-        try:
-            inside = [str(Path(env.prefix).resolve().relative_to(ctx.workspace))]
-        except (OSError, ValueError):
+        try:  # the folder as named, never where a link leads (`.venv -> src` must not make src/ noise)
+            inside = [str(Path(os.path.normpath(env.prefix)).relative_to(ctx.workspace))]
+        except ValueError:
             inside = []
-    work = user_changes(entries, inside)
-    if work:
-        raise SetupError("the work tree has uncommitted changes (" + ", ".join(sorted(work)[:5]) +
-                         "); commit or stash them, or pass --allow-dirty (they will be left alone)")
+    work = user_changes(entries, inside, Path(ctx.workspace))
+    if work:  # file names are the repository's (or a command's): escaped, never raw terminal text
+        raise SetupError("the work tree has uncommitted changes (" + ", ".join(safe_line(p) for p in sorted(work)[:5])
+                         + "); commit or stash them, or pass --allow-dirty (they will be left alone)")
+
+
+def _no_results(report) -> bool:
+    """A known runner (pytest, unittest, …) that printed no summary and ran no test: an exit code of 0 alone
+    says nothing (an interpreter that does nothing exits 0). A custom test_cmd is judged by its exit code."""
+    return report.results == "unknown" and report.runner != "custom" and not report.passed
+
+
+def _no_results_message(ctx, report) -> str:
+    env = getattr(ctx.sandbox, "python_env", None)
+    used = f"; the project's Python: {safe_line(env.describe())}" if env is not None else ""
+    return (f"the test runner ({report.runner}) exited 0 but reported no results (no summary, no test run), so "
+            f"nothing says the suite passes{used}. Check that it runs your tests, or set test_cmd")
 
 
 def environment_diagnosis(ctx, report):

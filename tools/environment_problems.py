@@ -33,6 +33,16 @@ _NETWORK = re.compile(r"Temporary failure in name resolution|Name or service not
                       r"|\[Errno -[23]\]|\[Errno 101\]")
 _NOT_FOUND = re.compile(r"(?:execvp (\S+): No such file or directory|cannot start (\S+):|(\S+): command not found"
                         r"|sh: \d+: (\S+): not found)")
+# The error itself, as a runner prints it: `[E   ]module.Type: message` (pytest's E lines, a traceback's last
+# line, unittest's block). Only these lines are read, and only for these types: an assertion that compares
+# a message (`assert f() == "No module named 'yaml'"`) or prints one is a code problem, the model's.
+_ERROR_LINE = re.compile(r"^(?:E\s+)?(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)(?: \[[\w-]+\])?: (.*)$", re.MULTILINE)
+_IMPORT_ERRORS = frozenset({"ModuleNotFoundError", "ImportError"})
+_METADATA_ERRORS = frozenset({"PackageNotFoundError", "DistributionNotFound"})
+_NETWORK_ERRORS = frozenset({"gaierror", "herror", "OSError", "ConnectionError", "URLError", "MaxRetryError",
+                             "NewConnectionError", "NameResolutionError", "ConnectError", "ConnectTimeout",
+                             "ClientConnectorError", "ClientConnectorDNSError", "ClientOSError", "SSLError",
+                             "ProxyError", "FetchError"})
 _RUNNER_MODULES = {"pytest": "pytest", "unittest": "unittest"}
 _RUNNER_PACKAGES = {"go": "golang-go", "cargo": "cargo", "npm": "npm", "node": "nodejs"}
 # Import names whose distribution is called something else (the common ones).
@@ -133,15 +143,20 @@ def _whole_run_problem(output: str, runner: str, program: str, install: Callable
     return None
 
 
+def _errors(text: str, types: frozenset[str]) -> str:
+    """The messages of the error lines of `text` whose exception type is one of `types`, one per line."""
+    return "\n".join(message for name, message in _ERROR_LINE.findall(text) if name in types)
+
+
 def _problem_in(text: str, facts: ProjectFacts, install: Callable[[str], str], runner: str) -> \
         EnvironmentProblem | None:
-    metadata = _NO_METADATA.search(text)
+    metadata = _NO_METADATA.search(_errors(text, _METADATA_ERRORS) + "\n" + _metadata_messages(text))
     if metadata:
         name = normalise(next(g for g in metadata.groups() if g))
         if facts.distribution and name == facts.distribution:
             return _not_installed(install, f"the project's package metadata ({name}) is missing")
         return _missing_dependency(name, facts, install)
-    missing = _NO_MODULE.search(text)
+    missing = _NO_MODULE.search(_errors(text, _IMPORT_ERRORS))
     if missing:
         dotted = missing.group(1)
         top = dotted.split(".")[0]
@@ -156,11 +171,18 @@ def _problem_in(text: str, facts: ProjectFacts, install: Callable[[str], str], r
             return None  # `import calcc` next to calc: a typo in the code, the model's to fix
         return _missing_dependency(_DISTRIBUTION_OF.get(dotted.lower(), _DISTRIBUTION_OF.get(top.lower(), top)),
                                    facts, install)
-    if _NETWORK.search(text):
+    if _NETWORK.search(_errors(text, _NETWORK_ERRORS)):
         return EnvironmentProblem("network needed", "tests need the network, which the sandbox never gives (no edit "
                                   "can change that); run them outside gptoss-agent, or leave them out with a "
                                   "test_cmd that deselects them", "")
     return None
+
+
+def _metadata_messages(text: str) -> str:
+    """PackageNotFoundError prints its message on the next line when it is the distribution's name only
+    (`importlib.metadata.PackageNotFoundError: calc-kit`): those names, as `_NO_METADATA` reads them."""
+    return "\n".join(f"PackageNotFoundError: {message}" for name, message in _ERROR_LINE.findall(text)
+                      if name == "PackageNotFoundError")
 
 
 def _not_installed(install: Callable[[str], str], why: str) -> EnvironmentProblem:

@@ -235,6 +235,11 @@ def _accept(found: _Found, places: _Places, skipped: list[str],
         skipped.append(f"{found.name}: {found.prefix} is not a Python environment (no pyvenv.cfg or conda-meta "
                        "with a bin/python, and no standard library)")
         return None
+    if in_tree:
+        why = _in_tree_interpreter_refusal(prefix, shape, workspace)
+        if why:
+            skipped.append(f"{found.name}: {why}")
+            return None
     visible, refused = _visible(prefix, shape, places, in_tree=in_tree)
     if refused:
         skipped.append(f"{found.name}: {refused}")
@@ -255,6 +260,22 @@ def _in_tree_refusal(lexical: Path, real: Path, workspace: Path, committed: froz
     if relative.parts and relative.parts[0] in committed:
         return (f"{relative.parts[0]}/ is tracked by git: it is the repository's, not an environment you made "
                 "(make your own with python3 -m venv, or use --python)")
+    return ""
+
+
+def _in_tree_interpreter_refusal(prefix: Path, shape: str, workspace: Path) -> str:
+    """Why the python of an environment inside the work tree is not an interpreter: a venv's python is a
+    link to a real interpreter outside the tree. A program inside the tree (a script that exits 0, planted
+    by the repository or an earlier command) would make every run "pass", and `fix` would tell the user to
+    run it on the host to install the project."""
+    if shape != "venv":
+        return (f"{prefix.name}/ holds its own interpreter inside the repository, not a venv of one outside it "
+                "(use --python to choose it)")
+    python = _python_in(prefix / "bin")
+    target = _real(python) if python is not None else None
+    if target is None or _inside(target, workspace) or not _interpreter_prefix(target.parent.parent):
+        return (f"{prefix.name}/bin/python is not a link to an installed interpreter outside the repository "
+                "(a program of the repository's own); never run (use --python to choose an interpreter)")
     return ""
 
 
