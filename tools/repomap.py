@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from bisect import bisect_left
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePath
