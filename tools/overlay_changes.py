@@ -27,7 +27,11 @@ exactly the entries it held at the start. What is carried follows from that:
   from the host was deleted or moved by the user: a conflict, kept aside;
 - a file the command wrote whose bytes came from a file the user changed
   during the command (its origin is that file's inode, or its bytes equal the
-  user's new bytes) is the user's edit, not the agent's: a conflict;
+  user's new bytes) is the user's edit, not the agent's: a conflict. The
+  user's changed files looked at are those the command also wrote or deleted,
+  and those beside a new file the command made; a copy the command makes of a
+  file elsewhere that the user changed meanwhile, and did not touch itself,
+  is not recognised (that would take a walk of the whole tree);
 - a file whose before-content cannot be kept for /undo (over FILE_CAP, or the
   BEFORE_BUDGET spent) is neither overwritten nor deleted: a conflict;
 - a regular file is never replaced by a link (undo could not put it back);
@@ -199,7 +203,7 @@ def rename2(src_dir: int, src: str, dst_dir: int, dst: str, flags: int) -> None:
 def apply(upper: Path, workspace: Path, *, started_ns: int, conflicts_dir: Path,
           expected: Callable[[str], object] = lambda path: UNKNOWN,
           placed_before: dict[str, tuple[int, int]] | None = None, fs_type: str | None = None,
-          seconds: float = CARRY_SECONDS, carry_bytes: int = CARRY_BYTES,
+          seconds: float | None = None, carry_bytes: int | None = None,
           recordable: Callable[[str], bool] = lambda path: True) -> Outcome:
     """Carry `upper` into `workspace` (see the module docstring); returns what was done.
 
@@ -210,6 +214,8 @@ def apply(upper: Path, workspace: Path, *, started_ns: int, conflicts_dir: Path,
     be but whose contents cannot be kept is refused (a conflict). Ignored files never are.
     Raises CarryFailed (with what was carried so far) only on an error outside any one entry.
     """
+    seconds = CARRY_SECONDS if seconds is None else seconds
+    carry_bytes = CARRY_BYTES if carry_bytes is None else carry_bytes
     limit = sys.getrecursionlimit()  # a few frames per folder level, MAX_DEPTH levels on each side
     sys.setrecursionlimit(max(limit, MAX_DEPTH * 16 + 500))
     try:
@@ -271,13 +277,15 @@ class _Applier:
         deleted, so a file the command made from one of them (mv, cp) is known for the user's."""
         if depth > MAX_DEPTH:
             return
+        new_files = False
         for entry in self._names(layer):
             if entry.name == ".git":
                 continue
             current = self._lstat(host, entry.name)
-            if current is None:
-                continue
             info = entry.stat(follow_symlinks=False)
+            if current is None:
+                new_files = new_files or stat.S_ISREG(info.st_mode)
+                continue
             path = prefix + entry.name
             if stat.S_ISDIR(info.st_mode) and stat.S_ISDIR(current.st_mode):
                 if current.st_dev != self.root_dev:
@@ -307,6 +315,14 @@ class _Applier:
                     os.close(inner_host)
             else:
                 self._note_user_file(path, host, entry.name, current)
+        if new_files:  # a copy (cp, a formatter writing a new name) is most often made beside its source
+            for name in self._host_names(host):
+                self.surveyed += 1
+                if self.surveyed > SURVEY_ENTRIES:
+                    return
+                current = self._lstat(host, name)
+                if current is not None and name != ".git":
+                    self._note_user_file(prefix + name, host, name, current)
 
     def _survey_host(self, prefix: str, host: int, depth: int) -> None:
         if depth > MAX_DEPTH:
@@ -699,11 +715,20 @@ class _Applier:
 
     @staticmethod
     def _open_layer(layer: int, name: str) -> int:
+        """A layer folder, opened up for us (the command may have left it 0555 or 000: its entries are
+        moved out of it, which needs write permission there; the mode carried was read before)."""
         try:
-            return os.open(name, _LIST, dir_fd=layer)
+            fd = os.open(name, _LIST, dir_fd=layer)
         except PermissionError:
             os.chmod(f"/proc/self/fd/{layer}/{name}", 0o700)
             return os.open(name, _LIST, dir_fd=layer)
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o700 != 0o700:
+            try:
+                os.fchmod(fd, mode | 0o700)
+            except OSError:
+                pass
+        return fd
 
     @staticmethod
     def _is_opaque(layer: int, name: str) -> bool:
