@@ -293,8 +293,12 @@ class Sandbox:
     def properties(self) -> tuple[Property, ...]:
         """The guarantees this sandbox gives here (see sandbox_properties)."""
         props = sandbox_properties(self.mechanism, self.workspace)
-        if self._overlay_off:
-            props = tuple(_exact_attribution(False, self._overlay_off) if p.name.startswith("exact attribution")
+        off = self._overlay_off
+        if off is None and self.mechanism == "bwrap":
+            holds, why = sandbox_overlay.usable(self.workspace)
+            off = None if holds else why  # e.g. a file system mounted inside the work tree since the probe
+        if off:
+            props = tuple(_exact_attribution(False, off) if p.name.startswith("exact attribution")
                           else p for p in props)
         return props
 

@@ -74,6 +74,8 @@ def test_a_mount_appearing_after_the_probe_turns_the_overlay_off_for_the_next_co
     try:
         assert not ctx.sandbox.exact_attribution
         assert not sandbox_overlay.usable(repo)[0] and "mounted inside" in sandbox_overlay.usable(repo)[1]
+        exact = [p for p in ctx.sandbox.properties() if p.name.startswith("exact attribution")]
+        assert exact and not exact[0].holds and "mounted inside" in exact[0].detail
     finally:
         subprocess.run(["umount", str(repo / "data")], check=True)
     assert ctx.sandbox.exact_attribution
