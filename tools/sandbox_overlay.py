@@ -147,16 +147,24 @@ def prepare(workspace: Path) -> Layers:
 
 
 def _owner_of(pid: int) -> str | None:
-    """`pid` and its start time (clock ticks since boot): a process id alone may have been reused."""
+    """`pid`, its start time (clock ticks since boot: a process id alone may have been reused) and our pid
+    namespace (a process id means nothing in another one)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        return f"{pid} {fields[19]}"
+        return f"{pid} {fields[19]} {os.stat('/proc/self/ns/pid').st_ino}"
     except (OSError, IndexError):
         return None
 
 
-STALE_WITHOUT_OWNER_S = 24 * 3600  # layers from before owners were written: stale once this old
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "?"
+
+
+STALE_WITHOUT_OWNER_S = 24 * 3600  # layers whose owner cannot be checked here: stale once this old
 _STALE_SWEPT: list[str] = []  # whether the sweep ran in this process ("done"), and what it kept
 _STALE_TOLD = False
 
@@ -182,13 +190,13 @@ def sweep_stale(base: Path | None = None) -> list[Path]:
             owner = (root / "owner").read_text().strip()
         except OSError:
             owner = ""
-        if owner:
+        if owner and owner.split()[-1] == _pid_namespace():
             try:
                 if _owner_of(int(owner.split()[0])) == owner:
                     continue  # its agent is still running (another session)
             except ValueError:
                 pass
-        else:
+        else:  # no owner, or one in another pid namespace (a container sharing the folder): by age only
             try:
                 if time.time() - os.lstat(root).st_mtime < STALE_WITHOUT_OWNER_S:
                     continue

@@ -322,14 +322,16 @@ def test_layers_of_a_killed_agent_are_swept_and_kept_writes_are_named_once(tmp_p
     owner = sandbox_overlay._owner_of(child.pid)
     child.communicate(b"")
     base = tmp_path / "overlay"
-    for name, writes in (("cmd-empty", False), ("cmd-wrote", True), ("cmd-alive", True)):
+    owners = {"cmd-alive": sandbox_overlay._owner_of(os.getpid()), "cmd-other-namespace": "1 1 1"}
+    for name, writes in (("cmd-empty", False), ("cmd-wrote", True), ("cmd-alive", True),
+                         ("cmd-other-namespace", False)):
         (base / name / "upper").mkdir(parents=True)
-        (base / name / "owner").write_text(owner if name != "cmd-alive" else sandbox_overlay._owner_of(os.getpid()))
+        (base / name / "owner").write_text(owners.get(name, owner))
         if writes:
             (base / name / "upper" / "work.py").write_text("x = 1\n")
     kept = sandbox_overlay.sweep_stale(base)
     assert kept == [base / "cmd-wrote" / "upper"]
-    assert sorted(p.name for p in base.iterdir()) == ["cmd-alive", "cmd-wrote"]
+    assert sorted(p.name for p in base.iterdir()) == ["cmd-alive", "cmd-other-namespace", "cmd-wrote"]
     notice = sandbox_overlay.stale_notice()
     assert notice and str(base / "cmd-wrote" / "upper") in notice
     assert sandbox_overlay.stale_notice() is None
