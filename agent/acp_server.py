@@ -100,8 +100,10 @@ class EditorSession:
         self._loop = asyncio.get_running_loop()
         self._pending: list[Any] = []  # posted, not yet sent (any thread appends, the pump takes)
         self._pending_lock = threading.Lock()
-        self._woken = False  # a wake-up for the pump is on its way: later posts need not send another
+        self._woken = False  # a wake-up for the pump is on its way: later text need not send another
+        self._urgent_sent = False  # so is one that ends the text's frame early (something other than text came)
         self._ready = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._pump = asyncio.ensure_future(self._run_pump())
         self.worker: threading.Thread | None = None
 
@@ -109,16 +111,22 @@ class EditorSession:
 
     def post(self, item: Any) -> None:
         """Queue an update (or a client call) for the pump; safe from any thread."""
+        text = isinstance(item, (TextPiece, AgentMessageChunk, AgentThoughtChunk))
         with self._pending_lock:
             self._pending.append(item)
-            if self._woken:
+            if self._woken and (text or self._urgent_sent):
                 return
             self._woken = True
+            self._urgent_sent = self._urgent_sent or not text
         try:
-            self._loop.call_soon_threadsafe(self._ready.set)
+            self._loop.call_soon_threadsafe(self._ready.set if text else self._wake_now)
         except RuntimeError:  # the loop is closed: the process is ending and nobody is listening
             if isinstance(item, _Request):
                 item.future.cancel()
+
+    def _wake_now(self) -> None:
+        self._ready.set()
+        self._urgent.set()
 
     def sink(self, event: AgentEvent) -> None:
         """The loop's event sink: events become updates, in order."""
@@ -232,12 +240,14 @@ class EditorSession:
             await self._ready.wait()
             with self._pending_lock:
                 first = self._pending[0] if self._pending else None
-            if isinstance(first, (TextPiece, AgentMessageChunk, AgentThoughtChunk)):
-                await asyncio.sleep(STREAM_FRAME_S)
+            if isinstance(first, (TextPiece, AgentMessageChunk, AgentThoughtChunk)) and not self._urgent.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):  # the frame ends early when anything else comes
+                    await asyncio.wait_for(self._urgent.wait(), STREAM_FRAME_S)
             with self._pending_lock:
                 items, self._pending = self._pending, []
-                self._woken = False
+                self._woken = self._urgent_sent = False
                 self._ready.clear()
+                self._urgent.clear()
             for item in coalesce(items):
                 if item is None:
                     return
