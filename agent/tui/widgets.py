@@ -242,7 +242,8 @@ class PromptInput(TextArea):
 
     Enter and Tab are handled in `_on_key`, in the order the keys arrived, not
     as priority bindings: a priority binding runs before the keys queued ahead
-    of it, so a fast `/plan⏎` used to send an empty line.
+    of it, so a fast `/plan⏎` used to send an empty line. Keys that bindings
+    handle (arrows, Backspace) are run from `_on_key` too, for the same reason.
     """
 
     class Submitted(Message):
@@ -293,6 +294,11 @@ class PromptInput(TextArea):
             self.move_cursor(self.document.end)
         else:
             handled = False
+        if not handled and not event.is_printable:
+            # A key left to a binding (arrows, Backspace, Home, Esc, F1) acts now, in key order. Left to
+            # bubble up to the app, it would act after the keys queued behind it: `ab⌫c⏎` typed in one
+            # burst sent "abc", the Backspace landing in the emptied prompt.
+            handled = await self.app._check_bindings(key)
         if handled:
             event.stop()
             event.prevent_default()

@@ -84,3 +84,17 @@ def test_keys_typed_before_the_terminal_leaves_line_mode_wait_whole_in_the_input
     session.send("\x03\x03")
     assert session.close() == 0
     assert user_messages_in_newest_session(codec) == ["typed ahead"]
+
+
+def test_a_burst_with_backspace_and_arrows_is_handled_in_the_order_typed(repo, tmp_path, codec):
+    """Keys written in one go (a fast typist on a busy machine, a paste, tmux send-keys): editing keys
+    act where they were typed, not after the letters and the Enter behind them."""
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps([final("First answer."), final("Second answer.")]))
+    session = launch(repo, replay)
+    session.wait_for(b"Ready", timeout=90)
+    session.send("ab\x7fc\rxyz\x1b[D\x1b[DQ\r")
+    session.wait_for(b"Second answer.", timeout=60)
+    session.send("\x03\x03")
+    assert session.close() == 0
+    assert user_messages_in_newest_session(codec) == ["ac", "xQyz"]
