@@ -6,7 +6,11 @@ typing into the pipe) then waits forever. Here every line is checked before the
 SDK sees it: what is not a JSON-RPC 2.0 message is answered with a
 well-formed error (parse error, invalid request, message too large) and the
 next line is read. Only valid messages reach the SDK's router, which answers
-unknown methods and invalid params itself.
+unknown methods and invalid params itself. NaN and Infinity (which Python's
+json reads but JSON does not have) are refused here with the request's id:
+the SDK would echo them in its error, which then could not be written.
+Whatever is sent is strict JSON; a reply that cannot be is still sent, its
+non-finite numbers written as strings, so no request goes unanswered.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import threading
 from typing import Any
 
-PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 MAX_MESSAGE_BYTES = 64 << 20  # a prompt with embedded files fits; a runaway line does not fill memory
 TOO_LONG: Any = object()  # what _read_line returns for a line over the limit
 
@@ -50,6 +54,17 @@ def problem(message: Any) -> tuple[int, str, Any] | None:
     return None
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every NaN/Infinity float replaced by its name as a string (strict JSON can hold it then)."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def error_reply(code: int, text: str, ident: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": text}}
 
@@ -64,7 +79,11 @@ class CheckedTransport:
         self.bad_lines = 0
 
     async def send(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, separators=(",", ":"), ensure_ascii=True, allow_nan=False) + "\n").encode()
+        try:
+            text = json.dumps(message, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        except ValueError:  # a non-finite float somewhere (an echo of the input): written as a string instead
+            text = json.dumps(_finite(message), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        data = (text + "\n").encode()
         async with self._lock:
             self._writer.write(data)
             await self._writer.drain()
@@ -81,14 +100,19 @@ class CheckedTransport:
                 continue
             if not line.strip():
                 continue
+            constants: list[str] = []
             try:
-                message = json.loads(line)
+                message = json.loads(line, parse_constant=lambda name: constants.append(name))
             except (ValueError, RecursionError) as exc:  # ValueError: bad UTF-8, bad JSON, a huge integer
                 await self._refuse(PARSE_ERROR, f"Parse error: {str(exc)[:200]}", None)
                 continue
             found = problem(message)
             if found is not None:
                 await self._refuse(*found)
+                continue
+            if constants:  # read as null above; the request is answered with its own id
+                await self._refuse(INVALID_PARAMS if "method" in message else INVALID_REQUEST,
+                                   f"Invalid params: {constants[0]} is not a JSON number", message.get("id"))
                 continue
             return message
 
@@ -201,7 +225,7 @@ def handshake(line: bytes) -> tuple[bytes, dict[str, Any]] | None:
     None for anything else: the full server answers it (with an error where due).
     """
     try:
-        message = json.loads(line)
+        message = json.loads(line, parse_constant=_not_json)  # NaN/Infinity: the full server refuses it
     except (ValueError, RecursionError):
         return None
     if problem(message) is not None or message.get("method") != "initialize" or message.get("id") is None:
@@ -214,6 +238,10 @@ def handshake(line: bytes) -> tuple[bytes, dict[str, Any]] | None:
     reply = {"jsonrpc": "2.0", "id": message["id"], "result": initialize_result()}
     return (json.dumps(reply, separators=(",", ":")) + "\n").encode(), (
         capabilities if isinstance(capabilities, dict) else {})
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_first_line(fd: int, limit: int = 1 << 20) -> tuple[bytes, bytes]:
