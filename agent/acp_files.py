@@ -8,13 +8,26 @@ exactly as without an editor, and only then is the client asked. The client
 never sees a path we would refuse, and what it answers is data like any file.
 Commands and tests still run in our sandbox on the disk; so that they see the
 agent's edit, the disk is written too whenever the editor left it unsaved.
+
+The editor resolves the path again after our checks, following links. So it is
+asked only while nothing of ours can change the tree's links under it: commands
+run on the copy-on-write overlay (they write the tree only when they end, and
+the carry never puts a link in place of a file) and no command or test of this
+process runs in that work tree (`tree_lock`, held by every other tool of every
+session and by each editor file operation). Otherwise the file tools use the
+disk, link-free, exactly as without an editor, and the user is told once why.
+After an editor write the path is checked again: still the same regular file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import stat
+import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from agent.types import ToolResult
 from tools.context import ToolContext
@@ -29,6 +42,25 @@ class EditorFiles:
 
     read_text: Callable[[str], str | None] | None = None  # absolute path → the buffer's text (None: no buffer)
     write_text: Callable[[str, str], None] | None = None  # absolute path, new text → lands in the buffer
+    unsafe: Callable[[], str | None] = lambda: None  # why the editor must not resolve paths now (None: it may)
+    notify: Callable[[str], None] = lambda why: None  # tell the user why the disk is used instead (once per reason)
+
+
+_TREE_LOCKS: dict[str, threading.Lock] = {}
+_TREE_LOCKS_GUARD = threading.Lock()
+BUSY_TREE = ("a command is running in this work tree (in this or another editor thread), so the file tools "
+             "read and write the disk directly until it ends; the editor's unsaved buffers are not used meanwhile")
+
+
+def tree_lock(root: Path | str) -> threading.Lock:
+    """The work tree's lock in this process, shared by all sessions: commands hold it, editor file operations too."""
+    key = os.path.realpath(os.fspath(root))
+    with _TREE_LOCKS_GUARD:
+        return _TREE_LOCKS.setdefault(key, threading.Lock())
+
+
+class EditorWriteEscaped(PathRefused):
+    """After the editor wrote a file, the path is no longer the regular file we checked: say so loudly."""
 
 
 class EditorWorkspace(Workspace):
@@ -40,15 +72,50 @@ class EditorWorkspace(Workspace):
     def __init__(self, root: Path | str, files: EditorFiles) -> None:
         super().__init__(root)
         self.files = files
+        self.editor = False  # True only inside editor_turn(), while the editor may resolve paths itself
+        self.through_editor: set[str] = set()  # files this workspace wrote through the editor
+        self.notes: list[str] = []  # what the tool's result must say (a rollback the editor refused)
 
     def absolute(self, relative: str) -> str:
         return f"{self.real.rstrip('/')}/{relative}"
+
+    @contextlib.contextmanager
+    def editor_turn(self) -> Iterator[bool]:
+        """Hold the tree's lock while the editor is asked (yields whether it may be); else the disk, and say why."""
+        why = self.files.unsafe()
+        lock = tree_lock(self.real)
+        if why is None and not lock.acquire(blocking=False):
+            why = BUSY_TREE
+        if why is not None:
+            self.files.notify(why)
+            yield False
+            return
+        self.editor = True
+        try:
+            yield True
+        finally:
+            self.editor = False
+            lock.release()
+
+    def identity(self, relative: str) -> tuple[int, int] | None:
+        """(device, inode) of the regular file at `relative`, reached without links; None if it is missing."""
+        try:
+            fd, _ = self.open(relative, os.O_PATH, follow_inside=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PathRefused(f"{relative}: not a regular file")
+        return info.st_dev, info.st_ino
 
     def read(self, path: str, *, max_bytes: int = MAX_READ_BYTES, allow_secrets: bool = False,
              follow_inside: bool = True, truncate: bool = False) -> tuple[bytes, str]:
         data, relative = super().read(path, max_bytes=max_bytes, allow_secrets=allow_secrets,
                                       follow_inside=follow_inside, truncate=truncate)
-        if self.files.read_text is None:
+        if self.files.read_text is None or not self.editor:
             return data, relative
         text = self.files.read_text(self.absolute(relative))
         if text is None:
@@ -69,14 +136,43 @@ class EditorWorkspace(Workspace):
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None  # not text the editor can hold: the disk only
-        if self.files.write_text is not None and text is not None:
-            self.files.write_text(self.absolute(relative), text)
+        if self.files.write_text is not None and text is not None and self.editor:
+            before = self.identity(relative)
+            try:
+                self.files.write_text(self.absolute(relative), text)
+            except OSError as exc:
+                if relative not in self.through_editor:
+                    raise
+                # putting back a file this patch changed in the editor: the disk at least goes back, and we say so
+                self.notes.append(f"the editor refused to take back its edit of {relative} ({exc}); the file on "
+                                  "disk is restored, but the editor's buffer still shows the edit: undo it there")
+            else:
+                self.through_editor.add(relative)
+                self._verify_after_editor(relative, before, data)
         try:  # commands and tests read the disk: make sure the edit is there, through our link-free write
             on_disk, _ = Workspace.read(self, relative, allow_secrets=True, follow_inside=False)
         except (OSError, PathRefused):
             on_disk = None
         if on_disk != data:
             super().write(relative, data, allow_secrets=allow_secrets)
+
+    def _verify_after_editor(self, relative: str, before: tuple[int, int] | None, data: bytes) -> None:
+        """The editor resolved the path itself: it must still be the regular file we checked (or our new one)."""
+        try:
+            after = self.identity(relative)
+        except (OSError, PathRefused) as exc:
+            raise EditorWriteEscaped(f"{relative} is no longer a regular file of the repository after the editor "
+                                     f"wrote it ({exc}): something replaced it while the editor wrote, and the "
+                                     "editor may have written elsewhere (outside the repository); check it "
+                                     "now") from None
+        if before is not None and after != before:
+            try:
+                on_disk, _ = Workspace.read(self, relative, allow_secrets=True, follow_inside=False)
+            except (OSError, PathRefused):
+                on_disk = None
+            if on_disk != data:  # an editor that saves by renaming leaves our text; anything else is a swap
+                raise EditorWriteEscaped(f"{relative} was replaced by another file while the editor wrote it; the "
+                                         "editor may have written elsewhere (outside the repository); check it now")
 
 
 def _format_lines(ctx: ToolContext, path: str, data: bytes, line_start: int, line_end: int | None,
@@ -130,7 +226,9 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
             line_start, line_end = arguments.get("line_start", 1), arguments.get("line_end")
             line_numbers = arguments.get("line_numbers", False)
             try:
-                with EditorWorkspace(ctx.workspace, files) as space:
+                with EditorWorkspace(ctx.workspace, files) as space, space.editor_turn() as editor:
+                    if not editor:  # the disk, link-free, exactly as without an editor (the user was told why)
+                        return open_file.function(ctx, **arguments)
                     disk, relative = Workspace.read(space, path, allow_secrets=ctx.allow_secrets)
                     buffer, _ = space.read(relative, allow_secrets=ctx.allow_secrets, follow_inside=False)
             except (OSError, PathRefused) as exc:
@@ -146,8 +244,23 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
                 ops = parse_patch(patch)
             except PatchError as exc:
                 return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
-            with EditorWorkspace(ctx.workspace, files) as space:
-                return editing._apply(ctx, space, ops)
+            with EditorWorkspace(ctx.workspace, files) as space, space.editor_turn():
+                result = editing._apply(ctx, space, ops)
+                if space.notes:
+                    result = dataclasses.replace(result, output=result.output + "\n" + "\n".join(space.notes))
+                return result
 
         tools["repo_browser.apply_patch"] = Tool(tools["repo_browser.apply_patch"].spec, patch_in_editor)
+    for name, tool in list(tools.items()):
+        if name not in ("repo_browser.open_file", "repo_browser.apply_patch"):
+            tools[name] = Tool(tool.spec, holding_tree(tool.function))
     return Registry(tools=tools, aliases=dict(registry.aliases))
+
+
+def holding_tree(function: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
+    """`function` run while it holds its work tree's lock: no editor file operation meanwhile (commands, tests)."""
+    def run(ctx: ToolContext, **arguments) -> ToolResult:
+        with tree_lock(ctx.workspace):
+            return function(ctx, **arguments)
+
+    return run
