@@ -397,16 +397,21 @@ def check_before_fix(ctx, allow_dirty: bool) -> None:
 
 
 def _no_results(report) -> bool:
-    """A known runner (pytest, unittest, …) that printed no summary and ran no test: an exit code of 0 alone
-    says nothing (an interpreter that does nothing exits 0). A custom test_cmd is judged by its exit code."""
-    return report.results == "unknown" and report.runner != "custom" and not report.passed
+    """No test ran: a known runner (pytest, unittest, …) that printed no summary, or a summary of 0 tests.
+    An exit code of 0 alone says nothing (an interpreter that does nothing exits 0). A custom test_cmd
+    without a summary is judged by its exit code."""
+    if report.passed:
+        return False
+    if report.results == "unknown":
+        return report.runner != "custom"
+    return not (report.failed or report.errors or report.skipped)
 
 
 def _no_results_message(ctx, report) -> str:
     env = getattr(ctx.sandbox, "python_env", None)
     used = f"; the project's Python: {safe_line(env.describe())}" if env is not None else ""
-    return (f"the test runner ({report.runner}) exited 0 but reported no results (no summary, no test run), so "
-            f"nothing says the suite passes{used}. Check that it runs your tests, or set test_cmd")
+    return (f"the test runner ({report.runner}) exited 0 but no test ran (no summary, or a summary of 0 tests), "
+            f"so nothing says the suite passes{used}. Check that it runs your tests, or set test_cmd")
 
 
 def environment_diagnosis(ctx, report):

@@ -218,6 +218,8 @@ def test_a_known_runner_that_exits_0_with_no_results_is_not_green():
     assert silent.green and _no_results(silent)  # exit 0 alone: never "the tests pass"
     assert not _no_results(TestReport("custom", ["make", "check"], exit_code=0, results="unknown"))
     assert not _no_results(TestReport("pytest", ["pytest"], passed=3, exit_code=0))
+    assert _no_results(TestReport("unittest", ["python", "-m", "unittest"], exit_code=0))  # "Ran 0 tests ... OK"
+    assert not _no_results(TestReport("pytest", ["pytest"], skipped=2, exit_code=0))
 
 
 # ---------------------------------------------------------------------- 8: code bugs that mention an error
