@@ -245,6 +245,8 @@ def hidden_paths(workspace: Path, home: Path, rebound: Iterable[Path], environme
         hidden += credential_paths_in(parent)
     unique: list[Path] = []
     for path in hidden:
+        if os.path.islink(path) and not os.path.exists(path):
+            continue  # a dangling link shows nothing, and bwrap cannot mask one (every command would fail)
         if path not in unique and not workspace.is_relative_to(path):
             unique.append(path)
     return unique

@@ -184,6 +184,17 @@ def test_a_venv_of_the_system_python_runs_every_command(make_sandbox, sandbox_re
     assert ran.ok and str(sandbox_repo / ".venv") in ran.output, ran.output
 
 
+def test_a_dangling_link_with_a_credential_name_in_a_rebound_folder_does_not_break_commands(make_sandbox, fake_home,
+                                                                                              monkeypatch):
+    # the shape of /usr/lib/ssl/cert.pem when its target is missing: bwrap cannot mask a dangling link
+    tools = fake_home / ".local" / "bin"
+    tools.mkdir(parents=True)
+    (tools / "cert.pem").symlink_to("/nonexistent/ca-certificates.crt")
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    echo = make_sandbox().run(["echo", "still-works"])
+    assert echo.ok and "still-works" in echo.output, echo.output
+
+
 # ---------------------------------------------------------------------- 9, 11: the repository's own "interpreter"
 
 def _commit_all(repo: Path) -> None:
