@@ -329,7 +329,20 @@ def _in_nested_repository(workspace: Path, path: str, cache: dict[str, bool]) ->
 
 
 def _tracked_or_not_ignored(workspace: Path, paths: list[str]) -> set[str]:
-    """Which of `paths` git tracks or would show as untracked (the rest are ignored)."""
+    """Which of `paths` git tracks or would show as untracked (the rest are ignored).
+
+    Each `ls-files -o` walks the folders its pathspecs name, so many paths are asked for in one call
+    by their folders (at most 500 of them, else the whole tree), not in chunks that each walk again:
+    40k new files in one folder cost one walk, not eighty.
+    """
+    if len(paths) > 500:
+        folders = sorted({path.rsplit("/", 1)[0] for path in paths if "/" in path})
+        whole = len(folders) > 500 or any("/" not in path for path in paths)
+        spec = [] if whole else [folder for i, folder in enumerate(folders)  # drop folders inside another
+                                 if not any(folder.startswith(other + "/") for other in folders[:i])]
+        done = run_git(workspace, "ls-files", "-z", "-c", "-o", "--exclude-standard", "--", *spec, check=True)
+        listed = {p.decode("utf-8", "surrogateescape") for p in done.stdout.split(b"\0") if p}
+        return listed & set(paths)
     found: set[str] = set()
     for start in range(0, len(paths), 500):
         chunk = paths[start:start + 500]  # host git makes every pathspec literal

@@ -335,3 +335,14 @@ def test_layers_of_a_killed_agent_are_swept_and_kept_writes_are_named_once(tmp_p
     notice = sandbox_overlay.stale_notice()
     assert notice and str(base / "cmd-wrote" / "upper") in notice
     assert sandbox_overlay.stale_notice() is None
+
+
+def test_many_new_files_are_recorded_in_one_pass_and_ignored_ones_left_out(ctx, repo):
+    (repo / ".gitignore").write_text("out/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "ignore out")
+    attribution.start_session(ctx)
+    result = run(ctx, "mkdir -p gen/a gen/b out && for i in $(seq 400); do echo $i > gen/a/$i.py; "
+                      "echo $i > gen/b/$i.py; echo $i > out/$i.o; done")
+    assert result.exit_code == 0, result.output
+    assert len(ctx.changes) == 800 and all(path.startswith("gen/") for path in ctx.changes)
