@@ -164,6 +164,7 @@ def _pid_namespace() -> str:
         return "?"
 
 
+CONFLICTS_KEPT_S = 30 * 24 * 3600  # a command's versions of conflicting files are kept this long
 STALE_WITHOUT_OWNER_S = 24 * 3600  # layers whose owner cannot be checked here: stale once this old
 _STALE_SWEPT: list[str] = []  # whether the sweep ran in this process ("done"), and what it kept
 _STALE_TOLD = False
@@ -173,7 +174,8 @@ def sweep_stale(base: Path | None = None) -> list[Path]:
     """Remove the layers of agents that are no longer running (killed mid-command); returns the ones kept.
 
     A layer whose upper folder holds writes is kept: those are the command's writes, which were never
-    carried into the work tree, and the user may want them (`stale_notice` says where, once).
+    carried into the work tree, and the user may want them (`stale_notice` says where, once: at one
+    start only; the layer is removed CONFLICTS_KEPT_S after that).
     Runs once per process.
     """
     if _STALE_SWEPT:
@@ -206,11 +208,23 @@ def sweep_stale(base: Path | None = None) -> list[Path]:
             holds_writes = any(True for _ in os.scandir(root / "upper"))
         except OSError:
             holds_writes = False
-        if holds_writes:
+        if holds_writes and os.path.lexists(root / "told"):  # the user was told where it is, at an earlier start
+            try:
+                if time.time() - os.lstat(root / "told").st_mtime > CONFLICTS_KEPT_S:
+                    remove_tree(root)
+            except OSError:
+                pass
+        elif holds_writes:
             kept.append(root / "upper")
         else:
             remove_tree(root)
     _STALE_SWEPT.extend(str(path) for path in kept)
+    try:  # conflict copies the user has had long enough
+        for folder in (base / "conflicts").glob("cmd-*"):
+            if time.time() - os.lstat(folder).st_mtime > CONFLICTS_KEPT_S:
+                remove_tree(folder)
+    except OSError:
+        pass
     return kept
 
 
@@ -222,6 +236,12 @@ def stale_notice() -> str | None:
         return None
     _STALE_TOLD = True
     from agent.safe_text import line
+
+    for upper in kept:
+        try:
+            (Path(upper).parent / "told").touch()
+        except OSError:
+            pass
 
     shown = ", ".join(line(path) for path in kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
     return (f"an earlier agent was stopped while a command ran; what that command wrote was never carried into "

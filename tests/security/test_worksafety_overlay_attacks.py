@@ -335,6 +335,10 @@ def test_layers_of_a_killed_agent_are_swept_and_kept_writes_are_named_once(tmp_p
     notice = sandbox_overlay.stale_notice()
     assert notice and str(base / "cmd-wrote" / "upper") in notice
     assert sandbox_overlay.stale_notice() is None
+    monkeypatch.setattr(sandbox_overlay, "_STALE_SWEPT", [])  # the next start: told already, not again
+    monkeypatch.setattr(sandbox_overlay, "_STALE_TOLD", False)
+    assert sandbox_overlay.sweep_stale(base) == [] and sandbox_overlay.stale_notice() is None
+    assert (base / "cmd-wrote" / "upper" / "work.py").exists()
 
 
 def test_many_new_files_are_recorded_in_one_pass_and_ignored_ones_left_out(ctx, repo):
