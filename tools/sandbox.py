@@ -369,13 +369,13 @@ class Sandbox:
                 conflicts_dir=layers.root.parent / "conflicts" / layers.root.name,
                 expected=collector.expected if collector else (lambda path: overlay_changes.UNKNOWN),
                 placed_before=self._placed, fs_type=sandbox_overlay.mount_fs_type(self.workspace),
-                recordable=collector.recordable if collector else (lambda path: False))
+                recordable=collector.recordable if collector else (lambda path: True))
         except overlay_changes.CarryFailed as exc:  # what was carried is still recorded; the rest stays kept
             outcome, failed = exc.outcome, exc
         except Exception as exc:  # nothing carried: the user's files are untouched, the command's are kept
             outcome, failed = overlay_changes.Outcome(), exc
         if failed is not None or outcome.left:  # keep the layer: what is left in it is the command's, not lost
-            layers.close_pipe()
+            layers.keep()
         else:
             layers.discard()
         if len(self._placed) > 100_000:

@@ -125,6 +125,15 @@ class Layers:
                     pass
         self.report_read = self.report_write = -1
 
+    def keep(self) -> None:
+        """Keep the layers (what is left in them is the command's and was named in its result): never
+        named again as a killed agent's (`sweep_stale`)."""
+        self.close_pipe()
+        try:
+            (self.root / "told").touch()
+        except OSError:
+            pass
+
     def discard(self) -> None:
         """Remove the layers (the overlay's work folder holds a 000 folder: opened up first)."""
         self.close_pipe()
