@@ -34,7 +34,8 @@ exactly the entries it held at the start. What is carried follows from that:
   is not recognised (that would take a walk of the whole tree);
 - a file whose before-content cannot be kept for /undo (over FILE_CAP, or the
   BEFORE_BUDGET spent) is neither overwritten nor deleted: a conflict;
-- a regular file is never replaced by a link (undo could not put it back);
+- a regular file is never replaced by a link or a folder (undo could not put
+  it back; ignored files, never recorded, may be);
   a new link where nothing was is carried as a link, never followed.
 Within SLACK_NS, a file whose content is still what the agent knew it held
 (its own last write, or HEAD's) is not a conflict, and an entry exactly as an
@@ -430,8 +431,12 @@ class _Applier:
         if current is not None and stat.S_ISDIR(current.st_mode) and current.st_dev != self.root_dev:
             self.outcome.skipped.append((path, "a file system mounted there: never carried across"))
             return
+        if current is not None and stat.S_ISREG(current.st_mode) and self.recordable(path):
+            self._conflict(path, "the command replaced your file with a folder, which /undo could not reverse",
+                           layer, name)
+            return
         if current is not None and not stat.S_ISDIR(current.st_mode):
-            self.remove(path, host, name)  # the command replaced a file or link with a folder
+            self.remove(path, host, name)  # the command replaced a link or special file with a folder
             current = self._lstat(host, name)
             if current is not None:
                 self._conflict(path, "changed by you while the command replaced it with a folder", layer, name)

@@ -265,6 +265,14 @@ def test_a_users_file_is_never_replaced_by_a_link_and_a_later_link_does_not_bloc
     assert (repo / "README.md").read_text() == "# project\n" and (repo / "notes.txt").read_text() == mine
 
 
+def test_a_recorded_file_replaced_by_a_folder_is_a_conflict_and_undo_still_works(ctx, repo):
+    run(ctx, "echo agent > README.md")
+    result = run(ctx, "rm README.md && mkdir README.md && echo x > README.md/f")
+    assert conflicts(result, "README.md") and (repo / "README.md").read_text() == "agent\n", result.notes
+    assert "restored" in git_tools.undo(ctx)
+    assert (repo / "README.md").read_text() == "# project\n"
+
+
 def test_a_new_link_where_nothing_was_is_still_carried_as_a_link(ctx, repo):
     result = run(ctx, "ln -s README.md readme-link")
     assert os.readlink(repo / "readme-link") == "README.md", result.notes
