@@ -254,6 +254,7 @@ def _go_json(text: str) -> Summary | None:
     if not seen:
         return None
     summary.running = next(reversed(started), None) if started else None
+    summary.failing.sort()  # packages run in parallel: the same failures read the same on every run
     return summary
 
 
