@@ -84,7 +84,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent.safe_text import line
-from tools.paths import Workspace, private_dir
+from tools.paths import PathRefused, Workspace, private_dir
 
 FILE_CAP = 16 * 2**20
 BEFORE_BUDGET = 256 * 2**20  # before-contents kept for /undo, all files together; past it: not overwritten
@@ -243,7 +243,7 @@ def _apply(upper, workspace, started_ns, conflicts_dir, expected, placed_before,
             finally:
                 os.close(root)
                 os.close(layer)
-        except OSError as exc:
+        except Exception as exc:  # what was carried so far is in the outcome: it is still recorded
             raise CarryFailed(str(exc), applier.outcome) from exc
         return applier.outcome
 
@@ -414,6 +414,8 @@ class _Applier:
             action()
         except OSError as exc:
             self._left(path, exc.strerror or type(exc).__name__)
+        except Exception as exc:  # a bug must not lose track of what was already carried
+            self._left(path, type(exc).__name__)
 
     def entry(self, path: str, entry: os.DirEntry, layer: int, host: int, parent_touched: bool) -> None:
         info = entry.stat(follow_symlinks=False)
@@ -804,7 +806,7 @@ class _Applier:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(name, target, src_dir_fd=layer)
             kept = str(target)
-        except OSError:
+        except (OSError, PathRefused):
             self._left(path, "the command's version of a conflict")
         self.outcome.conflicts.append(Conflict(path, why, kept))
 
@@ -833,7 +835,7 @@ class _Applier:
                     os.close(src)
                 os.unlink(staged, dir_fd=host)
             kept = str(target)
-        except OSError:
+        except (OSError, PathRefused):
             self._unlink_quietly(host, staged)
         self.outcome.conflicts.append(Conflict(path, why, kept))
 
