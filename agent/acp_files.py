@@ -75,6 +75,7 @@ class EditorWorkspace(Workspace):
         self.editor = False  # True only inside editor_turn(), while the editor may resolve paths itself
         self.through_editor: set[str] = set()  # files this workspace wrote through the editor
         self.notes: list[str] = []  # what the tool's result must say (a rollback the editor refused)
+        self.escaped: list[str] = []  # editor writes that did not land on the file we checked (said first, loudly)
 
     def absolute(self, relative: str) -> str:
         return f"{self.real.rstrip('/')}/{relative}"
@@ -161,6 +162,7 @@ class EditorWorkspace(Workspace):
         try:
             after = self.identity(relative)
         except (OSError, PathRefused) as exc:
+            self.escaped.append(relative)
             raise EditorWriteEscaped(f"{relative} is no longer a regular file of the repository after the editor "
                                      f"wrote it ({exc}): something replaced it while the editor wrote, and the "
                                      "editor may have written elsewhere (outside the repository); check it "
@@ -171,6 +173,7 @@ class EditorWorkspace(Workspace):
             except (OSError, PathRefused):
                 on_disk = None
             if on_disk != data:  # an editor that saves by renaming leaves our text; anything else is a swap
+                self.escaped.append(relative)
                 raise EditorWriteEscaped(f"{relative} was replaced by another file while the editor wrote it; the "
                                          "editor may have written elsewhere (outside the repository); check it now")
 
@@ -246,6 +249,11 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
                 return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
             with EditorWorkspace(ctx.workspace, files) as space, space.editor_turn():
                 result = editing._apply(ctx, space, ops)
+                if space.escaped:  # not "every file was restored": the editor wrote somewhere we cannot see
+                    result = ToolResult.error(
+                        f"WARNING: the editor's write of {', '.join(space.escaped)} did not land on the file that was "
+                        "checked; a file outside the repository may have been overwritten. "
+                        + result.output.replace("every file was restored", "the patch's other files were restored"))
                 if space.notes:
                     result = dataclasses.replace(result, output=result.output + "\n" + "\n".join(space.notes))
                 return result

@@ -3,7 +3,8 @@
 Nothing here does I/O. `UpdateMapper` turns one `AgentEvent` into the ACP
 updates an editor shows (thought and message chunks, tool calls and their
 updates, the plan), and `stop_reason` turns a run's status into the prompt's
-stop reason. Every human-facing string from the model or the repository goes
+stop reason; `prompt_text` reads a prompt's content blocks, `history_updates` a
+recorded session's log (data: a record that does not fit is left out). Every human-facing string from the model or the repository goes
 through `agent.safe_text` (an editor may render in a terminal: Toad, Neovim),
 the old and new text of an edit and a call's raw arguments included: they are
 shown, never applied (the edit itself reaches the editor through
@@ -12,14 +13,18 @@ fs/write_text_file, byte for byte).
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from acp.schema import (AgentMessageChunk, AgentPlanUpdate, AgentThoughtChunk, ContentToolCallContent,
-                        FileEditToolCallContent, PermissionOption, PlanEntry, TextContentBlock, ToolCallLocation,
-                        ToolCallProgress, ToolCallStart, ToolCallUpdate)
+                        EmbeddedResourceContentBlock, FileEditToolCallContent, PermissionOption, PlanEntry,
+                        ResourceContentBlock, TextContentBlock, TextResourceContents, ToolCallLocation,
+                        ToolCallProgress, ToolCallStart, ToolCallUpdate, UserMessageChunk)
 
+from agent.acp_fences import command_title, fenced, fenced_block
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, TextStreamed, ToolCalled, ToolFinished, key_argument)
 from agent.safe_text import block, line
@@ -66,6 +71,8 @@ _PATCH_FILE = re.compile(r"^\*\*\* (?:Update|Add|Delete) File: (.+)$", re.M)
 def tool_title(name: str, arguments: Any) -> str:
     """"Edit calc.py", "Run pytest -q": the verb of the tool and its key argument, on one safe line."""
     verb = TOOL_VERBS.get(name, name)
+    if isinstance(arguments, dict) and "cmd" in arguments:  # shown whole in the body; the title says what it cut
+        return command_title(arguments["cmd"], TITLE_WIDTH, verb)
     if name == "repo_browser.apply_patch":
         text = arguments.get("patch", "") if isinstance(arguments, dict) else str(arguments)
         subject = ", ".join(dict.fromkeys(m.strip() for m in _PATCH_FILE.findall(text or "")))
@@ -140,7 +147,7 @@ def permission_tool_call(call_id: str, name: str, arguments: Any, root: str,
     """What a permission request shows: the call's title, its kind, and the diff or command it would run."""
     content: list[Any] = list(diff_contents(edits or []))
     if not content and preview:
-        content.append(text_content(block(preview)))
+        content.append(text_content(preview))  # already markdown: fenced, neutralised (agent/acp_fences.py)
     return ToolCallUpdate(tool_call_id=call_id, title=tool_title(name, arguments), kind=TOOL_KINDS.get(name, "other"),
                           status="pending", content=content or None, locations=tool_locations(name, arguments, root))
 
@@ -213,11 +220,11 @@ class UpdateMapper:
         if event.ok and edits:
             content.extend(diff_contents(edits))
         elif event.ok and event.display:
-            content.append(text_content("```diff\n" + block(event.display.rstrip("\n")) + "\n```"))
+            content.append(text_content(fenced_block(event.display.rstrip("\n"), "diff")))
         output = event.output if len(event.output) <= OUTPUT_CHARS else (
             event.output[:OUTPUT_CHARS] + f"\n[… {len(event.output) - OUTPUT_CHARS} more characters]")
         if output and not (event.ok and content):
-            content.append(text_content("```\n" + block(output) + "\n```"))
+            content.append(text_content(fenced_block(output)))
         return ToolCallProgress(session_update="tool_call_update", tool_call_id=event.id,
                                 status="completed" if event.ok else "failed", content=content or None,
                                 raw_output={"ok": event.ok, "truncated": event.truncated})
@@ -266,3 +273,67 @@ def coalesce(items: list[Any]) -> list[Any]:
         run.append(text[1])
     close_run()
     return merged
+
+
+def prompt_text(blocks: list, root: str) -> str:
+    """The user's message from a prompt's content blocks (text, file links, embedded files)."""
+    parts: list[str] = []
+    for item in blocks:
+        if isinstance(item, TextContentBlock):
+            parts.append(item.text)
+        elif isinstance(item, ResourceContentBlock):
+            uri = item.uri.removeprefix("file://")
+            parts.append("@" + (os.path.relpath(uri, root) if uri.startswith(root.rstrip("/") + "/") else item.uri))
+        elif isinstance(item, EmbeddedResourceContentBlock) and isinstance(item.resource, TextResourceContents):
+            uri = item.resource.uri.removeprefix("file://")
+            name = os.path.relpath(uri, root) if uri.startswith(root.rstrip("/") + "/") else item.resource.uri
+            parts.append(f"Attached {name}:\n{fenced(item.resource.text)}")
+        else:
+            parts.append(f"({getattr(item, 'type', 'content')} attached; this model reads text only)")
+    return "\n\n".join(p for p in parts if p)
+
+
+def history_updates(record, codec, root: str) -> list[Any]:
+    """A recorded session as the updates an editor shows: user messages, then what the agent said and did."""
+    from agent.compaction import split_messages
+
+    mapper = UpdateMapper(root, live=False)
+    updates: list[Any] = []
+    for entry in record.records:
+        if entry["kind"] == "segment" and entry["segment"] == "user":
+            views = split_messages(entry["tokens"], codec.decode)
+            text = "\n".join(codec.decode(v.content) for v in views)
+            updates.append(UserMessageChunk(session_update="user_message_chunk",
+                                            content=TextContentBlock(type="text", text=block(text))))
+        elif entry["kind"] == "event":
+            event = _event_from_json(entry["event"])
+            if event is not None:
+                updates.extend(mapper(event))
+    return updates
+
+
+def _event_from_json(data: dict[str, Any]) -> AgentEvent | None:
+    """An event record back as the event it was; a record whose fields do not fit is left out (logs are data)."""
+    from agent import events
+
+    kinds = {cls.type: cls for cls in (events.ReasoningEmitted, events.MessageEmitted, events.ToolCalled,
+                                       events.ToolFinished, events.PlanUpdated, events.Committed,
+                                       events.ErrorRaised, events.RunFinished)}
+    cls = kinds.get(data.get("type"))
+    if cls is None:
+        return None
+    values = {}
+    for spec in dataclasses.fields(cls):
+        if spec.name not in data:
+            continue
+        value, wanted = data[spec.name], str(spec.type)
+        allowed = tuple(t for name, t in (("str", str), ("bool", bool), ("int", int), ("float", (int, float)),
+                                          ("list", list), ("dict", dict), ("Any", object)) if name in wanted)
+        if not (isinstance(value, allowed) or (value is None and "None" in wanted)) or (
+                isinstance(value, bool) and "bool" not in wanted):
+            return None
+        values[spec.name] = value
+    try:
+        return cls(**values)
+    except TypeError:  # a required field is missing
+        return None

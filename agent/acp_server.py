@@ -14,7 +14,6 @@ the instant handshake) is agent/acp_main.py; the checked wire, agent/acp_wire.py
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -22,26 +21,26 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import acp
 from acp import RequestError
-from acp.schema import (AgentMessageChunk, AgentThoughtChunk, AvailableCommand, AvailableCommandsUpdate,
-                        EmbeddedResourceContentBlock, InitializeResponse, ListSessionsResponse, LoadSessionResponse,
-                        NewSessionResponse, PromptResponse, ResourceContentBlock, SessionInfo, SessionMode,
-                        SessionModeState, SetSessionModeResponse, TextContentBlock, TextResourceContents,
-                        ToolCallProgress, UserMessageChunk)
+from acp.schema import (AvailableCommand, AvailableCommandsUpdate, InitializeResponse, ListSessionsResponse,
+                        LoadSessionResponse, NewSessionResponse, PromptResponse, SessionInfo, SessionMode,
+                        SessionModeState, SetSessionModeResponse)
 
-from agent.acp_mapping import (PERMISSION_OPTIONS, FileEdit, TextPiece, UpdateMapper, coalesce, message,
-                               permission_tool_call, stop_reason, thought)
-from agent.events import AgentEvent, ToolCalled, ToolFinished
+from agent.acp_mapping import history_updates, message, prompt_text, stop_reason, thought
 from agent.acp_model import ModelLoader
+from agent.acp_session import ClientGone, EditorSession
 from agent.runtime import RunOptions, SetupError
 from agent.safe_text import block, line
 
 log = logging.getLogger("gptoss-agent.acp")
 
 BUSY = -32001  # a server error (JSON-RPC leaves -32000..-32099 to implementations): the session is answering
+TOO_MANY = -32003  # a server error: this process serves MAX_SESSIONS sessions at most
+MAX_SESSIONS = 256  # each prompted session holds its log and sandbox descriptors until the process ends
+MAX_PROMPT_CHARS = 2_000_000  # past any model's context; tokenising more would hold up a cancel for seconds
 MODES = {
     "read-only": ("Read only", "the agent reads and searches; nothing can change files or run code"),
     "ask": ("Ask", "the agent asks before every edit, command, test run and commit"),
@@ -56,263 +55,6 @@ COMMANDS = {
 }
 LOAD_NOTE_EVERY = 0.1  # a progress chunk per tenth of the model loaded
 SHUTDOWN_WAIT_S = 10.0
-STREAM_FRAME_S = 0.016  # text chunks sampled within one frame travel as one update
-
-
-class ClientGone(Exception):
-    """The editor closed the connection (or the turn was cancelled) while we waited for its answer."""
-
-
-# ---------------------------------------------------------------------- one editor session
-
-@dataclasses.dataclass
-class _Request:
-    """A call to the client made from the agent's thread, sent in order with the updates."""
-
-    start: Callable[[], Any]  # () -> coroutine
-    future: concurrent.futures.Future
-
-
-@dataclasses.dataclass
-class _Flush:
-    done: asyncio.Future
-
-
-class EditorSession:
-    """One editor thread: its workspace, session log, runtime, mode and the pump that sends its updates."""
-
-    def __init__(self, server: "AcpServer", session_id: str, options: RunOptions, workspace, log_file,
-                 mode: str) -> None:
-        self.server, self.id, self.options, self.workspace, self.log = server, session_id, options, workspace, log_file
-        self.root = str(workspace.root)
-        self.mode = mode
-        self.runtime = None
-        self.fresh = log_file is not None  # its log was created by this process (session/new), not loaded
-        self.started = False
-        self.busy = False
-        self.cancel = threading.Event()
-        self.always: set[str] = set()
-        self.never: set[str] = set()
-        self.notes: list[str] = []  # said before the first prompt (a refused repository setting, the sandbox off)
-        self.mapper = UpdateMapper(self.root)
-        self._seen: dict[str, tuple] = {}
-        self._last_call: ToolCalled | None = None
-        self._loop = asyncio.get_running_loop()
-        self._pending: list[Any] = []  # posted, not yet sent (any thread appends, the pump takes)
-        self._pending_lock = threading.Lock()
-        self._woken = False  # a wake-up for the pump is on its way: later text need not send another
-        self._urgent_sent = False  # so is one that ends the text's frame early (something other than text came)
-        self._ready = asyncio.Event()
-        self._urgent = asyncio.Event()
-        self._pump = asyncio.ensure_future(self._run_pump())
-        self.worker: threading.Thread | None = None
-
-    # -- from the agent's thread
-
-    def post(self, item: Any) -> None:
-        """Queue an update (or a client call) for the pump; safe from any thread."""
-        text = isinstance(item, (TextPiece, AgentMessageChunk, AgentThoughtChunk))
-        with self._pending_lock:
-            self._pending.append(item)
-            if self._woken and (text or self._urgent_sent):
-                return
-            self._woken = True
-            self._urgent_sent = self._urgent_sent or not text
-        try:
-            self._loop.call_soon_threadsafe(self._ready.set if text else self._wake_now)
-        except RuntimeError:  # the loop is closed: the process is ending and nobody is listening
-            if isinstance(item, _Request):
-                item.future.cancel()
-
-    def _wake_now(self) -> None:
-        self._ready.set()
-        self._urgent.set()
-
-    def sink(self, event: AgentEvent) -> None:
-        """The loop's event sink: events become updates, in order."""
-        if isinstance(event, ToolCalled):
-            self._last_call = event
-        edits = self._new_edits() if isinstance(event, ToolFinished) else []
-        for update in self.mapper(event, edits if event.type == "tool_result" and
-                                  event.name == "repo_browser.apply_patch" else None):
-            self.post(update)
-
-    def call_client(self, start: Callable[[], Any], cancel: threading.Event | None = None) -> Any:
-        """Ask the client something and wait for its answer; ClientGone when the turn is cancelled or it left."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self.post(_Request(start, future))
-        while True:
-            try:
-                return future.result(timeout=0.05)
-            except concurrent.futures.TimeoutError:
-                if (cancel is not None and cancel.is_set()) or self.server.closed:
-                    future.cancel()
-                    raise ClientGone("cancelled while waiting for the editor") from None
-
-    def approve(self, call, spec) -> None:
-        """The approver: the session mode's rule, the 'always' answers, then the editor's permission dialog.
-
-        An allowed call is marked in_progress: it runs now (a refusal is the call's failed update).
-        """
-        self._decide(call, spec)
-        if self._last_call is not None:
-            self.post(ToolCallProgress(session_update="tool_call_update", tool_call_id=self._last_call.id,
-                                       status="in_progress"))
-
-    def _decide(self, call, spec) -> None:
-        from agent.loop import Refused, approval_for
-
-        decision = approval_for(self.mode, spec)
-        if decision == "refuse":
-            raise Refused(f"{spec.recipient} can change files (it writes or runs code), and this session is in "
-                          f"{self.mode} mode")
-        if decision == "allow" or spec.recipient in self.always:
-            return
-        if spec.recipient in self.never:
-            raise Refused(f"the user rejects every {spec.recipient} call in this session")
-        called = self._last_call
-        call_id = called.id if called is not None else f"call_{time.monotonic_ns()}"
-        arguments = called.arguments if called is not None else {}
-        request = permission_tool_call(call_id, spec.recipient, arguments, self.root,
-                                       *self._preview(spec.recipient, arguments))
-        try:
-            answer = self.call_client(lambda: self.server.conn.request_permission(
-                session_id=self.id, tool_call=request, options=PERMISSION_OPTIONS), self.cancel)
-        except ClientGone:
-            raise Refused("the user cancelled") from None
-        except Exception as exc:  # noqa: BLE001 - a broken answer is a refusal, never a crash
-            raise Refused(f"the editor did not answer the permission request ({type(exc).__name__})") from None
-        outcome = answer.outcome
-        if outcome.outcome != "selected":
-            raise Refused("the user cancelled")
-        choice = outcome.option_id
-        reason = _reason(answer) or _reason(outcome)
-        if choice == "allow_once":
-            return
-        if choice == "allow_always":
-            self.always.add(spec.recipient)
-            return
-        if choice == "reject_always":
-            self.never.add(spec.recipient)
-        elif choice != "reject_once":
-            raise Refused(f"the editor answered with an unknown option {line(choice)!r}")
-        raise Refused(reason or "no")
-
-    def run_turn(self, text: str) -> tuple[str, str]:
-        """(worker thread) One prompt through the loop: (status, reason)."""
-        from agent.headless import start_agent
-
-        try:
-            agent = self.runtime.agent
-            if not self.started:
-                start_agent(self.runtime, text)
-                self.started = True
-            result = agent.run(text, self.cancel)
-            return result.status, result.reason
-        except BaseException as exc:  # noqa: BLE001 - a bug (or a native panic) ends the turn, not the server
-            log.exception("the turn failed")
-            self.post(message(f"\n\n**error:** {block(f'{type(exc).__name__}: {exc}')}\n"))
-            return "error", f"{type(exc).__name__}: {exc}"
-
-    # -- on the event loop
-
-    async def flush(self) -> None:
-        """Wait until every update queued so far was written."""
-        done = self._loop.create_future()
-        self.post(_Flush(done))
-        await done
-
-    async def close(self) -> None:
-        self.post(None)
-        try:
-            await asyncio.wait_for(self._pump, 2.0)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            pass
-
-    async def _run_pump(self) -> None:
-        """Send the session's updates in order; adjacent text chunks that waited are sent as one.
-
-        A text chunk waits up to STREAM_FRAME_S for the ones sampled after it
-        (an editor repaints at about that pace anyway): one notification per
-        frame instead of one per token, which is most of the protocol's cost.
-        """
-        while True:
-            await self._ready.wait()
-            with self._pending_lock:
-                first = self._pending[0] if self._pending else None
-            if isinstance(first, (TextPiece, AgentMessageChunk, AgentThoughtChunk)) and not self._urgent.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):  # the frame ends early when anything else comes
-                    await asyncio.wait_for(self._urgent.wait(), STREAM_FRAME_S)
-            with self._pending_lock:
-                items, self._pending = self._pending, []
-                self._woken = self._urgent_sent = False
-                self._ready.clear()
-                self._urgent.clear()
-            for item in coalesce(items):
-                if item is None:
-                    return
-                try:
-                    await self._deliver(item)
-                except Exception as exc:  # noqa: BLE001 - the client left: stop the turn, drain the rest
-                    log.warning("could not send to the editor: %s", exc)
-                    self.server.client_gone()
-
-    async def _deliver(self, item: Any) -> None:
-        if isinstance(item, _Flush):
-            if not item.done.done():
-                item.done.set_result(None)
-        elif isinstance(item, _Request):
-            if item.future.cancelled() or self.server.closed:
-                item.future.cancel()
-                return
-            task = asyncio.ensure_future(item.start())
-            task.add_done_callback(lambda t, f=item.future: _settle(f, t))
-            item.future.add_done_callback(
-                lambda f, t=task: self._loop.call_soon_threadsafe(t.cancel) if f.cancelled() else None)
-            await asyncio.sleep(0)  # the request goes out before the next update
-        elif not self.server.closed:
-            await self.server.conn.session_update(session_id=self.id, update=item)
-
-    # -- helpers
-
-    def _new_edits(self) -> list[FileEdit]:
-        """Files the last tool changed (ctx.changes entries that moved since the previous call)."""
-        ctx = self.runtime.ctx if self.runtime else None
-        edits = []
-        for relative, change in list(ctx.changes.items()) if ctx else []:
-            key = (change.before_last, change.after)
-            if self._seen.get(relative) != key:
-                self._seen[relative] = key
-                edits.append(FileEdit(f"{self.root.rstrip('/')}/{relative}", _text(change.before_last),
-                                      _text(change.after)))
-        return edits
-
-    def _preview(self, recipient: str, arguments: Any) -> tuple[list[FileEdit] | None, str | None]:
-        """What the permission request shows: a patch as per-file old/new text (read inside the jail), else the call."""
-        import json
-
-        if recipient == "repo_browser.apply_patch" and isinstance(arguments, dict):
-            from tools.patch import PatchError, apply_patch, parse_patch
-            from tools.paths import PathRefused, Workspace
-
-            patch = str(arguments.get("patch", ""))
-            try:
-                with Workspace(self.root) as space:
-                    def read(name: str) -> str | None:
-                        try:
-                            return space.read(name)[0].decode("utf-8", errors="replace")
-                        except FileNotFoundError:
-                            return None
-
-                    outcome = apply_patch(parse_patch(patch), read)
-                    return [FileEdit(f"{self.root.rstrip('/')}/{name}", read(name), text)
-                            for name, text in outcome.writes.items()], None
-            except (PatchError, OSError, PathRefused) as exc:
-                return None, f"{patch}\n\n(this patch will not apply: {exc})"
-        if isinstance(arguments, dict) and "cmd" in arguments:
-            cmd = arguments["cmd"]
-            return None, "$ " + (" ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))
-        return None, json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
 
 
 def _mcp_note(servers) -> list[str]:
@@ -321,28 +63,6 @@ def _mcp_note(servers) -> list[str]:
         return []
     names = ", ".join(line(getattr(s, "name", "?")) for s in servers[:5])
     return [f"the editor's MCP servers ({names}) are not used: gptoss-agent's tools run offline, in its sandbox"]
-
-
-def _settle(future: concurrent.futures.Future, task: asyncio.Task) -> None:
-    if future.done():
-        return
-    if task.cancelled():
-        future.cancel()
-    elif task.exception() is not None:
-        future.set_exception(task.exception())
-    else:
-        future.set_result(task.result())
-
-
-def _reason(model: Any) -> str:
-    """A reason the editor gave with a rejection (in `_meta.reason`, the protocol's extension point)."""
-    meta = getattr(model, "field_meta", None)
-    reason = meta.get("reason") if isinstance(meta, dict) else None
-    return line(reason)[:500] if isinstance(reason, str) else ""
-
-
-def _text(data: bytes | None) -> str | None:
-    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------------- the protocol
@@ -358,6 +78,7 @@ class AcpServer:
         self.closed = False
         self.client_fs = None
         self.sessions: dict[str, EditorSession] = {}
+        self._loading: set[str] = set()  # ids being restored by session/load (registered once complete)
         self._in_flight = 0
 
     def on_connect(self, conn) -> None:
@@ -421,8 +142,10 @@ class AcpServer:
             options, workspace, notes = await self._workspace(cwd)
             from agent.runtime import create_session_log
 
+            self._check_room()
             log_file = await asyncio.to_thread(create_session_log, options, workspace, task="(editor session)",
                                                session_config={"command": "acp"})
+            log_file.close()  # reopened at the first prompt: a session never prompted holds no descriptor
             session = self._open(log_file.id, options, workspace, notes + _mcp_note(mcp_servers), log_file)
             return NewSessionResponse(session_id=session.id, modes=self._modes(session))
 
@@ -433,7 +156,10 @@ class AcpServer:
 
             self._require_initialized()
             if session_id in self.sessions:  # open in this process already: its history again, nothing rebuilt
-                return await self._reopen(self.sessions[session_id])
+                return await self._reopen(self.sessions[session_id], cwd)
+            if session_id in self._loading:
+                raise RequestError(BUSY, f"session {line(session_id)} is being loaded; wait for that load's answer")
+            self._check_room()
             options, workspace, notes = await self._workspace(cwd)
             try:
                 record = await asyncio.to_thread(find_session, session_id, repo=str(workspace.root))
@@ -443,24 +169,40 @@ class AcpServer:
                 raise RequestError(-32002, str(exc)) from None
             if record.id != session_id:
                 raise RequestError(-32002, f"no session {line(session_id)} (did you mean {record.id}?)")
-            model = await self._model()
-            session = self._open(record.id, options, workspace, notes + _mcp_note(mcp_servers), None)
-            session.busy = True  # a prompt that arrives while the history is replayed waits its turn (refused)
+            self._loading.add(record.id)
             try:
-                await asyncio.to_thread(self._restore, session, record, model)
-            except Exception as exc:  # noqa: BLE001 - a log that cannot be restored is the editor's one-line error
-                del self.sessions[session.id]
-                await session.close()
-                text = str(exc) if isinstance(exc, SetupError) else f"cannot restore the session: {exc}"
-                raise RequestError(-32603, text) from None
+                model = await self._model()
+                # registered only once its history is replayed: a log that cannot be restored leaves nothing open
+                session = self._open(record.id, options, workspace, notes + _mcp_note(mcp_servers), None,
+                                     register=False)
+                try:
+                    await asyncio.to_thread(self._restore, session, record, model)
+                    await session.flush()
+                except Exception as exc:  # noqa: BLE001 - a log that cannot be restored is the editor's one-line error
+                    await session.close()
+                    if session.log is not None:
+                        session.log.close()
+                    text = str(exc) if isinstance(exc, SetupError) else f"cannot restore the session: {exc}"
+                    raise RequestError(-32603, text) from None
+                self.sessions[session.id] = session
+                asyncio.get_running_loop().call_soon(self._announce, session)
             finally:
-                session.busy = False
-            await session.flush()
+                self._loading.discard(record.id)
             return LoadSessionResponse(modes=self._modes(session))
 
-    async def _reopen(self, session: EditorSession) -> LoadSessionResponse:
+    async def _reopen(self, session: EditorSession, cwd: str) -> LoadSessionResponse:
+        from agent.headless import workspace_root
         from agent.session import SessionError, read_session
 
+        if not isinstance(cwd, str) or not os.path.isabs(cwd) or "\0" in cwd:
+            raise RequestError(-32602, f"cwd must be an absolute path, not {line(cwd)!r}")
+        try:
+            root = await asyncio.to_thread(workspace_root, cwd)
+        except (SetupError, ValueError, OSError) as exc:
+            raise RequestError(-32602, str(exc)) from None
+        if os.path.realpath(str(root)) != os.path.realpath(session.root):  # as a fresh process would refuse it
+            raise RequestError(-32602, f"session {session.id} belongs to the repository at {line(session.root)}, "
+                                       f"not {line(str(root))}; open it from there")
         if session.busy:
             raise RequestError(BUSY, f"session {session.id} is answering a prompt; load it when the turn is over")
         if session.runtime is not None and session.log is not None:
@@ -508,10 +250,13 @@ class AcpServer:
             if session.busy:
                 raise RequestError(BUSY, f"session {session_id} is already answering a prompt; wait for its stop reason "
                                          "or cancel it (session/cancel) first")
+            text = prompt_text(prompt, session.root)
+            if len(text) > MAX_PROMPT_CHARS:  # tokenising it could not be cancelled, and no model's context holds it
+                raise RequestError(-32602, f"the prompt is {len(text):,} characters; the limit is "
+                                           f"{MAX_PROMPT_CHARS:,} (attach fewer or smaller files)")
             session.busy = True
             session.cancel = threading.Event()
             try:
-                text = prompt_text(prompt, session.root)
                 for note in session.notes:
                     session.post(thought(block(note) + "\n"))
                 session.notes.clear()
@@ -551,24 +296,33 @@ class AcpServer:
     async def _workspace(self, cwd: str):
         from agent.runtime import prepare_workspace
 
-        if not isinstance(cwd, str) or not os.path.isabs(cwd):
-            raise RequestError(-32602, f"cwd must be an absolute path, not {line(cwd)!r}")
+        if not isinstance(cwd, str) or not os.path.isabs(cwd) or "\0" in cwd:
+            raise RequestError(-32602, f"cwd must be an absolute path, not {line(cwd)[:300]!r}")
         options = dataclasses.replace(self.options, cwd=cwd, extra=dict(self.options.extra))
         notes: list[str] = []  # a refused repository setting, the sandbox off: said in the first turn
         try:
             workspace = await asyncio.to_thread(prepare_workspace, options, notify=lambda n: notes.append(n.text))
         except SetupError as exc:
             raise RequestError(-32602, str(exc)) from None
+        except (ValueError, OSError) as exc:  # a name too long, a folder we may not enter: the caller's cwd
+            raise RequestError(-32602, f"cwd {line(cwd)[:300]!r} cannot be used: {line(str(exc))[:300]}") from None
         return options, workspace, notes
 
-    def _open(self, session_id: str, options: RunOptions, workspace, notes: list[str], log_file) -> EditorSession:
+    def _check_room(self) -> None:
+        if len(self.sessions) + len(self._loading) >= MAX_SESSIONS:
+            raise RequestError(TOO_MANY, f"{MAX_SESSIONS} sessions are open in this agent process, the most it "
+                                         "serves; restart the agent (sessions stay resumable with session/load)")
+
+    def _open(self, session_id: str, options: RunOptions, workspace, notes: list[str], log_file, *,
+              register: bool = True) -> EditorSession:
         mode = workspace.settings.approval if workspace.settings.approval in MODES else "ask"
         if self.options.approval in MODES:
             mode = self.options.approval
         session = EditorSession(self, session_id, options, workspace, log_file, mode)
         session.notes.extend(notes)
-        self.sessions[session_id] = session
-        asyncio.get_running_loop().call_soon(self._announce, session)
+        if register:
+            self.sessions[session_id] = session
+            asyncio.get_running_loop().call_soon(self._announce, session)
         return session
 
     def _announce(self, session: EditorSession) -> None:
@@ -605,8 +359,11 @@ class AcpServer:
         """(worker thread) The session's runtime, through the one composition root."""
         from agent.runtime import build_runtime
 
+        log_file = session.log
+        if log_file is not None and session_path is None:  # session/new closed it: reopened for the first turn
+            log_file, session_path = None, log_file.path
         runtime = build_runtime(session.options, task="(editor session)", sink=session.sink,
-                                workspace=session.workspace, model=model, session_log=session.log,
+                                workspace=session.workspace, model=model, session_log=log_file,
                                 session_path=session_path, session_config={"command": "acp"})
         runtime.agent.approver = session.approve
         files = self._editor_files(session)
@@ -614,6 +371,7 @@ class AcpServer:
             from agent.acp_files import editor_registry
 
             runtime.agent.registry = editor_registry(runtime.agent.registry, files)
+            session.files = files
         session.log = runtime.session
         session.runtime = runtime
 
@@ -644,8 +402,24 @@ class AcpServer:
             except Exception as exc:  # noqa: BLE001 - the tool reports it and rolls back
                 raise OSError(f"the editor refused to write {path}: {exc}") from None
 
+        told: set[str] = set()
+
+        def unsafe() -> str | None:
+            sandbox = getattr(session.runtime.ctx if session.runtime else None, "sandbox", None)
+            if sandbox is not None and getattr(sandbox, "exact_attribution", False):
+                return None
+            return ("commands here do not run on the copy-on-write overlay (" + line(
+                getattr(sandbox, "mechanism", None) or "no sandbox") + "): one could change the work tree's links "
+                "while the editor opens a path, so the file tools read and write the disk directly (link-free) and "
+                "the editor's unsaved buffers are not used")
+
+        def notify(why: str) -> None:
+            if why not in told:
+                told.add(why)
+                session.post(thought(block(why) + "\n"))
+
         return EditorFiles(read_text=read_text if fs.read_text_file else None,
-                           write_text=write_text if fs.write_text_file else None)
+                           write_text=write_text if fs.write_text_file else None, unsafe=unsafe, notify=notify)
 
     def _restore(self, session: EditorSession, record, model) -> None:
         """(worker thread) A recorded session: its runtime, its conversation, and its history as updates."""
@@ -657,26 +431,35 @@ class AcpServer:
 
     def _command(self, session: EditorSession, name: str) -> tuple[str, str]:
         """(worker thread) A slash command: its result as a message."""
+        from agent.acp_files import tree_lock
+
+        if name == "compact":
+            return self._run_command(session, name)
+        with tree_lock(session.root):  # /undo, /diff, /test: no editor file operation meanwhile
+            return self._run_command(session, name)
+
+    def _run_command(self, session: EditorSession, name: str) -> tuple[str, str]:
+        from agent.acp_fences import fenced_block
         from tools import git as git_tools
 
         ctx = session.runtime.ctx
         if name == "compact":
             done = session.runtime.agent.compact(session.cancel)
-            text = "Context compacted." if done else "Compaction failed (the conversation is unchanged)."
+            text = block("Context compacted." if done else "Compaction failed (the conversation is unchanged).")
         elif name == "undo":
             try:
-                text = git_tools.undo(ctx)
+                text = block(git_tools.undo(ctx))
             except git_tools.GitError as exc:
-                text = f"undo: {exc}"
+                text = block(f"undo: {exc}")
         elif name == "diff":
             diff = git_tools.diff_text(ctx.workspace)
-            text = f"```diff\n{diff.rstrip()}\n```" if diff.strip() else "No changes."
+            text = fenced_block(diff.rstrip(), "diff") if diff.strip() else "No changes."
         else:
             from tools.tests import format_report, run_test_suite
 
             report = run_test_suite(ctx)
-            text = f"```\n{format_report(report)}\n```"
-        session.post(message(block(text) + "\n"))
+            text = fenced_block(format_report(report))
+        session.post(message(text + "\n"))
         return ("cancelled" if session.cancel.is_set() else "completed"), ""
 
     async def shutdown(self) -> None:
@@ -715,70 +498,6 @@ async def _in_thread(function, *args, session: EditorSession | None = None):
         args[0].worker = thread
     thread.start()
     return await future
-
-
-def prompt_text(blocks: list, root: str) -> str:
-    """The user's message from a prompt's content blocks (text, file links, embedded files)."""
-    parts: list[str] = []
-    for item in blocks:
-        if isinstance(item, TextContentBlock):
-            parts.append(item.text)
-        elif isinstance(item, ResourceContentBlock):
-            uri = item.uri.removeprefix("file://")
-            parts.append("@" + (os.path.relpath(uri, root) if uri.startswith(root.rstrip("/") + "/") else item.uri))
-        elif isinstance(item, EmbeddedResourceContentBlock) and isinstance(item.resource, TextResourceContents):
-            uri = item.resource.uri.removeprefix("file://")
-            name = os.path.relpath(uri, root) if uri.startswith(root.rstrip("/") + "/") else item.resource.uri
-            parts.append(f"Attached {name}:\n```\n{item.resource.text}\n```")
-        else:
-            parts.append(f"({getattr(item, 'type', 'content')} attached; this model reads text only)")
-    return "\n\n".join(p for p in parts if p)
-
-
-def history_updates(record, codec, root: str) -> list[Any]:
-    """A recorded session as the updates an editor shows: user messages, then what the agent said and did."""
-    from agent.compaction import split_messages
-
-    mapper = UpdateMapper(root, live=False)
-    updates: list[Any] = []
-    for entry in record.records:
-        if entry["kind"] == "segment" and entry["segment"] == "user":
-            views = split_messages(entry["tokens"], codec.decode)
-            text = "\n".join(codec.decode(v.content) for v in views)
-            updates.append(UserMessageChunk(session_update="user_message_chunk",
-                                            content=TextContentBlock(type="text", text=block(text))))
-        elif entry["kind"] == "event":
-            event = _event_from_json(entry["event"])
-            if event is not None:
-                updates.extend(mapper(event))
-    return updates
-
-
-def _event_from_json(data: dict[str, Any]) -> AgentEvent | None:
-    """An event record back as the event it was; a record whose fields do not fit is left out (logs are data)."""
-    from agent import events
-
-    kinds = {cls.type: cls for cls in (events.ReasoningEmitted, events.MessageEmitted, events.ToolCalled,
-                                       events.ToolFinished, events.PlanUpdated, events.Committed,
-                                       events.ErrorRaised, events.RunFinished)}
-    cls = kinds.get(data.get("type"))
-    if cls is None:
-        return None
-    values = {}
-    for spec in dataclasses.fields(cls):
-        if spec.name not in data:
-            continue
-        value, wanted = data[spec.name], str(spec.type)
-        allowed = tuple(t for name, t in (("str", str), ("bool", bool), ("int", int), ("float", (int, float)),
-                                          ("list", list), ("dict", dict), ("Any", object)) if name in wanted)
-        if not (isinstance(value, allowed) or (value is None and "None" in wanted)) or (
-                isinstance(value, bool) and "bool" not in wanted):
-            return None
-        values[spec.name] = value
-    try:
-        return cls(**values)
-    except TypeError:  # a required field is missing
-        return None
 
 
 def _iso(stamp: Any) -> str | None:
