@@ -82,13 +82,22 @@ def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def running_agent(client: RecordingClient, *args: str, cwd: Path, env: dict[str, str] | None = None,
                         stderr_path: Path | None = None):
-    """`python -m agent.cli acp ARGS` with the SDK client connected to it: (connection, process)."""
-    stderr = open(stderr_path or os.devnull, "wb")
+    """`python -m agent.cli acp ARGS` with the SDK client connected to it: (connection, process).
+
+    The agent's standard error is kept; when the scenario fails, it is shown with the failure.
+    """
+    import tempfile
+
+    stderr = open(stderr_path, "w+b") if stderr_path else tempfile.TemporaryFile()
     try:
         async with spawn_agent_process(client, sys.executable, "-m", "agent.cli", "acp", *args, cwd=cwd,
                                        env=agent_env(env), transport_kwargs={"stderr": stderr.fileno()}) as (conn,
                                                                                                            proc):
             yield conn, proc
+    except BaseException:
+        stderr.seek(0)
+        sys.stderr.write("--- gptoss-agent acp stderr ---\n" + stderr.read().decode(errors="replace")[-20000:])
+        raise
     finally:
         stderr.close()
 
