@@ -73,7 +73,6 @@ tools.attribution can record exactly these and nothing else.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import stat
@@ -84,6 +83,8 @@ from pathlib import Path
 from typing import Callable
 
 from agent.safe_text import line
+from tools.overlay_fs import (RENAME_EXCHANGE, RENAME_NOREPLACE, content_signature, copy_sparse, has_origin,
+                               is_opaque, is_whiteout, origin_inode, read_fd, rename2, signature, temp_name)
 from tools.paths import PathRefused, Workspace, private_dir
 
 FILE_CAP = 16 * 2**20
@@ -98,11 +99,7 @@ SLACK_NS = 20_000_000  # one coarse-clock tick at HZ=100 is 10 ms; change times 
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 _ORIGIN_BY_INODE_FS = frozenset({"ext2", "ext3", "ext4"})  # origin handles that start with the 32-bit inode
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_renameat2 = getattr(_libc, "renameat2", None)
 
 
 class _Unknown:
@@ -111,6 +108,11 @@ class _Unknown:
 
 
 UNKNOWN = _Unknown()
+
+
+def _read_fd(fd: int, offset: int, cap: int) -> object:
+    data = read_fd(fd, offset, cap)
+    return UNKNOWN if data is None else data
 
 
 class CarryFailed(Exception):
@@ -161,44 +163,6 @@ class Outcome:
                 where = f"; kept at {line(layer)}" if layer and entries is self.left else ""
                 lines.append(f"{title}: {shown}{more}{where}")
         return lines
-
-
-def is_whiteout(info: os.stat_result) -> bool:
-    return stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
-
-
-def _xattr(path: str, name: str) -> bytes | None:
-    try:
-        return os.getxattr(path, name, follow_symlinks=False)
-    except OSError:
-        return None
-
-
-def is_opaque(path: Path | str) -> bool:
-    return any(_xattr(str(path), f"{ns}.overlay.opaque") == b"y" for ns in ("user", "trusted"))
-
-
-def has_origin(path: Path | str) -> bool:
-    return any(_xattr(str(path), f"{ns}.overlay.origin") is not None for ns in ("user", "trusted"))
-
-
-def origin_inode(path: Path | str) -> int | None:
-    """The lower inode a copied-up entry came from, where the handle format is known (ext2/3/4), else None."""
-    for ns in ("user", "trusted"):
-        handle = _xattr(str(path), f"{ns}.overlay.origin")
-        # struct ovl_fb: version 0, magic 0xfb, len, flags, type, uuid[16], then the file system's fid
-        if handle and len(handle) >= 25 and handle[0] == 0 and handle[1] == 0xFB and handle[4] in (1, 2, 0x81):
-            return int.from_bytes(handle[21:25], "little")
-    return None
-
-
-def rename2(src_dir: int, src: str, dst_dir: int, dst: str, flags: int) -> None:
-    """renameat2 with `flags`; OSError(EINVAL) where the C library or the file system lacks it."""
-    if _renameat2 is None:
-        raise OSError(22, "renameat2 unavailable")
-    if _renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), flags) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), src)
 
 
 def apply(upper: Path, workspace: Path, *, started_ns: int, conflicts_dir: Path,
@@ -535,7 +499,7 @@ class _Applier:
                     self._conflict(path, "too large to keep its content for /undo, so not overwritten",
                                    layer, name)
                     return
-                if _signature(os.fstat(held)) != _signature(first):
+                if signature(os.fstat(held)) != signature(first):
                     self._conflict(path, "changed by you while it was being carried", layer, name)
                     return
             staged = self._stage(layer, name, info, host)
@@ -551,7 +515,7 @@ class _Applier:
                 displaced = self._lstat(host, staged)
                 still = os.fstat(held) if held is not None else displaced
                 if (displaced is None or displaced.st_ino != first.st_ino or still is None
-                        or _content_signature(still) != _content_signature(first)):
+                        or content_signature(still) != content_signature(first)):
                     rename2(host, staged, host, name, RENAME_EXCHANGE)  # give the user's file its place back
                     self._keep_host_aside(host, staged, path, "changed by you while it was being carried")
                     return
@@ -590,12 +554,12 @@ class _Applier:
                 self._conflict_noted(path, "deleted by the command, but too large to keep its content for /undo, "
                                            "so not deleted")
                 return
-            hidden = _temp_name(name)
+            hidden = temp_name(name)
             os.rename(name, hidden, src_dir_fd=host, dst_dir_fd=host)
             displaced = self._lstat(host, hidden)
             still = os.fstat(held) if held is not None else displaced
             if (displaced is None or displaced.st_ino != first.st_ino or still is None
-                    or _content_signature(still) != _content_signature(first)):
+                    or content_signature(still) != content_signature(first)):
                 try:
                     rename2(host, hidden, host, name, RENAME_NOREPLACE)
                     self._conflict_noted(path, "changed by you while the command's deletion was being carried")
@@ -768,7 +732,7 @@ class _Applier:
     def _stage(self, layer: int, name: str, info: os.stat_result, host: int) -> str:
         """The command's file or link under a hidden name in the host folder: moved where the layer is on
         the same file system, else copied (holes kept, CARRY_BYTES at most); special bits dropped."""
-        temp = _temp_name(name)
+        temp = temp_name(name)
         if stat.S_ISLNK(info.st_mode):
             os.symlink(os.readlink(name, dir_fd=layer), temp, dir_fd=host)
             return temp
@@ -782,7 +746,7 @@ class _Applier:
             dst = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=host)
             try:
-                self.copy_budget = _copy_sparse(src, dst, self.copy_budget)
+                self.copy_budget = copy_sparse(src, dst, self.copy_budget)
                 os.fchmod(dst, mode)
             except BaseException:
                 os.close(dst)
@@ -828,7 +792,7 @@ class _Applier:
                 try:
                     dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
                     try:
-                        _copy_sparse(src, dst, CARRY_BYTES)
+                        copy_sparse(src, dst, CARRY_BYTES)
                     finally:
                         os.close(dst)
                 finally:
@@ -848,66 +812,6 @@ class _Applier:
 
     def _left(self, path: str, why: str) -> None:
         self.outcome.left.append((path, why))
-
-
-def _signature(info: os.stat_result) -> tuple[int, ...]:
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def _content_signature(info: os.stat_result) -> tuple[int, ...]:
-    """What a write changes and a rename does not (renames move the change time)."""
-    return (info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-def _temp_name(name: str) -> str:
-    return f".{name[:40]}.{os.urandom(6).hex()}.gptoss-tmp"
-
-
-def _read_fd(fd: int, offset: int, cap: int) -> object:
-    """A descriptor's bytes from `offset` (pread: a held descriptor is read again from the start), or UNKNOWN."""
-    chunks, size = [], 0
-    while chunk := os.pread(fd, 1 << 20, offset + size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            return UNKNOWN
-    return b"".join(chunks)
-
-
-def _copy_sparse(src: int, dst: int, budget: int) -> int:
-    """Copy `src` into `dst` keeping holes (SEEK_DATA/SEEK_HOLE); returns the budget left, OSError(EFBIG) past it."""
-    size = os.fstat(src).st_size
-    offset = 0
-    while offset < size:
-        try:
-            start = os.lseek(src, offset, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == 6:  # ENXIO: only a hole is left
-                break
-            start = offset
-        try:
-            end = os.lseek(src, start, os.SEEK_HOLE)
-        except OSError:
-            end = size
-        length = end - start
-        if length > budget:
-            raise OSError(27, f"more than {CARRY_BYTES // 2**30} GiB to copy from the layer")
-        budget -= length
-        copied = start
-        while copied < end:
-            try:
-                done = os.copy_file_range(src, dst, end - copied, copied, copied)
-            except OSError:
-                done = 0
-            if done <= 0:
-                chunk = os.pread(src, min(1 << 20, end - copied), copied)
-                if not chunk:
-                    break
-                done = os.pwrite(dst, chunk, copied)
-            copied += done
-        offset = end
-    os.ftruncate(dst, size)
-    return budget
 
 
 __all__ = ["Change", "CarryFailed", "Conflict", "Outcome", "UNKNOWN", "apply", "is_opaque", "is_whiteout",

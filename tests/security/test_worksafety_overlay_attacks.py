@@ -20,7 +20,7 @@ import pytest
 
 from tests.security.hostgit_fixtures import git
 from tests.security.test_worksafety_overlay import committed, ctx, repo, run_while_user_edits  # noqa: F401
-from tools import attribution, overlay_changes, sandbox_overlay
+from tools import attribution, overlay_changes, overlay_fs, sandbox_overlay
 from tools import git as git_tools
 
 
@@ -305,7 +305,7 @@ def test_a_sparse_file_is_copied_hole_by_hole_and_the_bytes_copied_are_capped(tm
     src = os.open(source, os.O_RDONLY)
     dst = os.open(tmp_path / "copy", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        left = overlay_changes._copy_sparse(src, dst, 2**20)
+        left = overlay_fs.copy_sparse(src, dst, 2**20)
     finally:
         os.close(dst)
     copy = tmp_path / "copy"
@@ -317,7 +317,7 @@ def test_a_sparse_file_is_copied_hole_by_hole_and_the_bytes_copied_are_capped(tm
     dst = os.open(tmp_path / "copy2", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         with pytest.raises(OSError):
-            overlay_changes._copy_sparse(src, dst, 100)
+            overlay_fs.copy_sparse(src, dst, 100)
     finally:
         os.close(dst)
         os.close(src)
