@@ -327,7 +327,8 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
     output = "\n".join(shown) + note
     if len(rows) > len(shown):
         lines_per_file = Counter(name for name, _ in {(name, number) for name, number, _ in rows})
-        capped = lines_per_file.most_common(1)[0][1] >= per_file  # rg stopped a file early
+        capped = (lines_per_file.most_common(1)[0][1] >= per_file  # rg stopped a file early, or a long line
+                  or any(text.endswith(_LINE_CAPPED) for _, _, text in rows))
         why = ("the output budget of one search is spent" if len(shown) < max_results
                else f"max_results is capped at {SEARCH_MAX_RESULTS}" if asked > max_results else "")
         raise_hint = "" if why else ", or raise max_results"
@@ -354,6 +355,7 @@ def _without_secrets(space: Workspace, rows: list[Row], wanted: int) -> list[Row
     return kept
 
 
+_LINE_CAPPED = " more matches on this line; narrow the query]"
 _REGEX_SYNTAX = re.compile(r"[.^$*+?{}\[\]\\|()]")
 
 
@@ -479,11 +481,14 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
             data = json.loads(line)["data"]
             name, text = _rg_text(data["path"]), _rg_text(data["lines"])
             number = int(data["line_number"])
-            spans = _char_spans(text, data.get("submatches") or [])
+            submatches = data.get("submatches") or []
+            spans = _char_spans(text, submatches)
         except (ValueError, KeyError, TypeError):
             continue
         name = name[2:] if name.startswith("./") else name
         rows.extend((prefix + name, number, shown) for shown in excerpts(text, spans))
+        if len(text) > SEARCH_TEXT_CHARS and len(submatches) > SEARCH_MAX_RESULTS:
+            rows.append((prefix + name, number, f"[… {len(submatches) - SEARCH_MAX_RESULTS:,}{_LINE_CAPPED}"))
     return sorted(rows, key=lambda row: (row[0], row[1]))
 
 
@@ -493,10 +498,15 @@ def _char_spans(text: str, submatches: list) -> list[tuple[int, int]]:
         return [(0, 0)]
     raw = text.encode("utf-8", errors="replace")
     spans = []
+    done_bytes = done_chars = 0  # decoded so far: each byte is decoded once, however many matches a line has
     for match in submatches[:SEARCH_MAX_RESULTS]:
         start, end = int(match["start"]), int(match["end"])
-        first = len(raw[:start].decode("utf-8", errors="replace"))
-        spans.append((first, first + len(raw[start:end].decode("utf-8", errors="replace"))))
+        if start < done_bytes or end < start:
+            continue
+        first = done_chars + len(raw[done_bytes:start].decode("utf-8", errors="replace"))
+        last = first + len(raw[start:end].decode("utf-8", errors="replace"))
+        spans.append((first, last))
+        done_bytes, done_chars = end, last
     return spans
 
 

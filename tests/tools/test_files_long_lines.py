@@ -89,3 +89,9 @@ def test_one_search_cannot_flood_the_context(ctx, repo):
     assert "more matches (the output budget of one search is spent)" in result.output
     assert result.data["matches"] == 8000
     assert not files.search.function(ctx, query="needle", max_results=0).ok
+
+
+def test_a_line_with_more_matches_than_one_search_shows_says_at_least(ctx, repo):
+    (repo / "dense.min.js").write_text(("needle;" + "x" * 300) * 600 + "\n")
+    result = files.search.function(ctx, query="needle", max_results=10)
+    assert len(result.output.splitlines()) == 11 and "[at least " in result.output.splitlines()[-1]
