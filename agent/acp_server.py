@@ -79,6 +79,7 @@ class AcpServer:
         self.client_fs = None
         self.sessions: dict[str, EditorSession] = {}
         self._loading: set[str] = set()  # ids being restored by session/load (registered once complete)
+        self._opening = 0  # sessions being opened or loaded: they count against MAX_SESSIONS already
         self._in_flight = 0
 
     def on_connect(self, conn) -> None:
@@ -139,56 +140,61 @@ class AcpServer:
                           **kwargs: Any) -> NewSessionResponse:
         async with self._request():
             self._require_initialized()
-            options, workspace, notes = await self._workspace(cwd)
             from agent.runtime import create_session_log
 
-            self._check_room()
-            log_file = await asyncio.to_thread(create_session_log, options, workspace, task="(editor session)",
-                                               session_config={"command": "acp"})
-            log_file.close()  # reopened at the first prompt: a session never prompted holds no descriptor
-            session = self._open(log_file.id, options, workspace, notes + _mcp_note(mcp_servers), log_file)
+            with self._room():
+                options, workspace, notes = await self._workspace(cwd)
+                log_file = await asyncio.to_thread(create_session_log, options, workspace, task="(editor session)",
+                                                   session_config={"command": "acp"})
+                log_file.close()  # reopened at the first prompt: a session never prompted holds no descriptor
+                session = self._open(log_file.id, options, workspace, notes + _mcp_note(mcp_servers), log_file)
             return NewSessionResponse(session_id=session.id, modes=self._modes(session))
 
     async def load_session(self, cwd: str, session_id: str, mcp_servers=None, additional_directories=None,
                            **kwargs: Any) -> LoadSessionResponse:
         async with self._request():
-            from agent.session import SessionError, WrongRepository, find_session
-
             self._require_initialized()
             if session_id in self.sessions:  # open in this process already: its history again, nothing rebuilt
                 return await self._reopen(self.sessions[session_id], cwd)
             if session_id in self._loading:
                 raise RequestError(BUSY, f"session {line(session_id)} is being loaded; wait for that load's answer")
-            self._check_room()
-            options, workspace, notes = await self._workspace(cwd)
-            try:
-                record = await asyncio.to_thread(find_session, session_id, repo=str(workspace.root))
-            except WrongRepository as exc:
-                raise RequestError(-32602, str(exc)) from None
-            except SessionError as exc:
-                raise RequestError(-32002, str(exc)) from None
-            if record.id != session_id:
-                raise RequestError(-32002, f"no session {line(session_id)} (did you mean {record.id}?)")
-            self._loading.add(record.id)
-            try:
-                model = await self._model()
-                # registered only once its history is replayed: a log that cannot be restored leaves nothing open
-                session = self._open(record.id, options, workspace, notes + _mcp_note(mcp_servers), None,
-                                     register=False)
+            with self._room():
+                self._loading.add(session_id)  # before any await: a second load of it meanwhile is refused
                 try:
-                    await asyncio.to_thread(self._restore, session, record, model)
-                    await session.flush()
-                except Exception as exc:  # noqa: BLE001 - a log that cannot be restored is the editor's one-line error
-                    await session.close()
-                    if session.log is not None:
-                        session.log.close()
-                    text = str(exc) if isinstance(exc, SetupError) else f"cannot restore the session: {exc}"
-                    raise RequestError(-32603, text) from None
-                self.sessions[session.id] = session
-                asyncio.get_running_loop().call_soon(self._announce, session)
-            finally:
-                self._loading.discard(record.id)
-            return LoadSessionResponse(modes=self._modes(session))
+                    return await self._load(cwd, session_id, mcp_servers)
+                finally:
+                    self._loading.discard(session_id)
+
+    async def _load(self, cwd: str, session_id: str, mcp_servers) -> LoadSessionResponse:
+        """A recorded session, restored; registered only once its history is replayed (a log that cannot be
+        restored leaves nothing open)."""
+        from agent.session import SessionError, WrongRepository, find_session
+
+        options, workspace, notes = await self._workspace(cwd)
+        try:
+            record = await asyncio.to_thread(find_session, session_id, repo=str(workspace.root))
+        except WrongRepository as exc:
+            raise RequestError(-32602, str(exc)) from None
+        except SessionError as exc:
+            raise RequestError(-32002, str(exc)) from None
+        if record.id != session_id:
+            raise RequestError(-32002, f"no session {line(session_id)} (did you mean {record.id}?)")
+        model = await self._model()
+        session = self._open(record.id, options, workspace, notes + _mcp_note(mcp_servers), None, register=False)
+        try:
+            await asyncio.to_thread(self._restore, session, record, model)
+            await session.flush()
+        except Exception as exc:  # noqa: BLE001 - a log that cannot be restored is the editor's one-line error
+            await session.close()
+            if session.log is not None:
+                session.log.close()
+            if isinstance(exc, SetupError):  # ours (the runtime could not be built)
+                raise RequestError(-32603, str(exc)) from None
+            raise RequestError(-32002, f"cannot restore the session (its log does not fit this model or was "
+                                       f"damaged): {line(str(exc))[:500]}") from None
+        self.sessions[session.id] = session
+        asyncio.get_running_loop().call_soon(self._announce, session)
+        return LoadSessionResponse(modes=self._modes(session))
 
     async def _reopen(self, session: EditorSession, cwd: str) -> LoadSessionResponse:
         from agent.headless import workspace_root
@@ -267,8 +273,10 @@ class AcpServer:
                         return PromptResponse(stop_reason="cancelled")
                     try:
                         await asyncio.to_thread(self._build, session, model)
-                    except SetupError as exc:
-                        raise RequestError(-32603, str(exc)) from None
+                    except Exception as exc:  # noqa: BLE001 - one line for the editor; the traceback to stderr
+                        log.exception("building the session's runtime failed")
+                        raise RequestError(-32603, str(exc) if isinstance(exc, SetupError)
+                                           else f"{type(exc).__name__}: {exc}") from None
                 command = text.strip()[1:].split(None, 1) if text.strip().startswith("/") else []
                 if command and command[0] in COMMANDS:
                     status, reason = await _in_thread(self._command, session, command[0])
@@ -304,14 +312,24 @@ class AcpServer:
             workspace = await asyncio.to_thread(prepare_workspace, options, notify=lambda n: notes.append(n.text))
         except SetupError as exc:
             raise RequestError(-32602, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - git or the sandbox probe failed: said in one line, not "Internal error"
+            log.exception("preparing %s failed", cwd)
+            raise RequestError(-32603, f"{type(exc).__name__}: {exc}") from None
         except (ValueError, OSError) as exc:  # a name too long, a folder we may not enter: the caller's cwd
             raise RequestError(-32602, f"cwd {line(cwd)[:300]!r} cannot be used: {line(str(exc))[:300]}") from None
         return options, workspace, notes
 
-    def _check_room(self) -> None:
-        if len(self.sessions) + len(self._loading) >= MAX_SESSIONS:
+    @contextlib.contextmanager
+    def _room(self):
+        """A place for one more session (held while it is opened or loaded); TOO_MANY past MAX_SESSIONS."""
+        if len(self.sessions) + self._opening >= MAX_SESSIONS:
             raise RequestError(TOO_MANY, f"{MAX_SESSIONS} sessions are open in this agent process, the most it "
                                          "serves; restart the agent (sessions stay resumable with session/load)")
+        self._opening += 1
+        try:
+            yield
+        finally:
+            self._opening -= 1
 
     def _open(self, session_id: str, options: RunOptions, workspace, notes: list[str], log_file, *,
               register: bool = True) -> EditorSession:
