@@ -459,6 +459,10 @@ class _Applier:
             if parent_touched and isinstance(self.expected(path), bytes):
                 self._conflict(path, "deleted by you while the command ran, and written by the command", layer, name)
                 return
+            if self._move_new(layer, name, info, host):
+                self._placed(path, host, name)
+                self.outcome.changes.append(Change(path, None, after))
+                return
             staged = self._stage(layer, name, info, host)
             try:
                 rename2(host, staged, host, name, RENAME_NOREPLACE)
@@ -728,6 +732,19 @@ class _Applier:
             return _read_fd(fd, 0, cap)
         finally:
             os.close(fd)
+
+    def _move_new(self, layer: int, name: str, info: os.stat_result, host: int) -> bool:
+        """A new file moved straight from the layer into place in one rename that never replaces anything
+        (most files a command writes are new: one rename, not two); False where that cannot be done
+        (another file system, a link, a hard-linked file, a name made meanwhile: the staged path then)."""
+        if not (self.same_device and stat.S_ISREG(info.st_mode) and info.st_nlink == 1):
+            return False
+        os.chmod(f"/proc/self/fd/{layer}/{name}", stat.S_IMODE(info.st_mode) & 0o777)
+        try:
+            rename2(layer, name, host, name, RENAME_NOREPLACE)
+        except OSError:
+            return False
+        return True
 
     def _stage(self, layer: int, name: str, info: os.stat_result, host: int) -> str:
         """The command's file or link under a hidden name in the host folder: moved where the layer is on

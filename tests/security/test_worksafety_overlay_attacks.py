@@ -179,14 +179,14 @@ def test_a_file_the_command_moves_that_the_user_did_not_touch_is_the_agents(ctx,
 # -- 6: a carry that fails half-way
 
 def test_an_entry_that_cannot_be_carried_is_kept_and_everything_else_is_recorded(ctx, repo, monkeypatch):
-    real = overlay_changes._Applier._stage
+    real = overlay_changes._Applier.leaf
 
-    def failing(self, layer, name, info, host):
+    def failing(self, path, layer, host, name, *rest):
         if name == "b.txt":
             raise OSError(36, "File name too long")
-        return real(self, layer, name, info, host)
+        return real(self, path, layer, host, name, *rest)
 
-    monkeypatch.setattr(overlay_changes._Applier, "_stage", failing)
+    monkeypatch.setattr(overlay_changes._Applier, "leaf", failing)
     result = run(ctx, "echo agent > README.md; echo b > b.txt; echo agent > notes.txt")
     assert (repo / "README.md").read_text() == "agent\n" and (repo / "notes.txt").read_text() == "agent\n"
     assert sorted(ctx.changes) == ["README.md", "notes.txt"]
