@@ -255,7 +255,8 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
                         "checked; a file outside the repository may have been overwritten. "
                         + result.output.replace("every file was restored", "the patch's other files were restored"))
                 if space.notes:
-                    result = dataclasses.replace(result, output=result.output + "\n" + "\n".join(space.notes))
+                    output = result.output.replace("every file was restored", "every file on disk was restored")
+                    result = dataclasses.replace(result, output=output + "\n" + "\n".join(space.notes))
                 return result
 
         tools["repo_browser.apply_patch"] = Tool(tools["repo_browser.apply_patch"].spec, patch_in_editor)

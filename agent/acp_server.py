@@ -144,8 +144,11 @@ class AcpServer:
 
             with self._room():
                 options, workspace, notes = await self._workspace(cwd)
-                log_file = await asyncio.to_thread(create_session_log, options, workspace, task="(editor session)",
-                                                   session_config={"command": "acp"})
+                try:
+                    log_file = await asyncio.to_thread(create_session_log, options, workspace,
+                                                       task="(editor session)", session_config={"command": "acp"})
+                except OSError as exc:
+                    raise RequestError(-32603, f"cannot create the session log: {exc}") from None
                 log_file.close()  # reopened at the first prompt: a session never prompted holds no descriptor
                 session = self._open(log_file.id, options, workspace, notes + _mcp_note(mcp_servers), log_file)
             return NewSessionResponse(session_id=session.id, modes=self._modes(session))
@@ -306,6 +309,12 @@ class AcpServer:
 
         if not isinstance(cwd, str) or not os.path.isabs(cwd) or "\0" in cwd:
             raise RequestError(-32602, f"cwd must be an absolute path, not {line(cwd)[:300]!r}")
+        try:  # a name too long, a folder that is not there or we may not enter: the caller's cwd, invalid params
+            await asyncio.to_thread(os.stat, cwd)
+        except (ValueError, OSError) as exc:
+            raise RequestError(-32602, f"cwd {line(cwd)[:300]!r} cannot be used: "
+                                       f"{line(exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc))}"
+                               ) from None
         options = dataclasses.replace(self.options, cwd=cwd, extra=dict(self.options.extra))
         notes: list[str] = []  # a refused repository setting, the sandbox off: said in the first turn
         try:
@@ -315,8 +324,6 @@ class AcpServer:
         except Exception as exc:  # noqa: BLE001 - git or the sandbox probe failed: said in one line, not "Internal error"
             log.exception("preparing %s failed", cwd)
             raise RequestError(-32603, f"{type(exc).__name__}: {exc}") from None
-        except (ValueError, OSError) as exc:  # a name too long, a folder we may not enter: the caller's cwd
-            raise RequestError(-32602, f"cwd {line(cwd)[:300]!r} cannot be used: {line(str(exc))[:300]}") from None
         return options, workspace, notes
 
     @contextlib.contextmanager

@@ -161,7 +161,7 @@ def test_a_two_file_patch_the_editor_half_refuses_is_taken_back_on_disk_and_says
     assert answer.stop_reason == "end_turn"
     assert (repo / "a.py").read_text() == "a = 1\n" and (repo / "b.py").read_text() == "b = 1\n"  # all or nothing
     text = content_text(finished(client)[0])
-    assert "every file was restored" in text and "buffer still shows the edit" in text and "a.py" in text
+    assert "every file on disk was restored" in text and "buffer still shows the edit" in text and "a.py" in text
 
 
 def test_the_permission_diff_comes_from_the_buffer_the_edit_will_change(repo, tmp_path, state):
