@@ -20,12 +20,17 @@ back to snapshots, tools.attribution):
   user namespace mapping only uid 0), a work tree holding a file owned by
   another uid or gid: the overlay cannot copy such a file up (EOVERFLOW);
 - a file system mounted inside the work tree (the overlay's lower layer would
-  show the folder under it instead);
+  show the folder under it instead); looked at again before every command
+  (`usable`: one read of mountinfo), since a mount may appear mid-session, and
+  the carry itself never crosses a device boundary;
 - the overlay mount itself refused (e.g. upper layer on overlayfs).
 
 The layers live in a private 0700 folder under the agent's state folder (or
 the temporary folder), never inside the work tree, and are hidden from the
-command by the sandbox like every other private tree.
+command by the sandbox like every other private tree. Each names its owner
+(process id, start time, pid namespace); at the first probe of a process the
+layers of agents no longer running are removed when empty, and kept and named
+to the user once when they hold a killed command's writes (`sweep_stale`).
 """
 
 from __future__ import annotations
