@@ -44,19 +44,24 @@ class EditorFiles:
     write_text: Callable[[str, str], None] | None = None  # absolute path, new text → lands in the buffer
     unsafe: Callable[[], str | None] = lambda: None  # why the editor must not resolve paths now (None: it may)
     notify: Callable[[str], None] = lambda why: None  # tell the user why the disk is used instead (once per reason)
+    approved: dict[str, str | None] | None = None  # the next patch's texts as the permission dialog showed them
+
+    def take_approved(self) -> dict[str, str | None] | None:
+        approved, self.approved = self.approved, None
+        return approved
 
 
-_TREE_LOCKS: dict[str, threading.Lock] = {}
+_TREE_LOCKS: dict[str, threading.RLock] = {}
 _TREE_LOCKS_GUARD = threading.Lock()
 BUSY_TREE = ("a command is running in this work tree (in this or another editor thread), so the file tools "
              "read and write the disk directly until it ends; the editor's unsaved buffers are not used meanwhile")
 
 
-def tree_lock(root: Path | str) -> threading.Lock:
+def tree_lock(root: Path | str) -> threading.RLock:
     """The work tree's lock in this process, shared by all sessions: commands hold it, editor file operations too."""
     key = os.path.realpath(os.fspath(root))
     with _TREE_LOCKS_GUARD:
-        return _TREE_LOCKS.setdefault(key, threading.Lock())
+        return _TREE_LOCKS.setdefault(key, threading.RLock())  # re-entrant: a tool may call another
 
 
 class EditorWriteEscaped(PathRefused):
@@ -74,8 +79,10 @@ class EditorWorkspace(Workspace):
         self.files = files
         self.editor = False  # True only inside editor_turn(), while the editor may resolve paths itself
         self.through_editor: set[str] = set()  # files this workspace wrote through the editor
+        self.written: set[str] = set()  # files this workspace wrote (a second write is the patch's rollback)
         self.notes: list[str] = []  # what the tool's result must say (a rollback the editor refused)
         self.escaped: list[str] = []  # editor writes that did not land on the file we checked (said first, loudly)
+        self.approved: dict[str, str | None] | None = None  # what the user approved, per file (None: not asked)
 
     def absolute(self, relative: str) -> str:
         return f"{self.real.rstrip('/')}/{relative}"
@@ -137,6 +144,11 @@ class EditorWorkspace(Workspace):
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None  # not text the editor can hold: the disk only
+        if self.approved is not None and text is not None and relative not in self.written:
+            shown = {os.path.normpath(name): new for name, new in self.approved.items()}
+            if relative in shown and shown[relative] != text:
+                raise PathRefused(f"{relative} changed since you approved the patch (in the editor or on disk), so "
+                                  "what would be written is not what the dialog showed")
         if self.files.write_text is not None and text is not None and self.editor:
             before = self.identity(relative)
             try:
@@ -156,6 +168,7 @@ class EditorWorkspace(Workspace):
             on_disk = None
         if on_disk != data:
             super().write(relative, data, allow_secrets=allow_secrets)
+        self.written.add(relative)
 
     def _verify_after_editor(self, relative: str, before: tuple[int, int] | None, data: bytes) -> None:
         """The editor resolved the path itself: it must still be the regular file we checked (or our new one)."""
@@ -247,7 +260,9 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
                 ops = parse_patch(patch)
             except PatchError as exc:
                 return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
+            approved = files.take_approved()
             with EditorWorkspace(ctx.workspace, files) as space, space.editor_turn():
+                space.approved = approved
                 result = editing._apply(ctx, space, ops)
                 if space.escaped:  # not "every file was restored": the editor wrote somewhere we cannot see
                     result = ToolResult.error(

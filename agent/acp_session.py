@@ -146,8 +146,8 @@ class EditorSession:
         called = self._last_call
         call_id = called.id if called is not None else f"call_{time.monotonic_ns()}"
         arguments = called.arguments if called is not None else {}
-        request = permission_tool_call(call_id, spec.recipient, arguments, self.root,
-                                       *self._preview(spec.recipient, arguments))
+        edits, preview = self._preview(spec.recipient, arguments)
+        request = permission_tool_call(call_id, spec.recipient, arguments, self.root, edits, preview)
         try:
             answer = self.call_client(lambda: self.server.conn.request_permission(
                 session_id=self.id, tool_call=request, options=PERMISSION_OPTIONS), self.cancel)
@@ -160,6 +160,9 @@ class EditorSession:
             raise Refused("the user cancelled")
         choice = outcome.option_id
         reason = _reason(answer) or _reason(outcome)
+        if choice in ("allow_once", "allow_always") and edits is not None and self.files is not None:
+            prefix = self.root.rstrip("/") + "/"  # the edit must write what the dialog showed (agent/acp_files.py)
+            self.files.approved = {e.path.removeprefix(prefix): e.new_text for e in edits}
         if choice == "allow_once":
             return
         if choice == "allow_always":

@@ -175,3 +175,21 @@ def test_the_permission_diff_comes_from_the_buffer_the_edit_will_change(repo, tm
     diff = client.permissions[0].content[0]
     assert "import os  # unsaved" in diff.old_text and "import os  # unsaved" in diff.new_text
     assert client.writes[-1][1] == diff.new_text  # what was approved is what was written
+
+
+def test_a_buffer_changed_after_the_dialog_is_not_written_with_text_nobody_approved(repo, tmp_path, state):
+    replay = write_replay(tmp_path / "replay.json", [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
+                                                     final("Done.")])
+    calc = f"{repo}/calc.py"
+
+    class TypingEditor(RecordingClient):
+        async def request_permission(self, options, session_id, tool_call, **kwargs):
+            self.buffers[calc] += "# typed while the dialog was open\n"  # the user kept editing
+            return await super().request_permission(options, session_id, tool_call, **kwargs)
+
+    client = TypingEditor(answers=["allow_once"], buffers={calc: (repo / "calc.py").read_text()})
+    answer = run(prompt_once(client, repo, replay, env=state))
+    assert answer.stop_reason == "end_turn"
+    result = finished(client)[0]
+    assert result.status == "failed" and "changed since you approved" in content_text(result)
+    assert client.writes == [] and "return a - b" in (repo / "calc.py").read_text()  # nothing written
