@@ -256,11 +256,11 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
         tools["repo_browser.open_file"] = Tool(tools["repo_browser.open_file"].spec, open_in_editor)
     if "repo_browser.apply_patch" in tools:
         def patch_in_editor(ctx: ToolContext, patch: str) -> ToolResult:
+            approved = files.take_approved()  # this call's approval, taken whatever happens (never a later call's)
             try:
                 ops = parse_patch(patch)
             except PatchError as exc:
                 return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
-            approved = files.take_approved()
             with EditorWorkspace(ctx.workspace, files) as space, space.editor_turn():
                 space.approved = approved
                 result = editing._apply(ctx, space, ops)
