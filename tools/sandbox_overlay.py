@@ -134,6 +134,7 @@ class Layers:
         """Keep the layers (what is left in them is the command's and was named in its result): never
         named again as a killed agent's (`sweep_stale`)."""
         self.close_pipe()
+        remove_tree(self.work)  # the overlay's scratch (a 000 folder in it): of no use once the command is over
         try:
             (self.root / "told").touch()
         except OSError:
