@@ -20,7 +20,6 @@ through `agent.safe_text`. Git scans run in workers, never on the UI thread.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
@@ -37,6 +36,7 @@ from textual.message import Message
 from textual.widgets import ProgressBar, Static
 
 from agent.safe_text import line as safe_text_line
+from agent.attachments import attach_mentions
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
 from agent.tui.screens import (COMMANDS, NEEDS_MODEL, WAITS_FOR_TURN, ApprovalScreen, GuardedModal, HelpScreen,
@@ -47,7 +47,6 @@ from agent.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar
 
 Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None]], Any]
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
-_MENTION = re.compile(r"@([\w./-]+)")
 NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to the transcript
 
 
@@ -372,7 +371,7 @@ class GptossApp(App[None]):
             self._mount(UserEntry(text))
             self._log_first_message(text)
             self._begin_work()
-            self._run_turn(self._attach_mentions(text))
+            self._run_turn(text)
 
     def _log_first_message(self, text: str) -> None:
         """The session's first message names it in `sessions` (its header only says it is interactive)."""
@@ -414,22 +413,18 @@ class GptossApp(App[None]):
         self._scan_git()
         self._send_next()
 
-    def _attach_mentions(self, text: str) -> str:
-        """`@path` mentions of repository files attach the file's content to the message."""
-        root = self.runtime.ctx.workspace if self.runtime else Path.cwd()
-        attachments = []
-        for name in dict.fromkeys(_MENTION.findall(text)):
-            path = (root / name).resolve()
-            if path.is_file() and path.is_relative_to(root.resolve()) and path.stat().st_size < 200_000:
-                attachments.append(f"Attached {name}:\n```\n{path.read_text(errors='replace')}\n```")
-        return text if not attachments else text + "\n\n" + "\n\n".join(attachments)
-
     @work(thread=True, group="agent")
     def _run_turn(self, text: str) -> None:
         from agent.headless import start_agent
 
         try:
             agent = self.runtime.agent
+            # @path mentions are read here, off the UI thread, through open_file's own rules; each
+            # refusal is told to the user before the model answers (it never saw that file).
+            attached = attach_mentions(self.runtime.ctx, text)
+            for line in attached.refused:
+                self._queue.append(("refused", line))
+            text = attached.text
             if not self._started:
                 start_agent(self.runtime, text)
                 self._started = True
@@ -499,6 +494,9 @@ class GptossApp(App[None]):
                 # After the next refresh: the bar rounds a value to its width, so setting it before the first
                 # layout would draw a different bar for the same progress.
                 self.call_after_refresh(self.query_one("#loading", ProgressBar).update, progress=item)
+                continue
+            if kind == "refused":
+                self._note(item, style="bold yellow")
                 continue
             if kind == "waited":
                 running = [card for card in self._cards.values() if card.outcome == "running"]

@@ -127,6 +127,21 @@ async def test_at_file_mention_attaches_the_file(make_app, repo):
 
 
 @asynctest
+async def test_a_refused_mention_is_shown_to_the_user_and_never_sent(make_app, repo):
+    """A4 #2: `@.env` went to the model; `@../x` vanished without a word. Both are named now."""
+    (repo / ".env").write_text("SECRET_TOKEN=A4ENV\n")
+    app = make_app([final("Seen it.")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "look @.env @../x @calc.py")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        prompt_text = app.runtime.agent.codec.decode(app.runtime.agent.conversation.prompt())
+        assert "A4ENV" not in prompt_text and "Attached calc.py:" in prompt_text
+        shown = transcript_text(app)
+        assert "not attached: .env: " in shown and "not attached: ../x: " in shown
+
+
+@asynctest
 async def test_five_thousand_tokens_stream_and_typing_is_not_lost(make_app):
     words = " ".join(f"w{i}" for i in range(2500))
     app = make_app([final(words)], delay=0.0)
