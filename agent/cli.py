@@ -242,9 +242,12 @@ def _run_tui(args: argparse.Namespace, type_ahead: str = "") -> int:
         return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
                                       on_progress=progress)
 
-    GptossApp(connect, approval=args.tui_approval or settings.approval or "ask", repo=root,
-              type_ahead=type_ahead).run()
-    return EXIT_OK
+    app = GptossApp(connect, approval=args.tui_approval or settings.approval or "ask", repo=root,
+                    type_ahead=type_ahead)
+    app.run()
+    # Textual prints an unhandled exception's traceback after leaving the screen and sets
+    # return_code 1: a crash must not look like a clean quit to the shell (A4 #1).
+    return EXIT_FAILED if app.return_code else EXIT_OK
 
 
 def _sessions(args: argparse.Namespace) -> int:
