@@ -39,7 +39,7 @@ from agent.safe_text import line as safe_text_line
 from agent.attachments import attach_mentions
 from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated, ReasoningEmitted,
                           RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
-from agent.tui.screens import (COMMANDS, NEEDS_MODEL, WAITS_FOR_TURN, ApprovalScreen, GuardedModal, HelpScreen,
+from agent.tui.screens import (COMMANDS, NEEDS_MODEL, WAITS_FOR_TURN, WORKS_WITHOUT_MODEL, ApprovalScreen, GuardedModal, HelpScreen,
                                LinkScreen, NoModelScreen, TrustScreen, arguments_preview, command_preview)
 from agent.tui import widgets
 from agent.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText, ToolCard,
@@ -53,9 +53,10 @@ NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to t
 class ModelMissing(Exception):
     """Raised by a connector when no model file exists: carries where it looked and the fetch command."""
 
-    def __init__(self, places: str, fetch: str) -> None:
+    def __init__(self, places: str, fetch: str, refused: str | None = None) -> None:
         super().__init__(places)
         self.places, self.fetch = places, fetch
+        self.refused = refused  # "<file>: <why>" when the user named a model file that was refused
 
 
 class RuntimeReady(Message):
@@ -295,11 +296,14 @@ class GptossApp(App[None]):
     def on_runtime_failed(self, message: RuntimeFailed) -> None:
         error = message.error
         if isinstance(error, ModelMissing):
-            self.push_screen(NoModelScreen(error.places, error.fetch), self._load)
+            self.push_screen(NoModelScreen(error.places, error.fetch, refused=error.refused,
+                                           queued=list(self.outbox)), self._load)
             return
         self.query_one("#loading", ProgressBar).display = False
         self.start_error = safe_text_line(error) or type(error).__name__
         self._note(f"Could not start: {self.start_error}", style="bold red")
+        self._note("/model PATH loads another GGUF without restarting; /diff, /undo and /clear work without "
+                   "a model.", style="dim")
         if self.outbox:
             self._note("Nothing queued was sent, and nothing is lost: the queue stays below (Esc takes the last "
                        "one back into the input to edit, copy or drop). Ctrl+C twice quits.", style="dim")
@@ -695,6 +699,9 @@ class GptossApp(App[None]):
             self._note("cancelling…", style="dim")
 
     def action_interrupt(self) -> None:
+        if isinstance(self.screen, NoModelScreen):  # nothing runs and nothing can be lost there: it quits at once
+            self.exit()
+            return
         now = time.monotonic()
         if now - self._last_interrupt < 2.0:
             self.exit()
@@ -736,7 +743,11 @@ class GptossApp(App[None]):
             return
         slash = "/" + name
         if self.runtime is None and slash in NEEDS_MODEL and self.start_error is not None:
-            self._note(f"{slash} needs the model, which could not start.", style="red")
+            if slash in WORKS_WITHOUT_MODEL:
+                handler(rest)
+            else:
+                self._note(f"{slash} needs the model, which could not start (/model PATH loads another).",
+                           style="red")
             return
         if (self.runtime is None and slash in NEEDS_MODEL) or (self._busy and slash in WAITS_FOR_TURN):
             self.outbox.append(line)
@@ -751,7 +762,8 @@ class GptossApp(App[None]):
         self.exit()
 
     def _cmd_clear(self, _: str) -> None:
-        self.runtime.agent.clear()  # logged, so resuming this session restores the new conversation
+        if self.runtime is not None:
+            self.runtime.agent.clear()  # logged, so resuming this session restores the new conversation
         self._started = False
         self.query_one(Transcript).remove_children()
         self.query_one(PlanPanel).show([])
@@ -779,11 +791,20 @@ class GptossApp(App[None]):
         from tools import git as git_tools
 
         try:
-            self.call_from_thread(self._git_done, git_tools.undo(self.runtime.ctx))
+            self.call_from_thread(self._git_done, git_tools.undo(self._tool_context()))
         except git_tools.GitError as exc:
             self.call_from_thread(self._git_done, str(exc), "red")
         finally:
             self._queue.append(("ended", None))
+
+    def _tool_context(self):
+        """The session's tool context; without a model (it could not start), a fresh one for the
+        repository: the agent has made no edits then, and undo says so rather than refusing."""
+        if self.runtime is not None:
+            return self.runtime.ctx
+        from tools.context import ToolContext
+
+        return ToolContext(workspace=self._workspace())
 
     def _workspace(self) -> Path:
         """The repository: the runtime's once it is loaded, before that the one the app was started in."""
@@ -874,7 +895,22 @@ class GptossApp(App[None]):
         finally:
             self._queue.append(("ended", None))
 
-    def _cmd_model(self, _: str) -> None:
+    def _cmd_model(self, path: str) -> None:
+        """Show the loaded model; when none could start, `/model PATH` loads another without a restart."""
+        if self.runtime is None:
+            if not path:
+                self._note("Usage: /model PATH (a GGUF file) to load a model.", style="red")
+                return
+            self.start_error = None  # loading again: the queue waits for it, as at start-up
+            self._note(f"Loading {path} …", style="dim")
+            self.query_one("#loading", ProgressBar).display = True
+            self._show_outbox()
+            self._refresh_status()
+            self._load(str(Path(path).expanduser()))
+            return
+        if path:
+            self._note("A model is loaded; start gptoss-agent again with --model PATH to use another.", style="dim")
+            return
         info = getattr(self.runtime.backend, "info", None)
         self._note(str(info) if info else f"{self.runtime.model_name} ({self.runtime.backend_name})")
 

@@ -31,7 +31,7 @@ COMMANDS = {
     "/plan": "show the current plan",
     "/reasoning": "thinking effort: low | medium | high",
     "/approval": "ask first? read-only|ask|auto-edit|full-auto",
-    "/model": "show the loaded model",
+    "/model": "show the model [PATH: load one if none started]",
     "/sessions": "list this repository's recent sessions",
     "/resume": "continue an earlier session here [id]",
     "/quit": "leave gptoss-agent",
@@ -39,6 +39,9 @@ COMMANDS = {
 # Slash commands that need the loaded model (or the agent's state that comes with it): typed while it
 # loads, they wait in the outbox and run in their turn. The others run at once.
 NEEDS_MODEL = frozenset({"/clear", "/compact", "/undo", "/commit", "/test", "/reasoning", "/model", "/resume"})
+# Of those, the ones that still do their job when the model could not start (they wait for it while it loads):
+# /model PATH loads another, /undo and /clear need no model.
+WORKS_WITHOUT_MODEL = frozenset({"/clear", "/undo", "/model"})
 # Slash commands that change the work tree or the conversation: typed while the agent works, they wait
 # in the outbox for the turn to end (they would race its edits). The others run at once.
 WAITS_FOR_TURN = frozenset({"/clear", "/compact", "/undo", "/commit", "/test", "/reasoning", "/resume"})
@@ -69,7 +72,9 @@ VIEWING_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "le
 APPROVAL_CHROME_ROWS = 8
 # Rows of the no-model box around its list of places: border 2, padding 2, title and its margin 2, the
 # command's two lines and the blank after them, the field's label and the field (3), the list's label.
-NO_MODEL_CHROME_ROWS = 14
+# the line of keys (quit, --backend) under the field; one more when typed messages are kept.
+NO_MODEL_CHROME_ROWS = 15
+NO_MODEL_TITLE_CHARS = 64  # one line inside the box at 80 columns
 
 
 @dataclass(frozen=True)
@@ -330,19 +335,32 @@ class NoModelScreen(Screen[str]):
     (PgUp/PgDn, the mouse) when it needs more.
     """
 
-    BINDINGS = [Binding("pageup", "scroll_places(-1)", show=False), Binding("pagedown", "scroll_places(1)", show=False)]
+    BINDINGS = [Binding("pageup", "scroll_places(-1)", show=False), Binding("pagedown", "scroll_places(1)", show=False),
+                Binding("escape", "app.quit", "quit", show=False)]
 
-    def __init__(self, places: str, fetch: str) -> None:
+    def __init__(self, places: str, fetch: str, *, refused: str | None = None, queued: list[str] = ()) -> None:
         super().__init__()
         self.places, self.fetch = places, fetch
+        self.refused = refused  # "<file>: <why>": the model the user named, and why it was not loaded
+        self.queued = list(queued)  # messages typed before this screen came: kept, and said so
+        self._answered = False
 
     def compose(self) -> ComposeResult:
+        title = f"Could not load {self.refused}" if self.refused else "No gpt-oss model found"
         with Vertical(id="no-model"):
-            yield Label("No gpt-oss model found", id="no-model-title")
+            shown = safe(title, multiline=False)
+            shown.truncate(NO_MODEL_TITLE_CHARS, overflow="ellipsis")
+            yield Label(shown, id="no-model-title")
             yield Label("Get gpt-oss-20b (12 GB, the only command that uses the network):")
             yield Static(safe("  " + self.fetch, multiline=False, style="bold"), id="no-model-fetch")
             yield Label("Or paste the path to a GGUF file and press Enter:")
             yield Input(placeholder="/path/to/gpt-oss-20b-mxfp4.gguf", id="model-path")
+            yield Label(Text("Esc or Ctrl+C quits · --backend http://HOST:PORT uses a server", style="dim"),
+                        id="no-model-keys")
+            if self.queued:
+                kept = Text("Kept, sent once a model loads: ", style="bold yellow")
+                kept.append_text(safe(" · ".join(q.replace("\n", " ") for q in self.queued)[:200], multiline=False))
+                yield Label(kept, id="no-model-queued")
             yield Label("Searched:", id="no-model-searched")
             yield VerticalScroll(Static(safe(self.places)), id="no-model-places")
 
@@ -356,7 +374,8 @@ class NoModelScreen(Screen[str]):
     def _fit(self) -> None:
         """The places list gets the rows the rest of the box leaves, so the command and the field stay on screen."""
         rows = self.size.height or self.app.size.height
-        self.query_one("#no-model-places", VerticalScroll).styles.max_height = max(2, rows - NO_MODEL_CHROME_ROWS)
+        chrome = NO_MODEL_CHROME_ROWS + (1 if self.queued else 0)
+        self.query_one("#no-model-places", VerticalScroll).styles.max_height = max(2, rows - chrome)
         self.call_after_refresh(self._label_places)
 
     def _label_places(self) -> None:
@@ -368,8 +387,13 @@ class NoModelScreen(Screen[str]):
         places.scroll_page_up() if direction < 0 else places.scroll_page_down()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self.dismiss(event.value.strip())
+        """The first path given is the answer: a second Enter (or a typed-ahead line) before the
+        screen has gone must not dismiss it twice (that popped the last screen: A4 #1)."""
+        if self._answered or not event.value.strip():
+            return
+        self._answered = True
+        self.query_one("#model-path", Input).disabled = True
+        self.dismiss(event.value.strip())
 
 
 class HelpScreen(ModalScreen[None]):

@@ -54,7 +54,7 @@ async def test_a_model_that_cannot_start_says_so_and_keeps_every_queued_message(
         await send(pilot, "/compact")  # a command that needs the model says so instead of waiting forever
         await pilot.pause(0.2)
         assert app.outbox == ["fix the failing test", "/undo", "one more"]
-        assert "/compact needs the model, which could not start." in transcript_text(app)
+        assert "/compact needs the model, which could not start" in transcript_text(app)
 
 
 @asynctest
