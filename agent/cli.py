@@ -238,7 +238,9 @@ def _run_tui(args: argparse.Namespace, type_ahead: str = "") -> int:
         if workspace.settings.backend == "llama":
             found = models.search(workspace.settings.model, allow_any_model=workspace.settings.allow_any_model)
             if found.chosen is None:
-                raise ModelMissing(found.describe(), models.PULL_COMMAND)
+                named = next((f"{place.path.name}: {place.note}" for place in found.places  # the file the user named
+                              if place.label in ("--model", "GPTOSS_AGENT_MODEL") and place.path and place.note), None)
+                raise ModelMissing(found.describe(), models.PULL_COMMAND, refused=named)
         return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
                                       on_progress=progress)
 

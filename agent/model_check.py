@@ -106,7 +106,7 @@ def require_gpt_oss(meta: GGUFMetadata, *, allow_any_model: bool = False) -> Non
     arch = meta.architecture
     if arch != GPT_OSS:
         raise NotGptOssError(
-            f"{safe_line(str(meta.path))} is a {_show(arch) if arch else 'model of unknown architecture'} model, "
+            f"{safe_line(str(meta.path))} is {f'a {_show(arch)} model' if arch else 'a model of unknown architecture'}, "
             "not gpt-oss; "
             "gptoss-agent speaks gpt-oss's Harmony format. Pass --allow-any-model to try it anyway.")
     tokens = meta.array_lengths.get("tokenizer.ggml.tokens")
