@@ -7,16 +7,19 @@ reverse video, so they cannot pass for typed text), never terminal commands.
 
 from __future__ import annotations
 
+import re
+import shlex
 import time
 
 from rich.text import Text
 from textual import events
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Collapsible, Static, TextArea
 
 from agent import safe_text
-from agent.events import ToolCalled, ToolFinished, key_argument
+from agent.events import ToolCalled, ToolFinished
 
 # Single-width symbols: emoji are double-width in most terminals and break alignment.
 ICONS = {"repo_browser.open_file": "≡", "repo_browser.search": "⌕", "repo_browser.apply_patch": "✎",
@@ -72,6 +75,39 @@ class ReasoningBlock(Collapsible):
                          classes="reasoning")
 
 
+CARD_CHROME_COLUMNS = 6  # the card's ▶, its padding and the transcript's scrollbar
+CARD_ARGUMENT_MIN = 16  # even in a very narrow card, enough to say what was cut
+_SPACE_RUN = re.compile(r" {4,}")
+_ARGUMENT_KEYS = ("path", "cmd", "query", "message", "paths", "name")
+
+
+def card_argument(arguments: object, width: int = 60) -> str:
+    """A tool call's key argument on one line of at most `width` columns, hiding nothing.
+
+    Neutralised like a command a person approves (controls, bidi, zero-width and
+    every space but " " escaped); a run of spaces is counted (`␠×200`) rather than
+    drawn, so it cannot push the rest off the edge; what does not fit is said:
+    `… +N chars` for the rest of the line, `+N lines` for the lines after it. A
+    card then never reads as `echo harmless` when the command goes on to `echo EVIL`.
+    """
+    value: object = arguments
+    if isinstance(arguments, dict):
+        value = next((arguments[key] for key in _ARGUMENT_KEYS if key in arguments), "")
+    if isinstance(value, list):
+        value = shlex.join(str(part) for part in value) if isinstance(arguments, dict) and "cmd" in arguments \
+            else " ".join(map(str, value))
+    lines = str(value).split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()
+    first = _SPACE_RUN.sub(lambda run: f" ␠×{len(run.group())} ", safe_text.visible(lines[0], strict=True))
+    more_lines = len(lines) - 1
+    lines_note = f" +{more_lines} line{'s' if more_lines > 1 else ''}" if more_lines else ""
+    if len(first) + len(lines_note) + (2 if lines_note else 0) <= width:
+        return first + (f" …{lines_note}" if lines_note else "")
+    room = max(width - len(lines_note) - 12, 4)
+    return f"{first[:room]}… +{len(first) - room} chars{lines_note}"
+
+
 class ToolCard(Collapsible):
     """One tool call: icon, tool, key argument, status; expands to its output (diffs in colour).
 
@@ -84,13 +120,21 @@ class ToolCard(Collapsible):
         self.started = started
         self.waited = 0.0
         self.outcome = "running"
+        self.status = "◌"  # left of the tool's name: a long argument can never push it off screen
         self.body = Static("…", classes="tool-output")
-        super().__init__(self.body, title=self._heading("running"), collapsed=True, classes="tool running")
+        super().__init__(self.body, title=self._heading(100), collapsed=True, classes="tool running")
 
-    def _heading(self, status: str) -> str:
+    def _heading(self, columns: int | None = None) -> Content:
+        """`status icon tool  argument`, the argument fitted to the width the card has (A4 #3)."""
         icon = ICONS.get(self.call.name, "⚙")
-        argument = safe_text.line(key_argument(self.call.arguments))
-        return f"{icon} {safe_text.line(self.call.name)}  {argument}  {status}"
+        head = f"{self.status} {icon} {safe_text.line(self.call.name)}  "
+        width = (columns or self.size.width or self.app.size.width or 100) - CARD_CHROME_COLUMNS
+        # Plain Content: a str title is read as Textual markup, and `[link=…]` or `[on black]` in a
+        # model's path would style, hide or link the card's text.
+        return Content(head + card_argument(self.call.arguments, max(width - len(head), CARD_ARGUMENT_MIN)))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.title = self._heading()
 
     def finish(self, result: ToolFinished, seconds: float | None = None) -> None:
         self.remove_class("running")
@@ -100,7 +144,8 @@ class ToolCard(Collapsible):
         status = {"ok": "✓", "failed": "✗ failed", "refused": "⊘ refused"}[self.outcome]
         if seconds is not None and not refused:
             status += f" {max(seconds - self.waited, 0.0):.1f}s"
-        self.title = self._heading(status)
+        self.status = status
+        self.title = self._heading()
         if result.display:
             self.body.update(safe_diff(result.display))
             self.collapsed = False

@@ -53,7 +53,7 @@ async def test_a_task_shows_reasoning_tool_cards_and_the_answer(make_app, repo):
         await send(pilot, "Why does test_add fail?")
         await wait_for(pilot, lambda: app.query(AnswerView))
         cards = list(app.query(ToolCard))
-        assert len(cards) == 1 and "repo_browser.open_file  calc.py  ✓" in cards[0].title
+        assert len(cards) == 1 and str(cards[0].title).startswith("✓ ≡ repo_browser.open_file  calc.py")
         assert len(app.query(ReasoningBlock)) == 2 and all(b.collapsed for b in app.query(ReasoningBlock))
         assert "The bug is in `add`." in app.query_one(AnswerView)._markdown
 
@@ -376,9 +376,9 @@ async def test_a_refused_call_looks_refused_and_tool_time_leaves_out_the_approva
         first, second = list(app.query(ToolCard))
         # Seconds of work, not the seconds of thinking (the sandboxed `true` itself can take a second or more
         # on a loaded machine, so the bound is the thinking time, which counting the wait would exceed).
-        shown = float(re.search(r"✓ ([\d.]+)s", first.title).group(1))
+        shown = float(re.search(r"✓ ([\d.]+)s", str(first.title)).group(1))
         assert first.outcome == "ok" and shown < thinking
-        assert second.outcome == "refused" and "⊘ refused" in second.title and "failed" not in second.title
+        assert second.outcome == "refused" and "⊘ refused" in str(second.title) and "failed" not in str(second.title)
         assert not (repo / "x").exists()
 
 
@@ -648,3 +648,28 @@ async def test_file_names_with_control_characters_are_never_offered_for_completi
 
         assert any("\x1b" in name for name in repo_files(repo))  # git lists it; the TUI must not offer it
         assert "@calc.py" in prompt.suggestions and not any("\x1b" in s for s in prompt.suggestions)
+
+
+@asynctest
+async def test_a_tool_card_at_80_columns_shows_its_status_and_says_what_of_the_command_it_cut(make_app):
+    """A4 #3: `echo harmless<200 spaces>; echo EVIL` read as `echo harmless`, and the ✓ was off screen."""
+    hidden = "echo harmless" + " " * 200 + "; echo EVIL > evil.txt"
+    app = make_app([call("container.exec", {"cmd": ["bash", "-lc", hidden]}),
+                    call("container.exec", {"cmd": ["bash", "-lc", "echo harmless\n\n\necho EVIL2 > evil2.txt"]}),
+                    call("repo_browser.open_file", {"path": "[link=http://evil.example/]calc.py[/link]"}),
+                    final("Done.")], approval="full-auto")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: app.query(AnswerView))
+        await pilot.pause(0.3)
+        titles = [str(card.title) for card in app.query(ToolCard)]
+        assert titles[0].startswith("✓ $ container.exec  bash -lc 'echo harmless ␠×200 ;")
+        assert re.search(r"… \+\d+ chars$", titles[0])
+        assert titles[1].startswith("✓ $ container.exec  bash -lc 'echo harmless") and titles[1].endswith("… +3 lines")
+        assert titles[2].startswith("✗ failed ≡ repo_browser.open_file  [link=http://evil.example")
+        rows = screen_text(app).split("\n")
+        for card in app.query(ToolCard):  # the whole title is on screen: nothing past the edge
+            assert card.region.right <= 80 and len(str(card.title)) + 6 <= 80
+        assert any("+3 lines" in row for row in rows) and any("chars" in row and "harmless" in row for row in rows)
+        assert any("[link=http://evil.example" in row for row in rows)  # markup in a path is shown, not obeyed
