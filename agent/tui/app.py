@@ -50,6 +50,13 @@ APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to the transcript
 
 
+FOCUS_KEYS = frozenset({"tab", "shift+tab", "left", "right", "up", "down"})
+
+
+def event_key(event: events.Event) -> str:
+    return event.key if isinstance(event, events.Key) else ""
+
+
 class ModelMissing(Exception):
     """Raised by a connector when no model file exists: carries where it looked and the fetch command."""
 
@@ -131,6 +138,7 @@ class GptossApp(App[None]):
         self._stats = _Stats()
         self._last_interrupt = 0.0
         self._last_key_at = float("-inf")  # when the previous key came: a modal ignores answers mid-typing
+        self._previous_key = ""  # and which it was (Tab then Enter on a button is an answer, not typing)
         self._files: list[str] | None = None
 
     # ------------------------------------------------------------------ layout
@@ -193,15 +201,23 @@ class GptossApp(App[None]):
             self._early_keys.append(event)
             return
         since_previous_key = float("inf")
+        previous_key = self._previous_key
         if isinstance(event, events.Key) and not event.is_forwarded:
             since_previous_key = event.time - self._last_key_at
             self._last_key_at = event.time
+            self._previous_key = event.key
         if (isinstance(event, (events.Key, events.MouseDown, events.MouseUp, events.Click)) and not event.is_forwarded
-                and isinstance(self.screen, GuardedModal) and not self.screen.accepts(event, since_previous_key)
-                and not (isinstance(event, events.Key) and event.key == "ctrl+c")):
-            if isinstance(event, events.Key):
+                and isinstance(self.screen, GuardedModal) and event_key(event) != "ctrl+c"):
+            # Decided here, in the order keys arrive, for every key: one handed to the modal's own queue
+            # and given back from there would land after the keys typed behind it (`abc` became `bca`).
+            if isinstance(event, events.Key) and self.screen.belongs_to_prompt(event):
                 self.return_key_to_prompt(event)
-            return
+                return
+            focus_moved = previous_key in FOCUS_KEYS and event_key(event) == "enter"  # Tab, Enter: deliberate
+            if not self.screen.accepts(event, float("inf") if focus_moved else since_previous_key):
+                if isinstance(event, events.Key):
+                    self.return_key_to_prompt(event)
+                return
         await super().on_event(event)
 
     def return_key_to_prompt(self, event: events.Key) -> None:
@@ -210,10 +226,10 @@ class GptossApp(App[None]):
         Letters go in at the cursor, Enter as a new line (it must not send behind the modal).
         """
         prompt = self.query_one("#prompt", PromptInput)
-        if event.is_printable and event.character:
-            prompt.insert(event.character)
-        elif event.key in ("enter", "shift+enter", "ctrl+j"):
-            prompt.insert("\n")
+        text = event.character if event.is_printable and event.character else (
+            "\n" if event.key in ("enter", "shift+enter", "ctrl+j") else "")
+        if text:  # at the cursor, which then moves past it: the next key goes after this one
+            prompt.move_cursor(prompt.insert(text).end_location)
 
     def on_resize(self, event: events.Resize) -> None:
         self._on_width(event.size.width)

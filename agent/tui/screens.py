@@ -150,6 +150,10 @@ class GuardedModal(ModalScreen):
     def on_mount(self) -> None:
         self.armed_at = time.monotonic() + self.GUARD_SECONDS
 
+    def belongs_to_prompt(self, event: events.Key) -> bool:
+        """Whether this key was typed for the prompt behind the modal (the app gives it back there)."""
+        return False
+
     def accepts(self, event: events.Event, since_previous_key: float = float("inf")) -> bool:
         if isinstance(event, events.Key) and (event.key in VIEWING_KEYS or isinstance(self.focused, Input)):
             return True  # scrolling, or writing into a field the person opened (the reason for a refusal)
@@ -231,12 +235,12 @@ class ApprovalScreen(GuardedModal):
         self.query_one("#yes", Button).disabled = not self.seen_all
         more = self.query_one("#approval-more", Label)
         if below:
-            text = f"↓ {below:,} more line(s) below: ↓ / PgDn / End to read on"
+            text = f"↓ {below:,} more line(s) below (↓ PgDn End)"
             if not self.seen_all:
-                text += " (Yes waits until you have seen the end)"
+                text += "; Yes waits for the end"
             more.update(Text(text, style="bold"))
         elif self.always_asked:
-            more.update(Text(f"Always allow {self.tool} for this session? Ctrl+A again to confirm", style="bold"))
+            more.update(Text(f"Always allow {self.tool}? Ctrl+A again confirms", style="bold"))
         else:
             more.update(Text("^Y yes · ^N/Esc no · ^A always · ^T why · or Tab, Enter",
                              style="dim"))
@@ -273,12 +277,14 @@ class ApprovalScreen(GuardedModal):
         else:
             self.dismiss(ApprovalAnswer(False))
 
-    def on_key(self, event: events.Key) -> None:
-        """A letter (or Enter) typed here, not into the reason box or on a button, belongs to the prompt."""
-        if (event.is_printable or event.key == "enter") and not isinstance(self.focused, (Input, Button)):
-            event.stop()
-            event.prevent_default()
-            self.app.return_key_to_prompt(event)
+    def belongs_to_prompt(self, event: events.Key) -> bool:
+        """A letter typed here belongs to the prompt (unless the reason box has the focus), and so does
+        Enter unless it presses the focused button. Space too: on a focused button it would answer."""
+        if isinstance(self.focused, Input):
+            return False
+        if event.key == "enter":
+            return not isinstance(self.focused, Button)
+        return bool(event.is_printable and event.character)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(ApprovalAnswer(False, reason=event.value.strip()))
