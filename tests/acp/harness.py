@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,3 +107,40 @@ async def running_agent(client: RecordingClient, *args: str, cwd: Path, env: dic
 async def start(conn, *, fs: bool = False):
     caps = ClientCapabilities(fs=FileSystemCapabilities(read_text_file=fs, write_text_file=fs))
     return await conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=caps)
+
+
+def run(coro, timeout: float = 90):
+    """Run one scenario to its end; a hung agent fails the test after `timeout` seconds instead of hanging CI."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def prompt_once(client: RecordingClient, repo: Path, replay: Path, *flags: str, fs: bool = False,
+                      env: dict[str, str] | None = None, text: str = "Go"):
+    """Start the agent on `repo`, open one session and answer one prompt: the prompt's response."""
+    async with running_agent(client, "--backend", f"replay:{replay}", *flags, cwd=repo, env=env) as (conn, _):
+        await start(conn, fs=fs)
+        return (await prompted_session(conn, repo, text))[1]
+
+
+async def prompted_session(conn, cwd: Path, text: str):
+    """Open a session in `cwd` and answer one prompt in it: (the session id, the prompt's response)."""
+    session = await conn.new_session(cwd=str(cwd), mcp_servers=[])
+    return session.session_id, await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": text}])
+
+
+async def streaming_prompt(client: RecordingClient, conn, session_id: str, text: str) -> asyncio.Future:
+    """Send a prompt and return once its answer has begun to stream: the turn, still running."""
+    streaming = asyncio.Event()
+    client.on_update = lambda u: streaming.set() if u.session_update == "agent_message_chunk" else None
+    turn = asyncio.ensure_future(conn.prompt(session_id=session_id, prompt=[{"type": "text", "text": text}]))
+    await asyncio.wait_for(streaming.wait(), 30)
+    return turn
+
+
+def exchange(lines: list[bytes], cwd: Path, env: dict[str, str], timeout: float = 60) -> tuple[list[dict], str, int]:
+    """Write raw lines to `gptoss-agent acp`, close its input, read every reply."""
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "acp", "--backend", "replay:/nonexistent.json"],
+                          input=b"".join(lines), capture_output=True, timeout=timeout, cwd=cwd,
+                          env=agent_env(env))
+    replies = [json.loads(line) for line in done.stdout.decode().splitlines()]  # every line is JSON, or this fails
+    return replies, done.stderr.decode(), done.returncode

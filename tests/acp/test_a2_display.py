@@ -8,36 +8,13 @@ quoting). A repository file holding ``` cannot end the tool card's fence.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from agent.acp_fences import command_title, fenced
-from tests.acp.harness import RecordingClient, running_agent, start
-from tests.fixtures.repos import call, final, make_calc_repo, write_replay
+from tests.acp.harness import RecordingClient, prompt_once, run
+from tests.fixtures.repos import call, final, write_replay
 
 pytest.importorskip("acp")
-
-
-@pytest.fixture
-def repo(tmp_path, vocab_dir):
-    return make_calc_repo(tmp_path / "project")
-
-
-@pytest.fixture
-def state(tmp_path):
-    return {"GPTOSS_AGENT_STATE_DIR": str(tmp_path / "state")}
-
-
-def run(coro, timeout: float = 90):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def prompt_once(client, repo, replay, *flags, env=None):
-    async with running_agent(client, "--backend", f"replay:{replay}", *flags, cwd=repo, env=env) as (conn, _):
-        await start(conn)
-        session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-        return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Go"}])
 
 
 def test_the_permission_dialog_shows_the_whole_command_verbatim_and_a_title_that_says_it_was_cut(

@@ -11,32 +11,16 @@ source as the edit.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
-from pathlib import Path
 
 import pytest
 
 from agent.acp_files import BUSY_TREE, EditorFiles, EditorWorkspace, tree_lock
-from tests.acp.harness import RecordingClient, running_agent, start
-from tests.fixtures.repos import FIX_PATCH, call, final, make_calc_repo, write_replay
+from tests.acp.harness import RecordingClient, prompt_once, run
+from tests.fixtures.repos import FIX_PATCH, call, final, write_replay
 
 pytest.importorskip("acp")
-
-
-@pytest.fixture
-def repo(tmp_path, vocab_dir):
-    return make_calc_repo(tmp_path / "project")
-
-
-@pytest.fixture
-def state(tmp_path):
-    return {"GPTOSS_AGENT_STATE_DIR": str(tmp_path / "state")}
-
-
-def run(coro, timeout: float = 90):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def finished(client: RecordingClient) -> list:
@@ -45,13 +29,6 @@ def finished(client: RecordingClient) -> list:
 
 def content_text(update) -> str:
     return "\n".join(getattr(getattr(c, "content", None), "text", "") or "" for c in update.content or [])
-
-
-async def prompt_once(client, repo, replay, *flags, fs=True, env=None):
-    async with running_agent(client, "--backend", f"replay:{replay}", *flags, cwd=repo, env=env) as (conn, _):
-        await start(conn, fs=fs)
-        session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-        return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Fix add"}])
 
 
 def landlock_available() -> bool:
@@ -71,7 +48,8 @@ def test_on_the_landlock_fallback_the_editor_never_resolves_a_path_and_the_user_
                                                      final("Done.")])
     calc = f"{repo}/calc.py"
     client = RecordingClient(buffers={calc: "def add(a, b):\n    return a - b  # unsaved\n"})
-    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", "--sandbox", "landlock", env=state))
+    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", "--sandbox", "landlock", fs=True,
+                             env=state))
     assert answer.stop_reason == "end_turn"
     assert client.reads == [] and client.writes == []  # a command could swap a link under the editor: disk only
     assert "return a + b" in (repo / "calc.py").read_text()
@@ -95,7 +73,7 @@ def test_an_editor_write_that_lands_through_a_planted_link_fails_loudly(repo, tm
             return await super().write_text_file(content, path, session_id, **kwargs)  # the editor follows it
 
     client = SwappingEditor()
-    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", env=state))
+    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", fs=True, env=state))
     assert answer.stop_reason == "end_turn"
     result = finished(client)[0]
     assert result.status == "failed"
@@ -157,7 +135,7 @@ def test_a_two_file_patch_the_editor_half_refuses_is_taken_back_on_disk_and_says
             return WriteTextFileResponse()
 
     client = HalfEditor()
-    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", env=state))
+    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", fs=True, env=state))
     assert answer.stop_reason == "end_turn"
     assert (repo / "a.py").read_text() == "a = 1\n" and (repo / "b.py").read_text() == "b = 1\n"  # all or nothing
     text = content_text(finished(client)[0])
@@ -170,7 +148,7 @@ def test_the_permission_diff_comes_from_the_buffer_the_edit_will_change(repo, tm
     calc = f"{repo}/calc.py"
     buffer = (repo / "calc.py").read_text() + "import os  # unsaved, only in the editor\n"
     client = RecordingClient(answers=["allow_once"], buffers={calc: buffer})
-    answer = run(prompt_once(client, repo, replay, env=state))
+    answer = run(prompt_once(client, repo, replay, fs=True, env=state))
     assert answer.stop_reason == "end_turn"
     diff = client.permissions[0].content[0]
     assert "import os  # unsaved" in diff.old_text and "import os  # unsaved" in diff.new_text
@@ -188,7 +166,7 @@ def test_a_buffer_changed_after_the_dialog_is_not_written_with_text_nobody_appro
             return await super().request_permission(options, session_id, tool_call, **kwargs)
 
     client = TypingEditor(answers=["allow_once"], buffers={calc: (repo / "calc.py").read_text()})
-    answer = run(prompt_once(client, repo, replay, env=state))
+    answer = run(prompt_once(client, repo, replay, fs=True, env=state))
     assert answer.stop_reason == "end_turn"
     result = finished(client)[0]
     assert result.status == "failed" and "changed since you approved" in content_text(result)

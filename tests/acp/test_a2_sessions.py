@@ -8,7 +8,6 @@ large to tokenise promptly is refused at once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
@@ -17,25 +16,10 @@ import pytest
 from acp import RequestError
 
 from agent.acp_server import MAX_PROMPT_CHARS, MAX_SESSIONS
-from tests.acp.harness import RecordingClient, running_agent, start
-from tests.acp.test_acp_e2e import exchange
+from tests.acp.harness import RecordingClient, exchange, prompted_session, run, running_agent, start
 from tests.fixtures.repos import final, make_calc_repo, write_replay
 
 pytest.importorskip("acp")
-
-
-@pytest.fixture
-def repo(tmp_path, vocab_dir):
-    return make_calc_repo(tmp_path / "project")
-
-
-@pytest.fixture
-def state(tmp_path):
-    return {"GPTOSS_AGENT_STATE_DIR": str(tmp_path / "state")}
-
-
-def run(coro, timeout: float = 120):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def open_logs(pid: int) -> list[str]:
@@ -60,7 +44,7 @@ def test_sessions_never_prompted_hold_no_descriptor_and_a_prompted_one_still_log
             answer = await conn.prompt(session_id=ids[-1], prompt=[{"type": "text", "text": "hi"}])
             return ids, idle, open_logs(proc.pid), answer
 
-    ids, idle, prompted, answer = run(scenario())
+    ids, idle, prompted, answer = run(scenario(), timeout=120)
     assert idle == [] and answer.stop_reason == "end_turn"
     assert [Path(p).stem for p in prompted] == [ids[-1]]  # the prompted session's log, reopened
     log = next(Path(state["GPTOSS_AGENT_STATE_DIR"]).rglob(f"{ids[-1]}.jsonl")).read_text()
@@ -87,11 +71,9 @@ def test_a_log_that_cannot_be_restored_leaves_no_session_to_prompt(repo, tmp_pat
     async def first():
         async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
             await start(conn)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "hi"}])
-            return session.session_id
+            return (await prompted_session(conn, repo, "hi"))[0]
 
-    session_id = run(first())
+    session_id = run(first(), timeout=120)
     path = next(Path(state["GPTOSS_AGENT_STATE_DIR"]).rglob(f"{session_id}.jsonl"))
     records = [json.loads(line) for line in path.read_text().splitlines()]
     user = next(r for r in records if r["kind"] == "segment" and r["segment"] == "user")
@@ -110,7 +92,7 @@ def test_a_log_that_cannot_be_restored_leaves_no_session_to_prompt(repo, tmp_pat
                 await conn.prompt(session_id=session_id, prompt=[{"type": "text", "text": "again"}])
             return outcomes, prompted.value
 
-    outcomes, prompted = run(tampered())
+    outcomes, prompted = run(tampered(), timeout=120)
     assert outcomes == [-32002, -32002]  # the second load fails the same way: nothing half-loaded answers it
     assert prompted.code == -32602 and "no session" in str(prompted)
 
@@ -123,14 +105,13 @@ def test_an_open_session_is_not_reloaded_from_another_repository(repo, tmp_path,
     async def scenario():
         async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
             await start(conn)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "hi"}])
+            session_id, _ = await prompted_session(conn, repo, "hi")
             with pytest.raises(RequestError) as refused:
-                await conn.load_session(cwd=str(other), session_id=session.session_id, mcp_servers=[])
-            again = await conn.load_session(cwd=str(repo / "tests"), session_id=session.session_id, mcp_servers=[])
+                await conn.load_session(cwd=str(other), session_id=session_id, mcp_servers=[])
+            again = await conn.load_session(cwd=str(repo / "tests"), session_id=session_id, mcp_servers=[])
             return refused.value, again
 
-    refused, again = run(scenario())
+    refused, again = run(scenario(), timeout=120)
     assert refused.code == -32602 and str(repo) in str(refused.data or "") + str(refused)
     assert again.modes.current_mode_id == "ask"  # its own repository (from a folder inside it) still loads
 
@@ -149,7 +130,7 @@ def test_a_prompt_over_the_cap_is_refused_at_once_and_the_session_keeps_serving(
             answer = await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "hi"}])
             return refused.value, answer
 
-    refused, answer = run(scenario())
+    refused, answer = run(scenario(), timeout=120)
     assert refused.code == -32602 and "the limit is" in str(refused)  # refused before any tokenising
     assert answer.stop_reason == "end_turn"
     log = next(Path(state["GPTOSS_AGENT_STATE_DIR"]).rglob("*.jsonl")).read_text()

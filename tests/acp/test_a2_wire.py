@@ -11,20 +11,9 @@ import json
 
 import pytest
 
-from tests.acp.test_acp_e2e import exchange
-from tests.fixtures.repos import make_calc_repo
+from tests.acp.harness import exchange
 
 pytest.importorskip("acp")
-
-
-@pytest.fixture
-def repo(tmp_path, vocab_dir):
-    return make_calc_repo(tmp_path / "project")
-
-
-@pytest.fixture
-def state(tmp_path):
-    return {"GPTOSS_AGENT_STATE_DIR": str(tmp_path / "state")}
 
 
 def test_non_finite_numbers_and_bad_cwds_get_invalid_params_with_their_id_and_serving_goes_on(repo, tmp_path, state):

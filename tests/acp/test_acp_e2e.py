@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from agent.session import read_session
-from tests.acp.harness import RecordingClient, agent_env, running_agent, start
-from tests.fixtures.repos import FIX_PATCH, call, final, git, make_calc_repo, write_replay
+from tests.acp.harness import (RecordingClient, agent_env, exchange, prompt_once, run, running_agent, start,
+                               streaming_prompt)
+from tests.fixtures.repos import FIX_PATCH, call, final, git, write_replay
 
 pytest.importorskip("acp")
 
@@ -31,20 +32,6 @@ FIX = [
     call("functions.git_commit", {"message": "Fix add() to add"}),
     final("Fixed `add` in calc.py; the suite passes and the fix is committed."),
 ]
-
-
-@pytest.fixture
-def repo(tmp_path, vocab_dir):
-    return make_calc_repo(tmp_path / "project")
-
-
-@pytest.fixture
-def state(tmp_path):
-    return {"GPTOSS_AGENT_STATE_DIR": str(tmp_path / "state")}
-
-
-def run(coro, timeout: float = 90):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def tool_updates(client: RecordingClient, call_id: str) -> list:
@@ -104,13 +91,7 @@ def test_a_rejected_permission_with_a_reason_reaches_the_model_and_nothing_is_wr
                                                      final("Understood, I left calc.py alone.")])
     client = RecordingClient(answers=["reject_once"], reason="do not touch calc.py today")
 
-    async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Fix add"}])
-
-    answer = run(scenario())
+    answer = run(prompt_once(client, repo, replay, env=state, text="Fix add"))
     assert answer.stop_reason == "end_turn"
     assert "a - b" in (repo / "calc.py").read_text()
     call_id = client.permissions[0].tool_call_id
@@ -129,11 +110,7 @@ def test_cancel_stops_the_stream_and_the_session_keeps_serving(repo, tmp_path, s
                                  env={**state, "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}) as (conn, _):
             await start(conn)
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            streaming = asyncio.Event()
-            client.on_update = lambda u: streaming.set() if u.session_update == "agent_message_chunk" else None
-            turn = asyncio.ensure_future(conn.prompt(session_id=session.session_id,
-                                                     prompt=[{"type": "text", "text": "Explain"}]))
-            await asyncio.wait_for(streaming.wait(), 30)
+            turn = await streaming_prompt(client, conn, session.session_id, "Explain")
             await conn.cancel(session_id=session.session_id)
             first = await turn
             shown = client.text("agent_message_chunk")
@@ -201,14 +178,8 @@ def test_with_editor_file_system_the_model_reads_the_unsaved_buffer_and_edits_la
     unsaved = (repo / "calc.py").read_text() + "\n\n# an unsaved note in the editor\n"
     client = RecordingClient(buffers={calc: unsaved})
 
-    async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", "--approval", "full-auto", cwd=repo,
-                                 env=state) as (conn, _):
-            await start(conn, fs=True)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Fix add"}])
-
-    assert run(scenario()).stop_reason == "end_turn"
+    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", fs=True, env=state, text="Fix add"))
+    assert answer.stop_reason == "end_turn"
     reads = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert "an unsaved note in the editor" in reads[0].content[0].content.text
     assert "9 # an unsaved note in the editor\n[lines 9-9 of 9]" in reads[1].content[0].content.text  # buffer lines
@@ -225,14 +196,8 @@ def test_without_editor_file_system_the_disk_is_used_and_the_editor_is_never_ask
                                                      final("Done.")])
     client = RecordingClient(buffers={f"{repo}/calc.py": "def add(a, b):\n    return 0  # buffer\n"})
 
-    async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", "--approval", "full-auto", cwd=repo,
-                                 env=state) as (conn, _):
-            await start(conn, fs=False)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Fix add"}])
-
-    assert run(scenario()).stop_reason == "end_turn"
+    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", fs=False, env=state, text="Fix add"))
+    assert answer.stop_reason == "end_turn"
     assert client.reads == [] and client.writes == []
     assert "return a + b" in (repo / "calc.py").read_text()
     first = next(u for _, u in client.updates if u.session_update == "tool_call_update")
@@ -253,11 +218,7 @@ def test_a_second_prompt_on_a_busy_session_is_refused_and_two_sessions_share_the
             await start(conn)
             one = await conn.new_session(cwd=str(repo), mcp_servers=[])
             two = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            streaming = asyncio.Event()
-            client.on_update = lambda u: streaming.set() if u.session_update == "agent_message_chunk" else None
-            first = asyncio.ensure_future(conn.prompt(session_id=one.session_id,
-                                                      prompt=[{"type": "text", "text": "Long"}]))
-            await asyncio.wait_for(streaming.wait(), 30)
+            first = await streaming_prompt(client, conn, one.session_id, "Long")
             with pytest.raises(RequestError) as busy:
                 await conn.prompt(session_id=one.session_id, prompt=[{"type": "text", "text": "Again"}])
             second = await conn.prompt(session_id=two.session_id, prompt=[{"type": "text", "text": "Other"}])
@@ -282,11 +243,7 @@ def test_a_client_that_disappears_ends_the_process_and_leaves_a_resumable_sessio
                                  env={**state, "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}) as (conn, proc):
             await start(conn)
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            streaming = asyncio.Event()
-            client.on_update = lambda u: streaming.set() if u.session_update == "agent_message_chunk" else None
-            asyncio.ensure_future(conn.prompt(session_id=session.session_id,
-                                              prompt=[{"type": "text", "text": "Talk"}]))
-            await asyncio.wait_for(streaming.wait(), 30)
+            await streaming_prompt(client, conn, session.session_id, "Talk")
             began = time.monotonic()
             proc.stdin.close()  # the editor crashed
             code = await asyncio.wait_for(proc.wait(), 20)
@@ -305,15 +262,6 @@ def test_a_client_that_disappears_ends_the_process_and_leaves_a_resumable_sessio
 
 
 # ---------------------------------------------------------------------- raw bytes: malformed and out of order
-
-def exchange(lines: list[bytes], cwd: Path, env: dict[str, str], timeout: float = 60) -> tuple[list[dict], str, int]:
-    """Write raw lines to `gptoss-agent acp`, close its input, read every reply."""
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "acp", "--backend", "replay:/nonexistent.json"],
-                          input=b"".join(lines), capture_output=True, timeout=timeout, cwd=cwd,
-                          env=agent_env(env))
-    replies = [json.loads(line) for line in done.stdout.decode().splitlines()]  # every line is JSON, or this fails
-    return replies, done.stderr.decode(), done.returncode
-
 
 def test_malformed_unknown_and_out_of_order_messages_get_json_rpc_errors_and_the_server_keeps_serving(
         repo, tmp_path, state):
