@@ -18,11 +18,12 @@ import difflib
 import os
 import re
 import shlex
-import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
+
+from tools.paths import read_small_text
 
 _NO_MODULE = re.compile(r"No module named '?([A-Za-z_][\w.]*)'?")
 _NO_METADATA = re.compile(r"(?:PackageNotFoundError: '?([\w.-]+)'?\s*$|No package metadata was found for ([\w.-]+)"
@@ -286,7 +287,7 @@ def project_facts(workspace: Path) -> ProjectFacts:
         for item in _strings(items.splitlines()):
             declared.setdefault(_requirement_name(item), f"extra:{extra}")
     for candidate in sorted(_requirement_files(workspace)):
-        for line in (_read_small(workspace / candidate) or "").splitlines():
+        for line in (read_small_text(workspace / candidate, _SMALL_FILE) or "").splitlines():
             if line.strip() and not line.lstrip().startswith(("#", "-")):
                 declared.setdefault(_requirement_name(line), f"file:{candidate}")
     declared.pop("", None)
@@ -337,24 +338,9 @@ def _strings(value) -> list[str]:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
-def _read_small(path: Path) -> str | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError):
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, _SMALL_FILE).decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def _toml(path: Path) -> dict:
     try:
-        data = tomllib.loads(_read_small(path) or "")
+        data = tomllib.loads(read_small_text(path, _SMALL_FILE) or "")
     except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -363,7 +349,7 @@ def _toml(path: Path) -> dict:
 def _ini(path: Path) -> dict[str, dict[str, str]]:
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        parser.read_string(_read_small(path) or "")
+        parser.read_string(read_small_text(path, _SMALL_FILE) or "")
     except (configparser.Error, ValueError, RecursionError):
         return {}
     return {section: dict(parser.items(section)) for section in parser.sections()}

@@ -599,6 +599,28 @@ def read_regular_file(path: Path, *, max_bytes: int = MAX_READ_BYTES) -> bytes:
     return data
 
 
+def read_small_text(path: Path, limit: int) -> str | None:
+    """A regular file's first `limit` bytes as text, or None when it is missing, a link or special.
+
+    For the small configuration files a repository holds (`.python-version`,
+    `pyvenv.cfg`, `pyproject.toml`): never through a link (a `.python-version`
+    linked to a host file would show that file), never a FIFO's hang, and
+    capped, so a huge file costs one bounded read.
+    """
+    try:
+        fd = os.open(path, _READ | os.O_NOFOLLOW)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, limit).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` atomically by name in its folder; a link at the name is refused, never followed."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Mapping
 
 from tools.denylist import HOME_SECRET_PATHS, is_secret_path
+from tools.paths import read_small_text
 
 _SMALL_FILE = 64 * 1024
 _PRIVATE_TREES = (Path("/root"), Path("/home"), Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/dev/shm"))
@@ -456,7 +457,7 @@ def _base_prefixes(venv: Path, workspace: Path) -> tuple[list[Path], str]:
     or why they may not be followed (a path through /proc: `/proc/self/cwd` is whatever folder the agent
     runs in)."""
     found: list[Path] = []
-    config = _read_small(venv / "pyvenv.cfg") or ""
+    config = read_small_text(venv / "pyvenv.cfg", _SMALL_FILE) or ""
     for line in config.splitlines():
         key, sep, value = line.partition("=")
         key, value = key.strip().lower(), value.strip()
@@ -582,7 +583,7 @@ def _workon_env(workspace: Path, home: Path, environ: Mapping[str, str]) -> _Fou
     except OSError:
         return None
     for entry in entries:
-        named = (_read_small(folder / entry / ".project") or "").strip()
+        named = (read_small_text(folder / entry / ".project", _SMALL_FILE) or "").strip()
         if named and _real(Path(named)) == workspace:
             return _Found("virtualenvwrapper", f"workon:{entry}", folder / entry,
                           f"{folder / entry}/.project names this repository")
@@ -609,7 +610,7 @@ def _pyenv_version(workspace: Path, home: Path, environ: Mapping[str, str], skip
     source = "PYENV_VERSION"
     text = environ.get("PYENV_VERSION")
     if not text:
-        text, source = _read_small(workspace / ".python-version"), "the repository's .python-version"
+        text, source = read_small_text(workspace / ".python-version", _SMALL_FILE), "the repository's .python-version"
     if not text:
         return None
     for name in text.replace(":", " ").split()[:_MAX_NAMES]:  # a hostile file may list thousands
@@ -679,25 +680,8 @@ def _regular(path: Path) -> bool:
         return False
 
 
-def _read_small(path: Path) -> str | None:
-    """A regular file's first 64 KiB: never through a link (a repository's `.python-version` linked to a
-    host file would show that file), never a FIFO's hang."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError):
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return os.read(fd, _SMALL_FILE).decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def _toml(path: Path) -> dict:
-    text = _read_small(path)
+    text = read_small_text(path, _SMALL_FILE)
     if not text:
         return {}
     try:
