@@ -17,7 +17,7 @@ import re
 import stat
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from tools.denylist import HOME_SECRET_PATHS, is_secret_name
 
@@ -126,25 +126,38 @@ def _shallow_signature(folder: Path, depth: int) -> tuple:
 @lru_cache(maxsize=64)
 def _credentials_deep_cached(folder: Path, signature: tuple) -> tuple[Path, ...] | None:
     found: list[Path] = [folder / relative for relative in CREDENTIAL_PATHS if os.path.lexists(folder / relative)]
-    pending = [str(folder)]
     seen = 0
+    for hits, count, _ in _walk(str(folder), _credential_entry):
+        found += hits
+        seen += count
+        if seen > DEEP_SCAN_BUDGET:
+            return None
+    return tuple(dict.fromkeys(found))
+
+
+def _credential_entry(entry: os.DirEntry) -> bool:
+    if entry.is_symlink():
+        return False  # what it leads to is masked where it is (a mask over a dangling link fails bwrap)
+    return _private(entry) or _secret_entry(entry.name, entry.is_dir(follow_symlinks=False))
+
+
+def _walk(root: str, matches: Callable[[os.DirEntry], bool]) -> Iterator[tuple[list[Path], int, bool]]:
+    """Folder by folder below `root`, links never followed, a matching folder not entered (its mask hides it
+    all): for each folder read, (the entries in it that match, how many entries it held, whether folders are
+    left to read). The callers stop on their scan budget between folders."""
+    pending = [root]
     while pending:
         try:
             entries = list(os.scandir(pending.pop()))
         except OSError:
             continue
+        hits = []
         for entry in entries:
-            seen += 1
-            if seen > DEEP_SCAN_BUDGET:
-                return None
-            if entry.is_symlink():
-                continue  # what it leads to is masked where it is (a mask over a dangling link fails bwrap)
-            directory = entry.is_dir(follow_symlinks=False)
-            if _private(entry) or _secret_entry(entry.name, directory):
-                found.append(Path(entry.path))
-            elif directory:
+            if matches(entry):
+                hits.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)
-    return tuple(dict.fromkeys(found))
+        yield hits, len(entries), bool(pending)
 
 
 def _secret_entry(name: str, directory: bool) -> bool:
@@ -188,20 +201,13 @@ def _system_scan() -> tuple[tuple[Path, ...], tuple[str, ...]]:
         if os.path.islink(root) or not os.path.isdir(root):
             continue
         seen = 0
-        pending = [root]
-        while pending and seen <= SCAN_BUDGET:
-            try:
-                entries = list(os.scandir(pending.pop()))
-            except OSError:
-                continue
-            for entry in entries:
-                seen += 1
-                if _private(entry):
-                    found.append(Path(entry.path))
-                elif entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-        if pending:
-            cut.append(root)
+        for hits, count, more in _walk(root, _private):
+            found += hits
+            seen += count
+            if seen > SCAN_BUDGET:
+                if more:
+                    cut.append(root)
+                break
     return tuple(found), tuple(cut)
 
 
