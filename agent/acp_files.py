@@ -108,13 +108,9 @@ class EditorWorkspace(Workspace):
     def identity(self, relative: str) -> tuple[int, int] | None:
         """(device, inode) of the regular file at `relative`, reached without links; None if it is missing."""
         try:
-            fd, _ = self.open(relative, os.O_PATH, follow_inside=False)
+            info = self.stat(relative, follow_inside=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        try:
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             raise PathRefused(f"{relative}: not a regular file")
         return info.st_dev, info.st_ino

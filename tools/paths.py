@@ -234,18 +234,21 @@ class Workspace:
                     raise PathRefused(f"{path}: too many symbolic links") from None
                 parts = _splice(self.real, parts, link.index, link.target, path)
 
+    def stat(self, path: str, *, follow_inside: bool = True) -> os.stat_result:
+        """The entry at `path`, looked at without opening it (O_PATH: a FIFO cannot block, no read permission
+        is needed); links out refused, links inside followed unless `follow_inside` is False."""
+        fd, _ = self.open(path, os.O_PATH, follow_inside=follow_inside)
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
     def kind(self, path: str) -> str | None:
         """'file', 'dir', 'other' or None (missing), following links that stay inside."""
         try:
-            fd, _ = self.open(path, os.O_PATH)
-        except FileNotFoundError:
+            mode = self.stat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        except NotADirectoryError:
-            return None
-        try:
-            mode = os.fstat(fd).st_mode
-        finally:
-            os.close(fd)
         return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
     def resolved(self, path: str) -> str:
