@@ -10,13 +10,12 @@ page, never dumped whole.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
-from base64 import b64decode
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tools.context import ToolContext
 from tools.denylist import is_secret_path
 from tools.paths import PathRefused, Workspace
 from tools.registry import tool
+from tools.rg_stream import stream_matches
 from tools.sandbox import run_trusted
 
 OPEN_FILE_TOKEN_BUDGET = 6_000
@@ -35,6 +35,9 @@ SEARCH_CONTEXT_BEFORE = 100  # of those characters, how many come before the mat
 SEARCH_MATCHES_PER_FILE = 1000  # lines ripgrep reports per file (more when max_results asks for more)
 SEARCH_MAX_RESULTS = 500  # rows one search may show, whatever max_results asks
 SEARCH_TOKEN_BUDGET = 6_000  # and the tokens they may cost: one search cannot flood the context
+SEARCH_BIG_FILE = 1 << 20  # a bigger file is searched on its own (rg holds a whole line's matches at once)
+SEARCH_RG_MEMORY = 256 << 20  # ripgrep's address space when it searches one big file
+SEARCH_ROWS_READ = 4 * SEARCH_MAX_RESULTS  # match records read from ripgrep before it is stopped
 SEARCH_FILE_BYTES = 16 << 20  # the Python fallback and single-file search read at most this much
 TREE_ENTRY_LIMIT = 400
 _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".tox"}
@@ -269,6 +272,10 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         path: folder or file to search, relative to the repository root ("" for everything)
         max_results: most matches to show (at most 500); a very long line shows the text around each match
     """
+    if not isinstance(path, str) or not isinstance(query, str):  # e.g. JSON null: said, not a TypeError
+        return ToolResult.error(f"search takes a text query and a text path (got {type(query).__name__} and "
+                                f"{type(path).__name__})"
+                                "; give path as a folder or file, or \"\" (or leave it out) for everything.")
     if max_results < 1:
         return ToolResult.error(f"max_results={max_results}: give 1 or more.")
     asked, max_results = max_results, min(max_results, SEARCH_MAX_RESULTS)
@@ -292,7 +299,8 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
                 rows = None
                 if shutil.which("rg"):
                     rows = (_search_one_file_rg(space, base, query, literal, ctx.allow_secrets, per_file)
-                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file))
+                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file,
+                                                                  ctx.allow_secrets))
                 if rows is None:
                     # Python's `re` backtracks (`^(a+)+$` runs for ever, deaf to Ctrl-C): without
                     # ripgrep's linear engine, only literal text is searched.
@@ -303,6 +311,7 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
                         rows = _search_python(ctx, space, query, base, True)
             finally:
                 os.close(fd)
+            stopped, more = getattr(rows, "stopped", False), getattr(rows, "more", 0)
             rows = _without_secrets(space, rows, max_results) if not ctx.allow_secrets else rows
     except (FileNotFoundError, NotADirectoryError):
         return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
@@ -325,16 +334,17 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         shown.append(row)
         used += cost
     output = "\n".join(shown) + note
-    if len(rows) > len(shown):
+    total = len(rows) + more
+    if total > len(shown):
         lines_per_file = Counter(name for name, _ in {(name, number) for name, number, _ in rows})
         capped = (lines_per_file.most_common(1)[0][1] >= per_file  # rg stopped a file early, or a long line
-                  or any(text.endswith(_LINE_CAPPED) for _, _, text in rows))
+                  or stopped or any(text.endswith(_LINE_CAPPED) for _, _, text in rows))
         why = ("the output budget of one search is spent" if len(shown) < max_results
                else f"max_results is capped at {SEARCH_MAX_RESULTS}" if asked > max_results else "")
         raise_hint = "" if why else ", or raise max_results"
-        output += (f"\n[{'at least ' if capped else ''}{len(rows) - len(shown)} more matches"
+        output += (f"\n[{'at least ' if capped else ''}{total - len(shown)} more matches"
                    f"{' (' + why + ')' if why else ''}; narrow the query or the path{raise_hint}]")
-    return ToolResult(True, output, truncated=len(rows) > len(shown), data={"matches": len(rows)})
+    return ToolResult(True, output, truncated=total > len(shown), data={"matches": total})
 
 
 Row = tuple[str, int, str]  # (relative path, line number, line text): never re-split from a `path:line:text` string
@@ -375,7 +385,8 @@ def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bo
     Searching the copy, not the path, means a file swapped for a link after the check is never read.
     """
     try:
-        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets)
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets, truncate=True,
+                             follow_inside=False)
     except (OSError, PathRefused):
         return []
     if b"\0" in data[:8192]:
@@ -384,10 +395,14 @@ def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bo
         Path(private, "file").write_bytes(data)
         folder = os.open(private, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            rows = _search_rg(space, folder, query, ".", literal, per_file)
+            rows = _search_rg(space, folder, query, ".", literal, per_file, allow_secrets, one_file=True)
         finally:
             os.close(folder)
-    return None if rows is None else [(relative, number, text) for _, number, text in rows]
+    if rows is None:
+        return None
+    named = SearchRows((relative, number, text) for _, number, text in rows)
+    named.stopped, named.more = rows.stopped, rows.more
+    return named
 
 
 def _python_pattern(query: str, literal: bool) -> re.Pattern:
@@ -395,10 +410,10 @@ def _python_pattern(query: str, literal: bool) -> re.Pattern:
 
 
 def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_secrets: bool,
-                 follow_inside: bool = True) -> list[Row]:
+                 follow_inside: bool = True, truncate: bool = False) -> list[Row]:
     try:
         data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets,
-                             follow_inside=follow_inside)
+                             follow_inside=follow_inside, truncate=truncate)
     except (OSError, PathRefused):
         return []
     if b"\0" in data[:8192]:
@@ -446,16 +461,28 @@ def excerpts(line: str, spans: list[tuple[int, int]]) -> list[str]:
 
 
 def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool,
-               per_file: int) -> list[Row] | None:
+               per_file: int, allow_secrets: bool = False, one_file: bool = False) -> list[Row] | None:
     """ripgrep run inside the folder's own descriptor (so no swapped link redirects it), never following links.
 
     `--json` gives each match's path as a field, so a directory named
     `a:1:b` cannot shift where the path ends. No `--sort`: it makes rg
     single-threaded; rows are ordered here instead. `--max-count` stops each
-    file after `per_file` matches, so a file of a million matching lines costs a
-    few rows, not hundreds of megabytes of JSON held in memory.
+    file after `per_file` matches. `--encoding none`: bytes are searched as
+    they are (a file starting FF FE is not read as UTF-16), the way open_file
+    reads them. The output is read as a stream (tools/rg_stream.py), never held
+    whole: one minified line of a million matches is a record of tens of
+    megabytes, of which a bounded head and the first submatch offsets are kept.
+    rg itself holds every submatch of a line before writing it (~100 bytes each),
+    so files over SEARCH_BIG_FILE are left out of this run and searched one by
+    one (_search_big_file): in Python when the query is literal, else by an rg
+    whose memory is capped.
     """
-    argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never", "--max-count", str(per_file)]
+    argv = ["rg", "--json", "--no-config", "--no-messages", "--color", "never", "--encoding", "none",
+            "--max-count", str(per_file)]
+    if one_file:  # the private copy of one (possibly big) file: -j1 and a memory cap instead of a size cap
+        argv += ["-j", "1"]
+    else:
+        argv += ["--max-filesize", str(SEARCH_BIG_FILE)]
     argv += ["--fixed-strings"] if literal else []
     argv += ["-e", query, "--", "."]
     # The child changes into the folder through its own copy of our descriptor (subprocess changes
@@ -465,55 +492,105 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
     if not through_fd.is_dir():
         return None  # no /proc: the Python search opens every file beneath the descriptor instead
     try:
-        done = run_trusted(argv, cwd=through_fd)
+        streamed = stream_matches(argv, through_fd, SEARCH_MAX_RESULTS, SEARCH_ROWS_READ,
+                                  memory_bytes=SEARCH_RG_MEMORY if one_file else None)
     except OSError:
         return None
-    if done.returncode == 2 and not literal and b'"type":"match"' not in done.stdout:
-        return _search_rg(space, folder_fd, query, base, True, per_file)  # a regex ripgrep rejects: searched as text
-    if done.returncode not in (0, 1):
-        return None
+    if streamed.returncode == 2 and not literal and not streamed.records and _rg_rejects(query):
+        # a regex ripgrep rejects: searched as text (asked apart: under the memory cap, 2 may be an allocation)
+        return _search_rg(space, folder_fd, query, base, True, per_file, allow_secrets, one_file)
     prefix = "" if base == "." else base + "/"
-    rows: list[Row] = []
-    for line in done.stdout.splitlines():
-        if not line.startswith(b'{"type":"match"'):
+    rows = SearchRows()
+    if one_file and streamed.returncode not in (0, 1) and not streamed.stopped:
+        rows.append((".", 0, "[this big file holds too many matches of this regular expression to search; "
+                              "narrow the query]"))
+        return rows
+    if streamed.returncode not in (0, 1) and not streamed.stopped:
+        return None
+    rows.stopped, rows.more = streamed.stopped, streamed.more_records
+    for record in streamed.records:
+        name = record.path[2:] if record.path.startswith("./") else record.path
+        text = record.raw.decode("utf-8", errors="replace")
+        spans = _char_spans(record.raw, text, record.spans)
+        rows.extend((prefix + name, record.number, shown) for shown in excerpts(text, spans))
+        more = record.more_matches + (len(record.spans) - len(spans) if len(text) > SEARCH_TEXT_CHARS else 0)
+        if len(text) > SEARCH_TEXT_CHARS and more > 0:
+            rows.append((prefix + name, record.number, f"[… {more:,}{_LINE_CAPPED}"))
+    if not one_file:
+        for name in _big_files(through_fd, folder_fd):
+            found = _search_big_file(space, prefix + name, query, literal, allow_secrets, per_file)
+            rows.extend(found)
+            rows.stopped = rows.stopped or getattr(found, "stopped", False)
+            rows.more += getattr(found, "more", 0)
+    rows.sort(key=lambda row: (row[0], row[1]))
+    return rows
+
+
+def _rg_rejects(query: str) -> bool:
+    try:
+        done = subprocess.run(["rg", "--no-config", "-e", query, "--", "/dev/null"], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return done.returncode == 2
+
+
+def _big_files(through_fd: Path, folder_fd: int) -> list[str]:
+    """The files rg would search (ignore rules kept, no links) that are over SEARCH_BIG_FILE."""
+    argv = ["rg", "--files", "--no-config", "--no-messages", "--null", "--", "."]
+    try:
+        done = run_trusted(argv, cwd=through_fd)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    big = []
+    for raw in done.stdout.split(b"\0"):
+        name = os.fsdecode(raw)
+        if not name:
             continue
         try:
-            data = json.loads(line)["data"]
-            name, text = _rg_text(data["path"]), _rg_text(data["lines"])
-            number = int(data["line_number"])
-            submatches = data.get("submatches") or []
-            spans = _char_spans(text, submatches)
-        except (ValueError, KeyError, TypeError):
+            info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+        except OSError:
             continue
-        name = name[2:] if name.startswith("./") else name
-        rows.extend((prefix + name, number, shown) for shown in excerpts(text, spans))
-        if len(text) > SEARCH_TEXT_CHARS and len(submatches) > SEARCH_MAX_RESULTS:
-            rows.append((prefix + name, number, f"[… {len(submatches) - SEARCH_MAX_RESULTS:,}{_LINE_CAPPED}"))
-    return sorted(rows, key=lambda row: (row[0], row[1]))
+        if stat.S_ISREG(info.st_mode) and info.st_size > SEARCH_BIG_FILE:
+            big.append(name[2:] if name.startswith("./") else name)
+    return sorted(big)
 
 
-def _char_spans(text: str, submatches: list) -> list[tuple[int, int]]:
-    """ripgrep's byte offsets as character offsets into `text` (only needed, and only paid, for long lines)."""
+def _search_big_file(space: Workspace, relative: str, query: str, literal: bool, allow_secrets: bool,
+                     per_file: int) -> "SearchRows":
+    """One file over SEARCH_BIG_FILE: its first SEARCH_FILE_BYTES, read without following links; a literal
+    query in Python (bounded: at most one search's rows per line), a regex by rg under a memory cap."""
+    if literal:
+        found = SearchRows(_search_file(space, relative, _python_pattern(query, True), allow_secrets,
+                                        follow_inside=False, truncate=True))
+        return found
+    found = _search_one_file_rg(space, relative, query, literal, allow_secrets, per_file)
+    return found if found is not None else SearchRows()
+
+
+class SearchRows(list):
+    """Rows, and whether ripgrep was stopped before it finished (the count of the rest is then 'at least')."""
+
+    stopped = False
+    more = 0  # match records past what was read: counted only
+
+
+def _char_spans(raw: bytes, text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """ripgrep's byte offsets into `raw` as character offsets into `text` (= raw decoded with errors="replace",
+    exactly how open_file decodes, so an invalid byte counts as the one U+FFFD it is shown as there).
+    Only needed, and only paid, for long lines; offsets past the bytes kept of a huge line are left out."""
     if len(text) <= SEARCH_TEXT_CHARS:
         return [(0, 0)]
-    raw = text.encode("utf-8", errors="replace")
-    spans = []
+    found = []
     done_bytes = done_chars = 0  # decoded so far: each byte is decoded once, however many matches a line has
-    for match in submatches[:SEARCH_MAX_RESULTS]:
-        start, end = int(match["start"]), int(match["end"])
-        if start < done_bytes or end < start:
+    for start, end in spans[:SEARCH_MAX_RESULTS]:
+        if start < done_bytes or end < start or end > len(raw):
             continue
         first = done_chars + len(raw[done_bytes:start].decode("utf-8", errors="replace"))
         last = first + len(raw[start:end].decode("utf-8", errors="replace"))
-        spans.append((first, last))
+        found.append((first, last))
         done_bytes, done_chars = end, last
-    return spans
-
-
-def _rg_text(field: dict) -> str:
-    if "text" in field:
-        return str(field["text"])
-    return b64decode(field["bytes"]).decode("utf-8", errors="replace")
+    return found
 
 
 def _search_python(ctx: ToolContext, space: Workspace, query: str, base: str, literal: bool) -> list[Row]:
