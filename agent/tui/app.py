@@ -50,6 +50,7 @@ APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to the transcript
 
 
+QUIT_WINDOW_SECONDS = 2.0  # a second Ctrl+C within this quits
 FOCUS_KEYS = frozenset({"tab", "shift+tab", "left", "right", "up", "down"})
 
 
@@ -136,8 +137,9 @@ class GptossApp(App[None]):
         self._streams: list[StreamingText] = []
         self._cards: dict[str, ToolCard] = {}
         self._stats = _Stats()
-        self._last_interrupt = 0.0
+        self._last_interrupt = float("-inf")
         self._last_key_at = float("-inf")  # when the previous key came: a modal ignores answers mid-typing
+        self._recalled = False  # the input holds a message Esc took back from the queue (Esc again drops it)
         self._previous_key = ""  # and which it was (Tab then Enter on a button is an answer, not typing)
         self._files: list[str] | None = None
 
@@ -331,6 +333,8 @@ class GptossApp(App[None]):
     def on_text_area_changed(self, event=None) -> None:
         """Completion hints for /commands and @file mentions; Tab takes the first."""
         prompt = self.query_one("#prompt", PromptInput)
+        if not prompt.text:
+            self._recalled = False
         prompt.suggestions = self._suggestions(prompt.text)
         hints = self.query_one("#hints", Static)
         hints.update(Text("  ".join(prompt.suggestions[:8]) + ("  (Tab completes)" if prompt.suggestions else ""),
@@ -370,6 +374,7 @@ class GptossApp(App[None]):
 
     def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         text = message.text
+        self._recalled = False
         if text.startswith("/"):
             self._command(text)
             return
@@ -687,6 +692,8 @@ class GptossApp(App[None]):
             if sandbox in ("none", "off"):
                 warning = "SANDBOX OFF"
         fields["approval"] = self.approval + (f" (always: {', '.join(sorted(self._always))})" if self._always else "")
+        if time.monotonic() - self._last_interrupt < QUIT_WINDOW_SECONDS:  # first in the bar, seen wherever one reads
+            warning = "Ctrl+C again to quit"
         for bar in self.query(StatusBar):  # (none while the app shuts down and a late scan arrives)
             bar.show(fields, warning=warning)
 
@@ -705,9 +712,21 @@ class GptossApp(App[None]):
     def action_cancel(self) -> None:
         """Esc: take the last queued message back to edit (or drop), else interrupt the running step."""
         prompt = self.query_one("#prompt", PromptInput)
-        if self.outbox and not prompt.text.strip():
+        if prompt.text.strip():
+            # A second Esc meant to drop the message just taken back must not cancel the turn (A4 #5):
+            # with text in the input, Esc only ever acts on that text.
+            if self._recalled:
+                dropped = prompt.text
+                prompt.text = ""
+                self._recalled = False
+                self._note(f"dropped from the queue: {dropped[:60]}{'…' if len(dropped) > 60 else ''}", style="dim")
+            elif self._busy:
+                self._note("Esc interrupts when the input is empty (your draft is kept).", style="dim")
+            return
+        if self.outbox:
             prompt.text = self.outbox.pop()
             prompt.move_cursor(prompt.document.end)
+            self._recalled = True
             self._show_outbox()
             return
         if self._busy:
@@ -719,16 +738,25 @@ class GptossApp(App[None]):
             self.exit()
             return
         now = time.monotonic()
-        if now - self._last_interrupt < 2.0:
+        if now - self._last_interrupt < QUIT_WINDOW_SECONDS:
             self.exit()
+            return
+        prompt = self.query_one("#prompt", PromptInput)
+        if prompt.text and not isinstance(self.screen, GuardedModal):
+            # As shells do: the first Ctrl+C clears the line being written, and arms nothing (A4 #8).
+            prompt.text = ""
+            self._recalled = False
+            self.notify("Draft cleared. Ctrl+C on an empty input, twice, quits.", timeout=3)
             return
         self._last_interrupt = now
         if isinstance(self.screen, GuardedModal):  # the question goes with the run it belonged to (as refused)
             self.screen.dismiss(None)
         if self._busy:
-            self.action_cancel()
-        else:
-            self._note("Press Ctrl+C again to quit.", style="dim")
+            self._cancel.set()
+            self._note("cancelling…", style="dim")
+        # In the status bar, always on screen: a line at the end of a scrolled-up transcript is not seen.
+        self._refresh_status()
+        self.set_timer(QUIT_WINDOW_SECONDS + 0.05, self._refresh_status)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -230,7 +230,7 @@ class WorkingIndicator(Static):
         if self.detail:
             text.append(" · ")
             text.append_text(safe(self.detail, multiline=False))
-        text.append(" · esc to interrupt", style="dim")
+        text.append(" · esc to interrupt (empty input)", style="dim")
         self.update(text)
 
 

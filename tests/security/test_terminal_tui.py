@@ -42,7 +42,9 @@ def start(repo: Path, tmp_path: Path, completions: list[str], approval: str = "a
 
 
 def quit_app(session: PtySession) -> None:
-    session.send("\x03\x03")
+    # Keys typed at a modal wait in the prompt as a draft: the first Ctrl+C clears it (as a shell
+    # does), then two quit.
+    session.send("\x03\x03\x03")
     assert session.close() == 0
 
 
