@@ -109,6 +109,16 @@ async def start(conn, *, fs: bool = False):
     return await conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=caps)
 
 
+@contextlib.asynccontextmanager
+async def replaying(client: RecordingClient, replay: Path, *flags: str, cwd: Path, env: dict[str, str] | None = None,
+                    fs: bool = False):
+    """The agent on the replay file `replay`, already initialised (the editor's file system offered if `fs`):
+    (connection, process)."""
+    async with running_agent(client, "--backend", f"replay:{replay}", *flags, cwd=cwd, env=env) as (conn, proc):
+        await start(conn, fs=fs)
+        yield conn, proc
+
+
 def run(coro, timeout: float = 90):
     """Run one scenario to its end; a hung agent fails the test after `timeout` seconds instead of hanging CI."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
@@ -117,8 +127,7 @@ def run(coro, timeout: float = 90):
 async def prompt_once(client: RecordingClient, repo: Path, replay: Path, *flags: str, fs: bool = False,
                       env: dict[str, str] | None = None, text: str = "Go"):
     """Start the agent on `repo`, open one session and answer one prompt: the prompt's response."""
-    async with running_agent(client, "--backend", f"replay:{replay}", *flags, cwd=repo, env=env) as (conn, _):
-        await start(conn, fs=fs)
+    async with replaying(client, replay, *flags, cwd=repo, env=env, fs=fs) as (conn, _):
         return (await prompted_session(conn, repo, text))[1]
 
 

@@ -16,7 +16,7 @@ import pytest
 from acp import RequestError
 
 from agent.acp_server import MAX_PROMPT_CHARS, MAX_SESSIONS
-from tests.acp.harness import RecordingClient, exchange, prompted_session, run, running_agent, start
+from tests.acp.harness import RecordingClient, exchange, prompted_session, replaying, run
 from tests.fixtures.repos import final, make_calc_repo, write_replay
 
 pytest.importorskip("acp")
@@ -37,8 +37,7 @@ def test_sessions_never_prompted_hold_no_descriptor_and_a_prompted_one_still_log
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, proc):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, proc):
             ids = [(await conn.new_session(cwd=str(repo), mcp_servers=[])).session_id for _ in range(20)]
             idle = open_logs(proc.pid)
             answer = await conn.prompt(session_id=ids[-1], prompt=[{"type": "text", "text": "hi"}])
@@ -69,8 +68,7 @@ def test_a_log_that_cannot_be_restored_leaves_no_session_to_prompt(repo, tmp_pat
     client = RecordingClient()
 
     async def first():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             return (await prompted_session(conn, repo, "hi"))[0]
 
     session_id = run(first(), timeout=120)
@@ -81,8 +79,7 @@ def test_a_log_that_cannot_be_restored_leaves_no_session_to_prompt(repo, tmp_pat
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
     async def tampered():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             outcomes = []
             for _ in range(2):
                 with pytest.raises(RequestError) as failed:
@@ -103,8 +100,7 @@ def test_an_open_session_is_not_reloaded_from_another_repository(repo, tmp_path,
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             session_id, _ = await prompted_session(conn, repo, "hi")
             with pytest.raises(RequestError) as refused:
                 await conn.load_session(cwd=str(other), session_id=session_id, mcp_servers=[])
@@ -121,8 +117,7 @@ def test_a_prompt_over_the_cap_is_refused_at_once_and_the_session_keeps_serving(
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             with pytest.raises(RequestError) as refused:
                 await conn.prompt(session_id=session.session_id,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from agent.session import read_session
-from tests.acp.harness import (RecordingClient, agent_env, exchange, prompt_once, run, running_agent, start,
-                               streaming_prompt)
+from tests.acp.harness import (RecordingClient, agent_env, exchange, prompt_once, replaying, run, running_agent,
+                               start, streaming_prompt)
 from tests.fixtures.repos import FIX_PATCH, call, final, git, write_replay
 
 pytest.importorskip("acp")
@@ -32,6 +32,7 @@ FIX = [
     call("functions.git_commit", {"message": "Fix add() to add"}),
     final("Fixed `add` in calc.py; the suite passes and the fix is committed."),
 ]
+SLOW_TOKENS = {"GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}  # a turn long enough to act on while it streams
 
 
 def tool_updates(client: RecordingClient, call_id: str) -> list:
@@ -106,9 +107,7 @@ def test_cancel_stops_the_stream_and_the_session_keeps_serving(repo, tmp_path, s
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo,
-                                 env={**state, "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env={**state, **SLOW_TOKENS}) as (conn, _):
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             turn = await streaming_prompt(client, conn, session.session_id, "Explain")
             await conn.cancel(session_id=session.session_id)
@@ -129,8 +128,7 @@ def test_load_session_replays_the_conversation_and_continues_it(repo, tmp_path, 
     client = RecordingClient()
 
     async def record():
-        async with running_agent(client, "--backend", f"replay:{first}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, first, cwd=repo, env=state) as (conn, _):
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "What is wrong?"}])
             listed = await conn.list_sessions(cwd=str(repo))
@@ -145,8 +143,7 @@ def test_load_session_replays_the_conversation_and_continues_it(repo, tmp_path, 
     later = RecordingClient()
 
     async def reopen():
-        async with running_agent(later, "--backend", f"replay:{second}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(later, second, cwd=repo, env=state) as (conn, _):
             loaded = await conn.load_session(cwd=str(repo), session_id=session_id, mcp_servers=[])
             history = list(later.kinds())
             answer = await conn.prompt(session_id=session_id, prompt=[{"type": "text", "text": "And the fix?"}])
@@ -213,9 +210,7 @@ def test_a_second_prompt_on_a_busy_session_is_refused_and_two_sessions_share_the
     async def scenario():
         from acp import RequestError
 
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo,
-                                 env={**state, "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env={**state, **SLOW_TOKENS}) as (conn, _):
             one = await conn.new_session(cwd=str(repo), mcp_servers=[])
             two = await conn.new_session(cwd=str(repo), mcp_servers=[])
             first = await streaming_prompt(client, conn, one.session_id, "Long")
@@ -239,9 +234,7 @@ def test_a_client_that_disappears_ends_the_process_and_leaves_a_resumable_sessio
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo,
-                                 env={**state, "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}) as (conn, proc):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env={**state, **SLOW_TOKENS}) as (conn, proc):
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             await streaming_prompt(client, conn, session.session_id, "Talk")
             began = time.monotonic()
@@ -346,8 +339,7 @@ def test_session_modes_decide_what_asks_and_the_editor_can_switch_them(repo, tmp
     async def scenario():
         from acp import RequestError
 
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             sid = session.session_id
             with pytest.raises(RequestError) as bad:
@@ -374,13 +366,7 @@ def test_always_answers_hold_for_the_rest_of_the_session(repo, tmp_path, state):
         call("functions.run_tests", {}), call("functions.run_tests", {"paths": ["tests"]}), final("Done.")])
     client = RecordingClient(answers=["allow_always", "reject_always"])
 
-    async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Go"}])
-
-    assert run(scenario()).stop_reason == "end_turn"
+    assert run(prompt_once(client, repo, replay, env=state)).stop_reason == "end_turn"
     assert [p.title for p in client.permissions] == ["Run echo one", "Run the tests"]
     done = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert [u.status for u in done] == ["completed", "completed", "failed", "failed"]
@@ -394,8 +380,7 @@ def test_slash_commands_are_announced_and_run_without_the_model(repo, tmp_path, 
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             from acp.schema import McpServerStdio
 
             editor_tool = McpServerStdio(name="editor-fs", command="/usr/bin/false", args=[], env=[])
@@ -432,14 +417,8 @@ def test_the_editor_file_system_is_never_a_way_around_our_path_checks(repo, tmp_
     replay = write_replay(tmp_path / "replay.json", attacks)
     client = RecordingClient()
 
-    async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", "--approval", "full-auto", cwd=repo,
-                                 env=state) as (conn, _):
-            await start(conn, fs=True)
-            session = await conn.new_session(cwd=str(repo), mcp_servers=[])
-            return await conn.prompt(session_id=session.session_id, prompt=[{"type": "text", "text": "Go"}])
-
-    assert run(scenario()).stop_reason == "end_turn"
+    answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", fs=True, env=state))
+    assert answer.stop_reason == "end_turn"
     results = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
     assert [u.status for u in results] == ["failed"] * 7
     assert client.reads == [] and client.writes == []  # the editor was never asked about any of them
@@ -455,8 +434,7 @@ def test_cancel_while_a_permission_request_is_open_ends_the_turn_and_changes_not
 
     async def scenario():
         client.hold_permission = asyncio.Event()
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, _):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, _):
             session = await conn.new_session(cwd=str(repo), mcp_servers=[])
             turn = asyncio.ensure_future(conn.prompt(session_id=session.session_id,
                                                      prompt=[{"type": "text", "text": "Fix add"}]))
@@ -476,8 +454,7 @@ def test_a_session_opened_and_never_prompted_leaves_no_log(repo, tmp_path, state
     client = RecordingClient()
 
     async def scenario():
-        async with running_agent(client, "--backend", f"replay:{replay}", cwd=repo, env=state) as (conn, proc):
-            await start(conn)
+        async with replaying(client, replay, cwd=repo, env=state) as (conn, proc):
             idle = await conn.new_session(cwd=str(repo), mcp_servers=[])
             used = await conn.new_session(cwd=str(repo), mcp_servers=[])
             await conn.prompt(session_id=used.session_id, prompt=[{"type": "text", "text": "Hello"}])
