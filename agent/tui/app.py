@@ -58,6 +58,29 @@ def event_key(event: events.Event) -> str:
     return event.key if isinstance(event, events.Key) else ""
 
 
+def _first_task(record) -> str:
+    """What a logged session was about: its first user message (a TUI session's header only says
+    "(interactive session)"), else its header's task."""
+    for entry in record.records:
+        event = entry.get("event") if entry.get("kind") == "event" else None
+        if isinstance(event, dict) and event.get("type") == "run_started" and isinstance(event.get("task"), str) \
+                and event["task"].strip():
+            return event["task"]
+    return str(record.header.get("task", ""))
+
+
+def _forget_if_empty(path: Path) -> None:
+    """Remove a session log that holds only its header: a launch that never sent anything is no session."""
+    import json
+
+    try:
+        kinds = {json.loads(line).get("kind") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    except (OSError, ValueError, AttributeError):
+        return
+    if kinds <= {"header"}:
+        path.unlink(missing_ok=True)
+
+
 class ModelMissing(Exception):
     """Raised by a connector when no model file exists: carries where it looked and the fetch command."""
 
@@ -249,8 +272,12 @@ class GptossApp(App[None]):
         self._mount(Static(text, classes="welcome"))
 
     def on_unmount(self) -> None:
-        """Leaving the app stops the running step (and any approval it waits for); the session is kept."""
+        """Leaving the app stops the running step (and any approval it waits for); the session is kept,
+        unless nothing was ever sent (A4 #9: every bare launch was listed as an interrupted session)."""
         self._cancel.set()
+        session = getattr(self.runtime, "session", None)
+        if session is not None and not self._titled and isinstance(getattr(session, "path", None), Path):
+            _forget_if_empty(session.path)
 
     # ------------------------------------------------------------------ model loading
 
@@ -603,6 +630,9 @@ class GptossApp(App[None]):
             self._note(event.text, style="dim")
         elif isinstance(event, RunFinished):
             self._end_stream()
+            if event.status != "completed":  # the step that was in progress is not any more
+                self.query_one(PlanPanel).stop()
+                self.query_one(WorkingIndicator).detail = ""
             if event.status != "completed":
                 self._note(f"■ {event.status}" + (f": {event.reason}" if event.reason else ""), style="bold")
             self._refresh_status()
@@ -981,7 +1011,9 @@ class GptossApp(App[None]):
         self._started = bool(self.runtime.agent.conversation.segments)  # an empty log: the next turn starts anew
         self.query_one(PlanPanel).show(self.runtime.ctx.plan)
         self._show_history()
-        self._note(f"Resumed session {record.id} ({record.steps} steps): {record.header.get('task', '')[:80]}")
+        task = _first_task(record)
+        self._log_first_message(task)  # this session is then listed by what the resumed one was about
+        self._note(f"Resumed session {record.id} ({record.steps} steps): {task[:80]}")
 
     def _show_history(self) -> None:
         """The screen shows the conversation the model now has: the previous one goes, a recap comes."""

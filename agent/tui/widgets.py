@@ -26,7 +26,7 @@ ICONS = {"repo_browser.open_file": "≡", "repo_browser.search": "⌕", "repo_br
          "repo_browser.print_tree": "⊢", "repo_browser.list_dir": "⊢", "container.exec": "$",
          "functions.run_tests": "⚑", "functions.git_commit": "●", "functions.update_plan": "☰",
          "functions.find_symbol": "⌖"}
-PLAN_MARKS = {"pending": "○", "in_progress": "◐", "completed": "●"}
+PLAN_MARKS = {"pending": "○", "in_progress": "◐", "completed": "●", "stopped": "■"}
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 REFUSAL_PREFIX = "The user declined this call"
 ESCAPE_STYLE = "reverse"
@@ -156,7 +156,15 @@ class ToolCard(Collapsible):
 class PlanPanel(Static):
     """The current plan, each step with its status."""
 
+    steps: list[dict] = []
+
+    def stop(self) -> None:
+        """The run ended before finishing (cancelled, failed): the step in progress is shown stopped."""
+        self.show([{**step, "status": "stopped"} if step.get("status") == "in_progress" else step
+                   for step in self.steps])
+
     def show(self, steps: list[dict]) -> None:
+        self.steps = list(steps)
         if not steps:
             self.update(Text("No plan yet.", style="dim"))
             return
