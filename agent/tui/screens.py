@@ -52,11 +52,11 @@ Enter                 send
 Shift+Enter, Ctrl+J   new line
 Up / Down             earlier messages
 @path, then Tab       attach a file
-Esc                   interrupt (or edit a queued message)
+Esc                   interrupt (empty input); edit, drop queued
 PgUp / PgDn           scroll the transcript
 Ctrl+P                command palette
 F1                    this help
-Ctrl+C twice          quit
+Ctrl+C                clear the draft; twice on empty: quit
 """
 HELP_NAME_WIDTH = 12
 
