@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ MAX_REPORT_BYTES = 32 * 2**20
 MAX_SECONDS = 10.0
 MAX_FAILURES_KEPT = 50
 MAX_TEXT_CHARS = 20_000
+MAX_NAME_CHARS = 1_000  # a test's name or class as the report gives it (1.5 MB names made 30 MB event lines)
+MAX_PATH_CHARS = 4_096
+_LINE_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²".isdigit() is True and int() refuses it
 _CHUNK = 1 << 20
 
 
@@ -52,6 +56,18 @@ class JUnitCounts:
     skipped: int = 0
     problems: list[JUnitCase] = field(default_factory=list)
     truncated: bool = False  # the report was bigger than the cap: counts cover only what was read
+
+
+def _capped(text: str | None, cap: int = MAX_NAME_CHARS) -> str | None:
+    """A name the report chose, at most `cap` characters (the cut said), so every event and log line is bounded."""
+    if text is None or len(text) <= cap:
+        return text
+    return text[:cap] + f"…[+{len(text) - cap} chars]"
+
+
+def _line(text: str | None) -> str | None:
+    """The report's `line` attribute when it is a plain number (ASCII digits, at most 9), else None."""
+    return text if text is not None and _LINE_NUMBER.fullmatch(text) else None
 
 
 def open_untrusted(folder: Path, name: str) -> int:
@@ -176,5 +192,6 @@ class _CaseReader:
             counts.errors += 1
         if len(counts.problems) < MAX_FAILURES_KEPT:
             text = "".join(self._text_parts).strip()[-MAX_TEXT_CHARS:]
-            counts.problems.append(JUnitCase(case.get("name", ""), case.get("classname", ""), case.get("file"),
-                                             case.get("line"), kind, message, text))
+            counts.problems.append(JUnitCase(_capped(case.get("name", "")), _capped(case.get("classname", "")),
+                                             _capped(case.get("file"), MAX_PATH_CHARS), _line(case.get("line")),
+                                             kind, message, text))

@@ -13,6 +13,12 @@ import json
 import re
 from dataclasses import dataclass, field
 
+
+def _int(digits: str) -> int:
+    """A number the output printed (a regex's digits): a count or a line number of at most 18 digits; a longer
+    one (the output is the run's, 5000 digits made int() raise) is 0, never a crash."""
+    return int(digits) if len(digits) <= 18 else 0
+
 # Escape sequences, and the `#x1B[…m` that pytest's JUnit writer leaves of them (ESC is not allowed in XML).
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
                    r"|#x1[bB]\[[0-?]*[ -/]*[@-~]")
@@ -83,10 +89,10 @@ def running_test(output: str, prefer: str | None = None) -> str | None:
 # ---------------------------------------------------------------------- pytest
 
 _PYTEST_COUNT = r"\d+ (?:failed|passed|skipped|deselected|xfailed|xpassed|errors?|warnings?)"
-_PYTEST_FINAL = re.compile(rf"^=*\s*((?:{_PYTEST_COUNT})(?:, {_PYTEST_COUNT})*|no tests ran)"
-                           r"(?: in [\d.]+s(?: \([\d:.]+\))?)\s*=*\s*$", re.MULTILINE)
+_PYTEST_FINAL = re.compile(rf"^=*[ \t]*((?:{_PYTEST_COUNT})(?:, {_PYTEST_COUNT})*|no tests ran)"
+                           r"(?: in [\d.]+s(?: \([\d:.]+\))?)\s*=*[ \t\r]*$", re.MULTILINE)
 _PYTEST_FAILED_ID = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - .*)?$", re.MULTILINE)
-_PYTEST_VERBOSE = re.compile(r"^(\S+::\S+?)(?: (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b.*)?\s*$", re.MULTILINE)
+_PYTEST_VERBOSE = re.compile(r"^(\S+::\S+?)(?: (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b.*)?[ \t\r]*$", re.MULTILINE)
 
 
 def _pytest(text: str) -> Summary | None:
@@ -95,7 +101,7 @@ def _pytest(text: str) -> Summary | None:
         return None
     summary = Summary("pytest")
     for count, word in re.findall(r"(\d+) (\w+)", finals[-1]):
-        number = int(count)
+        number = _int(count)
         if word == "passed" or word == "xpassed":
             summary.passed += number
         elif word == "failed":
@@ -119,8 +125,8 @@ def _pytest_running(text: str) -> str | None:
 
 # ---------------------------------------------------------------------- unittest
 
-_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in [\d.]+s\s*$", re.MULTILINE)
-_UNITTEST_RESULT = re.compile(r"^(OK|FAILED|NO TESTS RAN)(?: \(([^)]*)\))?\s*$", re.MULTILINE)
+_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in [\d.]+s[ \t\r]*$", re.MULTILINE)
+_UNITTEST_RESULT = re.compile(r"^(OK|FAILED|NO TESTS RAN)(?: \(([^)]*)\))?[ \t\r]*$", re.MULTILINE)
 _UNITTEST_PROBLEM = re.compile(r"^(FAIL|ERROR): (\S+) \(([\w.]+)\)", re.MULTILINE)
 _UNITTEST_VERBOSE = re.compile(r"^(\w+) \(([\w.]+)\)(?: |\n[^\n]*? )\.\.\.(.*)$", re.MULTILINE)
 
@@ -138,10 +144,10 @@ def _unittest(text: str) -> Summary | None:
     result = _UNITTEST_RESULT.search(tail)
     if result is None:
         return None
-    counts = dict((k.strip(), int(v)) for k, v in re.findall(r"([\w ]+)=(\d+)", result.group(2) or ""))
+    counts = dict((k.strip(), _int(v)) for k, v in re.findall(r"([\w ]+)=(\d+)", result.group(2) or ""))
     summary = Summary("unittest", failed=counts.get("failures", 0), errors=counts.get("errors", 0),
                       skipped=counts.get("skipped", 0) + counts.get("expected failures", 0))
-    summary.passed = max(int(ran[-1]) - summary.failed - summary.errors - summary.skipped, 0)
+    summary.passed = max(_int(ran[-1]) - summary.failed - summary.errors - summary.skipped, 0)
     summary.failing = _unique(_unittest_id(m.group(2), m.group(3)) for m in _UNITTEST_PROBLEM.finditer(text))
     for block in _UNITTEST_BLOCK.finditer(text):
         test_id = _unittest_id(block.group(2), block.group(3))
@@ -152,7 +158,7 @@ def _unittest(text: str) -> Summary | None:
 
 _UNITTEST_BLOCK = re.compile(r"^(FAIL|ERROR): (\S+) \(([\w.]+)\)\n(?:[^\n]*\n)?-{70}\n(.*?)(?=^={70}$|^-{70}\nRan |\Z)",
                              re.MULTILINE | re.DOTALL)
-_PYTHON_FRAME = re.compile(r"^\s*File \"([^\"\n]+)\", line (\d+), in (\S+)", re.MULTILINE)
+_PYTHON_FRAME = re.compile(r"^[ \t]*File \"([^\"\n]+)\", line (\d+), in (\S+)", re.MULTILINE)
 MESSAGE_LINES = 20
 
 
@@ -162,7 +168,7 @@ def _unittest_detail(method: str, body: str) -> FailureDetail:
     start = next((i for i, line in enumerate(lines) if i and line[:1].strip() and not line.startswith("Traceback")),
                  0)
     message = lines[start:start + MESSAGE_LINES] + (["[…]"] if len(lines) > start + MESSAGE_LINES else [])
-    frames = [(path, int(line), function) for path, line, function in _PYTHON_FRAME.findall(body)][-MAX_FRAMES:]
+    frames = [(path, _int(line), function) for path, line, function in _PYTHON_FRAME.findall(body)][-MAX_FRAMES:]
     in_test = [f for f in frames if f[2] == method or f[2].endswith("." + method)]
     return FailureDetail("\n".join(message).strip()[:MAX_MESSAGE_CHARS], frames, in_test[-1] if in_test else None)
 
@@ -178,8 +184,8 @@ def _unittest_running(text: str) -> str | None:
 
 # ---------------------------------------------------------------------- go test
 
-_GO_RESULT = re.compile(r"^(\s*)--- (PASS|FAIL|SKIP): (\S+)", re.MULTILINE)
-_GO_PACKAGE = re.compile(r"^(ok|FAIL|\?)\s+(\S+)\s+(?:[\d.]+s|\(cached\)|\[[^\]]+\])", re.MULTILINE)
+_GO_RESULT = re.compile(r"^([ \t]*)--- (PASS|FAIL|SKIP): (\S+)", re.MULTILINE)
+_GO_PACKAGE = re.compile(r"^(ok|FAIL|\?)[ \t]+(\S+)[ \t]+(?:[\d.]+s|\(cached\)|\[[^\]]+\])", re.MULTILINE)
 _GO_TIMEOUT_RUNNING = re.compile(r"^panic: test timed out after \S+\nrunning tests:\n\t(\S+)", re.MULTILINE)
 
 
@@ -258,7 +264,7 @@ def _go_json(text: str) -> Summary | None:
     return summary
 
 
-_GO_LOG = re.compile(r"^\s+([\w.-]+\.go):(\d+): (.*)$")  # t.Errorf / t.Fatalf: `    calc_test.go:7: message`
+_GO_LOG = re.compile(r"^[ \t]+([\w.-]+\.go):(\d+): (.*)$")  # t.Errorf / t.Fatalf: `    calc_test.go:7: message`
 _GO_FRAME_PATH = re.compile(r"^\t(\S+\.go):(\d+)(?: \+0x[0-9a-f]+)?$")
 
 
@@ -274,7 +280,7 @@ def _go_detail(package: str, test: str, lines: list[str]) -> FailureDetail:
             continue
         logged = _GO_LOG.match(line)
         if logged and not panic:
-            place = (f"{package}/{logged.group(1)}", int(logged.group(2)), test)
+            place = (f"{package}/{logged.group(1)}", _int(logged.group(2)), test)
             detail.test_frame = detail.test_frame or place
             messages.append(logged.group(3))
             continue
@@ -286,7 +292,7 @@ def _go_detail(package: str, test: str, lines: list[str]) -> FailureDetail:
             continue
         frame = _GO_FRAME_PATH.match(line)
         if frame and len(frames) < MAX_FRAMES:
-            frames.append((frame.group(1), int(frame.group(2)), function))
+            frames.append((frame.group(1), _int(frame.group(2)), function))
         elif not line.startswith("\t"):
             function = line.strip()
     frames.reverse()  # goroutine stacks print the deepest call first
@@ -306,7 +312,7 @@ def _go_running(text: str) -> str | None:
         found = _go_json(text)
         return found.running if found else None
     open_tests: dict[str, None] = {}
-    for match in re.finditer(r"^=== RUN\s+(\S+)|^\s*--- (?:PASS|FAIL|SKIP): (\S+)", text, re.MULTILINE):
+    for match in re.finditer(r"^=== RUN[ \t]+(\S+)|^[ \t]*--- (?:PASS|FAIL|SKIP): (\S+)", text, re.MULTILINE):
         if match.group(1):
             open_tests[match.group(1)] = None
         else:
@@ -328,9 +334,9 @@ def _cargo(text: str) -> Summary | None:
         return None
     summary = Summary("cargo")
     for passed, failed, ignored, _measured, _filtered in results:  # one line per test binary
-        summary.passed += int(passed)
-        summary.failed += int(failed)
-        summary.skipped += int(ignored)
+        summary.passed += _int(passed)
+        summary.failed += _int(failed)
+        summary.skipped += _int(ignored)
     summary.failing = _unique(_CARGO_FAILED.findall(text))
     for section in _CARGO_SECTION.finditer(text):
         if section.group(1) in summary.failing:
@@ -345,7 +351,7 @@ _CARGO_PANIC = re.compile(r"^thread '[^'\n]*'(?: \(\d+\))? panicked at (?:(\S+?)
                           r"(?=^note: |^stack backtrace:|\n\n|\Z)|'(.*?)', (\S+?):(\d+):\d+$)",
                           re.MULTILINE | re.DOTALL)
 MAX_SECTION_CHARS = 32_000
-_CARGO_FRAME = re.compile(r"^\s+\d+: (\S.*?)\n\s+at (\S+?):(\d+)(?::\d+)?$", re.MULTILINE)
+_CARGO_FRAME = re.compile(r"^[ \t]+\d+: (\S.*?)\n\s+at (\S+?):(\d+)(?::\d+)?$", re.MULTILINE)
 
 
 def _cargo_detail(test: str, body: str) -> FailureDetail:
@@ -357,11 +363,11 @@ def _cargo_detail(test: str, body: str) -> FailureDetail:
         detail.message = body.strip()[:MAX_MESSAGE_CHARS]
         return detail
     if panic.group(1):
-        place, detail.message = (panic.group(1), int(panic.group(2)), ""), panic.group(3).strip()
+        place, detail.message = (panic.group(1), _int(panic.group(2)), ""), panic.group(3).strip()
     else:
-        place, detail.message = (panic.group(5), int(panic.group(6)), ""), panic.group(4)
+        place, detail.message = (panic.group(5), _int(panic.group(6)), ""), panic.group(4)
     detail.message = detail.message[:MAX_MESSAGE_CHARS]
-    frames = [(path.removeprefix("./"), int(line), function)
+    frames = [(path.removeprefix("./"), _int(line), function)
               for function, path, line in _CARGO_FRAME.findall(body[panic.end():])[:MAX_FRAMES]
               if not function.endswith("{{closure}}")]  # the closure libtest wraps each test in
     frames.reverse()
@@ -384,7 +390,7 @@ def _cargo_running(text: str) -> str | None:
 
 def _from_counts(runner: str, line: str, *, skipped: tuple[str, ...]) -> Summary:
     """A summary from a "3 passed, 1 failed, 2 todo" style line (jest and vitest word it alike)."""
-    counts = dict((word, int(n)) for n, word in re.findall(r"(\d+) (\w+)", line))
+    counts = dict((word, _int(n)) for n, word in re.findall(r"(\d+) (\w+)", line))
     summary = Summary(runner)
     summary.passed = counts.get("passed", 0)
     summary.failed = counts.get("failed", 0)
@@ -394,8 +400,8 @@ def _from_counts(runner: str, line: str, *, skipped: tuple[str, ...]) -> Summary
 
 # ---------------------------------------------------------------------- jest
 
-_JEST_TESTS = re.compile(r"^Tests:\s+(.*?)(\d+) total\s*$", re.MULTILINE)
-_JEST_FAILED = re.compile(r"^  ● (.+?)\s*$", re.MULTILINE)
+_JEST_TESTS = re.compile(r"^Tests:[ \t]+(.*?)(\d+) total[ \t\r]*$", re.MULTILINE)
+_JEST_FAILED = re.compile(r"^  ● (.+?)[ \t\r]*$", re.MULTILINE)
 
 
 def _jest(text: str) -> Summary | None:
@@ -410,8 +416,8 @@ def _jest(text: str) -> Summary | None:
     return summary
 
 
-_JS_FRAME = re.compile(r"^\s*(?:at |❯ )(?:(?:async )?(\S[^()]*?) \()?((?:file://)?[^\s():]+):(\d+):\d+\)?$")
-_CODE_FRAME = re.compile(r"^\s*(?:>\s*)?\d+\s*\||^\s+\|")  # the source excerpt jest and vitest print
+_JS_FRAME = re.compile(r"^[ \t]*(?:at |❯ )(?:(?:async )?(\S[^()]*?) \()?((?:file://)?[^\s():]+):(\d+):\d+\)?$")
+_CODE_FRAME = re.compile(r"^[ \t]*(?:>\s*)?\d+\s*\||^[ \t]+\|")  # the source excerpt jest and vitest print
 
 
 def _blocks(text: str, header: re.Pattern, ends, limit: int = 4 * MAX_FRAMES):
@@ -436,7 +442,7 @@ def _js_detail(lines: list[str]) -> FailureDetail:
     for line in lines:
         frame = _JS_FRAME.match(line)
         if frame:
-            frames.append((frame.group(2).removeprefix("file://"), int(frame.group(3)), frame.group(1) or ""))
+            frames.append((frame.group(2).removeprefix("file://"), _int(frame.group(3)), frame.group(1) or ""))
         elif not frames and not _CODE_FRAME.match(line) and len(message) < MESSAGE_LINES:
             message.append(line.strip())
     frames = frames[:MAX_FRAMES][::-1]
@@ -447,8 +453,8 @@ def _js_detail(lines: list[str]) -> FailureDetail:
 
 # ---------------------------------------------------------------------- vitest
 
-_VITEST_TESTS = re.compile(r"^\s*Tests\s+(\d+ \w+(?: \| \d+ \w+)*)\s*\((\d+)\)\s*$", re.MULTILINE)
-_VITEST_FAILED = re.compile(r"^ FAIL\s+(.+?)\s*$", re.MULTILINE)
+_VITEST_TESTS = re.compile(r"^[ \t]*Tests\s+(\d+ \w+(?: \| \d+ \w+)*)\s*\((\d+)\)[ \t\r]*$", re.MULTILINE)
+_VITEST_FAILED = re.compile(r"^ FAIL[ \t]+(.+?)[ \t\r]*$", re.MULTILINE)
 
 
 def _vitest(text: str) -> Summary | None:
@@ -465,13 +471,13 @@ def _vitest(text: str) -> Summary | None:
 
 # ---------------------------------------------------------------------- node --test (spec and TAP reporters)
 
-_NODE_COUNT = re.compile(r"^(?:ℹ|#) (tests|pass|fail|cancelled|skipped|todo) (\d+)\s*$", re.MULTILINE)
-_NODE_TAP_FAILED = re.compile(r"^\s*not ok \d+ - (.+?)(?: # .*)?$", re.MULTILINE)
-_NODE_SPEC_FAILED = re.compile(r"^\s*✖ (.+?) \([\d.]+m?s\)\s*$", re.MULTILINE)
+_NODE_COUNT = re.compile(r"^(?:ℹ|#) (tests|pass|fail|cancelled|skipped|todo) (\d+)[ \t\r]*$", re.MULTILINE)
+_NODE_TAP_FAILED = re.compile(r"^[ \t]*not ok \d+ - (.+?)(?: # .*)?$", re.MULTILINE)
+_NODE_SPEC_FAILED = re.compile(r"^[ \t]*✖ (.+?) \([\d.]+m?s\)[ \t\r]*$", re.MULTILINE)
 
 
 def _node(text: str) -> Summary | None:
-    counts = dict((word, int(n)) for word, n in _NODE_COUNT.findall(text))
+    counts = dict((word, _int(n)) for word, n in _NODE_COUNT.findall(text))
     if "tests" not in counts or "pass" not in counts or "fail" not in counts:
         return None
     summary = Summary("node", passed=counts["pass"], failed=counts["fail"] + counts.get("cancelled", 0),
@@ -513,13 +519,13 @@ def _node_detail(block: str, indent: int) -> FailureDetail:
     for line in fields.get("stack", "").splitlines()[:MAX_FRAMES]:
         frame = _NODE_STACK_FRAME.match(line.strip())
         if frame:
-            frames.append((frame.group(2).removeprefix("file://"), int(frame.group(3)), frame.group(1) or ""))
+            frames.append((frame.group(2).removeprefix("file://"), _int(frame.group(3)), frame.group(1) or ""))
     frames.reverse()
     location = re.match(r"^((?:file://)?/[^:]+):(\d+):\d+$", fields.get("location", ""))
     if location:
         test_file = location.group(1).removeprefix("file://")
         in_test = [f for f in frames if f[0] == test_file]
-        detail.test_frame = in_test[-1] if in_test else (test_file, int(location.group(2)), "")
+        detail.test_frame = in_test[-1] if in_test else (test_file, _int(location.group(2)), "")
     detail.frames = frames or ([detail.test_frame] if detail.test_frame else [])
     return detail
 
@@ -550,7 +556,7 @@ def _tap_fields(block: str, indent: int) -> dict[str, str]:
 
 def _node_running(text: str) -> str | None:
     started = re.findall(r"^# Subtest: (.+)$", text, re.MULTILINE)
-    finished = set(re.findall(r"^\s*(?:not )?ok \d+ - (.+?)(?: # .*)?$", text, re.MULTILINE))
+    finished = set(re.findall(r"^[ \t]*(?:not )?ok \d+ - (.+?)(?: # .*)?$", text, re.MULTILINE))
     for name in reversed(started):
         if name not in finished:
             return name

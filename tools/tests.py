@@ -553,7 +553,7 @@ def _locations(case: JUnitCase, trace: str, workspace: Path) -> tuple[str, str]:
     if in_test:
         test_location = in_test[-1]
     elif test_file is not None:
-        test_location = f"{test_file}:{int(case.line) + 1}" if case.line and case.line.isdigit() else test_file
+        test_location = f"{test_file}:{int(case.line) + 1}" if case.line and case.line.isascii() and case.line.isdigit() and len(case.line) < 10 else test_file
     else:
         test_location = ""
     location = f"{frames[-1][0]}:{frames[-1][1]}" if frames else test_location
