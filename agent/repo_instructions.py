@@ -20,7 +20,13 @@ from tools.paths import PathRefused, Workspace
 
 INSTRUCTION_FILES = ("AGENTS.md", ".gptoss-agent/instructions.md")
 INSTRUCTIONS_MAX_BYTES = 24_000
-_FENCE_LIKE = re.compile(r"^(\s*)(<<<|>>>)(?=\s*(end\s+)?repository[- ]content)", re.IGNORECASE | re.MULTILINE)
+# Blank-looking characters Python's \s does not match (zero-width, bidi marks, BOM, fillers): a line that
+# starts with them and then the close marker reads to the model as the fence's end (A5 4).
+_INVISIBLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+              "\u3164\ufe00-\ufe0f\ufeff\uffa0")
+_BLANK = rf"[\s{_INVISIBLE}]"
+_FENCE_LIKE = re.compile(rf"^({_BLANK}*)(<<<|>>>)(?={_BLANK}*(end{_BLANK}+)?repository[- ]content)",
+                         re.IGNORECASE | re.MULTILINE)
 
 
 def fence(label: str, text: str) -> str:
