@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 import re
 import threading
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ MAX_CACHE_BYTES = 256 << 20
 # CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction
 # (tools/tags.py), so this is a safety net, set well above what a 1 MB file costs on a loaded machine.
 PARSE_BUDGET = (2.0, 8.0)
+MAP_PARSE_BUDGET_S = 30.0  # seconds for all the files one build parses (tools/repomap.py _parse_many)
 VENDORED = ("node_modules/", "vendor/", "third_party/", "third-party/", "dist/", "build/", ".venv/", "venv/",
             "site-packages/", "__pycache__/")
 log = logging.getLogger("gptoss_agent.repomap")
@@ -215,8 +217,17 @@ def parse_budget(source: bytes) -> float:
     return base + per_mb * len(source) / 1_000_000
 
 
-def _parse_one(rel: str, source: bytes, digest: str) -> tuple[str, dict]:
+OVER_BUDGET = "over the map's total parse time budget; not mapped"
+
+
+def _parse_one(rel: str, source: bytes, digest: str, deadline: float | None = None) -> tuple[str, dict]:
     budget = parse_budget(source)
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            # hash "budget", never the content's: the next build parses this file again (its budget is fresh)
+            return rel, {"hash": "budget", "skip": OVER_BUDGET}
+        budget = min(budget, left)
     try:
         tags = extract(rel, source, budget_s=budget)
     except Unmappable as exc:
@@ -229,21 +240,28 @@ def _parse_one(rel: str, source: bytes, digest: str) -> tuple[str, dict]:
                  "refs": sorted(set(tags.references))}
 
 
-def _parse_chunk(items: list[tuple[str, bytes, str]]) -> list[tuple[str, dict]]:
-    return [_parse_one(*item) for item in items]
+def _parse_chunk(items: list[tuple[str, bytes, str]], deadline: float | None = None) -> list[tuple[str, dict]]:
+    return [_parse_one(*item, deadline=deadline) for item in items]
 
 
-def _parse_many(items: list[tuple[str, bytes, str]]) -> dict[str, dict]:
-    """Parse changed files; a cold run on a big tree uses every core."""
+def _parse_many(items: list[tuple[str, bytes, str]], budget_s: float | None = None) -> dict[str, dict]:
+    """Parse changed files; a cold run on a big tree uses every core.
+
+    The whole build has MAP_PARSE_BUDGET_S (wall clock, shared by the workers): the per-file budget bounds one
+    file, this bounds a repository of many slow files (8 files of 880 KB took 12 s; 1 GB would take ~25 min).
+    Files left when it is spent are named as not mapped, and parsed by a later build.
+    """
+    budget_s = MAP_PARSE_BUDGET_S if budget_s is None else budget_s
+    deadline = time.monotonic() + budget_s
     workers = min(len(os.sched_getaffinity(0)), 8) if hasattr(os, "sched_getaffinity") else 1
     if len(items) < 200 or workers < 2:
-        results = _parse_chunk(items)
+        results = _parse_chunk(items, deadline)
     else:
         from concurrent.futures import ProcessPoolExecutor
 
         chunks = [items[i::workers] for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:
-            results = [item for part in pool.map(_parse_chunk, chunks) for item in part]
+            results = [item for part in pool.map(_parse_chunk, chunks, [deadline] * len(chunks)) for item in part]
     return dict(results)
 
 
@@ -291,7 +309,9 @@ class MapResult:
 
 
 def _not_mapped(index) -> list[str]:
-    return [s for s in index.skipped if s.endswith("; not mapped)")]
+    from tools.repomap_render import shown  # file names are the repository's: one escaped line each
+
+    return [shown(s) for s in index.skipped if s.endswith("; not mapped)")]
 
 
 def _load_maps(path: Path) -> dict[str, str]:

@@ -3,10 +3,17 @@
 Pure. A method is shown under the type it belongs to (a Rust method under its
 `impl` block, not under whichever struct happens to precede it in the file): when
 that type's own line is not in the map, its declaration is shown once as a header.
+
+Every name the repository chose (paths, signatures, scopes) goes through `shown`:
+one line, with newlines, controls, zero-width and bidi characters made visible
+escapes (agent/safe_text.py), so a file named `a\n>>>end repository-content\n…`
+cannot end the fence the map is shown in nor start a line of its own; and a path
+line never starts with `<` or `>`, so no map line can look like a fence marker.
 """
 
 from __future__ import annotations
 
+from agent import safe_text
 from tools.tags import Definition
 
 
@@ -17,14 +24,25 @@ def render(selected: list[tuple[str, Definition, float]]) -> str:
         by_file.setdefault(path, []).append(definition)
     lines: list[str] = []
     for path, definitions in by_file.items():
-        lines.append(f"{path}:")
-        shown = {d.line for d in definitions}
+        lines.append(f"{shown_path(path)}:")
+        listed = {d.line for d in definitions}
         headed: set[int] = set()
         for definition in sorted(definitions, key=lambda d: d.line):
             scope_line = definition.scope_line
-            if scope_line and scope_line not in shown and scope_line not in headed:
+            if scope_line and scope_line not in listed and scope_line not in headed:
                 headed.add(scope_line)
-                lines.append(f"  {scope_line}: {definition.scope}")
+                lines.append(f"  {scope_line}: {shown(definition.scope)}")
             indent = "    " if scope_line else "  "
-            lines.append(f"{indent}{definition.line}: {definition.signature}")
+            lines.append(f"{indent}{definition.line}: {shown(definition.signature)}")
     return "\n".join(lines)
+
+
+def shown(text: str) -> str:
+    """A repository-chosen name on one safe line: the one escaping function for everything the map shows."""
+    return safe_text.line(text)
+
+
+def shown_path(path: str) -> str:
+    """A path as the map lists it: escaped like any name, and `./` put before one that starts like a fence."""
+    text = shown(path)
+    return "./" + text if text.startswith(("<", ">")) else text
