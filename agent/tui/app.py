@@ -51,7 +51,7 @@ NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to t
 
 
 QUIT_WINDOW_SECONDS = 2.0  # a second Ctrl+C within this quits
-FOCUS_KEYS = frozenset({"tab", "shift+tab", "left", "right", "up", "down"})
+FOCUS_KEYS = frozenset({"tab", "shift+tab"})
 
 
 def event_key(event: events.Event) -> str:
@@ -235,14 +235,19 @@ class GptossApp(App[None]):
                 and isinstance(self.screen, GuardedModal) and event_key(event) != "ctrl+c"):
             # Decided here, in the order keys arrive, for every key: one handed to the modal's own queue
             # and given back from there would land after the keys typed behind it (`abc` became `bca`).
-            if isinstance(event, events.Key) and self.screen.belongs_to_prompt(event):
+            # Tab, Enter: deliberate. The Enter goes to the modal after the Tab, in its queue, and is decided
+            # there once the focus has moved (here, the Tab may not have been handled yet).
+            focus_moved = previous_key in FOCUS_KEYS and event_key(event) == "enter"
+            if isinstance(event, events.Key) and not focus_moved and self.screen.belongs_to_prompt(event):
                 self.return_key_to_prompt(event)
                 return
-            focus_moved = previous_key in FOCUS_KEYS and event_key(event) == "enter"  # Tab, Enter: deliberate
             if not self.screen.accepts(event, float("inf") if focus_moved else since_previous_key):
                 if isinstance(event, events.Key):
                     self.return_key_to_prompt(event)
                 return
+            if event_key(event) in FOCUS_KEYS:  # moved now: as a binding it would act once the key came back
+                self.screen.focus_next() if event_key(event) == "tab" else self.screen.focus_previous()  # from the
+                return  # modal, after an Enter typed right behind it had already been handled
         await super().on_event(event)
 
     def return_key_to_prompt(self, event: events.Key) -> None:

@@ -286,6 +286,14 @@ class ApprovalScreen(GuardedModal):
             return not isinstance(self.focused, Button)
         return bool(event.is_printable and event.character)
 
+    def on_key(self, event: events.Key) -> None:
+        """An Enter that came right after Tab reaches the modal (see `GptossApp.on_event`): a focused button
+        took it already; if the Tab did not land on one, it is a new line for the prompt, as any Enter."""
+        if event.key == "enter" and not isinstance(self.focused, (Button, Input)):
+            event.stop()
+            event.prevent_default()
+            self.app.return_key_to_prompt(event)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(ApprovalAnswer(False, reason=event.value.strip()))
 

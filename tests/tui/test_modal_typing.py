@@ -72,3 +72,30 @@ async def test_tab_then_enter_answers_with_the_focused_button_as_the_hint_says(m
         await pilot.press("tab", "enter")  # at once: a focus move then Enter is deliberate, not typing
         await wait_for(pilot, lambda: app.query(AnswerView))
         assert (repo / "typed").exists() and app.query_one(PromptInput).text == ""
+
+
+def test_tab_enter_in_one_burst_in_a_real_terminal_answers_with_the_focused_button(repo, tmp_path, codec):
+    """In a real pty the Tab's focus move (a binding) came back after the Enter behind it: Enter was
+    a new line in the prompt. The modal's Tab now moves the focus at once."""
+    import json
+
+    from tests.tui.test_pty import launch, user_messages_in_newest_session
+
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps([call("container.exec", {"cmd": ["touch", "typed"]}), final("Ran it."),
+                                  final("Second answer.")]))
+    session = launch(repo, replay)
+    session.wait_for(b"Ready", timeout=90)
+    session.send("go\r")
+    session.wait_for(b"Allow container.exec", timeout=60)
+    session.read_for(1.5)
+    session.send("abc")
+    session.read_for(0.8)
+    session.send("\t\r")  # Tab to Yes, Enter: as tmux send-keys Tab Enter writes them
+    session.wait_for(b"Ran it.", timeout=60)
+    assert (repo / "typed").exists()
+    session.send("\r")
+    session.wait_for(b"Second answer.", timeout=60)
+    session.send("\x03\x03")
+    assert session.close() == 0
+    assert user_messages_in_newest_session(codec) == ["go", "abc"]  # no stray new line from the Enter
