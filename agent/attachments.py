@@ -18,6 +18,7 @@ from agent.acp_fences import fenced
 # `@name` at the start of a word (so `me@example.com` is not a mention); trailing sentence
 # punctuation is not part of the name ("see @a.py." names a.py).
 MENTION = re.compile(r"(?<!\S)@([\w./-]+)")
+MAX_ATTACHMENTS = 20  # files per message: each may be a page of open_file (thousands of tokens)
 
 
 @dataclass
@@ -43,7 +44,10 @@ def attach_mentions(ctx, text: str) -> Attached:
 
     parts: list[str] = []
     refused: list[str] = []
-    for name in mentioned_paths(text):
+    for index, name in enumerate(mentioned_paths(text)):
+        if index >= MAX_ATTACHMENTS:
+            refused.append(f"not attached: {name}: more than {MAX_ATTACHMENTS} files in one message")
+            continue
         try:
             result = open_file(ctx, path=name)
         except Exception as exc:  # a bug in a read must not lose the user's message

@@ -115,3 +115,18 @@ def test_quitting_the_no_model_screen_in_a_real_terminal_leaves_cleanly(repo, tm
     assert session.process.poll() is None and b"ScreenStackError" not in session.output
     session.send("\x1b")
     assert session.close(timeout=15) == 0
+
+
+def test_a_crash_inside_the_app_exits_non_zero_and_shows_its_traceback(repo, tmp_path):
+    """A4 #1: the ScreenStackError crash exited 0, as if the user had quit. A bug that escapes
+    now reaches the shell as a failure (the traceback is printed after the screen is restored)."""
+    crash = ("import sys; import agent.tui.app as app\n"
+             "def broken(self): raise RuntimeError('injected bug F4')\n"
+             "app.GptossApp._welcome = broken\n"
+             "from agent.cli import main; sys.exit(main(sys.argv[1:]))\n")
+    replay = tmp_path / "replay.json"
+    replay.write_text("[]")
+    session = PtySession([sys.executable, "-c", crash, "--backend", f"replay:{replay}"], cwd=repo, columns=80, rows=24,
+                         env={"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    session.wait_for(b"injected bug F4", timeout=60)
+    assert session.close(timeout=20) == 1
