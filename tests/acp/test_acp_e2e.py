@@ -20,6 +20,7 @@ from agent.session import read_session
 from tests.acp.harness import (RecordingClient, agent_env, exchange, prompt_once, replaying, run, running_agent,
                                start, streaming_prompt)
 from tests.fixtures.repos import FIX_PATCH, call, final, git, write_replay
+from tools import sandbox_overlay
 
 pytest.importorskip("acp")
 
@@ -413,6 +414,7 @@ def test_the_editor_file_system_is_never_a_way_around_our_path_checks(repo, tmp_
                                                    "+#!/bin/sh\n*** End Patch"}),
         call("repo_browser.apply_patch", {"patch": "*** Begin Patch\n*** Update File: .env\n@@\n+MORE=1\n"
                                                    "*** End Patch"}),
+        call("repo_browser.open_file", {"path": "calc.py"}),  # allowed: shows the editor's fs is really in use
         final("Done.")]
     replay = write_replay(tmp_path / "replay.json", attacks)
     client = RecordingClient()
@@ -420,8 +422,11 @@ def test_the_editor_file_system_is_never_a_way_around_our_path_checks(repo, tmp_
     answer = run(prompt_once(client, repo, replay, "--approval", "full-auto", fs=True, env=state))
     assert answer.stop_reason == "end_turn"
     results = [u for _, u in client.updates if u.session_update == "tool_call_update" and u.status != "in_progress"]
-    assert [u.status for u in results] == ["failed"] * 7
-    assert client.reads == [] and client.writes == []  # the editor was never asked about any of them
+    assert [u.status for u in results] == ["failed"] * 7 + ["completed"]
+    # The editor was asked about the allowed file only (where commands run on the overlay, the only case
+    # in which the editor's fs is used at all), never about any of the attacks.
+    editor_in_use = sandbox_overlay.probe(repo)[0]
+    assert client.reads == ([str(repo / "calc.py")] if editor_in_use else []) and client.writes == []
     assert (outside / "victim.txt").read_text() == "do not touch\n" and not (tmp_path / "escape.txt").exists()
     assert (repo / ".env").read_text() == "TOKEN=s3cr3t-value\n" and not (repo / ".git/hooks/post-commit").exists()
     assert "s3cr3t" not in json.dumps([u.model_dump() for _, u in client.updates])
