@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agent.acp_fences import fenced
+from gptoss_agent.agent.frontends.acp.fences import fenced
 
 # `@name` at the start of a word (so `me@example.com` is not a mention); trailing sentence
 # punctuation is not part of the name ("see @a.py." names a.py).
@@ -40,7 +40,7 @@ def attach_mentions(ctx, text: str) -> Attached:
 
     `ctx` is the session's ToolContext: its workspace and its allow_secrets are the ones the
     model's own open_file calls use."""
-    from tools.files import open_file
+    from gptoss_agent.tools.files import open_file
 
     parts: list[str] = []
     refused: list[str] = []

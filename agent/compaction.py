@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Sequence
 
-from agent.harmony_stream import CALL, END, MESSAGE, RETURN, START
+from gptoss_agent.agent.model.harmony_stream import CALL, END, MESSAGE, RETURN, START
 
 TOOL_OUTPUT_TOKENS = 300  # what each tool output keeps in the summariser's view
 _TERMINATORS = frozenset({END, CALL, RETURN})

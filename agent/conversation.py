@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-from agent.harmony import HarmonyCodec
-from agent.harmony_stream import CALL, END, RETURN, ParsedMessage
+from gptoss_agent.agent.model.harmony import HarmonyCodec
+from gptoss_agent.agent.model.harmony_stream import CALL, END, RETURN, ParsedMessage
 
 SegmentKind = Literal["system", "developer", "user", "assistant", "tool", "notice"]
 

@@ -14,20 +14,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from agent import prompts
-from agent.compaction import Fence, transcript as compaction_transcript
-from agent.completion import StepOutcome, ToolCallRequest, interpret
-from agent.conversation import Conversation, Segment
-from agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
-                          ReasoningEmitted, RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled,
-                          ToolFinished)
-from agent.harmony import HarmonyCodec
-from agent.harmony_stream import CALL, ENDOFTEXT, RETURN
-from agent.protocols import Backend
-from agent.session import RestoredState, SessionLog, SessionRecord, rebuild
-from agent.types import ToolDeclaration, ToolResult
-from tools.context import ToolContext
-from tools.registry import Registry, ToolSpec
+from gptoss_agent.agent import prompts
+from gptoss_agent.agent.compaction import Fence, transcript as compaction_transcript
+from gptoss_agent.agent.model.completion import StepOutcome, ToolCallRequest, interpret
+from gptoss_agent.agent.conversation import Conversation, Segment
+from gptoss_agent.agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
+                                       ReasoningEmitted, RunFinished, StepFinished, TestsReported, TextStreamed,
+                                       ToolCalled, ToolFinished)
+from gptoss_agent.agent.model.harmony import HarmonyCodec
+from gptoss_agent.agent.model.harmony_stream import CALL, ENDOFTEXT, RETURN
+from gptoss_agent.agent.protocols import Backend
+from gptoss_agent.agent.session import RestoredState, SessionLog, SessionRecord, rebuild
+from gptoss_agent.agent.types import ToolDeclaration, ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.registry import Registry, ToolSpec
 
 STOP_TOKENS = frozenset({RETURN, CALL, ENDOFTEXT})
 
@@ -395,7 +395,7 @@ class Agent:
         return True
 
     def _user_text(self, segment: Segment) -> str:
-        from agent.compaction import split_messages
+        from gptoss_agent.agent.compaction import split_messages
 
         views = split_messages(segment.tokens, self.codec.decode)
         return "\n".join(self.codec.decode(v.content) for v in views)

@@ -9,7 +9,7 @@ from importlib.resources import files
 @lru_cache(maxsize=None)
 def load(name: str) -> str:
     """The text of prompts/NAME.md."""
-    return files("prompts").joinpath(f"{name}.md").read_text(encoding="utf-8").strip()
+    return files("gptoss_agent.prompts").joinpath(f"{name}.md").read_text(encoding="utf-8").strip()
 
 
 def render(prompt: str, /, **values: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Collection, Protocol, Sequence
 
-from agent.types import GenerationStats
+from gptoss_agent.agent.types import GenerationStats
 
 TokenCallback = Callable[[int], "bool | None"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent import prompts
-from tools.paths import PathRefused, Workspace
+from gptoss_agent.agent import prompts
+from gptoss_agent.tools.paths import PathRefused, Workspace
 
 INSTRUCTION_FILES = ("AGENTS.md", ".gptoss-agent/instructions.md")
 INSTRUCTIONS_MAX_BYTES = 24_000

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.events import Notice
+from gptoss_agent.agent.events import Notice
 
 
 class SetupError(Exception):
@@ -89,7 +89,7 @@ NO_COMMIT_TOOLS = ("functions.git_commit",)
 
 def resolve_settings(root: Path, options: RunOptions, notify: Callable[[Notice], None] | None = None):
     """The settings for `root` with where each came from; the repository file's refusals reported once."""
-    from agent.config import ConfigError, cli_flag, load_settings_with_origins
+    from gptoss_agent.agent.config import ConfigError, cli_flag, load_settings_with_origins
 
     try:
         loaded = load_settings_with_origins(root, flags=options.flags(), flag_origin=options.flag_origin or cli_flag)
@@ -103,11 +103,10 @@ def resolve_settings(root: Path, options: RunOptions, notify: Callable[[Notice],
 def make_workspace(root: Path, settings, *, origins: dict[str, str] | None = None,
                    notify: Callable[[Notice], None] | None = None, baseline_dirty=None) -> Workspace:
     """The sandbox and tool context for `root`; says so first when the sandbox is off."""
-    from tools import attribution
-    from tools import git as git_tools
-    from tools.context import ToolContext
-    from tools.host_git import HostGitError
-    from tools.sandbox import Sandbox
+    from gptoss_agent.tools import attribution, git as git_tools
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.host_git import HostGitError
+    from gptoss_agent.tools.sandbox import Sandbox
 
     sandbox = Sandbox(root, mode=settings.sandbox, python=settings.python)
     if sandbox.mechanism is None:
@@ -133,7 +132,7 @@ def sandbox_off_warning(origin: str) -> str:
 
 def prepare_workspace(options: RunOptions, *, notify: Callable[[Notice], None] | None = None) -> Workspace:
     """Settings, the repository and its sandbox: everything but the model."""
-    from agent.headless import workspace_root
+    from gptoss_agent.agent.frontends.headless import workspace_root
 
     root = workspace_root(options.cwd)
     loaded = resolve_settings(root, options, notify)
@@ -142,8 +141,8 @@ def prepare_workspace(options: RunOptions, *, notify: Callable[[Notice], None] |
 
 def load_codec(settings) -> tuple[Any, Path | None]:
     """The Harmony codec (its vocabulary derived from the GGUF) and, for the llama backend, the model file."""
-    from agent import models, vocab
-    from agent.harmony import HarmonyCodec
+    from gptoss_agent.agent.model import discovery as models, vocab
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
 
     spec = settings.backend
     model_path = None
@@ -165,7 +164,7 @@ def load_codec(settings) -> tuple[Any, Path | None]:
 
 def load_model(settings, *, sink: Callable[[Notice], None], on_progress=None) -> LoadedModel:
     """Find the model, derive the vocabulary and start the backend the settings ask for."""
-    from agent.backends.factory import describe
+    from gptoss_agent.agent.model.backends.factory import describe
 
     codec, model_path = load_codec(settings)
     started = time.monotonic()
@@ -178,7 +177,7 @@ def load_model(settings, *, sink: Callable[[Notice], None], on_progress=None) ->
 
 def start_backend(settings, codec, model_path: Path | None, *, on_progress=None):
     """The backend the settings name (remote servers only with allow_remote, which only the user can set)."""
-    from agent.backends.factory import BackendSpecError, make_backend
+    from gptoss_agent.agent.model.backends.factory import BackendSpecError, make_backend
 
     spec = settings.backend
     try:
@@ -192,8 +191,8 @@ def start_backend(settings, codec, model_path: Path | None, *, on_progress=None)
 
 def tool_registry(*, no_commit: bool):
     """The tools the model sees; with --no-commit there is no git_commit to call."""
-    from tools.catalog import default_registry
-    from tools.registry import Registry
+    from gptoss_agent.tools.catalog import default_registry
+    from gptoss_agent.tools.registry import Registry
 
     registry = default_registry()
     if not no_commit:
@@ -205,7 +204,7 @@ def tool_registry(*, no_commit: bool):
 def create_session_log(options: RunOptions, workspace: Workspace, *, task: str,
                        session_config: dict[str, Any] | None = None):
     """A new session log for a run in `workspace` (the ACP server needs its id before the model is loaded)."""
-    from agent.session import SessionLog
+    from gptoss_agent.agent.session import SessionLog
 
     return SessionLog.create(repo=str(workspace.root), task=task,
                              config={**dataclasses.asdict(workspace.settings), "no_commit": options.no_commit,
@@ -221,8 +220,8 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     tests before loading the model; batch shares one model between tasks; the
     ACP server answers session/new with the log's id while the model loads).
     """
-    from agent.loop import Agent, Budgets, policy_approver
-    from agent.session import SessionLog
+    from gptoss_agent.agent.loop import Agent, Budgets, policy_approver
+    from gptoss_agent.agent.session import SessionLog
 
     workspace = workspace or prepare_workspace(options, notify=sink)
     settings, ctx = workspace.settings, workspace.ctx
@@ -235,7 +234,7 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     agent = Agent(model.backend, model.codec, tool_registry(no_commit=options.no_commit), ctx, sink=sink,
                   approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
     if settings.map_tokens > 0:  # the repo map follows the run's edits and failing tests
-        from tools.repomap_refresh import map_refresher
+        from gptoss_agent.tools.repomap_refresh import map_refresher
 
         agent.map_refresher = map_refresher(ctx.workspace, settings.map_tokens // 2, model.codec.count)
     return Runtime(agent, ctx, settings, session, model.backend_name, model.model_name, sink, model.backend)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from agent.conversation import Conversation, Segment, Span
+from gptoss_agent.agent.conversation import Conversation, Segment, Span
 
 
 def sessions_dir(env=os.environ) -> Path:

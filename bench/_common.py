@@ -17,7 +17,7 @@ CACHE = Path(os.environ.get("GPTOSS_BENCH_CACHE", Path.home() / ".cache" / "gpto
 
 def canonical_vocab_dir() -> Path:
     """The canonical o200k file from the bpe-openai wheel, installed as the product would cache it."""
-    from agent import vocab
+    from gptoss_agent.agent.model import vocab
 
     spec = importlib.util.find_spec("bpe_openai")
     gz = Path(spec.submodule_search_locations[0]) / "data" / "o200k_base.tiktoken.gz"
@@ -29,7 +29,7 @@ def canonical_vocab_dir() -> Path:
 
 def tiny_gguf() -> Path:
     from tests.fixtures import tiny_gptoss
-    from agent import vocab
+    from gptoss_agent.agent.model import vocab
 
     path = CACHE / "tiny-gptoss.gguf"
     if not path.exists():

@@ -38,7 +38,7 @@ def time_to_initialize(env: dict[str, str], cwd: Path) -> float:
     request = (json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}})
                + "\n").encode()
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "acp", "--backend", "replay:/nonexistent.json"],
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "acp", "--backend", "replay:/nonexistent.json"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd,
                                env=agent_env(env))
     process.stdin.write(request)
@@ -58,7 +58,7 @@ def bare_python() -> float:
 
 
 def exec_turn(replay: Path, repo: Path, env: dict[str, str]) -> float:
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "exec", "--json", "--backend", f"replay:{replay}",
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "exec", "--json", "--backend", f"replay:{replay}",
                                 "--cwd", str(repo), "Explain"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                env=agent_env(env), text=True)
     began = ended = None
@@ -108,7 +108,7 @@ def main() -> None:
             acp_replay = write_replay(cache / "acp.json", [final("ok")] + [final(answer)] * RUNS)
             times, chunks = asyncio.run(acp_turns(acp_replay, repo, turn_env, RUNS))
             acp_time = median(times)
-            tokens = len(__import__("agent.harmony", fromlist=["HarmonyCodec"]).HarmonyCodec.load(
+            tokens = len(__import__("gptoss_agent.agent.model.harmony", fromlist=["HarmonyCodec"]).HarmonyCodec.load(
                 cache / "vocab").encode_with_specials(final(answer)))
             print(f"\n{tokens} tokens streamed, {delay} s a token:")
             print(f"  exec --json turn   {exec_time * 1000:8.1f} ms")

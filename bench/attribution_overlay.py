@@ -35,7 +35,7 @@ def make_tree(root: Path) -> Path:
 
 
 def per_command(ctx, *, record: bool, runs: int) -> float:
-    from tools import attribution
+    from gptoss_agent.tools import attribution
 
     samples = []
     for run in range(runs):
@@ -60,9 +60,9 @@ def main(runs: int = 7) -> int:
 
 
 def compare(repo: Path, runs: int) -> int:
-    from tools import attribution
-    from tools.context import ToolContext
-    from tools.sandbox import Sandbox
+    from gptoss_agent.tools import attribution
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.sandbox import Sandbox
 
     exact = Sandbox(repo, mode="bwrap")
     if exact.mechanism != "bwrap" or not exact.exact_attribution:

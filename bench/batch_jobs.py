@@ -38,7 +38,7 @@ def main():
             "patch": f"*** Begin Patch\n*** Add File: notes/{t}.md\n+{t}\n*** End Patch"}), final("done")]
             for t in tasks}))
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "agent.cli", "batch", str(plan), "--backend", f"replay:{replay}",
+        done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "batch", str(plan), "--backend", f"replay:{replay}",
                                "--jobs", str(jobs), "--json", "--cwd", str(repo)], capture_output=True, text=True,
                               env=env)
         timings[jobs] = time.perf_counter() - started

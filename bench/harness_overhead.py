@@ -36,7 +36,7 @@ def bare_llama(path, prompt, n_tokens, seed):
 
 
 def ours(path, prompt, n_tokens, seed, codec):
-    from agent.backends.llama import LlamaBackend, SamplingSettings
+    from gptoss_agent.agent.model.backends.llama import LlamaBackend, SamplingSettings
 
     backend = LlamaBackend(path, n_ctx=2048, n_threads=1, n_threads_batch=1,
                            sampling=SamplingSettings(seed=seed))
@@ -75,7 +75,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    from agent.harmony import HarmonyCodec
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
 
     codec = HarmonyCodec.load(canonical_vocab_dir())
     tiny_prompt = (codec.render_system() + codec.render_user("Write a haiku about caches.") + list(codec.assistant_start))

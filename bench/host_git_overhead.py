@@ -22,9 +22,8 @@ def _timed(action, runs: int) -> float:
 
 def main(runs: int = 15) -> None:
     from tests.fixtures.repos import make_calc_repo
-    from tools import attribution
-    from tools import git as git_tools
-    from tools.context import ToolContext
+    from gptoss_agent.tools import attribution, git as git_tools
+    from gptoss_agent.tools.context import ToolContext
 
     repo = make_calc_repo(Path(tempfile.mkdtemp()) / "project")
     for i in range(200):  # a repository of a modest size: 200 tracked modules, 5 of them edited

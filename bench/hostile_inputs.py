@@ -27,16 +27,16 @@ sys.path.insert(0, sys.argv[1])
 kind, root, name, vocab = sys.argv[2:6]
 started = time.perf_counter()
 if kind == "open_file":
-    from agent.harmony import HarmonyCodec
-    from tools.context import ToolContext
-    from tools.files import open_file
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.files import open_file
     ctx = ToolContext(workspace=Path(root))
     ctx.count_tokens = HarmonyCodec.load(Path(vocab)).count
     started = time.perf_counter()  # the codec load is not the file's cost
     result = open_file.function(ctx, path=name)
     note = f"ok={result.ok} output={len(result.output):,} chars"
 else:
-    from tools.repomap import build_index
+    from gptoss_agent.tools.repomap import build_index
     index = build_index(Path(root), [name], cache_file=Path(root).parent / "cache" / "map.json")
     note = f"mapped={len(index.files)} skipped={index.skipped}"
 elapsed = time.perf_counter() - started

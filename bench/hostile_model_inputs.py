@@ -115,8 +115,8 @@ def generate(backend, max_tokens: int):
 
 
 def main() -> None:
-    from agent.backends.http import HTTPBackend
-    from agent.harmony import HarmonyCodec
+    from gptoss_agent.agent.model.backends.http import HTTPBackend
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
 
     codec = HarmonyCodec.load(canonical_vocab_dir())
     source = "".join(p.read_text() for p in sorted((ROOT / "agent").rglob("*.py")))

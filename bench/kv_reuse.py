@@ -18,9 +18,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
-    from agent.backends.llama import LlamaBackend, SamplingSettings
-    from agent.harmony import HarmonyCodec
-    from agent.harmony_stream import CALL, RETURN
+    from gptoss_agent.agent.model.backends.llama import LlamaBackend, SamplingSettings
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
+    from gptoss_agent.agent.model.harmony_stream import CALL, RETURN
 
     codec = HarmonyCodec.load(canonical_vocab_dir())
     backend = LlamaBackend(tiny_gguf(), n_ctx=16_384, sampling=SamplingSettings(seed=3))

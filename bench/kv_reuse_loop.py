@@ -11,13 +11,13 @@ from _common import canonical_vocab_dir, tiny_gguf
 
 
 def main(steps: int = 20):
-    from agent.backends.llama import LlamaBackend, SamplingSettings
-    from agent.harmony import HarmonyCodec
-    from agent.loop import Agent, Budgets
+    from gptoss_agent.agent.model.backends.llama import LlamaBackend, SamplingSettings
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
+    from gptoss_agent.agent.loop import Agent, Budgets
     from tests.fixtures.repos import make_calc_repo
     from tests.model.test_loop_kv_reuse import Recording
-    from tools.catalog import default_registry
-    from tools.context import ToolContext
+    from gptoss_agent.tools.catalog import default_registry
+    from gptoss_agent.tools.context import ToolContext
 
     codec = HarmonyCodec.load(canonical_vocab_dir())
     repo = make_calc_repo(Path(tempfile.mkdtemp()) / "project")

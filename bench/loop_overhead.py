@@ -32,13 +32,13 @@ class Timed:
 
 
 def main(steps: int = 50):
-    from agent.backends.replay import ReplayBackend
-    from agent.harmony import HarmonyCodec
-    from agent.loop import Agent, Budgets
-    from agent.session import SessionLog
+    from gptoss_agent.agent.model.backends.replay import ReplayBackend
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
+    from gptoss_agent.agent.loop import Agent, Budgets
+    from gptoss_agent.agent.session import SessionLog
     from tests.fixtures.repos import call, final, make_calc_repo
-    from tools.catalog import default_registry
-    from tools.context import ToolContext
+    from gptoss_agent.tools.catalog import default_registry
+    from gptoss_agent.tools.context import ToolContext
 
     codec = HarmonyCodec.load(canonical_vocab_dir())
     repo = make_calc_repo(Path(tempfile.mkdtemp()) / "project")

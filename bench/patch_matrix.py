@@ -79,9 +79,9 @@ def timed(run, repeat: int = 3) -> float:
 
 
 def linear(functions: int = 10_000) -> None:
-    from tools.context import ToolContext
-    from tools.editing import apply_patch_tool
-    from tools.patch import apply_patch, parse_patch
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.editing import apply_patch_tool
+    from gptoss_agent.tools.patch import apply_patch, parse_patch
 
     text = big_file(functions)
     many, one = big_patch("big.py", list(range(functions))), big_patch("big.py", [functions // 2])

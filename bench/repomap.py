@@ -48,7 +48,7 @@ def main():
     shutil.copytree(canonical_vocab_dir(), cache / "vocab")
     env = {**os.environ, "GPTOSS_AGENT_CACHE_DIR": str(cache)}
     entry = shutil.which("gptoss-agent") or sys.executable
-    cmd = [entry, "map", "--tokens", "1024"] if entry != sys.executable else [sys.executable, "-m", "agent.cli", "map", "--tokens", "1024"]
+    cmd = [entry, "map", "--tokens", "1024"] if entry != sys.executable else [sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "map", "--tokens", "1024"]
     cold, done = timed(cmd, env, tree)
     warm, again = timed(cmd, env, tree)
     assert again.stdout == done.stdout

@@ -163,7 +163,7 @@ def timed(cmd: list[str], env: dict, cwd: Path) -> tuple[float, str]:
 def ours(tree: Path, cache: Path) -> tuple[float, float, str]:
     env = {**os.environ, "GPTOSS_AGENT_CACHE_DIR": str(cache)}
     entry = shutil.which("gptoss-agent")
-    cmd = [entry] if entry else [sys.executable, "-m", "agent.cli"]
+    cmd = [entry] if entry else [sys.executable, "-m", "gptoss_agent.agent.frontends.cli"]
     cmd += ["map", "--tokens", "1024"]
     shutil.rmtree(cache / "repomap", ignore_errors=True)
     cold, text = timed(cmd, env, tree)

@@ -39,9 +39,9 @@ def timed(function) -> float:
 
 
 def compare(name: str, repo: Path, direct: list[str], runs: int, paths: list[str] | None = None) -> dict:
-    from tools.context import ToolContext
-    from tools.sandbox import Sandbox
-    from tools.tests import run_tests
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.sandbox import Sandbox
+    from gptoss_agent.tools.tests import run_tests
 
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo))
     env = {**os.environ, "GOPROXY": "off", "CARGO_NET_OFFLINE": "true"}
@@ -70,7 +70,7 @@ def synthetic_suite(folder: Path) -> Path:
 
 
 def main(runs: int = 3) -> None:
-    from agent.harmony import HarmonyCodec
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
     from tests.e2e.test_project_shapes import SHAPES, make_project
 
     codec = HarmonyCodec.load(canonical_vocab_dir())

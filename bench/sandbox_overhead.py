@@ -36,9 +36,9 @@ def cpu_mean(fn, runs: int) -> float:
 
 
 def main(runs: int = 40) -> None:
-    from tools.context import ToolContext
-    from tools.sandbox import Sandbox
-    from tools.shell import exec_command
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.sandbox import Sandbox
+    from gptoss_agent.tools.shell import exec_command
 
     workspace = Path(tempfile.mkdtemp())
     subprocess.run(["git", "init", "-q", str(workspace)], check=True)

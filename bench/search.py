@@ -29,8 +29,8 @@ def stdlib_copy() -> Path:
 
 
 def main():
-    from tools.context import ToolContext
-    from tools.files import search
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.files import search
 
     tree = stdlib_copy()
     files = len(list(tree.rglob("*.py")))

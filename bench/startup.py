@@ -21,7 +21,7 @@ def timed(cmd, runs=15):
 
 def main():
     entry = shutil.which("gptoss-agent")
-    cmd = [entry, "--help"] if entry else [sys.executable, "-m", "agent.cli", "--help"]
+    cmd = [entry, "--help"] if entry else [sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "--help"]
     bare = timed([sys.executable, "-c", "pass"])
     helped = timed(cmd)
     probe = subprocess.run([sys.executable, "-c", "import sys, agent.cli as c; c.build_parser().format_help();"

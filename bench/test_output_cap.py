@@ -20,22 +20,22 @@ GB = 2**30
 
 CASES = {
     "baseline": """
-import tools.tests, tools.junit_report
+import gptoss_agent.tools.tests, gptoss_agent.tools.junit_report
 """,
     "junit_1gb_capped": """
-from tools.junit_report import read_junit
+from gptoss_agent.tools.junit_report import read_junit
 counts = read_junit(FOLDER, "junit.xml")
 note = f"{counts.passed} cases read before the {32} MB cap, truncated={counts.truncated}"
 """,
     "junit_256mb_streamed_uncapped": """
-from tools.junit_report import read_junit
+from gptoss_agent.tools.junit_report import read_junit
 counts = read_junit(FOLDER, "junit256.xml", max_bytes=2**31, max_seconds=600)
 note = f"{counts.passed} passed, {counts.failed} failed, every byte parsed"
 """,
     "run_tests_1gb_output": """
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
-from tools.tests import run_tests
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
+from gptoss_agent.tools.tests import run_tests
 writer = "import os; chunk = b'x' * 2**20 + b'\\\\n'\\nfor _ in range(1024): os.write(1, chunk)\\nprint('1 failed, 2 passed in 1.00s')"
 (REPO / "flood.py").write_text(writer)
 ctx = ToolContext(workspace=REPO, sandbox=Sandbox(REPO), test_command="python3 flood.py")

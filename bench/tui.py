@@ -27,7 +27,7 @@ from _common import canonical_vocab_dir
 
 
 def pty_start_up(repo: Path, replay: Path, runs: int = 5, against: Path | None = None) -> None:
-    """Spawn `python -m agent.cli` in a pty, type at once, and time the first frame and the typed text's echo.
+    """Spawn `python -m gptoss_agent.agent.frontends.cli` in a pty, type at once, and time the first frame and the typed text's echo.
 
     With `against` (another checkout, e.g. `git worktree add /tmp/base HEAD~3`), its runs are interleaved
     with this tree's, so both see the same machine load, and both are printed."""
@@ -47,7 +47,7 @@ def pty_start_up(repo: Path, replay: Path, runs: int = 5, against: Path | None =
     for _ in range(runs):
         for tree in trees:
             loads.append(os.getloadavg()[0])
-            session = PtySession([sys.executable, "-m", "agent.cli", "--backend", f"replay:{replay}"], cwd=repo,
+            session = PtySession([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "--backend", f"replay:{replay}"], cwd=repo,
                                  env={"PYTHONPATH": os.pathsep.join(filter(None, (str(tree),
                                                                                    os.environ.get("PYTHONPATH"))))},
                                  columns=100, rows=30)
@@ -87,11 +87,11 @@ def main():
     parser.add_argument("--start-up-only", action="store_true", help="skip the test-driver and streaming figures")
     args = parser.parse_args()
 
-    from agent.backends.replay import ReplayBackend
-    from agent.harmony import HarmonyCodec
-    from agent.headless import RunOptions, TranscriptPrinter, build_runtime, prepare_workspace
-    from agent.tui.app import GptossApp
-    from agent.tui.widgets import AnswerView, PromptInput
+    from gptoss_agent.agent.model.backends.replay import ReplayBackend
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
+    from gptoss_agent.agent.frontends.headless import RunOptions, TranscriptPrinter, build_runtime, prepare_workspace
+    from gptoss_agent.agent.frontends.tui.app import GptossApp
+    from gptoss_agent.agent.frontends.tui.widgets import AnswerView, PromptInput
     from tests.fixtures.repos import final, make_calc_repo
 
     cache = Path(tempfile.mkdtemp())

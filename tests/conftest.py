@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import vocab
+from gptoss_agent.agent.model import vocab
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -68,7 +68,7 @@ def vocab_dir(isolated_state, canonical_tiktoken: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def codec(vocab_dir: Path):
-    from agent.harmony import HarmonyCodec
+    from gptoss_agent.agent.model.harmony import HarmonyCodec
 
     return HarmonyCodec.load(vocab_dir)
 

@@ -50,8 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from tools import overlay_changes, sandbox_overlay, worktree_io
-from tools.host_git import HostGitError, pin, run_git
+from gptoss_agent.tools import worktree_io
+from gptoss_agent.tools.sandbox import overlay as sandbox_overlay, overlay_changes
+from gptoss_agent.tools.host_git import HostGitError, pin, run_git
 
 FILE_CAP = 16 * 2**20
 SNAPSHOT_CAP = 256 * 2**20

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tools.editing import apply_patch_tool
-from tools.files import list_dir, open_file, print_tree, search
-from tools.git import git_commit
-from tools.plan import update_plan
-from tools.registry import Registry
-from tools.shell import exec_command
-from tools.symbols import find_symbol
-from tools.tests import run_tests
+from gptoss_agent.tools.editing import apply_patch_tool
+from gptoss_agent.tools.files import list_dir, open_file, print_tree, search
+from gptoss_agent.tools.git import git_commit
+from gptoss_agent.tools.plan import update_plan
+from gptoss_agent.tools.registry import Registry
+from gptoss_agent.tools.shell import exec_command
+from gptoss_agent.tools.symbols import find_symbol
+from gptoss_agent.tools.tests import run_tests
 
 # Names the model uses unprompted for the same tools.
 ALIASES = {

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from tools.sandbox import Sandbox
+from gptoss_agent.tools.sandbox import Sandbox
 
 
 @dataclass

@@ -10,12 +10,12 @@ through any link, even one that stays inside.
 
 from __future__ import annotations
 
-from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.paths import PathRefused, Workspace
-from tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
-from tools.registry import tool
-from tools.syntax_check import introduced_error
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.paths import PathRefused, Workspace
+from gptoss_agent.tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
+from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.syntax_check import introduced_error
 
 
 @tool("repo_browser.apply_patch", mutating=True, string_argument="patch")

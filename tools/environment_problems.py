@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from tools.paths import read_small_text
+from gptoss_agent.tools.paths import read_small_text
 
 _NO_MODULE = re.compile(r"No module named '?([A-Za-z_][\w.]*)'?")
 _NO_METADATA = re.compile(r"(?:PackageNotFoundError: '?([\w.-]+)'?\s*$|No package metadata was found for ([\w.-]+)"
@@ -231,7 +231,7 @@ def _with_unittest_blocks(failures: Sequence[tuple[str, str]], output: str) -> l
 
 def diagnose_report(ctx, report) -> Diagnosis:
     """`diagnose` for a tools.tests.TestReport run in `ctx` (its sandbox's environment gives the install command)."""
-    from tools.python_env import PythonEnv
+    from gptoss_agent.tools.python_env import PythonEnv
 
     env = getattr(ctx.sandbox, "python_env", None) or PythonEnv("system", "python3", "python3", "")
     failures = [(f.test_id, f"{f.message}\n{f.traceback}") for f in report.failures]

@@ -19,13 +19,13 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.denylist import is_secret_path
-from tools.paths import PathRefused, Workspace
-from tools.registry import tool
-from tools.rg_stream import stream_matches
-from tools.sandbox import run_trusted
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.denylist import is_secret_path
+from gptoss_agent.tools.paths import PathRefused, Workspace
+from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.rg_stream import stream_matches
+from gptoss_agent.tools.sandbox import run_trusted
 
 OPEN_FILE_TOKEN_BUDGET = 6_000
 LINE_CHARS_SHOWN = 4_000  # a longer line (minified code, a hostile file) is cut, with a note

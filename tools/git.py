@@ -27,13 +27,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.types import ToolResult
-from tools import worktree_io
-from tools.attribution import ignored_at_start, is_git_dir, status_entries
-from tools.commit_message import TRAILER, compose
-from tools.context import FileChange, ToolContext
-from tools.host_git import HostGitError, find_root, one_operation, run_git, validate
-from tools.registry import tool
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools import worktree_io
+from gptoss_agent.tools.attribution import ignored_at_start, is_git_dir, status_entries
+from gptoss_agent.tools.commit_message import TRAILER, compose
+from gptoss_agent.tools.context import FileChange, ToolContext
+from gptoss_agent.tools.host_git import HostGitError, find_root, one_operation, run_git, validate
+from gptoss_agent.tools.registry import tool
 
 __all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "left_out_of_commit", "undo",
            "dirty_paths",

@@ -501,7 +501,7 @@ def program_overrides(config_listing: bytes) -> tuple[tuple[str, str], ...]:
 def _spawn(argv: list[str], *, cwd: Path, env: Mapping[str, str], input: bytes | None,
            timeout_s: float) -> GitResult:
     """Start one git process with bounded time and output; kill its whole group on either limit."""
-    from tools import agent_children
+    from gptoss_agent.tools.sandbox import agent_children
 
     try:
         with agent_children.spawning() as register:  # known to the sandbox's stray sweep while it runs

@@ -28,8 +28,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tools.patch_format import Chunk, FileOp, PatchError, normalise_paths, parse_patch
-from tools.patch_match import FileEdit, HunkReport
+from gptoss_agent.tools.patch_format import Chunk, FileOp, PatchError, normalise_paths, parse_patch
+from gptoss_agent.tools.patch_match import FileEdit, HunkReport
 
 __all__ = ["Chunk", "FileOp", "HunkReport", "PatchError", "PatchOutcome", "apply_patch", "normalise_paths",
            "parse_patch"]

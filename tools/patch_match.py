@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Iterable
 
-from tools.patch_format import Chunk, PatchError
-from tools.patch_indent import IndentRefused, Reindent, columns
+from gptoss_agent.tools.patch_format import Chunk, PatchError
+from gptoss_agent.tools.patch_indent import IndentRefused, Reindent, columns
 
 _MAX_CANDIDATES = 64  # verified places one hunk may match; more is ambiguous whatever the hint says
 _MAX_OCCURRENCES = 20_000  # index entries scanned for one hunk; bounds hostile files of identical lines

@@ -31,7 +31,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-from tools.denylist import holds_private_key, is_secret_path
+from gptoss_agent.tools.denylist import holds_private_key, is_secret_path
 
 MAX_READ_BYTES = 16 << 20  # host-side reads of repository files; more is refused, not truncated
 MAX_LINK_HOPS = 40

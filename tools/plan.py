@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.registry import tool
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.registry import tool
 
 STATUSES = ("pending", "in_progress", "completed")
 MAX_STEPS = 50

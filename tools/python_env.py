@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from tools.denylist import HOME_SECRET_PATHS, is_secret_path
-from tools.paths import read_small_text
+from gptoss_agent.tools.denylist import HOME_SECRET_PATHS, is_secret_path
+from gptoss_agent.tools.paths import read_small_text
 
 _SMALL_FILE = 64 * 1024
 _PRIVATE_TREES = (Path("/root"), Path("/home"), Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/dev/shm"))
@@ -166,7 +166,7 @@ def _tracked_names(workspace: Path, tracked) -> frozenset[str]:
     if tracked is not None:
         return frozenset(tracked(present))
     try:
-        from tools.host_git import HostGitError, run_git
+        from gptoss_agent.tools.host_git import HostGitError, run_git
 
         listing = run_git(workspace, "ls-files", "-z", "--", *present)
     except (HostGitError, OSError):

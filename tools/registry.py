@@ -17,8 +17,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, get_args, get_origin
 
-from agent.completion import ToolCallRequest, decode_arguments
-from agent.types import ToolDeclaration, ToolResult
+from gptoss_agent.agent.model.completion import ToolCallRequest, decode_arguments
+from gptoss_agent.agent.types import ToolDeclaration, ToolResult
 
 ARGUMENT_ALIASES = {"file_path": "path", "filepath": "path", "filename": "path", "file": "path",
                     "start_line": "line_start", "end_line": "line_end", "command": "cmd", "pattern": "query",

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's API)
-from tools.repomap_render import render
-from tools.tags import Definition, FileTags, Unmappable, extract, language_for
+from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
+from gptoss_agent.tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's
+                                             API)
+from gptoss_agent.tools.repomap_render import render
+from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
 CACHE_VERSION = 3  # 3: definitions carry their enclosing type and visibility
 MAX_FILE_BYTES = 1_000_000
@@ -309,7 +310,7 @@ class MapResult:
 
 
 def _not_mapped(index) -> list[str]:
-    from tools.repomap_render import shown  # file names are the repository's: one escaped line each
+    from gptoss_agent.tools.repomap_render import shown  # file names are the repository's: one escaped line each
 
     return [shown(s) for s in index.skipped if s.endswith("; not mapped)")]
 

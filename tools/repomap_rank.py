@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from tools.tags import IMPORTED, Definition
+from gptoss_agent.tools.tags import IMPORTED, Definition
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export

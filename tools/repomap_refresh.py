@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from tools.repomap import build_map, focus_paths
-from tools.tags import language_for
+from gptoss_agent.tools.repomap import build_map, focus_paths
+from gptoss_agent.tools.tags import language_for
 
 MAX_UPDATES = 4  # each costs up to half the map budget in the context
 MAX_FOCUS = 6
@@ -79,8 +79,8 @@ class MapRefresher:
 
 def refresh_notice(text: str) -> str:
     """The re-ranked map as the model sees it: fenced as repository content, like the first one."""
-    from agent import prompts
-    from agent.repo_instructions import fence
+    from gptoss_agent.agent import prompts
+    from gptoss_agent.agent.repo_instructions import fence
 
     return prompts.render("repo_map_update", block=fence("repo map", text))
 
@@ -88,7 +88,7 @@ def refresh_notice(text: str) -> str:
 def map_refresher(workspace: Path, budget: int, count_tokens: Callable[[str], int]
                   ) -> Callable[[str, bool, dict], str | None]:
     """What the agent loop calls after each tool call (agent/loop.py `map_refresher`): a notice or None."""
-    from tools.files import repo_files
+    from gptoss_agent.tools.files import repo_files
 
     refresher = MapRefresher(workspace, budget, count_tokens, repo_files)
 

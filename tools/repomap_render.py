@@ -13,8 +13,8 @@ line never starts with `<` or `>`, so no map line can look like a fence marker.
 
 from __future__ import annotations
 
-from agent import safe_text
-from tools.tags import Definition
+from gptoss_agent.agent import safe_text
+from gptoss_agent.tools.tags import Definition
 
 
 def render(selected: list[tuple[str, Definition, float]]) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from tools.sandbox_secrets import ENV_ALLOWED
+from gptoss_agent.tools.sandbox.secrets import ENV_ALLOWED
 
 RECORD_BYTES = 2 << 20  # one record kept whole up to this; a longer line is read only this far
 CHUNK = 1 << 16

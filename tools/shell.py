@@ -6,10 +6,10 @@ import os
 import shlex
 import shutil
 
-from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.registry import tool
-from tools.sandbox import CommandResult, SandboxUnavailable
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.sandbox import CommandResult, SandboxUnavailable
 
 MAX_TIMEOUT_S = 600
 
@@ -23,7 +23,7 @@ def exec_command(ctx: ToolContext, cmd: list[str] | str, timeout: int = 60, work
         timeout: seconds before the command and everything it started are killed
         workdir: folder to run in, relative to the repository root
     """
-    from tools.paths import PathRefused, resolve
+    from gptoss_agent.tools.paths import PathRefused, resolve
 
     if ctx.sandbox is None:
         return ToolResult.error("commands are disabled in this session")
@@ -35,7 +35,7 @@ def exec_command(ctx: ToolContext, cmd: list[str] | str, timeout: int = 60, work
     except PathRefused as exc:
         return ToolResult.error(str(exc))
     try:
-        from tools.attribution import recording
+        from gptoss_agent.tools.attribution import recording
 
         with recording(ctx):  # what the command wrote becomes the agent's (for commit and undo)
             result = ctx.sandbox.run(argv, cwd=cwd, timeout_s=min(max(timeout, 1), MAX_TIMEOUT_S), cancel=ctx.cancel)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.files import repo_files
-from tools.registry import tool
-from tools.repomap import build_index, find_symbol as lookup
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.repomap import build_index, find_symbol as lookup
 
 
 @tool("functions.find_symbol")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import PurePath
 
-from tools.tags import GRAMMARS
+from gptoss_agent.tools.tags import GRAMMARS
 
 MAX_BYTES = 2_000_000  # larger files are not checked: the check must stay cheap next to the edit
 PARSE_BUDGET_S = 1.5  # per tree-sitter parse; over it the file passes unchecked (and the result says nothing)

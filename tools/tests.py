@@ -28,15 +28,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from agent import safe_text
-from agent.compaction import Fence
-from agent.types import ToolResult
-from tools.context import ToolContext
-from tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit
-from tools.registry import tool
-from tools.sandbox import SandboxUnavailable
-from tools.scratch_dir import scratch_folder
-from tools.test_summaries import FailureDetail, Frame, parse_summary, running_test, strip_ansi
+from gptoss_agent.agent import safe_text
+from gptoss_agent.agent.compaction import Fence
+from gptoss_agent.agent.types import ToolResult
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit
+from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.sandbox import SandboxUnavailable
+from gptoss_agent.tools.scratch_dir import scratch_folder
+from gptoss_agent.tools.test_summaries import FailureDetail, Frame, parse_summary, running_test, strip_ansi
 
 TEST_TIMEOUT_S = 600
 TRACEBACK_LINES = 25
@@ -367,7 +367,7 @@ def run_test_suite(ctx: ToolContext, paths: list[str] | None = None, select: str
         command = build_command(runner, base, checked, select, scratch, configured=bool(ctx.test_command),
                                 workspace=ctx.workspace, per_test_s=per_test)
         check_built_command(command, base)
-        from tools.attribution import recording
+        from gptoss_agent.tools.attribution import recording
 
         with recording(ctx, run_artefacts=True):  # edits count as the agent's; files the run created do not
             result = ctx.sandbox.run(command, timeout_s=timeout, cancel=ctx.cancel, scratch=scratch, env=env)
@@ -716,7 +716,7 @@ def run_tests(ctx: ToolContext, paths: list[str] | None = None, select: str | No
         return ToolResult.error(f"cannot run tests: {exc}")
     text = format_report(report)
     if not report.green:  # failures no edit can fix are said so, and remembered for exec's exit code
-        from tools.environment_problems import diagnose_report, model_note
+        from gptoss_agent.tools.environment_problems import diagnose_report, model_note
 
         environment = diagnose_report(ctx, report)
         ctx.probes["environment"] = environment if environment.only_environment else None

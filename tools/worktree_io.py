@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from tools.paths import PathRefused, Workspace
+from gptoss_agent.tools.paths import PathRefused, Workspace
 
 READ_CAP = 64 * 2**20
 

@@ -84,7 +84,7 @@ def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def running_agent(client: RecordingClient, *args: str, cwd: Path, env: dict[str, str] | None = None,
                         stderr_path: Path | None = None):
-    """`python -m agent.cli acp ARGS` with the SDK client connected to it: (connection, process).
+    """`python -m gptoss_agent.agent.frontends.cli acp ARGS` with the SDK client connected to it: (connection, process).
 
     The agent's standard error is kept; when the scenario fails, it is shown with the failure.
     """
@@ -92,7 +92,7 @@ async def running_agent(client: RecordingClient, *args: str, cwd: Path, env: dic
 
     stderr = open(stderr_path, "w+b") if stderr_path else tempfile.TemporaryFile()
     try:
-        async with spawn_agent_process(client, sys.executable, "-m", "agent.cli", "acp", *args, cwd=cwd,
+        async with spawn_agent_process(client, sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "acp", *args, cwd=cwd,
                                        env=agent_env(env), transport_kwargs={"stderr": stderr.fileno()}) as (conn,
                                                                                                            proc):
             yield conn, proc
@@ -148,7 +148,7 @@ async def streaming_prompt(client: RecordingClient, conn, session_id: str, text:
 
 def exchange(lines: list[bytes], cwd: Path, env: dict[str, str], timeout: float = 60) -> tuple[list[dict], str, int]:
     """Write raw lines to `gptoss-agent acp`, close its input, read every reply."""
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "acp", "--backend", "replay:/nonexistent.json"],
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "acp", "--backend", "replay:/nonexistent.json"],
                           input=b"".join(lines), capture_output=True, timeout=timeout, cwd=cwd,
                           env=agent_env(env))
     replies = [json.loads(line) for line in done.stdout.decode().splitlines()]  # every line is JSON, or this fails

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.acp_fences import command_title, fenced
+from gptoss_agent.agent.frontends.acp.fences import command_title, fenced
 from tests.acp.harness import RecordingClient, prompt_once, run
 from tests.fixtures.repos import call, final, write_replay
 

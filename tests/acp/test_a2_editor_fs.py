@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from agent.acp_files import BUSY_TREE, EditorFiles, EditorWorkspace, tree_lock
+from gptoss_agent.agent.frontends.acp.files import BUSY_TREE, EditorFiles, EditorWorkspace, tree_lock
 from tests.acp.harness import RecordingClient, prompt_once, run
 from tests.fixtures.repos import FIX_PATCH, call, final, write_replay
 
@@ -32,7 +32,7 @@ def content_text(update) -> str:
 
 
 def landlock_available() -> bool:
-    from tools.sandbox import detect
+    from gptoss_agent.tools.sandbox import detect
 
     try:
         return detect("landlock").mechanism == "landlock"

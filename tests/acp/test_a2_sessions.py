@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from acp import RequestError
 
-from agent.acp_server import MAX_PROMPT_CHARS, MAX_SESSIONS
+from gptoss_agent.agent.frontends.acp.server import MAX_PROMPT_CHARS, MAX_SESSIONS
 from tests.acp.harness import RecordingClient, exchange, prompted_session, replaying, run
 from tests.fixtures.repos import final, make_calc_repo, write_replay
 

@@ -48,7 +48,7 @@ def test_non_finite_numbers_and_bad_cwds_get_invalid_params_with_their_id_and_se
 def test_a_reply_holding_a_non_finite_number_is_still_written_as_strict_json():
     import asyncio
 
-    from agent.acp_wire import CheckedTransport
+    from gptoss_agent.agent.frontends.acp.wire import CheckedTransport
 
     class Sink:
         data = b""

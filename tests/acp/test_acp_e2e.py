@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.session import read_session
+from gptoss_agent.agent.session import read_session
 from tests.acp.harness import (RecordingClient, agent_env, exchange, prompt_once, replaying, run, running_agent,
                                start, streaming_prompt)
 from tests.fixtures.repos import FIX_PATCH, call, final, git, write_replay
-from tools import sandbox_overlay
+from gptoss_agent.tools.sandbox import overlay as sandbox_overlay
 
 pytest.importorskip("acp")
 
@@ -247,7 +247,7 @@ def test_a_client_that_disappears_ends_the_process_and_leaves_a_resumable_sessio
     assert code == 0 and took < 15
     record = read_session(Path(state["GPTOSS_AGENT_STATE_DIR"]) / "sessions" / f"{session_id}.jsonl")
     assert record.status in ("cancelled", "interrupted")
-    resumed = subprocess.run([sys.executable, "-m", "agent.cli", "resume", session_id, "--json", "--backend",
+    resumed = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "resume", session_id, "--json", "--backend",
                               f"replay:{write_replay(tmp_path / 'more.json', [final('Back.')])}",
                               "--message", "continue", "--cwd", str(repo)],
                              capture_output=True, text=True, timeout=60, env=agent_env(state))

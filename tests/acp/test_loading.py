@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("acp")
 
-from agent.acp_model import ModelLoader  # noqa: E402
-from agent.acp_server import AcpServer  # noqa: E402
-from agent.runtime import RunOptions  # noqa: E402
+from gptoss_agent.agent.frontends.acp.model import ModelLoader  # noqa: E402
+from gptoss_agent.agent.frontends.acp.server import AcpServer  # noqa: E402
+from gptoss_agent.agent.runtime import RunOptions  # noqa: E402
 
 
 class Thoughts:

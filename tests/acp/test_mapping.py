@@ -6,11 +6,11 @@ import pytest
 
 pytest.importorskip("acp")
 
-from agent.acp_mapping import (UpdateMapper, coalesce, message, stop_reason, thought,  # noqa: E402
-                               tool_title)
-from agent.acp_wire import handshake, problem  # noqa: E402
-from agent.events import (ErrorRaised, MessageEmitted, PlanUpdated, ReasoningEmitted, RunFinished,  # noqa: E402
-                          TextStreamed, ToolCalled, ToolFinished)
+from gptoss_agent.agent.frontends.acp.mapping import (UpdateMapper, coalesce, message, stop_reason, thought,  # noqa: E402
+                                                      tool_title)
+from gptoss_agent.agent.frontends.acp.wire import handshake, problem  # noqa: E402
+from gptoss_agent.agent.events import (ErrorRaised, MessageEmitted, PlanUpdated, ReasoningEmitted, RunFinished,  # noqa: E402
+                                       TextStreamed, ToolCalled, ToolFinished)
 
 
 @pytest.mark.parametrize("status, reason, expected", [
@@ -107,7 +107,7 @@ def test_an_over_long_line_is_refused_without_being_kept_and_the_next_line_is_re
     import asyncio
     import json
 
-    from agent import acp_wire
+    from gptoss_agent.agent.frontends.acp import wire as acp_wire
 
     monkeypatch.setattr(acp_wire, "MAX_MESSAGE_BYTES", 4096)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agent.api import run_task
+from gptoss_agent.agent.frontends.api import run_task
 from tests.fixtures.repos import FIX_PATCH, call, final, make_calc_repo
 
 

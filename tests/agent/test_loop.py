@@ -6,13 +6,13 @@ import threading
 
 import pytest
 
-from agent.backends.replay import ReplayBackend
-from agent.events import Notice, RunFinished, TextStreamed, ToolFinished
-from agent.loop import Agent, Budgets, deny_all
+from gptoss_agent.agent.model.backends.replay import ReplayBackend
+from gptoss_agent.agent.events import Notice, RunFinished, TextStreamed, ToolFinished
+from gptoss_agent.agent.loop import Agent, Budgets, deny_all
 from tests.fixtures.repos import FIX_PATCH, CompactionAwareReplay, call, final, make_calc_repo
-from tools.catalog import default_registry
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_compaction_summarises_and_keeps_the_task(codec, repo):
 
 
 def test_a_compacted_session_restores_to_the_same_prompt(codec, repo, tmp_path):
-    from agent.session import SessionLog, read_session
+    from gptoss_agent.agent.session import SessionLog, read_session
 
     many = [call("repo_browser.search", {"query": f"needle{i}"}, analysis="x " * 150) for i in range(6)]
     log = SessionLog.create(repo=str(repo), task="t", config={}, directory=tmp_path)

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from agent.backends.replay import ReplayBackend
-from agent.events import ToolCalled
-from agent.loop import Agent
-from agent.session import SessionError, SessionLog, find_session, read_session
+from gptoss_agent.agent.model.backends.replay import ReplayBackend
+from gptoss_agent.agent.events import ToolCalled
+from gptoss_agent.agent.loop import Agent
+from gptoss_agent.agent.session import SessionError, SessionLog, find_session, read_session
 from tests.fixtures.repos import call, final, make_calc_repo
-from tools.catalog import default_registry
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_resuming_a_session_left_cleared_starts_a_whole_conversation_or_says_why
     replay = write_replay(tmp_path / "replay.json", [final("Hello again.")])
 
     def resume(*extra):
-        return subprocess.run([sys.executable, "-m", "agent.cli", "resume", log.id, "--backend", f"replay:{replay}",
+        return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "resume", log.id, "--backend", f"replay:{replay}",
                                *extra], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
 
     refused = resume()

@@ -18,13 +18,13 @@ import threading
 
 import pytest
 
-from agent.backends.replay import ReplayBackend
-from agent.loop import Agent, Budgets
-from agent.session import SessionLog, find_session, read_session
+from gptoss_agent.agent.model.backends.replay import ReplayBackend
+from gptoss_agent.agent.loop import Agent, Budgets
+from gptoss_agent.agent.session import SessionLog, find_session, read_session
 from tests.fixtures.repos import FIX_PATCH, call, final, make_calc_repo
-from tools.catalog import default_registry
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
 
 SEEDS = range(40)
 COMPACTION_MARKER = "Summarise it for yourself so you can continue the task"  # prompts/compact.md

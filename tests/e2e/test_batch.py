@@ -36,7 +36,7 @@ instruction = "Make mul faster"
 
 
 def batch(*args, cwd, env=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "agent.cli", "batch", *args, "--cwd", str(cwd)],
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "batch", *args, "--cwd", str(cwd)],
                           capture_output=True, text=True, timeout=timeout, env=env or os.environ)
 
 
@@ -137,7 +137,7 @@ def test_an_interrupted_batch_resumes_with_only_the_rest(repo, tmp_path):
     data = json.loads(replay.read_text())
     data["docs-b"].insert(0, call("container.exec", {"cmd": "sleep 30"}))
     replay.write_text(json.dumps(data))
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "batch", str(plan), "--backend", f"replay:{replay}",
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "batch", str(plan), "--backend", f"replay:{replay}",
                                 "--cwd", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     manifest = plan.with_suffix(".manifest.jsonl")
     deadline = time.monotonic() + 90

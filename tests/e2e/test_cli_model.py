@@ -12,7 +12,7 @@ import pytest
 
 def cli(*args, env_extra=None, timeout=60):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 
 
@@ -53,7 +53,7 @@ def test_version_and_help_name_the_real_options():
 @pytest.mark.parametrize("command", [["--help"], ["doctor"], ["model", "where"]])
 def test_a_closed_pipe_is_quiet(tmp_path, command):
     """`gptoss-agent … | head`: no BrokenPipeError and no error line when the reader leaves."""
-    reader = subprocess.Popen([sys.executable, "-m", "agent.cli", *command], stdout=subprocess.PIPE,
+    reader = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *command], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE,
                               env={**os.environ, "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"})  # write at once
     reader.stdout.close()  # the reader leaves before the writer writes
@@ -68,7 +68,7 @@ def test_a_step_limit_below_one_is_a_usage_error(tmp_path):
 
 
 def test_the_interactive_ui_refuses_without_a_terminal(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "agent.cli"], capture_output=True, text=True, timeout=60,
+    result = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli"], capture_output=True, text=True, timeout=60,
                             stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert result.returncode == 2 and "needs a terminal" in result.stderr and "exec" in result.stderr
 
@@ -103,7 +103,7 @@ def test_a_model_that_is_not_gpt_oss_is_refused_with_the_way_out(gemma_gguf, tmp
     import subprocess as sp
 
     sp.run(["git", "init", "-q", str(tmp_path)], check=True)
-    result = subprocess.run([sys.executable, "-m", "agent.cli", "exec", "--model", str(gemma_gguf), "hello"],
+    result = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "exec", "--model", str(gemma_gguf), "hello"],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path,
                             env={**os.environ, "HOME": str(tmp_path)})
     assert result.returncode == 2, result.stderr

@@ -26,7 +26,7 @@ HAPPY = [
 
 
 def agent(*args, cwd, timeout=120, **kwargs):
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--cwd", str(cwd)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args, "--cwd", str(cwd)], capture_output=True,
                           text=True, timeout=timeout, **kwargs)
 
 
@@ -42,7 +42,7 @@ def readme_event_types() -> set[str]:
 
 
 def test_the_readme_documents_exactly_the_types_that_can_be_printed():
-    from agent.headless import BATCH_JSONL_TYPES, JSONL_TYPES
+    from gptoss_agent.agent.frontends.headless import BATCH_JSONL_TYPES, JSONL_TYPES
 
     assert readme_event_types() == JSONL_TYPES | BATCH_JSONL_TYPES
 
@@ -184,7 +184,7 @@ def test_a_killed_run_can_be_resumed_from_its_session_log(repo, tmp_path):
         call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
         call("container.exec", {"cmd": "sleep 60"}),
     ])
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "exec", "--backend", f"replay:{first}", "--json",
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "exec", "--backend", f"replay:{first}", "--json",
                                 "--cwd", str(repo), "Fix add"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env)
     deadline = time.monotonic() + 60
@@ -199,12 +199,12 @@ def test_a_killed_run_can_be_resumed_from_its_session_log(repo, tmp_path):
     with open(logs[0], "a") as handle:
         handle.write('{"kind": "event", "t": 1, "event": {"ty')  # a torn last line, as after power loss
     second = write_replay(tmp_path / "second.json", [final("The fix is in place.")])
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "resume", "--last", "--backend", f"replay:{second}",
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "resume", "--last", "--backend", f"replay:{second}",
                            "--json", "--cwd", str(repo)], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "was interrupted and not re-run" in done.stderr and "torn" in done.stderr
     assert events(done.stdout)[-1]["status"] == "completed"
-    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True, env=env,
+    listing = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "sessions"], capture_output=True, text=True, env=env,
                              cwd=repo)
     assert "completed" in listing.stdout and "Fix add" in listing.stdout
 
@@ -213,7 +213,7 @@ def test_ctrl_c_mid_generation_cancels_keeps_the_session_and_exits_130(repo, tmp
     state = tmp_path / "state"
     env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state), "GPTOSS_AGENT_REPLAY_TOKEN_DELAY": "0.01"}
     replay = write_replay(tmp_path / "slow.json", [final("counting " * 2000)])
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "exec", "--backend", f"replay:{replay}",
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "exec", "--backend", f"replay:{replay}",
                                 "--cwd", str(repo), "count"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env)
     deadline = time.monotonic() + 30
@@ -250,7 +250,7 @@ def test_fix_stops_when_the_failing_set_does_not_shrink(repo, tmp_path):
     assert stream[-1]["status"] == "failed" and "no progress" in stream[-1]["reason"] and stream[-1]["steps"] == 2
     attempts = [e for e in stream if e["type"] == "attempt_finished"]
     assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "failed"), (2, "failed")]
-    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], capture_output=True, text=True,
+    listing = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "sessions"], capture_output=True, text=True,
                              env=env, cwd=repo)
     assert " failed " in listing.stdout and "completed" not in listing.stdout
 

@@ -46,7 +46,7 @@ def make_venv(path: Path, *, marker: bool = True) -> Path:
 
 
 def agent(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 180):
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--cwd", str(cwd)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args, "--cwd", str(cwd)], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -183,10 +183,10 @@ def test_a_real_bug_beside_an_environment_failure_is_fixed_committed_and_the_res
 def test_doctor_names_the_projects_python_and_why(tmp_path, home):
     repo = make_repo(tmp_path / "calc", {"calc.py": CALC})
     venv = make_venv(repo / ".venv")
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "doctor", "--cwd", str(repo)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "doctor", "--cwd", str(repo)], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "HOME": str(home)})
     assert f"python: .venv ({venv}/bin/python): the repository's own .venv/" in done.stdout
-    missing = subprocess.run([sys.executable, "-m", "agent.cli", "doctor", "--cwd", str(repo)], capture_output=True,
+    missing = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "doctor", "--cwd", str(repo)], capture_output=True,
                              text=True, timeout=120,
                              env={**os.environ, "HOME": str(home), "GPTOSS_AGENT_PYTHON": "/no/such/python"})
     assert "PROBLEM: the python setting names /no/such/python, which does not exist" in missing.stdout

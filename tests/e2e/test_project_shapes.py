@@ -249,7 +249,7 @@ def make_venv(root: Path, kind: str) -> None:
 
 
 def agent(*args: str, cwd: Path, env: dict[str, str], timeout: int = 300):
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--cwd", str(cwd)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args, "--cwd", str(cwd)], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **env})
 
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from agent.backends.llama import LlamaBackend, SamplingSettings
+from gptoss_agent.agent.model.backends.llama import LlamaBackend, SamplingSettings
 
 pytestmark = pytest.mark.model
 
@@ -43,7 +43,7 @@ def _reference_llama(Llama, path):
     """
     import llama_cpp.llama_cpp as raw
 
-    from agent.backends.cpu_probe import probe
+    from gptoss_agent.agent.model.backends.cpu_probe import probe
 
     if probe().extra_buffer_types:
         return Llama(str(path), n_ctx=1024, verbose=False)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backends.llama import LlamaBackend, SamplingSettings
-from agent.loop import Agent, Budgets
+from gptoss_agent.agent.model.backends.llama import LlamaBackend, SamplingSettings
+from gptoss_agent.agent.loop import Agent, Budgets
 from tests.fixtures.repos import make_calc_repo
-from tools.catalog import default_registry
-from tools.context import ToolContext
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
 
 pytestmark = pytest.mark.model
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from agent.backends.llama import LlamaBackend, SamplingSettings
-from agent.harmony_stream import END, RETURN, START
+from gptoss_agent.agent.model.backends.llama import LlamaBackend, SamplingSettings
+from gptoss_agent.agent.model.harmony_stream import END, RETURN, START
 
 pytestmark = pytest.mark.model
 
@@ -168,14 +168,14 @@ def test_reused_prefix_far_back_gives_the_same_logits_as_a_fresh_evaluation(tiny
 
 
 def test_a_missing_model_file_is_a_clear_error(tmp_path):
-    from agent.backends.llama import BackendError
+    from gptoss_agent.agent.model.backends.llama import BackendError
 
     with pytest.raises(BackendError, match="model file not found"):
         LlamaBackend(tmp_path / "nope.gguf")
 
 
 def test_a_corrupt_model_file_is_a_clear_error(tmp_path, tiny_gguf):
-    from agent.backends.llama import BackendError
+    from gptoss_agent.agent.model.backends.llama import BackendError
 
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(tiny_gguf.read_bytes()[:100_000])
@@ -184,7 +184,7 @@ def test_a_corrupt_model_file_is_a_clear_error(tmp_path, tiny_gguf):
 
 
 def test_full_context_is_reported_not_truncated(tiny_gguf, codec):
-    from agent.backends.llama import ContextFullError
+    from gptoss_agent.agent.model.backends.llama import ContextFullError
 
     backend = LlamaBackend(tiny_gguf, n_ctx=512)
     try:

@@ -24,7 +24,7 @@ def _chosen() -> tuple[str, ...]:
 @pytest.fixture(params=_chosen())
 def mechanism(request) -> str:
     """'bwrap' or 'landlock'; skipped with the reason where this machine cannot confine that way."""
-    from tools.sandbox import detect
+    from gptoss_agent.tools.sandbox import detect
 
     report = detect(request.param)
     if report.mechanism != request.param:
@@ -53,7 +53,7 @@ def sandbox_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_sandbox(sandbox_repo: Path, mechanism: str):
     """A factory for sandboxes over `sandbox_repo` with short limits (so a hostile test stays fast)."""
-    from tools.sandbox import Limits, Sandbox
+    from gptoss_agent.tools.sandbox import Limits, Sandbox
 
     def make(**limits) -> Sandbox:
         limits.setdefault("timeout_s", 20)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import paths
-from tools.context import ToolContext
+from gptoss_agent.tools import paths
+from gptoss_agent.tools.context import ToolContext
 
 SECRET = "OUTSIDE-SECRET-7f3a"
 

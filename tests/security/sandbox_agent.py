@@ -54,7 +54,7 @@ def processes_with(marker: str) -> list[int]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from tools.sandbox import Limits, Sandbox
+    from gptoss_agent.tools.sandbox import Limits, Sandbox
 
     workspace, mechanism, command = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     sandbox = Sandbox(Path(workspace), mode=mechanism, limits=Limits(timeout_s=float(os.environ.get("AGENT_TIMEOUT", "20"))))

@@ -18,7 +18,7 @@ COMMIT_ANYWAY = [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
 
 
 def cli(*args, cwd, env=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import subprocess
 
-from agent.attachments import attach_mentions, mentioned_paths
-from tools.context import ToolContext
+from gptoss_agent.agent.attachments import attach_mentions, mentioned_paths
+from gptoss_agent.tools.context import ToolContext
 
 
 def _hostile_repo(tmp_path):

@@ -28,7 +28,7 @@ def test_a_task_cannot_commit_onto_the_users_branch_by_rewriting_its_git_pointer
     replay.write_text(json.dumps({"sneaky": [call("container.exec", {"cmd": ["bash", "-c", repoint]}),
                                              call("repo_browser.apply_patch", {"patch": ADD}),
                                              final("Added.")]}))
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "batch", str(plan), "--backend", f"replay:{replay}",
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "batch", str(plan), "--backend", f"replay:{replay}",
                            "--json", "--sandbox", "landlock", "--cwd", str(repo)], capture_output=True, text=True,
                           timeout=180, env=os.environ)
     assert git(repo, "rev-parse", "main").strip() == head, done.stdout + done.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import git, make_repo
-from tools import files
-from tools.context import ToolContext
+from gptoss_agent.tools import files
+from gptoss_agent.tools.context import ToolContext
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"

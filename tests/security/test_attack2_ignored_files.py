@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import git, make_repo
-from tools import attribution, host_git
-from tools import git as git_tools
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
-from tools.shell import exec_command
+from gptoss_agent.tools import attribution, git as git_tools, host_git
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
+from gptoss_agent.tools.shell import exec_command
 
 SECRET = "API_KEY=the-users-own\n"
 

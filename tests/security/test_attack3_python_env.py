@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tools import python_env
-from tools.python_env import detect
+from gptoss_agent.tools import python_env
+from gptoss_agent.tools.python_env import detect
 
 SECRET = "A3-PRIVATE-NOTES"
 
@@ -131,7 +131,7 @@ def test_another_users_home_is_never_shown(tmp_path):
 
 def test_the_agents_state_folder_is_never_shown_even_by_the_python_setting(sandbox_repo, mechanism, tmp_path,
                                                                            monkeypatch):
-    from tools.sandbox import Limits, Sandbox
+    from gptoss_agent.tools.sandbox import Limits, Sandbox
 
     state = tmp_path / "state"
     monkeypatch.setenv("GPTOSS_AGENT_STATE_DIR", str(state))
@@ -222,8 +222,8 @@ def test_a_planted_interpreter_script_is_never_the_projects_python(sandbox_repo,
 
 
 def test_a_known_runner_that_exits_0_with_no_results_is_not_green():
-    from agent.headless import _no_results
-    from tools.tests import TestReport
+    from gptoss_agent.agent.frontends.headless import _no_results
+    from gptoss_agent.tools.tests import TestReport
 
     silent = TestReport("pytest", ["python", "-m", "pytest"], exit_code=0, results="unknown")
     assert silent.green and _no_results(silent)  # exit 0 alone: never "the tests pass"
@@ -241,7 +241,7 @@ def test_a_known_runner_that_exits_0_with_no_results_is_not_green():
     "E       AssertionError: No package metadata was found for errs\nE       assert None is not None",
 ])
 def test_a_failed_assertion_that_mentions_an_environment_error_is_the_models(text):
-    from tools.environment_problems import ProjectFacts, diagnose
+    from gptoss_agent.tools.environment_problems import ProjectFacts, diagnose
 
     found = diagnose([("test_errs.py::test_x", text)], "", runner="pytest", program="python",
                      facts=ProjectFacts(frozenset({"errs"}), "errs"), install="pip install {}".format)
@@ -249,7 +249,7 @@ def test_a_failed_assertion_that_mentions_an_environment_error_is_the_models(tex
 
 
 def test_the_error_itself_is_still_an_environment_problem():
-    from tools.environment_problems import ProjectFacts, diagnose
+    from gptoss_agent.tools.environment_problems import ProjectFacts, diagnose
 
     texts = [("t::a", "E   ModuleNotFoundError: No module named 'errs'"),
              ("t::b", "E   socket.gaierror: [Errno -3] Temporary failure in name resolution")]
@@ -261,7 +261,7 @@ def test_the_error_itself_is_still_an_environment_problem():
 # ---------------------------------------------------------------------- 10, 12: what `fix` calls the user's work
 
 def _refusal(repo: Path, env) -> str:
-    from agent.headless import SetupError, check_before_fix
+    from gptoss_agent.agent.frontends.headless import SetupError, check_before_fix
 
     ctx = SimpleNamespace(workspace=repo, sandbox=SimpleNamespace(python_env=env))
     with pytest.raises(SetupError) as refused:
@@ -277,14 +277,14 @@ def test_a_committed_link_named_venv_does_not_make_the_users_new_file_noise(sand
     env = detect(sandbox_repo, {"HOME": str(fake_home), "PATH": "/usr/bin:/bin"}, own_prefix="/nonexistent")
     assert "src/feature.py" in _refusal(sandbox_repo, env)
     # and even told the environment is there, a link is not a folder of noise
-    from tools.untracked_noise import user_changes
+    from gptoss_agent.tools.untracked_noise import user_changes
 
     assert user_changes([("??", "src/feature.py")], [".venv"], sandbox_repo) == {"src/feature.py"}
     assert user_changes([("??", ".venv/")], [], sandbox_repo) == {".venv/"}
 
 
 def test_an_untracked_real_venv_is_still_noise(sandbox_repo, fake_home):
-    from agent.headless import check_before_fix
+    from gptoss_agent.agent.frontends.headless import check_before_fix
 
     make_venv(sandbox_repo / ".venv")
     (sandbox_repo / "__pycache__").mkdir()
@@ -302,7 +302,7 @@ def test_the_dirty_tree_refusal_shows_file_names_escaped(sandbox_repo, fake_home
 # ---------------------------------------------------------------------- doctor
 
 def test_doctor_says_the_repositorys_python_setting_is_ignored(sandbox_repo, capsys, monkeypatch, tmp_path):
-    from agent.cli import _doctor_python
+    from gptoss_agent.agent.frontends.cli import _doctor_python
 
     monkeypatch.setenv("GPTOSS_AGENT_CONFIG", str(tmp_path / "no-user-config.toml"))
     (sandbox_repo / ".gptoss-agent.toml").write_text('python = "/root/.pyenv/versions/3.11.7"\n')

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import files
-from tools.context import ToolContext
+from gptoss_agent.tools import files
+from gptoss_agent.tools.context import ToolContext
 
 pytestmark = pytest.mark.skipif(shutil.which("rg") is None, reason="ripgrep is not installed")
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +31,8 @@ def test_a_16_mb_minified_line_is_searched_in_bounded_memory(tree):
         import resource, sys
         from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
-        from tools import files
-        from tools.context import ToolContext
+        from gptoss_agent.tools import files
+        from gptoss_agent.tools.context import ToolContext
         ctx = ToolContext(workspace=Path({str(tree)!r}))
         plain = files.search.function(ctx, query="a")
         regex = files.search.function(ctx, query="[a]")

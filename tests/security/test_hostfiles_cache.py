@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostfiles_fixtures import git, outside, repo, resolution  # noqa: F401
-from tools.files import repo_files
-from tools.repomap import build_index, build_map, cache_path, elide_secret_defaults, parse_budget
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.repomap import build_index, build_map, cache_path, elide_secret_defaults, parse_budget
 
 
 def count(text: str) -> int:

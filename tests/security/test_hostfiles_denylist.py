@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostfiles_fixtures import ctx, repo, resolution  # noqa: F401
-from tools import files
-from tools.denylist import HOME_SECRET_PATHS, holds_private_key, is_secret_path
+from gptoss_agent.tools import files
+from gptoss_agent.tools.denylist import HOME_SECRET_PATHS, holds_private_key, is_secret_path
 
 SECRET_FILES = [
     ".env", ".env.production", "prod.env", ".envrc", ".ssh/config", "deploy/id_rsa", "id_ed25519.pub",

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.repo_instructions import INSTRUCTIONS_MAX_BYTES, project_instructions_text
+from gptoss_agent.agent.repo_instructions import INSTRUCTIONS_MAX_BYTES, project_instructions_text
 from tests.security.hostfiles_fixtures import SECRET, ctx, outside, repo, resolution  # noqa: F401
-from tools import files
-from tools.files import repo_files
-from tools.repomap import build_index, build_map
-from tools.symbols import find_symbol
+from gptoss_agent.tools import files
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.repomap import build_index, build_map
+from gptoss_agent.tools.symbols import find_symbol
 
 
 def finishes(function, seconds: float = 10.0):
@@ -124,9 +124,9 @@ def test_open_file_on_a_fifo_answers_instead_of_blocking(ctx, repo):
 def test_open_file_on_a_socket_is_refused(ctx, repo, monkeypatch):
     monkeypatch.chdir(repo)  # socket paths are short; bind relative to the repository
     server = socket.socket(socket.AF_UNIX)
-    server.bind("agent.sock")
+    server.bind("gptoss_agent.agent.sock")
     try:
-        result = files.open_file.function(ctx, path="agent.sock")
+        result = files.open_file.function(ctx, path="gptoss_agent.agent.sock")
     finally:
         server.close()
     assert not result.ok and "socket" in result.output

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from tests.security.hostfiles_fixtures import SECRET, ctx, outside, outside_untouched, repo, resolution  # noqa: F401
-from tools import files
-from tools.editing import apply_patch_tool
+from gptoss_agent.tools import files
+from gptoss_agent.tools.editing import apply_patch_tool
 
 ROUNDS = 250
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostfiles_fixtures import SECRET, ctx, outside, outside_untouched, repo, resolution  # noqa: F401
-from tools.editing import apply_patch_tool
-from tools.paths import PathRefused, write_new_file
+from gptoss_agent.tools.editing import apply_patch_tool
+from gptoss_agent.tools.paths import PathRefused, write_new_file
 
 
 def patch(*sections: str) -> str:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import evil_program, git, make_repo, make_stat_dirty, markers
-from tools import git as git_tools
-from tools.context import ToolContext
-from tools.files import repo_files
-from tools.host_git import HostGitError, UnsafeRepository, program_overrides, run_git
+from gptoss_agent.tools import git as git_tools
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.host_git import HostGitError, UnsafeRepository, program_overrides, run_git
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_transports_and_unneeded_subcommands_are_refused(repo, tmp_path):
     for args in (("push", "origin", "main"), ("fetch", "origin"), ("submodule", "update"), ("clone", "x")):
         with pytest.raises(HostGitError, match="refuses"):
             run_git(repo, *args)
-    from tools.sandbox import run_trusted
+    from gptoss_agent.tools.sandbox import run_trusted
 
     assert run_trusted(["git", "push", "origin", "main"], cwd=repo).returncode != 0
     assert markers(tmp_path) == []

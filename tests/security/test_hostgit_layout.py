@@ -10,10 +10,10 @@ import pytest
 
 from tests.security.hostgit_fixtures import evil_program, git, make_repo, make_stat_dirty, markers
 from tests.security.users import NEEDS_ANOTHER_USER, can_become_nobody
-from tools import git as git_tools
-from tools.context import ToolContext
-from tools.files import repo_files
-from tools.host_git import UnsafeRepository, run_git
+from gptoss_agent.tools import git as git_tools
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.host_git import UnsafeRepository, run_git
 
 
 @pytest.fixture

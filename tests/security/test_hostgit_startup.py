@@ -38,7 +38,7 @@ def hostile_repo(root: Path, evidence: Path) -> Path:
 
 
 def agent(*args: str, cwd: Path, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--cwd", str(cwd)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args, "--cwd", str(cwd)], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
 
 
@@ -82,7 +82,7 @@ def test_batch_start_up_with_an_invalid_plan_runs_nothing_from_the_repository(tm
 def test_map_and_the_tui_git_scan_run_nothing_from_the_repository(tmp_path, evidence, vocab_dir):
     repo = hostile_repo(tmp_path / "project", evidence)
     agent("map", cwd=repo)
-    from agent.tui.app import _git_state
+    from gptoss_agent.agent.frontends.tui.app import _git_state
 
     assert _git_state(repo).startswith("main")
     assert markers(evidence) == []

@@ -22,7 +22,7 @@ async def _wait_for(pilot, predicate, timeout=30.0):
 
 
 async def _command(pilot, text):
-    from agent.tui.widgets import PromptInput
+    from gptoss_agent.agent.frontends.tui.widgets import PromptInput
 
     prompt = pilot.app.query_one(PromptInput)
     prompt.text = text
@@ -32,9 +32,9 @@ async def _command(pilot, text):
 
 
 def test_tui_session_on_a_hostile_repository_runs_nothing_it_controls(tmp_path, vocab_dir):
-    from agent.headless import RunOptions, build_runtime, prepare_workspace
-    from agent.tui.app import GptossApp
-    from agent.tui.widgets import AnswerView
+    from gptoss_agent.agent.frontends.headless import RunOptions, build_runtime, prepare_workspace
+    from gptoss_agent.agent.frontends.tui.app import GptossApp
+    from gptoss_agent.agent.frontends.tui.widgets import AnswerView
 
     evidence = tmp_path / "evidence"
     evidence.mkdir()

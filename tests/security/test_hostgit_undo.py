@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import git, make_repo
-from tools import attribution
-from tools import git as git_tools
-from tools.commit_message import SUBJECT_LIMIT, TRAILER, compose, subject_line
-from tools.context import ToolContext
+from gptoss_agent.tools import attribution, git as git_tools
+from gptoss_agent.tools.commit_message import SUBJECT_LIMIT, TRAILER, compose, subject_line
+from gptoss_agent.tools.context import ToolContext
 
 
 @pytest.fixture
@@ -163,7 +162,7 @@ def test_undo_of_a_commit_restores_exactly_the_before_state(repo, ctx):
 
 
 def test_what_a_command_wrote_is_the_agents_and_test_run_artefacts_are_not(repo, ctx):
-    from tools.sandbox import Sandbox
+    from gptoss_agent.tools.sandbox import Sandbox
 
     sandbox = Sandbox(repo, mode="auto")
     if sandbox.mechanism is None:

@@ -79,7 +79,7 @@ def test_a_manifest_planted_as_a_link_is_refused_before_any_task_runs(repo, tmp_
 
 
 def test_a_task_that_crashes_is_an_error_outcome_and_the_batch_still_reports(repo, tmp_path):
-    from agent.batch import BatchTask, TaskOutcome, run_batch
+    from gptoss_agent.agent.frontends.batch import BatchTask, TaskOutcome, run_batch
 
     def run_task(task, root, branch):
         if task.id == "a":

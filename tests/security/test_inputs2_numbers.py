@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-from agent.batch import Manifest
+from gptoss_agent.agent.frontends.batch import Manifest
 from tests.fixtures.repos import call, final, write_replay
 from tests.security.settings_helpers import cli, events, repo  # noqa: F401 (fixture)
-from tools.test_summaries import parse_summary
+from gptoss_agent.tools.test_summaries import parse_summary
 
 HUGE = "9" * 5000
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from tests.fixtures.repos import make_calc_repo
-from tools.files import repo_files
-from tools.repomap import build_index
-from tools.tags import extract
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.repomap import build_index
+from gptoss_agent.tools.tags import extract
 
 
 def test_60000_nested_ruby_defs_are_skipped_and_noted_within_seconds(tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from agent.session import SessionLog
+from gptoss_agent.agent.session import SessionLog
 from tests.fixtures.repos import final, write_replay
 from tests.security.settings_helpers import cli, events, repo  # noqa: F401 (fixture)
 

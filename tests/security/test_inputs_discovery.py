@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import models
+from gptoss_agent.agent.model import discovery as models
 from tests.unit.test_models import gguf, gpt_oss_header
 
 
@@ -125,7 +125,7 @@ def test_model_where_survives_a_malformed_manifest(tmp_path):
     manifest = tmp_path / OLLAMA_MANIFEST
     manifest.parent.mkdir(parents=True)
     manifest.write_bytes(b'{"layers": 5}')
-    result = subprocess.run([sys.executable, "-m", "agent.cli", "model", "where"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "model", "where"], capture_output=True, text=True,
                             env={**os.environ, **env_for(tmp_path)}, timeout=60,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import vocab
-from agent.gguf_meta import MAX_ARRAY_DEPTH, GGUFError, read_metadata
-from agent.model_check import ModelCheckError, NotGptOssError, check_loadable, require_gpt_oss
-from agent.models import describe_gguf
+from gptoss_agent.agent.model import vocab
+from gptoss_agent.agent.model.gguf_meta import MAX_ARRAY_DEPTH, GGUFError, read_metadata
+from gptoss_agent.agent.model.check import ModelCheckError, NotGptOssError, check_loadable, require_gpt_oss
+from gptoss_agent.agent.model.discovery import describe_gguf
 
 # The tiny gpt-oss's hyper-parameters (tests/fixtures/tiny_gptoss.py), as a converter writes them.
 BASE = {"context_length": 4096, "embedding_length": 64, "block_count": 2, "feed_forward_length": 64,

@@ -17,10 +17,10 @@ import tracemalloc
 
 import pytest
 
-from agent.backends.http import (BackendSetupError, BackendUnreachableError, HTTPBackend, HTTPBackendError,
-                                 RemoteAddressError, StreamLimits, _split_safe, is_lan_address,
-                                 resolve_server)
-from agent.harmony_stream import CALL, RETURN
+from gptoss_agent.agent.model.backends.http import (BackendSetupError, BackendUnreachableError, HTTPBackend,
+                                                    HTTPBackendError, RemoteAddressError, StreamLimits, _split_safe,
+                                                    is_lan_address, resolve_server)
+from gptoss_agent.agent.model.harmony_stream import CALL, RETURN
 
 STOP = {CALL, RETURN}
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"

@@ -16,12 +16,12 @@ import time
 
 import pytest
 
-from agent.completion import MAX_ARGUMENT_DEPTH, ToolCallRequest, decode_arguments
-from agent.harmony_stream import END, MESSAGE, START
-from agent.native_guard import NativeCodeError, guarded
-from agent.token_chunks import MAX_RUN, chunks
-from tools.registry import Registry, tool
-from agent.types import ToolResult
+from gptoss_agent.agent.model.completion import MAX_ARGUMENT_DEPTH, ToolCallRequest, decode_arguments
+from gptoss_agent.agent.model.harmony_stream import END, MESSAGE, START
+from gptoss_agent.agent.model.native_guard import NativeCodeError, guarded
+from gptoss_agent.agent.model.token_chunks import MAX_RUN, chunks
+from gptoss_agent.tools.registry import Registry, tool
+from gptoss_agent.agent.types import ToolResult
 
 GENEROUS_S = 20.0  # the quadratic path took 170 s for 200,000 characters, and 1M crashed
 
@@ -150,7 +150,7 @@ def test_the_registry_turns_hostile_nesting_into_an_error_not_a_crash():
 
 def test_an_endless_header_costs_linear_time(codec):
     """After `<|start|>` the parser used to copy the whole header on every token (quadratic)."""
-    from agent.harmony_stream import HarmonyStreamParser
+    from gptoss_agent.agent.model.harmony_stream import HarmonyStreamParser
 
     x = codec.encode_text("x")[0]
     parser = HarmonyStreamParser(codec.token_bytes, after_assistant_start=False)
@@ -163,7 +163,7 @@ def test_an_endless_header_costs_linear_time(codec):
 
 
 def test_repair_notes_stay_few_and_short_whatever_the_model_writes(codec):
-    from agent.harmony_stream import CHANNEL, HarmonyStreamParser
+    from gptoss_agent.agent.model.harmony_stream import CHANNEL, HarmonyStreamParser
 
     word = codec.encode_text(" word")[0]
     parser = HarmonyStreamParser(codec.token_bytes)

@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tools import sandbox_overlay
+from gptoss_agent.tools.sandbox import overlay as sandbox_overlay
 
 
 def test_a_work_tree_path_holding_shell_syntax_runs_nothing(tmp_path: Path, monkeypatch):

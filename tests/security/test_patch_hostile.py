@@ -16,10 +16,10 @@ import pytest
 
 from tests.fixtures.patch_matrix_cases import (Edit, render, shift, spaces_for_tabs, tabs_for_spaces, trailing_spaces,
                                                update, without_blank_context)
-from tools.context import ToolContext
-from tools.editing import apply_patch_tool
-from tools.patch import PatchError, apply_patch, parse_patch
-from tools.syntax_check import introduced_error
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.editing import apply_patch_tool
+from gptoss_agent.tools.patch import PatchError, apply_patch, parse_patch
+from gptoss_agent.tools.syntax_check import introduced_error
 
 FUNCTIONS = 10_000
 

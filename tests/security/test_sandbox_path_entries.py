@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.users import NEEDS_ANOTHER_USER, can_become_nobody
-from tools import sandbox
+from gptoss_agent.tools import sandbox
 
 
 def _as_nobody(check) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import seccomp
+from gptoss_agent.tools.sandbox import seccomp
 
 
 def _python(sandbox, code: str, **kwargs):

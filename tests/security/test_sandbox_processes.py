@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sandbox_agent import processes_with as _processes_with, run_agent, start_agent
 
-from tools import git_snapshot
-from tools.sandbox import landlock_isolation
+from gptoss_agent.tools import git_snapshot
+from gptoss_agent.tools.sandbox import landlock_isolation
 
 
 def _wait_until(predicate, seconds: float) -> bool:

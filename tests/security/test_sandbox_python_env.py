@@ -67,7 +67,7 @@ def test_pyvenv_cfg_pointing_into_a_credential_folder_shows_nothing_of_it(make_s
 
 def test_a_venv_outside_repository_and_home_is_shown_by_the_python_setting(sandbox_repo, mechanism, tmp_path,
                                                                           fake_home):
-    from tools.sandbox import Limits, Sandbox
+    from gptoss_agent.tools.sandbox import Limits, Sandbox
 
     venv = make_venv(tmp_path / "elsewhere" / "env")
     (site_packages(venv) / "only_in_env.py").write_text("VALUE = 'elsewhere'\n")

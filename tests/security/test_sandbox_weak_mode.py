@@ -42,7 +42,7 @@ def _weak_agent(workspace: Path, script: str) -> dict:
         import json, sys
         sys.path.insert(0, {root!r})
         from pathlib import Path
-        from tools.sandbox import Limits, Sandbox, landlock_isolation
+        from gptoss_agent.tools.sandbox import Limits, Sandbox, landlock_isolation
         workspace = Path({workspace!r})
     """).format(root=str(ROOT), workspace=str(workspace)) + textwrap.dedent(script)
     done = subprocess.run(WEAK + [sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
@@ -160,7 +160,7 @@ def test_a_command_cannot_change_the_visible_agents_limits_priority_or_cpus(weak
 def test_the_agents_own_children_survive_the_sweep(weak_repo):
     report = _weak_agent(weak_repo, """
         import subprocess
-        from tools import agent_children
+        from gptoss_agent.tools.sandbox import agent_children
         with agent_children.spawning() as register:  # how host git registers its processes
             registered = subprocess.Popen(["sleep", "30"], start_new_session=True)
             register(registered.pid)

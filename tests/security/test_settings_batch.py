@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.batch import (BatchTask, Manifest, PlanError, TaskOutcome, commit_template_problem, load_plan,
-                         merge_command, render_commit_message, report_markdown, run_batch)
-from agent.batch_runner import _confirmed
+from gptoss_agent.agent.frontends.batch import (BatchTask, Manifest, PlanError, TaskOutcome, commit_template_problem,
+                                                load_plan, merge_command, render_commit_message, report_markdown,
+                                                run_batch)
+from gptoss_agent.agent.frontends.batch_runner import _confirmed
 from tests.fixtures.repos import git, make_calc_repo
 
 
@@ -176,7 +177,7 @@ def test_batch_resume_through_the_cli_skips_a_forged_record_and_names_it(tmp_pat
     manifest.write_text(json.dumps(outcome("a", "gptoss/b1/a; rm -rf ~", "1" * 40)) + "\n")
     replay = tmp_path / "replay.json"
     replay.write_text(json.dumps({"a": ["<|channel|>final<|message|>hi<|return|>"]}))
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "batch", str(plan), "--resume", "--json",
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "batch", str(plan), "--resume", "--json",
                            "--backend", f"replay:{replay}", "--cwd", str(repo)], capture_output=True, text=True,
                           timeout=120, env=os.environ)
     assert f"{manifest} line 1: record skipped" in done.stderr, done.stderr

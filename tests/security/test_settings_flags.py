@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from agent.api import run_task
+from gptoss_agent.agent.frontends.api import run_task
 from tests.fixtures.repos import call, final, git, write_replay
 from tests.security.settings_helpers import (COMMIT_ANYWAY, cli, commits, developer_text, escape_attempt, events,
                                              repo)  # noqa: F401 (repo is a fixture)
@@ -95,7 +95,7 @@ def test_fix_with_the_users_sandbox_none_says_so_before_the_repositorys_tests_ru
         f"open({str(ran)!r}, 'w').close()\n")
     git(repo, "commit", "-qam", "conftest")
     replay = write_replay(tmp_path / "replay.json", [final("nothing")])
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "fix", "--backend", f"replay:{replay}", "--cwd",
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "fix", "--backend", f"replay:{replay}", "--cwd",
                                 str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "GPTOSS_AGENT_SANDBOX": "none"}, cwd=tmp_path)
     try:
@@ -166,7 +166,7 @@ def test_max_tokens_per_step_is_honoured_by_every_front_end(repo, tmp_path, fron
 
 @pytest.mark.parametrize("front_end", ["exec", "api"])
 def test_a_remote_backend_needs_allow_remote_in_every_front_end(repo, tmp_path, front_end):
-    from agent.runtime import SetupError
+    from gptoss_agent.agent.runtime import SetupError
 
     if front_end == "exec":
         done = cli("exec", "--backend", "http://8.8.8.8:9", "--cwd", str(repo), "hi", cwd=tmp_path)

@@ -16,10 +16,11 @@ import threading
 
 import pytest
 
-from agent.config import (REPO_ALLOWED_KEYS, USER_ONLY_KEYS, Settings, forget_repo_trust, load_settings_with_origins,
-                          repo_settings_to_confirm, trust_repo_settings, trust_store_path, trusted_digest)
-from agent.events import Notice
-from agent.runtime import RunOptions, SetupError, make_workspace, prepare_workspace
+from gptoss_agent.agent.config import (REPO_ALLOWED_KEYS, USER_ONLY_KEYS, Settings, forget_repo_trust,
+                                       load_settings_with_origins, repo_settings_to_confirm, trust_repo_settings,
+                                       trust_store_path, trusted_digest)
+from gptoss_agent.agent.events import Notice
+from gptoss_agent.agent.runtime import RunOptions, SetupError, make_workspace, prepare_workspace
 from tests.fixtures.repos import git, make_calc_repo
 
 HOSTILE = {

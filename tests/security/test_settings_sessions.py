@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-from agent.session import SessionLog, find_session, read_session, scan_sessions
+from gptoss_agent.agent.session import SessionLog, find_session, read_session, scan_sessions
 from tests.fixtures.repos import final, git, make_calc_repo, write_replay
 
 
 def cli(*args, cwd, state, timeout=120):
     env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
@@ -187,7 +187,7 @@ def test_a_hostile_task_or_repository_name_in_a_log_reaches_the_terminal_escaped
 
 def test_finding_a_session_for_another_repository_is_refused_not_followed(tmp_path, repos):
     """What the TUI's /resume relies on: an id from another repository, or a damaged log, is an error."""
-    from agent.session import SessionError, WrongRepository
+    from gptoss_agent.agent.session import SessionError, WrongRepository
 
     alpha, beta = repos
     state = tmp_path / "state"

@@ -21,10 +21,10 @@ import unicodedata
 
 import pytest
 
-from agent import safe_text
-from agent.events import (Committed, ErrorRaised, MessageEmitted, Notice, ReasoningEmitted, RunFinished, RunStarted,
-                          ToolCalled, ToolFinished)
-from agent.headless import TranscriptPrinter
+from gptoss_agent.agent import safe_text
+from gptoss_agent.agent.events import (Committed, ErrorRaised, MessageEmitted, Notice, ReasoningEmitted, RunFinished,
+                                       RunStarted, ToolCalled, ToolFinished)
+from gptoss_agent.agent.frontends.headless import TranscriptPrinter
 from tests.fixtures.repos import call, final, make_calc_repo, write_replay
 
 # name → (hostile text, the visible escape a person must see instead)
@@ -109,7 +109,7 @@ def test_exec_transcript_from_a_hostile_model_and_repository_file_is_inert(repo,
     replay = write_replay(tmp_path / "replay.json", [
         call("repo_browser.open_file", {"path": "NOTES.md"}, analysis="Reading " + hostile),
         final("Done " + hostile)])
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "exec", "--backend", f"replay:{replay}",
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "exec", "--backend", f"replay:{replay}",
                            "--cwd", str(repo), "look at the notes"], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     for stream in (done.stdout, done.stderr):
@@ -132,7 +132,7 @@ def test_model_info_shows_hostile_gguf_metadata_as_escapes(tmp_path, vocab_dir):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "model", "info", "--model", str(path)],
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "model", "info", "--model", str(path)],
                           capture_output=True, timeout=60)
     text = done.stdout.decode() + done.stderr.decode()
     assert _unsafe_chars(text) == [], repr(text)
@@ -143,7 +143,7 @@ def test_model_info_shows_hostile_gguf_metadata_as_escapes(tmp_path, vocab_dir):
 def test_the_repo_map_prints_repository_text_as_escapes(repo):
     (repo / "evil.py").write_text('def helper(banner="\x1b]0;pwned\x07\x1b[2J"):\n    return banner\n')
     subprocess.run(["git", "add", "evil.py"], cwd=repo, check=True)
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--cwd", str(repo)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "map", "--cwd", str(repo)], capture_output=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     text = done.stdout.decode() + done.stderr.decode()
@@ -154,7 +154,7 @@ def test_the_repo_map_prints_repository_text_as_escapes(repo):
 def test_jsonl_output_carries_hostile_text_as_json_escapes_only(repo, tmp_path):
     """--json is for programs; still, no raw control character may reach a terminal that displays it."""
     replay = write_replay(tmp_path / "replay.json", [final("x\x1b]52;c;ZXZpbA==\x07\u202e\x9b2J")])
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "exec", "--json", "--backend", f"replay:{replay}",
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "exec", "--json", "--backend", f"replay:{replay}",
                            "--cwd", str(repo), "task"], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert b"\x1b" not in done.stdout and b"\x07" not in done.stdout

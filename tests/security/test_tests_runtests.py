@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.completion import ToolCallRequest
-from agent.loop import APPROVAL_MODES, Refused, approval_for, policy_approver
+from gptoss_agent.agent.model.completion import ToolCallRequest
+from gptoss_agent.agent.loop import APPROVAL_MODES, Refused, approval_for, policy_approver
 from tests.fixtures.repos import git, make_calc_repo
-from tools.catalog import default_registry
-from tools.context import ToolContext
-from tools.junit_report import ReportUnusable, read_junit
-from tools.sandbox import Sandbox
-from tools.tests import TestArgumentRefused, check_paths, inside_repository, run_tests
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.junit_report import ReportUnusable, read_junit
+from gptoss_agent.tools.sandbox import Sandbox
+from gptoss_agent.tools.tests import TestArgumentRefused, check_paths, inside_repository, run_tests
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_an_argument_file_or_option_through_select_is_refused(ctx, repo, select)
                                          ("unittest", ["python3", "-m", "unittest"]),
                                          ("cargo", ["cargo", "test"])])  # go joins it: `-run=@opts.txt`
 def test_no_argument_built_from_model_input_is_an_argument_file(runner, base, tmp_path):
-    from tools.tests import build_command, check_built_command
+    from gptoss_agent.tools.tests import build_command, check_built_command
 
     command = build_command(runner, base, ["tests/test_calc.py"], "@opts.txt", tmp_path, configured=False)
     with pytest.raises(TestArgumentRefused):
@@ -183,9 +183,9 @@ def test_headless_read_only_refuses_run_tests_before_any_test_code_runs(repo):
 
 
 def test_a_read_only_session_through_the_loop_writes_nothing(codec, repo):
-    from agent.backends.replay import ReplayBackend
-    from agent.events import ToolFinished
-    from agent.loop import Agent
+    from gptoss_agent.agent.model.backends.replay import ReplayBackend
+    from gptoss_agent.agent.events import ToolFinished
+    from gptoss_agent.agent.loop import Agent
     from tests.fixtures.repos import FIX_PATCH, call, final
 
     marker = repo / "conftest_ran"
@@ -345,7 +345,7 @@ def test_unrecognised_output_says_unknown_instead_of_a_fake_failure(repo):
 
 
 def test_runner_detection_reads_no_fifo_and_follows_no_link(tmp_path):
-    from tools.tests import detect_runner
+    from gptoss_agent.tools.tests import detect_runner
 
     root = tmp_path / "node-project"
     root.mkdir()
@@ -365,7 +365,7 @@ def test_runner_detection_reads_no_fifo_and_follows_no_link(tmp_path):
     ("custom", ["make", "test"]),
 ])
 def test_model_input_never_lands_where_a_runner_reads_options(runner, base, tmp_path):
-    from tools.tests import build_command
+    from gptoss_agent.tools.tests import build_command
 
     command = build_command(runner, base, ["tests/test_calc.py"], "add", tmp_path, configured=False,
                             workspace=tmp_path)
@@ -380,7 +380,7 @@ def test_model_input_never_lands_where_a_runner_reads_options(runner, base, tmp_
 
 
 def test_in_the_tui_read_only_wins_over_an_earlier_always(repo):
-    from agent.tui.app import GptossApp
+    from gptoss_agent.agent.frontends.tui.app import GptossApp
 
     app = GptossApp(lambda *args, **kwargs: None, approval="ask")
     tools = default_registry().tools

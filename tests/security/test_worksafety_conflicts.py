@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import git
-from tools import git as git_tools
-from tools.context import ToolContext
-from tools.editing import apply_patch_tool
+from gptoss_agent.tools import git as git_tools
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.editing import apply_patch_tool
 
 SOURCE = "def f():\n    return 1\n\n\ndef g():\n    return 2\n"
 

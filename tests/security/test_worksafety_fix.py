@@ -21,7 +21,7 @@ CHECK_OK = "import sys\nfrom calc import add\nsys.exit(0 if add(2, 3) == 5 else 
 
 
 def agent(*args, cwd: Path, timeout: int = 120):
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args, "--cwd", str(cwd)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", *args, "--cwd", str(cwd)], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -88,7 +88,7 @@ def test_ctrl_c_during_the_check_run_is_a_cancelled_attempt_not_a_failed_fix(rep
     git(repo, "commit", "-qam", "slow check")
     replay = write_replay(tmp_path / "r.json", [call("repo_browser.apply_patch", {"patch": FIX_PATCH}),
                                                 final("Fixed add")])
-    process = subprocess.Popen([sys.executable, "-m", "agent.cli", "fix", "--backend", f"replay:{replay}", "--json",
+    process = subprocess.Popen([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "fix", "--backend", f"replay:{replay}", "--json",
                                 "--test-cmd", "python3 check.py", "--cwd", str(repo)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import git, make_repo
-from tools import attribution
-from tools import git as git_tools
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
+from gptoss_agent.tools import attribution, git as git_tools
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
 
 
 @pytest.fixture
@@ -217,7 +216,7 @@ def test_a_layer_too_deep_or_with_lying_names_neither_crashes_nor_forges_a_note(
 
 
 def test_back_to_back_writes_by_the_agent_are_never_taken_for_the_users(ctx, repo):
-    from tools.editing import apply_patch_tool
+    from gptoss_agent.tools.editing import apply_patch_tool
 
     patch = ("*** Begin Patch\n*** Update File: calc.py\n def add(a, b):\n-    return a - b\n+    return a + b\n"
              "*** End Patch")

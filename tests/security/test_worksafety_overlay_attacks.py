@@ -20,8 +20,9 @@ import pytest
 
 from tests.security.hostgit_fixtures import git
 from tests.security.test_worksafety_overlay import committed, ctx, repo, run_while_user_edits  # noqa: F401
-from tools import attribution, overlay_changes, overlay_fs, sandbox_overlay
-from tools import git as git_tools
+from gptoss_agent.tools import attribution
+from gptoss_agent.tools.sandbox import overlay as sandbox_overlay, overlay_changes, overlay_fs
+from gptoss_agent.tools import git as git_tools
 
 
 def conflicts(result, path: str) -> list[str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostgit_fixtures import git
-from tools.context import ToolContext
-from tools.editing import apply_patch_tool
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.editing import apply_patch_tool
 
 B, E = "*** Begin Patch\n", "*** End Patch"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
 
 
 def git(repo: Path, *args: str) -> str:
@@ -36,7 +36,7 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=["bwrap", "landlock"])
 def mechanism(request):
-    from tools.sandbox import detect
+    from gptoss_agent.tools.sandbox import detect
 
     report = detect(request.param)
     if report.mechanism != request.param:

@@ -6,13 +6,13 @@ import subprocess
 
 import pytest
 
-from agent.completion import ToolCallRequest
-from tools import git as git_tools
-from tools.catalog import default_registry
-from tools.context import ToolContext
-from tools.editing import apply_patch_tool
-from tools.shell import exec_command
-from tools.tests import run_tests
+from gptoss_agent.agent.model.completion import ToolCallRequest
+from gptoss_agent.tools import git as git_tools
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.editing import apply_patch_tool
+from gptoss_agent.tools.shell import exec_command
+from gptoss_agent.tools.tests import run_tests
 from tests.tools.conftest import git
 
 FIX = "*** Begin Patch\n*** Update File: calc.py\n def add(a, b):\n-    return a - b\n+    return a + b\n*** End Patch"
@@ -54,7 +54,7 @@ def test_run_tests_on_given_paths_and_select(ctx, repo):
 
 
 def test_run_tests_with_a_configured_command(repo):
-    from tools.sandbox import Sandbox
+    from gptoss_agent.tools.sandbox import Sandbox
 
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), test_command="sh -c 'echo custom; exit 1'")
     result = run_tests.function(ctx)
@@ -63,7 +63,7 @@ def test_run_tests_with_a_configured_command(repo):
 
 
 def test_a_configured_pytest_command_gets_real_counts(repo):
-    from tools.sandbox import Sandbox
+    from gptoss_agent.tools.sandbox import Sandbox
 
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), test_command="python3 -m pytest -q")
     result = run_tests.function(ctx)
@@ -100,7 +100,7 @@ def test_push_and_fetch_are_refused(ctx, repo, tmp_path):
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     git(repo, "remote", "add", "origin", str(remote))
-    from tools.sandbox import run_trusted
+    from gptoss_agent.tools.sandbox import run_trusted
 
     assert run_trusted(["git", "push", "origin", "main"], cwd=repo).returncode != 0
     assert run_trusted(["git", "fetch", "origin"], cwd=repo).returncode != 0

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from tools import files
-from tools.context import ToolContext
+from gptoss_agent.tools import files
+from gptoss_agent.tools.context import ToolContext
 
 
 def test_print_tree_lists_tracked_and_untracked_but_not_ignored(ctx, repo):

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from tools import files
-from tools.context import ToolContext
+from gptoss_agent.tools import files
+from gptoss_agent.tools.context import ToolContext
 
 
 def minified_bundle(functions: int = 4000, needle_at: int = 3000) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.completion import ToolCallRequest
-from tools.catalog import default_registry
-from tools.context import ToolContext
+from gptoss_agent.agent.model.completion import ToolCallRequest
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
 
 
 def call_plan(arguments) -> tuple[object, ToolContext]:

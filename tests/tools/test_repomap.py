@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tools.files import repo_files
-from tools.repomap import build_index, build_map, mentioned_files, ranked_definitions, repo_map
-from tools.tags import extract
+from gptoss_agent.tools.files import repo_files
+from gptoss_agent.tools.repomap import build_index, build_map, mentioned_files, ranked_definitions, repo_map
+from gptoss_agent.tools.tags import extract
 
 PROJECT = {
     "app/engine.py": "class Engine:\n    def __init__(self, fuel):\n        self.fuel = fuel\n\n    def start(self):\n        return ignite(self.fuel)\n\n\ndef ignite(fuel):\n    return fuel > 0\n",
@@ -117,18 +117,18 @@ def test_each_language_yields_definitions(name, source, expected):
 
 def test_map_command_prints_the_map_and_reuses_it(project, vocab_dir):
     env = {**os.environ}
-    first = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--tokens", "120", "--cwd", str(project)],
+    first = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "map", "--tokens", "120", "--cwd", str(project)],
                            capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("app/engine.py:") and "6 parsed this run" in first.stderr
-    second = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--tokens", "120", "--cwd", str(project)],
+    second = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "map", "--tokens", "120", "--cwd", str(project)],
                             capture_output=True, text=True, env=env)
     assert second.stdout == first.stdout and "0 parsed this run, map reused" in second.stderr
 
 
 def test_find_symbol_tool(project):
-    from tools.context import ToolContext
-    from tools.symbols import find_symbol
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.symbols import find_symbol
 
     result = find_symbol.function(ToolContext(workspace=project), name="Engine")
     assert result.ok and "app/engine.py:1: class Engine:" in result.output
@@ -158,14 +158,14 @@ def test_focus_is_first_even_when_the_budget_is_small_and_paths_are_spelt_differ
 
 
 def test_map_command_focus_puts_the_file_first(project, vocab_dir):
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "map", "--tokens", "60", "--cwd", str(project),
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "map", "--tokens", "60", "--cwd", str(project),
                            "--focus", "app/report.py"], capture_output=True, text=True, env={**os.environ})
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("app/report.py:")
 
 
 def test_identifiers_in_the_task_text_move_their_definitions_up(project, tmp_path, codec):
-    from tools.repomap_rank import mentioned_identifiers
+    from gptoss_agent.tools.repomap_rank import mentioned_identifiers
 
     index = index_of(project, tmp_path)
     plain = [d.name for _, d, _ in ranked_definitions(index)]
@@ -175,7 +175,7 @@ def test_identifiers_in_the_task_text_move_their_definitions_up(project, tmp_pat
 
 
 def test_only_words_that_read_as_code_count_as_mentioned():
-    from tools.repomap_rank import mentioned_identifiers
+    from gptoss_agent.tools.repomap_rank import mentioned_identifiers
 
     text = ("Fix the tests. Please make parse_args accept --x, and QuerySet.get_or_create(); the Router drops "
             "`Vars` and launch() fails.")

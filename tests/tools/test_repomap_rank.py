@@ -3,9 +3,9 @@ tests, internals and names that shadow builtins."""
 
 from __future__ import annotations
 
-from tools.repomap import RepoIndex, ranked_definitions
-from tools.repomap_rank import file_role
-from tools.tags import extract
+from gptoss_agent.tools.repomap import RepoIndex, ranked_definitions
+from gptoss_agent.tools.repomap_rank import file_role
+from gptoss_agent.tools.tags import extract
 
 
 def index_of(files: dict[str, str]) -> RepoIndex:

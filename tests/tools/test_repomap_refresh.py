@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backends.replay import ReplayBackend
-from agent.loop import Agent
+from gptoss_agent.agent.model.backends.replay import ReplayBackend
+from gptoss_agent.agent.loop import Agent
 from tests.fixtures.repos import call, final, git, make_calc_repo
-from tools.catalog import default_registry
-from tools.context import ToolContext
-from tools.repomap_refresh import files_pointed_at, map_refresher
-from tools.sandbox import Sandbox
+from gptoss_agent.tools.catalog import default_registry
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.repomap_refresh import files_pointed_at, map_refresher
+from gptoss_agent.tools.sandbox import Sandbox
 
 SHAPES = {
     "geometry/shapes.py": "class Shape:\n    def area(self):\n        return 0\n\n\nclass Square(Shape):\n"

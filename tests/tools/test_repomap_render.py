@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
-from tools.repomap_render import render
-from tools.tags import extract, trim_signature
+from gptoss_agent.tools.repomap_render import render
+from gptoss_agent.tools.tags import extract, trim_signature
 
 
 def map_of(path: str, source: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.sandbox import Limits, Sandbox, landlock_isolation
+from gptoss_agent.tools.sandbox import Limits, Sandbox, landlock_isolation
 
 PY = "python3"
 
@@ -196,7 +196,7 @@ def test_ordinary_work_still_succeeds(sandbox, repo):
 
 
 def test_properties_say_when_the_sandbox_is_off_or_missing():
-    from tools.sandbox import sandbox_properties
+    from gptoss_agent.tools.sandbox import sandbox_properties
 
     assert [p.holds for p in sandbox_properties("none")] == [False]
     assert [p.holds for p in sandbox_properties(None)] == [False]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.context import ToolContext
-from tools.sandbox import Sandbox
-from tools.tests import run_tests
+from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.sandbox import Sandbox
+from gptoss_agent.tools.tests import run_tests
 
 MODULE = '''
 def double(x):
@@ -121,7 +121,7 @@ GO_MODULE = {"go.mod": "module example.com/calc\n\ngo 1.19\n",
 
 @pytest.mark.skipif(shutil.which("go") is None, reason="go not installed (CI installs golang-go)")
 def test_go_keeps_a_private_build_cache_per_repository(tmp_path, monkeypatch):
-    from tools.tests import build_cache
+    from gptoss_agent.tools.tests import build_cache
 
     monkeypatch.setenv("GPTOSS_AGENT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GOPROXY", "off")
@@ -138,7 +138,7 @@ def test_a_planted_link_is_never_used_as_the_build_cache(tmp_path, monkeypatch):
     import hashlib
     import os
 
-    from tools.tests import build_cache
+    from gptoss_agent.tools.tests import build_cache
 
     monkeypatch.setenv("GPTOSS_AGENT_CACHE_DIR", str(tmp_path / "cache"))
     root = make_project(tmp_path / "p", {"go.mod": "module m\n"})

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from agent.headless import RunOptions, build_runtime, prepare_workspace
-from agent.tui.app import GptossApp
+from gptoss_agent.agent.frontends.headless import RunOptions, build_runtime, prepare_workspace
+from gptoss_agent.agent.frontends.tui.app import GptossApp
 from tests.fixtures.repos import make_calc_repo
 
 
@@ -77,7 +77,7 @@ async def until_answerable(pilot):
     """Wait until the modal on screen takes keys: not in its first second, nor right after another key."""
     import time
 
-    from agent.tui.screens import TYPING_GAP_SECONDS
+    from gptoss_agent.agent.frontends.tui.screens import TYPING_GAP_SECONDS
 
     screen = pilot.app.screen
     while time.monotonic() < max(screen.armed_at, pilot.app._last_key_at + TYPING_GAP_SECONDS) + 0.05:

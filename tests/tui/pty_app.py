@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def main(repo: str, replay: str, result_path: str, approval: str = "ask", type_ahead: str = "") -> None:
-    from agent.tui.app import GptossApp
+    from gptoss_agent.agent.frontends.tui.app import GptossApp
 
     def connect(model_override, progress, sink):
-        from agent.headless import RunOptions, build_runtime, prepare_workspace
+        from gptoss_agent.agent.frontends.headless import RunOptions, build_runtime, prepare_workspace
 
         options = RunOptions(cwd=repo, backend=f"replay:{replay}")
         progress(1.0)
@@ -45,7 +45,7 @@ def main(repo: str, replay: str, result_path: str, approval: str = "ask", type_a
 
 
 if __name__ == "__main__":
-    from agent.tui.terminal import keys_held  # as agent/cli.py does, before Textual is imported
+    from gptoss_agent.agent.frontends.tui.terminal import keys_held  # as agent/cli.py does, before Textual is imported
 
     with keys_held(sys.stdin) as typed:
         main(*sys.argv[1:], type_ahead=typed.text)

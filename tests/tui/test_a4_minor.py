@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.session import list_sessions
-from agent.tui.widgets import PlanPanel
+from gptoss_agent.agent.session import list_sessions
+from gptoss_agent.agent.frontends.tui.widgets import PlanPanel
 from tests.fixtures.repos import call, final
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import asynctest, send, transcript_text
@@ -43,7 +43,7 @@ async def test_a_launch_that_sent_nothing_leaves_no_session_and_a_resumed_one_is
         await send(pilot, f"/resume {earlier}")
         await wait_for(pilot, lambda: "Resumed session" in transcript_text(app))
         this = app.runtime.session.id
-    from agent.headless import session_task
+    from gptoss_agent.agent.frontends.headless import session_task
 
     named = {s.id: session_task(s) for s in list_sessions(repo=str(repo))}
     assert named[this] == "earlier task"  # not "(interactive session)"

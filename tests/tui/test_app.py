@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from agent.tui.screens import ApprovalScreen, HelpScreen, LinkScreen, TrustScreen
-from agent.tui.widgets import AnswerView, PromptInput, ReasoningBlock, ToolCard
+from gptoss_agent.agent.frontends.tui.screens import ApprovalScreen, HelpScreen, LinkScreen, TrustScreen
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView, PromptInput, ReasoningBlock, ToolCard
 from tests.fixtures.repos import FIX_PATCH, call, final
 from tests.tui.conftest import until_answerable, wait_for
 
@@ -198,7 +198,7 @@ async def test_slash_and_at_file_completion(make_app):
 
 
 def test_light_terminals_get_the_light_theme():
-    from agent.tui.app import _terminal_is_light
+    from gptoss_agent.agent.frontends.tui.app import _terminal_is_light
 
     assert _terminal_is_light({"COLORFGBG": "0;15"}) and not _terminal_is_light({"COLORFGBG": "15;0"})
     assert _terminal_is_light({"GPTOSS_AGENT_THEME": "light", "COLORFGBG": "15;0"})
@@ -221,7 +221,7 @@ async def test_a_burst_of_keys_is_handled_in_order(make_app):
 
 @asynctest
 async def test_keys_typed_before_the_first_frame_are_kept_with_their_enter(make_app):
-    from agent.tui.app import GptossApp
+    from gptoss_agent.agent.frontends.tui.app import GptossApp
 
     app = make_app([final("First answer."), final("Second answer.")])
     typed = GptossApp(app._connect, approval="ask", timings=False, animate=False,
@@ -581,7 +581,7 @@ async def test_a_link_in_the_answer_asks_first_and_shows_the_real_address(make_a
 
 @asynctest
 async def test_help_has_a_line_for_every_command_and_the_palette_one_quit(make_app):
-    from agent.tui.screens import COMMANDS
+    from gptoss_agent.agent.frontends.tui.screens import COMMANDS
 
     app = make_app([final("unused")])
     async with app.run_test(size=(100, 40)) as pilot:
@@ -608,8 +608,8 @@ async def test_at_80_columns_the_plan_gives_way_and_the_status_keeps_approval_an
 
 @asynctest
 async def test_a_repository_settings_file_asks_for_trust_once_before_it_applies(make_app, repo):
-    from agent import config
-    from agent.tui.app import GptossApp
+    from gptoss_agent.agent import config
+    from gptoss_agent.agent.frontends.tui.app import GptossApp
 
     (repo / ".gptoss-agent.toml").write_text('approval = "full-auto"\nmax_steps = 7\n')
     base = make_app([final("unused")])
@@ -644,7 +644,7 @@ async def test_file_names_with_control_characters_are_never_offered_for_completi
         prompt.focus()
         await pilot.press(*"@calc")
         await wait_for(pilot, lambda: prompt.suggestions)
-        from tools.files import repo_files
+        from gptoss_agent.tools.files import repo_files
 
         assert any("\x1b" in name for name in repo_files(repo))  # git lists it; the TUI must not offer it
         assert "@calc.py" in prompt.suggestions and not any("\x1b" in s for s in prompt.suggestions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from agent.tui.widgets import AnswerView, PromptInput
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView, PromptInput
 from tests.fixtures.repos import final
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import asynctest, screen_text, send, transcript_text

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.tui.screens import ApprovalScreen
-from agent.tui.widgets import AnswerView, PromptInput
+from gptoss_agent.agent.frontends.tui.screens import ApprovalScreen
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView, PromptInput
 from tests.fixtures.repos import call, final
 from tests.tui.conftest import until_answerable, wait_for
 from tests.tui.test_app import asynctest, send

@@ -7,10 +7,10 @@ import sys
 import threading
 from pathlib import Path
 
-from agent import models
-from agent.tui.app import GptossApp, ModelMissing
-from agent.tui.screens import NoModelScreen
-from agent.tui.widgets import AnswerView
+from gptoss_agent.agent.model import discovery as models
+from gptoss_agent.agent.frontends.tui.app import GptossApp, ModelMissing
+from gptoss_agent.agent.frontends.tui.screens import NoModelScreen
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView
 from tests.fixtures.repos import final
 from tests.tui.conftest import wait_for
 from tests.tui.pty_session import PtySession
@@ -105,7 +105,7 @@ def test_quitting_the_no_model_screen_in_a_real_terminal_leaves_cleanly(repo, tm
     """The real `gptoss-agent` with no model anywhere: Enter twice, then Esc quits with status 0."""
     home = tmp_path / "home"
     home.mkdir()
-    session = PtySession([sys.executable, "-m", "agent.cli"], cwd=repo, columns=80, rows=24,
+    session = PtySession([sys.executable, "-m", "gptoss_agent.agent.frontends.cli"], cwd=repo, columns=80, rows=24,
                          env={"HOME": str(home), "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                               "GPTOSS_AGENT_MODEL": ""})
     session.wait_for(b"No gpt-oss model found", timeout=60)

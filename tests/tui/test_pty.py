@@ -39,7 +39,7 @@ def user_messages_in_newest_session(codec) -> list[str]:
 
 
 def launch(repo, replay) -> PtySession:
-    return PtySession([sys.executable, "-m", "agent.cli", "--backend", f"replay:{replay}"], cwd=repo,
+    return PtySession([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "--backend", f"replay:{replay}"], cwd=repo,
                       env={"PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
                       columns=100, rows=30)
 
@@ -60,7 +60,7 @@ def test_typing_before_the_first_frame_keeps_every_key_enter_and_ctrl_j_in_order
     assert typed_at < frame  # the keys really came before the first frame
     assert user_messages_in_newest_session(codec) == ["fix the add function", "then\nexplain it", "and a third"]
     assert "No plan yet." in session.screen_text()  # /plan ran as a command, in its place
-    listing = subprocess.run([sys.executable, "-m", "agent.cli", "sessions"], cwd=repo, capture_output=True,
+    listing = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "sessions"], cwd=repo, capture_output=True,
                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
     row = next(line for line in listing.splitlines() if "fix the add function" in line)
     assert "(interactive session)" not in row  # named by its first message, as every peer does

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from agent import models
-from agent.tui.app import GptossApp, ModelMissing
-from agent.tui.screens import COMMANDS, KEYS_HELP, ApprovalScreen, HelpScreen, NoModelScreen
-from agent.tui.widgets import AnswerView
+from gptoss_agent.agent.model import discovery as models
+from gptoss_agent.agent.frontends.tui.app import GptossApp, ModelMissing
+from gptoss_agent.agent.frontends.tui.screens import COMMANDS, KEYS_HELP, ApprovalScreen, HelpScreen, NoModelScreen
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView
 from tests.fixtures.repos import call, final
 from tests.tui.conftest import until_answerable, wait_for
 from tests.tui.test_app import asynctest, screen_text, send
@@ -93,7 +93,7 @@ async def test_control_and_bidi_characters_in_tool_arguments_are_shown_marked_an
 async def test_sessions_name_an_interactive_session_by_its_first_message_escaped_on_one_line(make_app, repo):
     import io
 
-    from agent.headless import run_sessions
+    from gptoss_agent.agent.frontends.headless import run_sessions
     from tests.tui.test_app import transcript_text
 
     first = "fix the add\x1b]0;pwned\x07 function\n   in calc.py"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.session import SessionLog, read_session
-from agent.tui.widgets import AnswerView
+from gptoss_agent.agent.session import SessionLog, read_session
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView
 from tests.fixtures.repos import FIX_PATCH, call, final
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import send, transcript_text
@@ -15,11 +15,11 @@ from tests.tui.test_app import send, transcript_text
 
 def earlier_session(codec, repo) -> str:
     """A session of this repository recorded before the app started (the one /resume picks up)."""
-    from agent.backends.replay import ReplayBackend
-    from agent.loop import Agent
-    from tools.catalog import default_registry
-    from tools.context import ToolContext
-    from tools.sandbox import Sandbox
+    from gptoss_agent.agent.model.backends.replay import ReplayBackend
+    from gptoss_agent.agent.loop import Agent
+    from gptoss_agent.tools.catalog import default_registry
+    from gptoss_agent.tools.context import ToolContext
+    from gptoss_agent.tools.sandbox import Sandbox
 
     log = SessionLog.create(repo=str(repo), task="earlier task", config={})
     ctx = ToolContext(workspace=repo, sandbox=Sandbox(repo), count_tokens=codec.count)
@@ -83,10 +83,10 @@ def test_what_the_tui_showed_is_what_its_log_restores(make_app, repo, codec):
     state: dict = {}
     asyncio.run(body())
 
-    from agent.backends.replay import ReplayBackend
-    from agent.loop import Agent
-    from tools.catalog import default_registry
-    from tools.context import ToolContext
+    from gptoss_agent.agent.model.backends.replay import ReplayBackend
+    from gptoss_agent.agent.loop import Agent
+    from gptoss_agent.tools.catalog import default_registry
+    from gptoss_agent.tools.context import ToolContext
 
     live = state["agent"]
     record = read_session(state["path"])

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import textual
 
-from agent.tui.app import GptossApp, ModelMissing
+from gptoss_agent.agent.frontends.tui.app import GptossApp, ModelMissing
 from tests.fixtures.repos import FIX_PATCH, call, final
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import send
 from tests.tui.test_screens import PLACES as SEARCHED
-from agent.models import PULL_COMMAND
+from gptoss_agent.agent.model.discovery import PULL_COMMAND
 
 RECORDED = (Path(__file__).parent / "SNAPSHOT_TEXTUAL_VERSION").read_text().strip()
 if textual.__version__ != RECORDED and os.environ.get("CI"):
@@ -38,7 +38,7 @@ def every_sandbox_guarantee_holds(monkeypatch):
     can give (as root, "unprivileged uid inside" does not hold and the status bar says ⚠1).
     That detection is tested for real in tests/security/test_sandbox_*.py and the TUI's
     warning in tests/tui/test_app.py."""
-    import agent.tui.app as app_module
+    import gptoss_agent.agent.frontends.tui.app as app_module
 
     monkeypatch.setattr(app_module, "_weak_sandbox_properties", lambda sandbox: [])
 SIZES = {"80x24": (80, 24), "100x30": (100, 30), "120x40": (120, 40)}
@@ -136,7 +136,7 @@ def test_approval_modal(snap_compare, make_app, size):
                    still=True)
 
     async def run_before(pilot):
-        from agent.tui.screens import ApprovalScreen
+        from gptoss_agent.agent.frontends.tui.screens import ApprovalScreen
 
         await wait_for(pilot, lambda: app.runtime is not None and app._git)
         await send(pilot, "fix add")
@@ -151,7 +151,7 @@ def test_approval_of_a_command_with_hidden_characters_at_80x24(snap_compare, mak
     app = make_app([call("container.exec", {"cmd": command}), final("ok")], approval="ask", still=True)
 
     async def run_before(pilot):
-        from agent.tui.screens import ApprovalScreen
+        from gptoss_agent.agent.frontends.tui.screens import ApprovalScreen
 
         await wait_for(pilot, lambda: app.runtime is not None and app._git)
         await send(pilot, "go")

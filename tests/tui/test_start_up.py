@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from agent.tui.app import GptossApp
-from agent.tui.widgets import AnswerView, PromptInput
+from gptoss_agent.agent.frontends.tui.app import GptossApp
+from gptoss_agent.agent.frontends.tui.widgets import AnswerView, PromptInput
 from tests.fixtures.repos import FIX_PATCH, call, final
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import asynctest, screen_text, send, transcript_text, user_messages
@@ -152,8 +152,8 @@ def test_what_runs_before_the_first_frame_loads_no_model_code_and_no_repository_
             "from agent.config import load_settings\n"
             "from agent.tui.app import GptossApp\n"
             "load_settings(headless.workspace_root('.'))\n"
-            "heavy = ('llama_cpp', 'openai_harmony', 'pydantic', 'agent.loop', 'agent.harmony', 'tools.git',\n"
-            "         'tools.registry', 'tools.sandbox', 'tools.repomap', 'tree_sitter_')\n"
+            "heavy = ('llama_cpp', 'openai_harmony', 'pydantic', 'gptoss_agent.agent.loop', 'gptoss_agent.agent.model.harmony', 'gptoss_agent.tools.git',\n"
+            "         'gptoss_agent.tools.registry', 'gptoss_agent.tools.sandbox', 'gptoss_agent.tools.repomap', 'tree_sitter_')\n"
             "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "PYTHONPATH": str(root)})

@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent.backends.http import (BackendUnreachableError, HTTPBackend, HTTPBackendError, RemoteAddressError,
-                                check_address)
-from agent.backends.replay import ReplayBackend, ReplayError
-from agent.harmony_stream import CALL, RETURN
+from gptoss_agent.agent.model.backends.http import (BackendUnreachableError, HTTPBackend, HTTPBackendError,
+                                                    RemoteAddressError, check_address)
+from gptoss_agent.agent.model.backends.replay import ReplayBackend, ReplayError
+from gptoss_agent.agent.model.harmony_stream import CALL, RETURN
 
 STOP = {CALL, RETURN}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agent.harmony_stream import CALL, END, MESSAGE, START
-from agent.types import ToolDeclaration
+from gptoss_agent.agent.model.harmony_stream import CALL, END, MESSAGE, START
+from gptoss_agent.agent.types import ToolDeclaration
 
 TOOLS = [
     ToolDeclaration("repo_browser", "open_file", "Open a file.",

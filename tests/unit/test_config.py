@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config import ConfigError, load_settings
+from gptoss_agent.agent.config import ConfigError, load_settings
 
 
 def env_for(tmp_path, **extra):

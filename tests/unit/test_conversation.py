@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.conversation import Conversation
-from agent.harmony_stream import HarmonyStreamParser
+from gptoss_agent.agent.conversation import Conversation
+from gptoss_agent.agent.model.harmony_stream import HarmonyStreamParser
 
 
 def complete(conversation, codec, text):

@@ -7,7 +7,7 @@ import platform
 
 import pytest
 
-from agent.backends import cpu_probe
+from gptoss_agent.agent.model.backends import cpu_probe
 
 AMX_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile amx_int8\n"
 PLAIN_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2\n"

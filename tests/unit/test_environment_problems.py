@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.environment_problems import ProjectFacts, diagnose, project_facts
+from gptoss_agent.tools.environment_problems import ProjectFacts, diagnose, project_facts
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "environment_runs"
 PIP = "/work/project/.venv/bin/python -m pip install {}".format

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.test_summaries import parse_summary, strip_ansi
+from gptoss_agent.tools.test_summaries import parse_summary, strip_ansi
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "runner_output"
 

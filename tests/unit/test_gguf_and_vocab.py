@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from agent import vocab
-from agent.gguf_meta import GGUFError, read_metadata
+from gptoss_agent.agent.model import vocab
+from gptoss_agent.agent.model.gguf_meta import GGUFError, read_metadata
 
 
 def test_metadata_reads_back_what_the_gguf_writer_wrote(tiny_gguf, canonical_tiktoken):

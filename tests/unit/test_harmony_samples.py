@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from agent.completion import interpret
-from agent.harmony_stream import HarmonyStreamParser
+from gptoss_agent.agent.model.completion import interpret
+from gptoss_agent.agent.model.harmony_stream import HarmonyStreamParser
 from tests.conftest import SHARED
 
 SAMPLES_DIR = SHARED / "harmony-samples"

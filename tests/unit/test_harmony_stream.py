@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.completion import decode_arguments, interpret
-from agent.harmony_stream import CALL, END, RETURN, HarmonyStreamParser
+from gptoss_agent.agent.model.completion import decode_arguments, interpret
+from gptoss_agent.agent.model.harmony_stream import CALL, END, RETURN, HarmonyStreamParser
 
 CALL_VARIANTS = {
     "recipient after channel": '<|channel|>commentary to=functions.read <|constrain|>json<|message|>{"path": "a.py"}<|call|>',

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.shell import keep_path_in_login_shell
+from gptoss_agent.tools.shell import keep_path_in_login_shell
 
 
 @pytest.mark.parametrize("argv, expected", [

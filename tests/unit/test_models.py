@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from agent import models
+from gptoss_agent.agent.model import discovery as models
 
 def _string(text: str) -> bytes:
     raw = text.encode()

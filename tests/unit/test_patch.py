@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
+from gptoss_agent.tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
 
 SOURCE = "import os\n\n\ndef handler(request):\n    value = request.get('x')\n    return value\n\n\ndef other():\n    return 1\n"
 
@@ -274,7 +274,7 @@ def test_a_prefix_is_kept_when_the_prefixed_path_exists():
 
 
 def test_an_edit_that_adds_a_syntax_error_is_refused_before_anything_is_written():
-    from tools.syntax_check import introduced_error
+    from gptoss_agent.tools.syntax_check import introduced_error
 
     patch = patch_of("gen.py", "-            yield item", "+            yield (item")
     with pytest.raises(PatchError) as caught:
@@ -284,7 +284,7 @@ def test_an_edit_that_adds_a_syntax_error_is_refused_before_anything_is_written(
 
 
 def test_an_edit_to_an_already_broken_file_is_allowed_if_it_adds_no_error():
-    from tools.syntax_check import introduced_error
+    from gptoss_agent.tools.syntax_check import introduced_error
 
     broken = GEN + "def oops(:\n    pass\n"
     patch = patch_of("gen.py", "-            yield item", "+            yield item * 2")
@@ -333,14 +333,14 @@ def test_a_byte_order_mark_neither_hides_the_first_line_nor_gets_lost():
 
 
 def test_a_python_file_with_a_byte_order_mark_is_still_checked():
-    from tools.syntax_check import introduced_error
+    from gptoss_agent.tools.syntax_check import introduced_error
 
     assert introduced_error("b.py", "\ufeffx = 1\n", "\ufeffx = 2\n") is None
     assert "SyntaxError" in (introduced_error("b.py", "\ufeffx = 1\n", "\ufeffx = (2\n") or "")
 
 
 def test_a_syntax_error_refusal_says_where_the_patch_changed_the_file():
-    from tools.syntax_check import introduced_error
+    from gptoss_agent.tools.syntax_check import introduced_error
 
     source = "function f(a) {\n  if (a) {\n    return 1;\n  }\n  return 2;\n}\n\nfunction g() {\n  return 3;\n}\n"
     patch = patch_of("f.js", "   if (a) {", "-    return 1;", "+    if (a > 1) {", "+      return 1;")

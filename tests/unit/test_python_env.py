@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import python_env
-from tools.python_env import detect, sandbox_variables
+from gptoss_agent.tools import python_env
+from gptoss_agent.tools.python_env import detect, sandbox_variables
 
 
 def make_venv(path: Path) -> Path:

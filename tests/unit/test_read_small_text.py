@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tools.paths import read_small_text
+from gptoss_agent.tools.paths import read_small_text
 
 
 def test_a_regular_file_is_read_up_to_the_cap_and_bad_bytes_do_not_raise(tmp_path):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-import tools.sandbox_secrets as secrets
+import gptoss_agent.tools.sandbox.secrets as secrets
 
 
 @pytest.fixture(autouse=True)

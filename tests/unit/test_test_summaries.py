@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.test_summaries import parse_summary, running_test, strip_ansi
+from gptoss_agent.tools.test_summaries import parse_summary, running_test, strip_ansi
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "runner_output"
 

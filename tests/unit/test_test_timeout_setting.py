@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cli import build_parser
-from agent.config import load_settings_with_origins
-from agent.runtime import RunOptions
+from gptoss_agent.agent.frontends.cli import build_parser
+from gptoss_agent.agent.config import load_settings_with_origins
+from gptoss_agent.agent.runtime import RunOptions
 
 
 def env_for(tmp_path):

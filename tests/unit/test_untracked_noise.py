@@ -1,6 +1,6 @@
 """tools/untracked_noise.py: untracked environments, caches and build outputs are not the user's work."""
 
-from tools.untracked_noise import is_noise, user_changes
+from gptoss_agent.tools.untracked_noise import is_noise, user_changes
 
 
 def test_environments_caches_and_build_outputs_are_noise():
