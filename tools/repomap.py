@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from gptoss_agent.tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's
-                                             API)
+from gptoss_agent.tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's API)
 from gptoss_agent.tools.repomap_render import render
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 

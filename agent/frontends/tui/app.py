@@ -721,10 +721,9 @@ class GptossApp(App[None]):
                 fields["speed"] = f"{self._stats.speed:.0f} tok/s"
             if self._git:
                 fields["git"] = self._git
-            from gptoss_agent.tools.python_env import status_name  # the project's own venv or conda env, when it has
-                                                       one
+            from gptoss_agent.tools.python_env import status_name  # the project's own venv or conda env, when it has one
 
-                                                       if python := status_name(getattr(runtime.ctx.sandbox, "python_env", None)):
+            if python := status_name(getattr(runtime.ctx.sandbox, "python_env", None)):
                 fields["python"] = python
             sandbox = runtime.ctx.sandbox.mechanism if runtime.ctx.sandbox else "off"
             fields["sandbox"] = sandbox + (f" ⚠{len(self._weak)}" if self._weak else "")
