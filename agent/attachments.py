@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gptoss_agent.agent.frontends.acp.fences import fenced
+from gptoss_agent.agent.fences import fenced
 
 # `@name` at the start of a word (so `me@example.com` is not a mention); trailing sentence
 # punctuation is not part of the name ("see @a.py." names a.py).

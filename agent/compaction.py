@@ -10,37 +10,14 @@ predict. Long tool outputs are cut to their head and tail.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Sequence
 
+from gptoss_agent.agent.fences import Fence
 from gptoss_agent.agent.model.harmony_stream import CALL, END, MESSAGE, RETURN, START
 
 TOOL_OUTPUT_TOKENS = 300  # what each tool output keeps in the summariser's view
 _TERMINATORS = frozenset({END, CALL, RETURN})
-
-
-@dataclass(frozen=True)
-class Fence:
-    """Markers around untrusted text; the nonce makes them impossible for that text to reproduce."""
-
-    nonce: str
-
-    @classmethod
-    def new(cls) -> "Fence":
-        return cls(secrets.token_hex(8))
-
-    @property
-    def open(self) -> str:
-        return f"<<data {self.nonce}>>"
-
-    @property
-    def close(self) -> str:
-        return f"<</data {self.nonce}>>"
-
-    def wrap(self, text: str) -> str:
-        """`text` as labelled data; a (vanishingly unlikely) copy of the nonce inside is defused."""
-        return f"{self.open}\n{text.replace(self.nonce, '[nonce]')}\n{self.close}"
 
 
 @dataclass(frozen=True)

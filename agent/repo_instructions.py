@@ -12,30 +12,14 @@ at INSTRUCTIONS_MAX_BYTES.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from gptoss_agent.agent import prompts
+from gptoss_agent.agent.fences import repository_fence
 from gptoss_agent.tools.paths import PathRefused, Workspace
 
 INSTRUCTION_FILES = ("AGENTS.md", ".gptoss-agent/instructions.md")
 INSTRUCTIONS_MAX_BYTES = 24_000
-# Blank-looking characters Python's \s does not match (zero-width, bidi marks, BOM, fillers): a line that
-# starts with them and then the close marker reads to the model as the fence's end (A5 4).
-_INVISIBLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-              "\u3164\ufe00-\ufe0f\ufeff\uffa0")
-_BLANK = rf"[\s{_INVISIBLE}]"
-_FENCE_LIKE = re.compile(rf"^({_BLANK}*)(<<<|>>>)(?={_BLANK}*(end{_BLANK}+)?repository[- ]content)",
-                         re.IGNORECASE | re.MULTILINE)
-
-
-def fence(label: str, text: str) -> str:
-    """`text` inside a repository-content block; a line imitating the fence is escaped with a backslash."""
-    body = _FENCE_LIKE.sub(lambda m: m.group(1) + "\\" + m.group(2), text.strip("\n"))
-    label = " ".join(label.split())[:200]
-    return f"<<<repository-content: {label}\n{body}\n>>>end repository-content"
-
-
 def read_instruction_file(root: Path, name: str) -> tuple[str | None, str | None]:
     """(text, None) for a readable instruction file, (None, why) when refused, (None, None) when absent."""
     with Workspace(root) as space:
@@ -59,9 +43,9 @@ def project_instructions_text(root: Path, *, repo_map: str = "") -> str:
     for name in INSTRUCTION_FILES:
         text, refused = read_instruction_file(root, name)
         if text is not None and text.strip():
-            parts.append(prompts.render("project_file", name=name, block=fence(name, text)))
+            parts.append(prompts.render("project_file", name=name, block=repository_fence(name, text)))
         elif refused:
             parts.append(prompts.render("project_file_refused", name=name, reason=refused))
     if repo_map:
-        parts.append(prompts.render("repo_map", block=fence("repo map", repo_map)))
+        parts.append(prompts.render("repo_map", block=repository_fence("repo map", repo_map)))
     return "\n\n".join(parts)

@@ -80,7 +80,7 @@ class MapRefresher:
 def refresh_notice(text: str) -> str:
     """The re-ranked map as the model sees it: fenced as repository content, like the first one."""
     from gptoss_agent.agent import prompts
-    from gptoss_agent.agent.repo_instructions import fence
+    from gptoss_agent.agent.fences import repository_fence as fence
 
     return prompts.render("repo_map_update", block=fence("repo map", text))
 

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from gptoss_agent.agent import safe_text
-from gptoss_agent.agent.compaction import Fence
+from gptoss_agent.agent.fences import Fence
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from gptoss_agent.agent.repo_instructions import fence
+from gptoss_agent.agent.fences import repository_fence as fence
 from gptoss_agent.tools import repomap
 from gptoss_agent.tools.files import repo_files
 from gptoss_agent.tools.repomap import build_index, build_map

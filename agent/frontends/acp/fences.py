@@ -12,21 +12,11 @@ escaped), and its one-line title says when it was cut.
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import Any
 
-from gptoss_agent.agent.safe_text import block, command, line
-
-_BACKTICKS = re.compile(r"`+")
-
-
-def fenced(text: str, info: str = "") -> str:
-    """`text` in a code fence longer than any backtick run inside it (so it cannot be closed from within)."""
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{line(info)}\n{text}\n{fence}"
-
+from gptoss_agent.agent.fences import fenced  # noqa: F401  (part of this module's API: the ACP mapping fences with it)
+from gptoss_agent.agent.safe_text import block, command
 
 def fenced_block(text: str, info: str = "") -> str:
     """Untrusted text, neutralised (safe_text.block) and fenced."""
