@@ -313,14 +313,14 @@ def test_nothing_but_protocol_messages_reach_standard_output(repo, tmp_path, sta
     probe = tmp_path / "probe.py"
     probe.write_text("import os, sys, runpy\n"
                      "sys.argv = ['gptoss-agent', 'acp', '--backend', 'replay:/nonexistent.json']\n"
-                     "import agent.acp_wire as wire\n"
+                     "import gptoss_agent.agent.frontends.acp.wire as wire\n"
                      "real = wire.initialize_result\n"
                      "def noisy():\n"
                      "    print('stray print')\n"
                      "    os.write(1, b'native log line\\n')\n"
                      "    return real()\n"
                      "wire.initialize_result = noisy\n"
-                     "from agent.cli import main\n"
+                     "from gptoss_agent.agent.frontends.cli import main\n"
                      "sys.exit(main())\n")
     done = subprocess.run([sys.executable, str(probe)], input=(json.dumps(
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}) + "\n").encode(),

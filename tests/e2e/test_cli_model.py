@@ -17,7 +17,7 @@ def cli(*args, env_extra=None, timeout=60):
 
 
 def test_help_is_fast_and_imports_neither_llama_cpp_nor_textual():
-    probe = ("import sys, time; t = time.perf_counter(); import agent.cli as c; c.build_parser().format_help();"
+    probe = ("import sys, time; t = time.perf_counter(); import gptoss_agent.agent.frontends.cli as c; c.build_parser().format_help();"
              "print(time.perf_counter() - t); print('llama_cpp' in sys.modules, 'textual' in sys.modules,"
              " 'openai_harmony' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")

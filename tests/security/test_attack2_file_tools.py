@@ -37,8 +37,8 @@ def search_in_child(repo: Path, arguments: dict, *, without_rg: bool = False) ->
     script = (
         "import json, shutil, sys\n"
         "from pathlib import Path\n"
-        "from tools import files\n"
-        "from tools.context import ToolContext\n"
+        "from gptoss_agent.tools import files\n"
+        "from gptoss_agent.tools.context import ToolContext\n"
         + ("files.shutil.which = lambda name: None\n" if without_rg else "")
         + "r = files.search.function(ToolContext(workspace=Path(sys.argv[1])), **json.loads(sys.argv[2]))\n"
         "print(json.dumps({'ok': r.ok, 'output': r.output}))\n")

@@ -33,8 +33,8 @@ def test_a_search_matching_a_million_lines_stays_small_and_says_there_are_more(r
     script = (
         "import json, resource, sys\n"
         "from pathlib import Path\n"
-        "from tools import files\n"
-        "from tools.context import ToolContext\n"
+        "from gptoss_agent.tools import files\n"
+        "from gptoss_agent.tools.context import ToolContext\n"
         "r = files.search.function(ToolContext(workspace=Path(sys.argv[1])), query=',', path=sys.argv[2],"
         " max_results=5)\n"
         "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"

@@ -217,7 +217,7 @@ def test_llama_cpp_really_aborts_on_such_a_file_and_the_backend_refuses_it_first
     root = str(Path(__file__).resolve().parents[2])
     raw = ("import llama_cpp as ll\nll.llama_backend_init()\n"
            "ll.llama_model_load_from_file(sys.argv[1].encode(), ll.llama_model_default_params())\nprint('loaded')")
-    ours = ("from agent.backends.llama import LlamaBackend, BackendError\n"
+    ours = ("from gptoss_agent.agent.model.backends.llama import LlamaBackend, BackendError\n"
             "try:\n    LlamaBackend(sys.argv[1])\nexcept BackendError as exc:\n    print('refused:', exc)")
     env = {**os.environ, "PYTHONFAULTHANDLER": ""}
     crashed = subprocess.run([sys.executable, "-c", LOAD.format(root=root, body=raw), str(path)],

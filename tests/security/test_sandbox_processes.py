@@ -127,7 +127,7 @@ def test_the_seccomp_guard_refuses_signals_to_protected_pids():
     """Where no PID namespace hides the agent, the filter itself must refuse to signal it (real kernel)."""
     protected, other = _sleeper(), _sleeper()
     try:
-        code = ("import os, sys\nsys.path.insert(0, sys.argv[1])\nfrom tools.seccomp import build_filter, install\n"
+        code = ("import os, sys\nsys.path.insert(0, sys.argv[1])\nfrom gptoss_agent.tools.sandbox.seccomp import build_filter, install\n"
                 f"install(build_filter(deny_all_sockets=True, protected_pids=[{protected.pid}]))\n"
                 "for target in (" + f"{protected.pid}, -1, -{protected.pid}" + "):\n"
                 "    try:\n        os.kill(target, 9); print('KILLED', target)\n"
@@ -216,7 +216,7 @@ _UNPRIVILEGED = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"] if o
 
 def _victim(undumpable: bool, secret: str) -> subprocess.Popen:
     """A process holding `secret` in its environment, made non-dumpable the way the sandbox does it."""
-    code = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom tools.sandbox import _make_undumpable\n"
+    code = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom gptoss_agent.tools.sandbox import _make_undumpable\n"
             + ("_make_undumpable()\n" if undumpable else "") + "print('ready', flush=True)\ntime.sleep(30)")
     # As root, the victim drops its capabilities too: otherwise a capability-less reader is refused for
     # that reason alone (the commoncap rule), and the control below could not show anything.

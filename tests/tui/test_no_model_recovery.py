@@ -120,10 +120,10 @@ def test_quitting_the_no_model_screen_in_a_real_terminal_leaves_cleanly(repo, tm
 def test_a_crash_inside_the_app_exits_non_zero_and_shows_its_traceback(repo, tmp_path):
     """A4 #1: the ScreenStackError crash exited 0, as if the user had quit. A bug that escapes
     now reaches the shell as a failure (the traceback is printed after the screen is restored)."""
-    crash = ("import sys; import agent.tui.app as app\n"
+    crash = ("import sys; import gptoss_agent.agent.frontends.tui.app as app\n"
              "def broken(self): raise RuntimeError('injected bug F4')\n"
              "app.GptossApp._welcome = broken\n"
-             "from agent.cli import main; sys.exit(main(sys.argv[1:]))\n")
+             "from gptoss_agent.agent.frontends.cli import main; sys.exit(main(sys.argv[1:]))\n")
     replay = tmp_path / "replay.json"
     replay.write_text("[]")
     session = PtySession([sys.executable, "-c", crash, "--backend", f"replay:{replay}"], cwd=repo, columns=80, rows=24,

@@ -148,12 +148,14 @@ def test_what_runs_before_the_first_frame_loads_no_model_code_and_no_repository_
 
     root = Path(__file__).resolve().parents[2]
     code = ("import sys\n"
-            "from agent import headless, models\n"
-            "from agent.config import load_settings\n"
-            "from agent.tui.app import GptossApp\n"
+            "from gptoss_agent.agent.frontends import headless\n"
+            "from gptoss_agent.agent.model import discovery\n"
+            "from gptoss_agent.agent.config import load_settings\n"
+            "from gptoss_agent.agent.frontends.tui.app import GptossApp\n"
             "load_settings(headless.workspace_root('.'))\n"
-            "heavy = ('llama_cpp', 'openai_harmony', 'pydantic', 'gptoss_agent.agent.loop', 'gptoss_agent.agent.model.harmony', 'gptoss_agent.tools.git',\n"
-            "         'gptoss_agent.tools.registry', 'gptoss_agent.tools.sandbox', 'gptoss_agent.tools.repomap', 'tree_sitter_')\n"
+            "heavy = ('llama_cpp', 'openai_harmony', 'pydantic', 'gptoss_agent.agent.loop',\n"
+            "         'gptoss_agent.agent.model.harmony', 'gptoss_agent.tools.git', 'gptoss_agent.tools.registry',\n"
+            "         'gptoss_agent.tools.sandbox', 'gptoss_agent.tools.repomap', 'tree_sitter_')\n"
             "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
                           env={**__import__("os").environ, "PYTHONPATH": str(root)})
