@@ -382,6 +382,18 @@ class NoModelScreen(Screen[str]):
         self.query_one("#model-path", Input).focus()
         self._fit()
 
+    def on_key(self, event: events.Key) -> None:
+        """A character that reached the screen instead of the path field still lands in the field.
+
+        A key typed while the screen opens is dispatched before the field has focus; the field takes every
+        character it is given, so one arriving here was not typed into it. Posted to the field's queue, it is
+        handled before any key typed after it."""
+        if event.is_printable and event.character:
+            field = self.query_one("#model-path", Input)
+            field.focus()
+            field.post_message(events.Key(event.key, event.character))
+            event.stop()
+
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
 
