@@ -39,7 +39,7 @@ from gptoss_agent.tools.repomap_rank import focus_first, rank_files, ranked_defi
 from gptoss_agent.tools.repomap_render import render
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-CACHE_VERSION = 3  # 3: definitions carry their enclosing type and visibility
+CACHE_VERSION = 4  # 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
 MAX_CACHE_BYTES = 256 << 20
 # CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction

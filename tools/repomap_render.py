@@ -14,7 +14,9 @@ line never starts with `<` or `>`, so no map line can look like a fence marker.
 from __future__ import annotations
 
 from gptoss_agent.agent import safe_text
-from gptoss_agent.tools.tags import Definition
+from gptoss_agent.tools.tags import Definition, trim_signature
+
+SHOWN_SIGNATURE_CHARS = 110  # a longer declaration loses defaults, then the middle of its parameters
 
 
 def render(selected: list[tuple[str, Definition, float]]) -> str:
@@ -33,7 +35,8 @@ def render(selected: list[tuple[str, Definition, float]]) -> str:
                 headed.add(scope_line)
                 lines.append(f"  {scope_line}: {shown(definition.scope)}")
             indent = "    " if scope_line else "  "
-            lines.append(f"{indent}{definition.line}: {shown(definition.signature)}")
+            signature = trim_signature(definition.signature, SHOWN_SIGNATURE_CHARS)
+            lines.append(f"{indent}{definition.line}: {shown(signature)}")
     return "\n".join(lines)
 
 

@@ -119,6 +119,8 @@ QUERIES = {
 (class_specifier name: (type_identifier) @name body: (_)) @def.class
 (struct_specifier name: (type_identifier) @name body: (_)) @def.struct
 (call_expression function: [(identifier) @ref (field_expression field: (field_identifier) @ref)])
+(call_expression function: (qualified_identifier name: [(identifier) @ref (template_function name: (identifier) @ref)]))
+(call_expression function: (template_function name: (identifier) @ref))
 (type_identifier) @ref
 """,
     "tree_sitter_ruby": """
@@ -126,6 +128,7 @@ QUERIES = {
 (module name: (constant) @name) @def.module
 (method name: (identifier) @name) @def.method
 (call method: (identifier) @ref)
+(call method: (identifier) @autoload arguments: (argument_list . (simple_symbol) @ref.import))
 (constant) @ref
 """,
 }
@@ -192,6 +195,8 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     if entry is None:
         return None
     parser, query = _tools(*entry)
+    if entry[0] in ("tree_sitter_c", "tree_sitter_cpp"):
+        source = blank_macro_lines(source)
     deadline = time.thread_time() + budget_s if budget_s is not None else None
     tree, matches = _parse_and_query(parser, query, source, budget_s)
     found: list[tuple[str, object, object]] = []  # (kind, definition node, name node)
@@ -209,8 +214,11 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
                 references.append(holder + "." + _text(source, captures["ref.member"][0]))
             continue
         if "ref.import" in captures:  # named in an import: the project's own name, whatever it shadows
+            if "autoload" in captures and _text(source, captures["autoload"][0]) != "autoload":
+                continue  # Ruby's `autoload :Builder, "rack/builder"` is its import; any other call is not
             for node in captures["ref.import"]:
-                references.extend((_text(source, node), IMPORTED + _text(source, node)))
+                name = _text(source, node).lstrip(":")
+                references.extend((name, IMPORTED + name))
             continue
         if "export.all" in captures:
             if _text(source, captures["export.all"][0]) == "__all__":
@@ -252,6 +260,29 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     return FileTags(tuple(definitions), tuple(references))
 
 
+# A line holding nothing but an upper-case macro (with arguments, or a `:` like an access label): an attribute,
+# an export or namespace marker, a template head, which the C/C++ grammars cannot know are not code and so
+# misparse the whole class that follows (`NLOHMANN_BASIC_JSON_TPL_DECLARATION`, `JSON_HEDLEY_WARN_UNUSED_RESULT`,
+# `JSON_PRIVATE_UNLESS_TESTED:`, `Q_OBJECT`). Not a line continuing a `#define` (it ends the previous line in `\`).
+_MACRO_LINE = re.compile(
+    rb"""(?m)(?<![\\]\n)^[ \t]*[A-Z][A-Z0-9]*_[A-Z0-9_]*[ \t]*
+         (?:\((?:[^()\n]|\([^()\n]*\))*\)[ \t]*|:[ \t]*)?(?://[^\n]*)?$""", re.X)
+
+
+# `#if X` … `#endif` around a fragment with no statement or block in it (`constexpr`, an attribute): the
+# directives split one declaration in two for the grammar; without them the fragment reads as part of it.
+_FRAGMENT_CONDITIONAL = re.compile(
+    rb"(?m)^([ \t]*#[ \t]*if[^\n]*)\n((?:(?![ \t]*#)[^;{}\n]*\n){1,3})([ \t]*#[ \t]*endif[^\n]*)$")
+
+
+def blank_macro_lines(source: bytes) -> bytes:
+    """C/C++ source with macro-only lines and the directives around declaration fragments turned to spaces,
+    so every byte offset and line number stays."""
+    source = _MACRO_LINE.sub(lambda m: b" " * len(m.group(0)), source)
+    return _FRAGMENT_CONDITIONAL.sub(
+        lambda m: b" " * len(m.group(1)) + b"\n" + m.group(2) + b" " * len(m.group(3)), source)
+
+
 IMPORTED = "^"  # a reference entry "^name": `name` is imported by name somewhere in the file
 _ALL_ITEM = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 _SIGNATURE_CHARS = 160
@@ -291,7 +322,8 @@ def declaration(source: bytes, node, language: str, place: "_Place | None") -> s
 
 
 def trim_signature(text: str, limit: int = _SIGNATURE_CHARS) -> str:
-    """Shorten a long declaration: default values first, then the middle of the parameters."""
+    """Shorten a long declaration: default values first, then the parameters from the first one that no longer
+    fits, so the name, whole leading parameters and the return type stay."""
     if len(text) <= limit:
         return text
     text = re.sub(r"(=\s*)(\"[^\"]*\"|'[^']*'|[^,()\[\]{}]+)", r"\1…", text)
@@ -302,9 +334,25 @@ def trim_signature(text: str, limit: int = _SIGNATURE_CHARS) -> str:
     if 0 <= open_at < close_at and open_at < limit - 40:
         tail = text[close_at:]
         tail = tail if len(tail) <= 40 else tail[:39] + "…"
-        keep = limit - len(tail) - 2
-        return text[:max(keep, open_at + 1)] + "…" + tail
+        keep = max(limit - len(tail) - 2, open_at + 1)
+        cut = _last_top_level_comma(text, open_at, keep)  # whole parameters stay whole
+        return (text[:cut + 2] if cut > open_at else text[:keep]) + "…" + tail
     return text[:limit - 1] + "…"
+
+
+def _last_top_level_comma(text: str, open_at: int, before: int) -> int:
+    """Where the last parameter that ends before `before` ends: the last `, ` directly inside the parameter
+    list opened at `open_at` (not inside a nested type or default), or -1."""
+    depth, found = 0, -1
+    for at in range(open_at + 1, min(before, len(text) - 1)):
+        char = text[at]
+        if char in "([{<":
+            depth += 1
+        elif char in ")]}>" and depth:
+            depth -= 1
+        elif char == "," and depth == 0 and text[at + 1] == " ":
+            found = at
+    return found
 
 
 def _squash(text: str) -> str:

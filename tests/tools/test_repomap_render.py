@@ -242,3 +242,44 @@ def test_a_long_signature_keeps_its_name_parameters_start_and_return_type():
     assert short.startswith("def request(self, method, url, params=")
     assert short.endswith(") -> Response:")
     assert trim_signature("def f(a, b):") == "def f(a, b):"
+
+
+def test_cpp_macro_lines_around_a_class_do_not_hide_its_members():
+    # the shape of nlohmann/json.hpp: a namespace macro, a template-head macro, attribute macros, an access
+    # macro and a `#if` around one specifier; without care the grammar loses the class and every member
+    text = map_of("json.hpp", """
+        NLOHMANN_JSON_NAMESPACE_BEGIN
+        NLOHMANN_BASIC_JSON_TPL_DECLARATION
+        class basic_json // NOLINT(special-member-functions)
+        {
+          JSON_PRIVATE_UNLESS_TESTED:
+            int m_type = 0;
+          public:
+            JSON_HEDLEY_WARN_UNUSED_RESULT
+            static basic_json diff(const basic_json& source, const basic_json& target)
+            {
+                return source;
+            }
+        #if defined(JSON_HAS_CPP_14)
+            constexpr
+        #endif
+            bool contains(const char* key) const
+            {
+                return false;
+            }
+        };
+        NLOHMANN_JSON_NAMESPACE_END
+        """)
+    assert text.splitlines() == [
+        "json.hpp:",
+        "  3: class basic_json // NOLINT(special-member-functions)",
+        "    9: static basic_json diff(const basic_json& source, const basic_json& target)",
+        "    14: constexpr bool contains(const char* key) const",  # the conditional specifier folded in
+    ]
+
+
+def test_a_shown_signature_is_cut_after_a_whole_parameter_never_inside_one():
+    long = "void dump(const BasicJsonType& val, const bool pretty_print, const unsigned int indent_step)"
+    assert trim_signature(long, 80) == "void dump(const BasicJsonType& val, const bool pretty_print, …)"
+    nested = "fn walk<F>(&self, visit: Fn(Map<String, Value>, usize) -> bool, depth: usize, limit: usize) -> Walk"
+    assert trim_signature(nested, 80) == "fn walk<F>(&self, visit: Fn(Map<String, Value>, usize) -> bool, …) -> Walk"
