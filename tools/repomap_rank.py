@@ -13,7 +13,11 @@ weighed by what a reader of the project's API needs:
 - a name that shadows a builtin (`type`, `super`, `toString`) counts little
   unless some file imports it by name: a call to `type(x)` is rarely the
   project's own `type`;
-- names the task text mentions, and the task's files, count most.
+- names the task text mentions, and the task's files, count most;
+- uses from tests and examples (the API's clients) count at least like an average file's, uses a file makes of
+  a name it defines itself (an amalgamated copy) not at all;
+- a public type's own members share its score (a method nobody in the library calls is still its API);
+- each further definition of a name already ranked tells less than the first.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ DEFINERS_POWER = 1.0  # a name defined in n files: each definition gets 1/n^this
 REEXPORTED = 3.0  # a name the package's entry file imports or re-exports (`__init__.py`, `index.ts`, `lib.rs`)
 _ENTRY_FILES = {"__init__.py", "index.js", "index.ts", "index.mjs", "lib.rs", "mod.rs", "main.rs"}
 SUPPORTING_REFERENCE = 1.0  # a use from a test or example still says "this is the API", with less weight
+MEMBER_SHARE = 2.0  # times its type's score, shared among the type's exported members
+REPEATED = 0.5  # each further definition of a name ranked above
+CLIENT_USE = 1.0  # a use from a test or example counts at least as an average file's (1/files)
 TYPE_KINDS = {"class", "interface", "struct", "trait", "type", "module", "enum"}
 
 _SUPPORT_DIRS = {"test", "tests", "testing", "__tests__", "spec", "specs", "example", "examples", "sample",
@@ -76,10 +83,20 @@ _LANGUAGE_OF = {".py": "tree_sitter_python", ".pyi": "tree_sitter_python", ".js"
                 ".hh": "c", ".rb": "ruby"}
 
 
+_INTERNAL_DIRS = {"internal", "detail", "details", "impl", "private"}
+
+
 def _in_internal(path: str) -> bool:
-    """Under an `internal/` folder: Go forbids importing it from outside, and JS/TS packages follow suit;
-    only what the package's entry file re-exports from there is public."""
-    return "/internal/" in f"/{path}"
+    """Under an `internal/` folder (Go forbids importing it from outside, and JS/TS and Java packages follow
+    suit) or its C++ and Java siblings `detail/` and `impl/`: only what the package's entry file re-exports
+    from there is public."""
+    return any(part in _INTERNAL_DIRS for part in path.split("/")[:-1])
+
+
+def _is_entry_file(path: str) -> bool:
+    """The file a package's users load first, whose imports and re-exports name its public API: `__init__.py`,
+    `index.ts`, `lib.rs`, …, and a Ruby gem's `lib/<gem>.rb` (its `autoload`s and `require`s)."""
+    return path.rsplit("/", 1)[-1] in _ENTRY_FILES or re.fullmatch(r"(?:.*/)?lib/[^/]+\.rb", path) is not None
 
 
 def _type_name(scope: str) -> str:
@@ -175,6 +192,7 @@ def mentioned_identifiers(text: str) -> set[str]:
 def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str] = ()
                        ) -> list[tuple[str, Definition, float]]:
     """(file, definition, score), most important first."""
+    focus = list(focus)
     roles = {p: file_role(p) for p in index.files}
     mentioned = set(mentioned)
     defining = [p for p, tags in index.files.items() if mentioned and any(d.name in mentioned for d in tags.definitions)]
@@ -187,47 +205,100 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     reexported: set[str] = set()
     qualified: dict[str, float] = defaultdict(float)  # "Type.member" from calls like `Jsoup.parse(…)`
     use: dict[str, float] = defaultdict(float)
-    own_use: dict[str, dict[str, float]] = {}
+    # unless the task personalises the ranking (then its files, not the project's clients, say what matters)
+    floor = 0.0 if focus or defining else CLIENT_USE / max(len(index.files), 1)
     for path, tags in index.files.items():
-        weight = rank[path] * (1.0 if roles[path] == 1.0 else SUPPORTING_REFERENCE)
+        # tests and examples are the API's clients: their uses count at least like an average file's
+        weight = rank[path] if roles[path] == 1.0 else max(rank[path], floor) * SUPPORTING_REFERENCE
+        # a file's uses of a name it defines itself are its own (an amalgamated copy uses everything it defines)
+        own = {d.name for d in tags.definitions}
         names = set()
         for name in tags.references:
             if "." in name:
                 qualified[name] += weight
             elif name.startswith(IMPORTED):
                 imported[name[len(IMPORTED):]] += 1
-                if path.rsplit("/", 1)[-1] in _ENTRY_FILES and roles[path] == 1.0:
+                if _is_entry_file(path) and roles[path] == 1.0:
                     reexported.add(name[len(IMPORTED):])
-            elif name in definers:
+            elif name in definers and name not in own and name not in names:
                 names.add(name)
                 use[name] += weight
-        own_use[path] = {name: weight for name in names}
     scored = []
+    factors: list[float] = []  # each definition's multipliers, for the share its type passes on
     for path, tags in index.files.items():
-        mine = own_use.get(path, {})
         for definition in tags.definitions:
             name = definition.name
-            outside = max(use.get(name, 0.0) - mine.get(name, 0.0), 0.0)
-            shared = outside / max(definers[name], 1.0) ** DEFINERS_POWER
+            shared = use.get(name, 0.0) / max(definers[name], 1.0) ** DEFINERS_POWER
             if definition.scope:  # uses that name this very type count whole, however common the name
                 shared += QUALIFIED * qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
-            score = (rank[path] * 0.1 + shared) * (1.0 if definition.kind in TYPE_KINDS else 0.5)
+            base = rank[path] * 0.1 + shared
+            factor = 1.0 if definition.kind in TYPE_KINDS else 0.5
             exported = definition.exported and (name in reexported or not _in_internal(path))
-            score *= roles[path] * (1.0 if exported else INTERNAL)
+            factor *= roles[path] * (1.0 if exported else INTERNAL)
             # `from os.path import join` in one file does not make the project's own `join` its API
             if imported[name] < IMPORTS_TO_OWN and name not in reexported and shadows_builtin(name, path):
-                score *= SHADOWING
+                factor *= SHADOWING
             if definition.scope and definition.kind not in TYPE_KINDS and _names_its_type(name, definition.scope):
-                score *= SHADOWING  # a constructor: its type's own line says as much
-            if len(name) <= 2 and definition.kind not in TYPE_KINDS:
-                score *= SHADOWING  # `e`, `s`, `i`: a format code or a loop helper, rarely what a reader looks up
+                factor *= SHADOWING  # a constructor: its type's own line says as much
+            if len(name) <= 2 and definition.kind not in TYPE_KINDS and name not in reexported:
+                factor *= SHADOWING  # `e`, `s`, `i`: a format code or a loop helper, rarely what a reader looks up
             if name in reexported and definition.exported:
-                score *= REEXPORTED
+                factor *= REEXPORTED
             if name in mentioned:
-                score *= MENTIONED
-            scored.append((path, definition, score))
+                factor *= MENTIONED
+            scored.append((path, definition, base * factor))
+            factors.append(factor)
+    scored = _members_share_their_type(scored, factors)
     scored.sort(key=lambda item: (-item[2], item[0], item[1].line))
-    return scored
+    return _repeats_discounted(scored)
+
+
+def _members_share_their_type(scored: list[tuple[str, Definition, float]], factors: list[float]
+                              ) -> list[tuple[str, Definition, float]]:
+    """A public type's members are its API even when the library itself never calls them (`raise_for_status`,
+    `Element.text`): each exported member gains a share of its type's score, the share smaller the more
+    members the type has, and still weighed by the member's own factors (a private or test member gains
+    little)."""
+    best_type: dict[str, float] = {}
+    for _, definition, score in scored:
+        if definition.kind in TYPE_KINDS:
+            best_type[definition.name] = max(best_type.get(definition.name, 0.0), score)
+    def heir(definition: Definition) -> bool:
+        return (bool(definition.scope) and definition.kind not in TYPE_KINDS and definition.exported
+                and not _implements_another_types_api(definition))
+
+    members: dict[str, int] = defaultdict(int)
+    for _, definition, _ in scored:
+        if heir(definition):
+            members[_type_name(definition.scope)] += 1
+    shared = []
+    for (path, definition, score), factor in zip(scored, factors):
+        if heir(definition):
+            owner = _type_name(definition.scope)
+            # n members share MEMBER_SHARE/(n + MEMBER_SHARE) each: a lone member never outranks its type
+            score += best_type.get(owner, 0.0) * factor * MEMBER_SHARE / (members[owner] + MEMBER_SHARE)
+        shared.append((path, definition, score))
+    return shared
+
+
+def _implements_another_types_api(definition: Definition) -> bool:
+    """A member that fills in a trait's or a supertype's API (`impl Display for Value`, `@Override`,
+    `override`): the API is the other type's, documented there."""
+    head = definition.signature.split("(", 1)[0]
+    return (" for " in definition.scope and definition.scope.startswith(("impl", "unsafe impl"))
+            or "@Override" in head or re.search(r"\boverride\b", definition.signature) is not None)
+
+
+def _repeats_discounted(ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, Definition, float]]:
+    """The second definition of a name tells a reader less than the first, the sixth `value` property almost
+    nothing: each further definition of a name already ranked above counts REPEATED times less."""
+    seen: dict[str, int] = defaultdict(int)
+    discounted = []
+    for path, definition, score in ranked:
+        discounted.append((path, definition, score * REPEATED ** seen[definition.name]))
+        seen[definition.name] += 1
+    discounted.sort(key=lambda item: (-item[2], item[0], item[1].line))
+    return discounted
 
 
 def neighbours(index, focus: Iterable[str], *, most_definers: int = 5) -> list[str]:

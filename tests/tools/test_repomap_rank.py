@@ -88,3 +88,71 @@ def test_a_call_naming_the_type_credits_that_types_member_over_same_named_ones()
     }
     ranked = [(p, d.name) for p, d, _ in ranked_definitions(index_of(files)) if d.name == "parse"]
     assert ranked[0] == ("Jsoup.java", "parse")
+
+
+def test_cpp_calls_through_a_type_or_namespace_name_the_member_they_call():
+    tags = extract("test_parse.cpp", b"void t() { auto j = json::parse(text); json::to_cbor<int>(j); }\n")
+    assert {"parse", "to_cbor"} <= set(tags.references)
+
+
+def test_a_ruby_gems_autoloads_name_its_public_classes():
+    files = {
+        "lib/rack.rb": "module Rack\n  autoload :Static, 'rack/static'\nend\n",
+        "lib/rack/static.rb": "module Rack\n  class Static\n    def call(env)\n    end\n  end\nend\n",
+        "lib/rack/chunk.rb": "module Rack\n  class Chunk\n    def size\n    end\n  end\nend\n",
+    }
+    names = order(files)
+    assert names.index("Static") < names.index("Chunk")
+
+
+def test_a_public_types_uncalled_methods_outrank_a_side_modules_uncalled_functions():
+    # requests' Response.raise_for_status is its API though the library never calls it
+    files = {
+        "pkg/models.py": "class Response:\n    def raise_for_status(self):\n        pass\n",
+        "pkg/rows.py": "def load(path):\n    pass\n\n\ndef format_row(row):\n    pass\n",
+        **{f"pkg/use{n}.py": "from pkg.models import Response\n\n\ndef f():\n    return Response()\n"
+           for n in range(4)},
+        **{f"pkg/read{n}.py": "from pkg.rows import load\n\n\ndef g():\n    return load('x')\n"
+           for n in range(6)},  # the side module is used more than the models
+    }
+    names = order(files)
+    assert names.index("raise_for_status") < names.index("format_row")
+    assert names.index("Response") < names.index("raise_for_status")  # a lone member never outranks its type
+
+
+def test_a_trait_impls_methods_gain_nothing_from_the_type():
+    source = ("pub struct Value;\nimpl Value {\n    pub fn as_str(&self) {}\n}\n"
+              "impl Serialize for Value {\n    fn serialize(&self) {}\n}\n")
+    files = {"src/value.rs": source, **{f"src/u{n}.rs": "fn f(v: Value) {}\n" for n in range(3)}}
+    scores = {d.name: s for _, d, s in ranked_definitions(index_of(files))}
+    assert scores["as_str"] > scores["serialize"]
+
+
+def test_the_same_name_defined_again_and_again_gives_way_to_other_names():
+    fields = "".join(f"class F{n}:\n    @property\n    def value(self):\n        pass\n\n" for n in range(6))
+    files = {"pkg/fields.py": fields + "def clean(data):\n    pass\n",
+             **{f"pkg/use{n}.py": "def g(x):\n    return x.value() + clean(x)\n" for n in range(3)}}
+    names = order(files)
+    assert names.index("clean") < [i for i, name in enumerate(names) if name == "value"][1]
+
+
+def test_uses_from_tests_count_and_an_amalgamated_copy_counts_for_nothing():
+    files = {
+        "src/api.c": "int api_parse(void) { return 0; }\nint api_unused(void) { return 0; }\n",
+        "single_include/all.c": "int api_parse(void) { return 0; }\nint api_unused(void) { return api_unused(); }\n",
+        "tests/test_api.c": "void t(void) { api_parse(); }\n",
+    }
+    ranked = [(p, d.name) for p, d, _ in ranked_definitions(index_of(files))]
+    assert ranked.index(("src/api.c", "api_parse")) < ranked.index(("src/api.c", "api_unused"))
+    scores = {(p, d.name): s for p, d, s in ranked_definitions(index_of(files))}
+    assert scores[("src/api.c", "api_unused")] < scores[("src/api.c", "api_parse")] / 5
+
+
+def test_detail_and_impl_folders_are_internal_like_internal():
+    files = {
+        "include/lib/detail/traits.hpp": "struct is_thing { };\n",
+        "include/lib/value.hpp": "struct value { };\n",
+        "src/a.cpp": "void a(value v, is_thing t);\n", "src/b.cpp": "void b(value v, is_thing t);\n",
+    }
+    names = order(files)
+    assert names.index("value") < names.index("is_thing")
