@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Iterable
 
@@ -99,6 +100,7 @@ def _is_entry_file(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in _ENTRY_FILES or re.fullmatch(r"(?:.*/)?lib/[^/]+\.rb", path) is not None
 
 
+@lru_cache(maxsize=65536)  # one scope string per type, asked once per member
 def _type_name(scope: str) -> str:
     """`Jsoup` from `public class Jsoup`, `Foo` from `impl<T> Foo<T>` or `class Foo(Base):`."""
     text = scope
@@ -125,7 +127,12 @@ def file_role(path: str) -> float:
 def shadows_builtin(name: str, path: str) -> bool:
     """Whether `name` is one every program in this file's language already has (a builtin, a method of
     every object): uses of it say little about the project's own definition."""
-    return name in _SHADOWED.get(_LANGUAGE_OF.get(PurePosixPath(path).suffix.lower(), ""), ())
+    return name in _SHADOWED.get(_LANGUAGE_OF.get(_suffix(path), ""), ())
+
+
+@lru_cache(maxsize=65536)
+def _suffix(path: str) -> str:
+    return PurePosixPath(path).suffix.lower()
 
 
 def rank_files(index, focus: Iterable[str] = (), *, roles: dict[str, float] | None = None,
@@ -263,22 +270,22 @@ def _members_share_their_type(scored: list[tuple[str, Definition, float]], facto
     for _, definition, score in scored:
         if definition.kind in TYPE_KINDS:
             best_type[definition.name] = max(best_type.get(definition.name, 0.0), score)
-    def heir(definition: Definition) -> bool:
-        return (bool(definition.scope) and definition.kind not in TYPE_KINDS and definition.exported
-                and not _implements_another_types_api(definition))
-
+    heirs = [_type_name(d.scope) if d.scope and d.kind not in TYPE_KINDS and d.exported
+             and not _implements_another_types_api(d) else "" for _, d, _ in scored]
     members: dict[str, int] = defaultdict(int)
-    for _, definition, _ in scored:
-        if heir(definition):
-            members[_type_name(definition.scope)] += 1
+    for owner in heirs:
+        if owner:
+            members[owner] += 1
     shared = []
-    for (path, definition, score), factor in zip(scored, factors):
-        if heir(definition):
-            owner = _type_name(definition.scope)
+    for (path, definition, score), factor, owner in zip(scored, factors, heirs):
+        if owner:
             # n members share MEMBER_SHARE/(n + MEMBER_SHARE) each: a lone member never outranks its type
             score += best_type.get(owner, 0.0) * factor * MEMBER_SHARE / (members[owner] + MEMBER_SHARE)
         shared.append((path, definition, score))
     return shared
+
+
+_OVERRIDE = re.compile(r"\boverride\b")
 
 
 def _implements_another_types_api(definition: Definition) -> bool:
@@ -286,7 +293,7 @@ def _implements_another_types_api(definition: Definition) -> bool:
     `override`): the API is the other type's, documented there."""
     head = definition.signature.split("(", 1)[0]
     return (" for " in definition.scope and definition.scope.startswith(("impl", "unsafe impl"))
-            or "@Override" in head or re.search(r"\boverride\b", definition.signature) is not None)
+            or "@Override" in head or _OVERRIDE.search(definition.signature) is not None)
 
 
 def _repeats_discounted(ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, Definition, float]]:
