@@ -52,6 +52,7 @@ class Settings:
 
     model: str | None = None
     backend: str = "llama"
+    server_model: str | None = None  # the model name requests to an http:// backend ask for (None: the server's own)
     n_ctx: int = 32_768
     n_threads: int | None = None
     n_gpu_layers: int | None = None  # None: all layers when llama.cpp was built with a GPU

@@ -9,6 +9,7 @@ task and a backend shared between tasks.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ class SetupError(Exception):
     """Something the user must fix before a run can start (exit code 2)."""
 
 
+class LoadCancelled(SetupError):
+    """The user cancelled the model load (Esc in the TUI): nothing is loaded, and a later load may start."""
+
+
 @dataclass
 class RunOptions:
     """What a front-end asks for. None means "not given": the settings layers decide."""
@@ -28,6 +33,7 @@ class RunOptions:
     cwd: str = "."
     model: str | None = None
     backend: str | None = None
+    server_model: str | None = None  # the model an http:// server is asked for
     reasoning: str | None = None
     approval: str | None = None
     max_steps: int | None = None
@@ -44,7 +50,8 @@ class RunOptions:
 
     def flags(self) -> dict[str, Any]:
         """The settings this front-end sets explicitly (the highest layer)."""
-        return {"model": self.model, "backend": self.backend, "reasoning": self.reasoning,
+        return {"model": self.model, "backend": self.backend, "server_model": self.server_model,
+                "reasoning": self.reasoning,
                 "approval": self.approval, "max_steps": self.max_steps, "test_cmd": self.test_cmd,
                 "test_timeout": self.test_timeout, "sandbox": self.sandbox, "allow_remote": self.allow_remote or None,
                 "allow_any_model": self.allow_any_model or None, **self.extra}
@@ -82,6 +89,20 @@ class Runtime:
     model_name: str
     sink: Any
     backend: Any = None
+
+    @property
+    def operations(self):
+        """/diff, /undo, /commit, /test and the file list on this run's tool context (agent/operations.py)."""
+        from gptoss_agent.agent.operations import WorkspaceOperations
+
+        return WorkspaceOperations(self.ctx)
+
+    def use_editor_files(self, files) -> None:
+        """The model's file tools read the editor's unsaved buffers and write through the editor (ACP), after
+        the same checks as on disk (tools/editor_files.py); every other tool holds the tree's lock."""
+        from gptoss_agent.tools.editor_files import editor_registry
+
+        self.agent.registry = editor_registry(self.agent.registry, files)
 
 
 NO_COMMIT_TOOLS = ("functions.git_commit",)
@@ -162,29 +183,36 @@ def load_codec(settings) -> tuple[Any, Path | None]:
     return codec, model_path
 
 
-def load_model(settings, *, sink: Callable[[Notice], None], on_progress=None) -> LoadedModel:
-    """Find the model, derive the vocabulary and start the backend the settings ask for."""
+def load_model(settings, *, sink: Callable[[Notice], None], on_progress=None,
+               cancel_load: threading.Event | None = None) -> LoadedModel:
+    """Find the model, derive the vocabulary and start the backend the settings ask for.
+
+    Setting `cancel_load` stops a llama load at llama.cpp's next progress callback (LoadCancelled)."""
     from gptoss_agent.agent.model.backends.factory import describe
 
     codec, model_path = load_codec(settings)
     started = time.monotonic()
-    backend = start_backend(settings, codec, model_path, on_progress=on_progress)
+    backend = start_backend(settings, codec, model_path, on_progress=on_progress, cancel_load=cancel_load)
     if settings.backend == "llama":
         sink(Notice(f"model loaded in {time.monotonic() - started:.1f}s: {model_path}"))
     return LoadedModel(codec, backend, describe(settings.backend),
                        model_path.name if model_path else describe(settings.backend))
 
 
-def start_backend(settings, codec, model_path: Path | None, *, on_progress=None):
+def start_backend(settings, codec, model_path: Path | None, *, on_progress=None,
+                  cancel_load: threading.Event | None = None):
     """The backend the settings name (remote servers only with allow_remote, which only the user can set)."""
     from gptoss_agent.agent.model.backends.factory import BackendSpecError, make_backend
 
     spec = settings.backend
     try:
-        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path, on_progress=on_progress)
+        backend = make_backend(spec, settings=settings, codec=codec, model_path=model_path, on_progress=on_progress,
+                               cancel_load=cancel_load)
     except BackendSpecError as exc:
         raise SetupError(str(exc)) from None
     except Exception as exc:  # replay file, server address, model load: all set-up problems
+        if cancel_load is not None and cancel_load.is_set():  # the load stopped because the user asked
+            raise LoadCancelled("model loading cancelled") from None
         raise SetupError(f"{type(exc).__name__}: {exc}") from None
     return backend
 
@@ -213,7 +241,8 @@ def create_session_log(options: RunOptions, workspace: Workspace, *, task: str,
 
 def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
                   workspace: Workspace | None = None, on_progress=None, model: LoadedModel | None = None,
-                  session_config: dict[str, Any] | None = None, session_log: Any = None) -> Runtime:
+                  session_config: dict[str, Any] | None = None, session_log: Any = None,
+                  cancel_load: threading.Event | None = None) -> Runtime:
     """Workspace, model, session log, tools and agent, from one options object.
 
     `workspace`, `model` and `session_log` may be built beforehand (fix runs the
@@ -225,7 +254,7 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
 
     workspace = workspace or prepare_workspace(options, notify=sink)
     settings, ctx = workspace.settings, workspace.ctx
-    model = model or load_model(settings, sink=sink, on_progress=on_progress)
+    model = model or load_model(settings, sink=sink, on_progress=on_progress, cancel_load=cancel_load)
     ctx.count_tokens = model.codec.count
     session = session_log or (SessionLog(session_path) if session_path else
                               create_session_log(options, workspace, task=task, session_config=session_config))
@@ -238,3 +267,35 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
 
         agent.map_refresher = map_refresher(ctx.workspace, settings.map_tokens // 2, model.codec.count)
     return Runtime(agent, ctx, settings, session, model.backend_name, model.model_name, sink, model.backend)
+
+
+def token_counter(settings) -> Callable[[], Callable[[str], int]]:
+    """A factory for the model's token counter: the vocabulary derived from the GGUF the settings find.
+
+    A factory, so a repo map reused from its cache never loads the vocabulary."""
+    def counter() -> Callable[[str], int]:
+        from gptoss_agent.agent.model import discovery as models, vocab
+        from gptoss_agent.agent.model.harmony import HarmonyCodec
+
+        chosen = models.search(settings.model).chosen
+        try:
+            return HarmonyCodec.load(vocab.ensure_vocabulary([chosen] if chosen else [])).count
+        except vocab.VocabularyError as exc:
+            raise SetupError(str(exc)) from None
+
+    return counter
+
+
+def missing_model(settings) -> tuple[str, str, str | None] | None:
+    """For the llama backend with no model file to load: where it looked, the fetch command, and the file the
+    user named that was refused ("<file>: <why>", else None). None when there is a model (or another backend)."""
+    if settings.backend != "llama":
+        return None
+    from gptoss_agent.agent.model import discovery as models
+
+    found = models.search(settings.model, allow_any_model=settings.allow_any_model)
+    if found.chosen is not None:
+        return None
+    named = next((f"{place.path.name}: {place.note}" for place in found.places  # the file the user named
+                  if place.label in ("--model", "GPTOSS_AGENT_MODEL") and place.path and place.note), None)
+    return found.describe(), models.PULL_COMMAND, named

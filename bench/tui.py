@@ -105,7 +105,7 @@ def main():
     codec = HarmonyCodec.load(cache / "vocab")
     n_tokens = len(codec.encode_with_specials(final(words)))
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         options = RunOptions(cwd=str(repo), backend=f"replay:{replay}", approval="full-auto")
         return build_runtime(options, task="bench", sink=sink, workspace=prepare_workspace(options))
 

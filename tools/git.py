@@ -37,7 +37,7 @@ from gptoss_agent.tools.registry import tool
 
 __all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "left_out_of_commit", "undo",
            "dirty_paths",
-           "diff_text", "status_text", "current_branch", "repository_root"]
+           "diff_text", "current_branch", "repository_root"]
 
 DIFF_CAP = 2 * 2**20
 
@@ -92,10 +92,6 @@ def dirty_paths(workspace: Path) -> set[str]:
         return {path for _, path in status_entries(workspace)}
     except HostGitError as exc:
         raise GitError(str(exc)) from None
-
-
-def status_text(workspace: Path) -> str:
-    return _git(workspace, "status", "--short", "--branch", check=True).text
 
 
 def current_branch(workspace: Path) -> str | None:

@@ -266,7 +266,7 @@ class Workspace:
         over `max_bytes` (with `truncate`, their first `max_bytes` instead).
         """
         if not allow_secrets and is_secret_path(PurePosixPath(*self.parts(path) or ("",))):
-            raise PathRefused(f"{path}: looks like a secret (credentials, keys); the user has not allowed reading it")
+            raise PathRefused(f"{path}: looks like a secret (credentials, keys); the agent does not read such files")
         try:
             fd, parts = self.open(path, _READ, follow_inside=follow_inside)
         except OSError as exc:
@@ -333,7 +333,7 @@ class Workspace:
         if any(part.lower() == ".git" for part in parts):
             raise PathRefused(f"{path}: writing inside .git is not allowed")
         if not allow_secrets and is_secret_path("/".join(parts)):
-            raise PathRefused(f"{path}: looks like a secret (credentials, keys); the user has not allowed writing it")
+            raise PathRefused(f"{path}: looks like a secret (credentials, keys); the agent does not write such files")
         current = os.dup(self.fd)
         try:
             for index, name in enumerate(parts):
@@ -574,7 +574,7 @@ def resolve(workspace: Path, path: str, *, for_write: bool = False, allow_secret
             except FileNotFoundError:
                 relative = "/".join(space.parts(path)) or "."
             if not allow_secrets and is_secret_path(relative):
-                raise PathRefused(f"{path}: looks like a secret (credentials, keys); the user has not allowed it")
+                raise PathRefused(f"{path}: looks like a secret (credentials, keys); the agent does not use such files")
         return Path(space.real) / relative if relative != "." else Path(space.real)
 
 

@@ -330,7 +330,7 @@ def _read_regular(path: Path, limit: int, *, follow: bool = False) -> bytes:
 def write_report(path: Path, text: str) -> None:
     """Write a report beside the plan: never through a link at its name (the repository may ship one)."""
     try:
-        from gptoss_agent.tools.paths import write_new_file
+        from gptoss_agent.agent.operations import write_new_file
     except ImportError:  # pragma: no cover - the shared helper not there yet
         write_new_file = _write_new_file
     write_new_file(path, text.encode(errors="backslashreplace"), mode=0o644)  # a lone surrogate is shown, not fatal

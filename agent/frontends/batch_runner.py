@@ -62,8 +62,7 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
     """Every task through the one composition root (agent/runtime.py): the same flags, settings and tools as exec."""
     from gptoss_agent.agent.model.backends.factory import describe
     from gptoss_agent.agent.config import cli_flag
-    from gptoss_agent.tools import git as git_tools
-    from gptoss_agent.tools.files import repo_files
+    from gptoss_agent.agent.operations import repository_operations
 
     if options.no_commit:
         raise SetupError("batch keeps each task's work only as a commit on the task's branch, so --no-commit "
@@ -78,11 +77,11 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
 
     root = workspace_root(options.cwd)
     try:
-        defaults, tasks = load_plan(plan_path, repo_files(root))
+        defaults, tasks = load_plan(plan_path, repository_operations(root).repo_files())
         Manifest(plan_path.with_suffix(".manifest.jsonl")).check_target()
     except PlanError as exc:
         raise SetupError(str(exc)) from None
-    dirty = git_tools.dirty_paths(root) - {_relative(plan_path, root), *_batch_files(plan_path, root)}
+    dirty = repository_operations(root).dirty_paths() - {_relative(plan_path, root), *_batch_files(plan_path, root)}
     if dirty and not options.allow_dirty:
         raise SetupError("the repository has uncommitted changes (" + ", ".join(sorted(dirty)[:5]) +
                          "); tasks start from HEAD and never include them. Commit or stash them, or pass --allow-dirty")
@@ -173,19 +172,17 @@ def _backends(settings, codec, model_path, tasks: list[BatchTask]):
 def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, settings, model: LoadedModel,
               json_mode: bool, lock: threading.Lock, force: bool) -> TaskOutcome:
     from gptoss_agent.agent.session import sessions_dir
-    from gptoss_agent.tools import git as git_tools
-    from gptoss_agent.tools.sandbox import run_trusted
-    from gptoss_agent.tools.tests import run_test_suite
+    from gptoss_agent.agent.operations import OperationFailed, trusted_git
 
     started = time.monotonic()
     branch = _free_branch(root, branch, force)
     if branch is None:
         return TaskOutcome(task.id, "error", branch or "", reason="its branch already exists (use --force)")
     worktree = sessions_dir().parent / "worktrees" / branch.replace("/", "_")
-    made = run_trusted(["git", "worktree", "add", "-q", "-b", branch, str(worktree), "HEAD"], cwd=root)
+    made = trusted_git(["worktree", "add", "-q", "-b", branch, str(worktree), "HEAD"], cwd=root)
     if made.returncode != 0:
         return TaskOutcome(task.id, "error", branch, reason=made.stderr.decode(errors="replace").strip())
-    base = run_trusted(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
+    base = trusted_git(["rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
     outcome = TaskOutcome(task.id, "failed", branch)
     try:
         workspace = make_workspace(worktree, task_settings(settings, options, task), baseline_dirty=frozenset())
@@ -197,7 +194,7 @@ def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, 
         outcome = replace(outcome, steps=result.steps, tokens=result.completion_tokens)
         problem = "" if result.status == "completed" else f"the agent stopped: {result.status} {result.reason}".strip()
         if workspace.settings.test_cmd:
-            report = run_test_suite(workspace.ctx)
+            report = runtime.operations.run_tests()
             outcome = replace(outcome, tests=f"{report.passed} passed, {report.failed + report.errors} failed")
             if not report.green and not problem:
                 problem = "tests fail: " + (", ".join(report.failing_ids[:5]) or f"exit code {report.exit_code}")
@@ -207,13 +204,13 @@ def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, 
         if outcome.status != "done":
             message = f"[gptoss-agent: {outcome.status}] {message}"
         try:
-            git_tools.commit_changes(workspace.ctx, message)
-        except git_tools.GitError as exc:
+            runtime.operations.commit(message)
+        except OperationFailed as exc:
             if not str(exc).startswith("nothing to commit"):  # nothing changed: the branch stays at HEAD
                 outcome = replace(outcome, status="error", reason=f"not committed: {exc}")
-        head = run_trusted(["git", "rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
+        head = trusted_git(["rev-parse", "HEAD"], cwd=worktree).stdout.decode().strip()
         if head and head != base:
-            stat = run_trusted(["git", "diff", "--numstat", base, head], cwd=worktree).stdout.decode()
+            stat = trusted_git(["diff", "--numstat", base, head], cwd=worktree).stdout.decode()
             rows = [line.split("\t") for line in stat.splitlines() if line.count("\t") == 2]
             outcome = replace(outcome, commit=head, files=[r[2] for r in rows],
                               added=sum(int(r[0]) for r in rows if r[0].isdigit()),
@@ -223,7 +220,7 @@ def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, 
     except Exception as exc:  # one task's failure must not end the batch
         outcome = replace(outcome, status="error", reason=f"{type(exc).__name__}: {exc}")
     finally:
-        run_trusted(["git", "worktree", "remove", "--force", str(worktree)], cwd=root)
+        trusted_git(["worktree", "remove", "--force", str(worktree)], cwd=root)
     return replace(outcome, seconds=round(time.monotonic() - started, 2))
 
 
@@ -233,14 +230,14 @@ def _confirmed(root: Path, outcome: TaskOutcome) -> TaskOutcome:
     A manifest is a file anyone could have edited: its branch must be a valid branch
     name that exists, and its commit must be that branch's tip.
     """
-    from gptoss_agent.tools.sandbox import run_trusted
+    from gptoss_agent.agent.operations import trusted_git
 
     if outcome.status != "done" or not outcome.commit:
         return outcome
-    valid = run_trusted(["git", "check-ref-format", "--branch", outcome.branch], cwd=root)
+    valid = trusted_git(["check-ref-format", "--branch", outcome.branch], cwd=root)
     if valid.returncode != 0 or valid.stdout.decode(errors="replace").strip() != outcome.branch:
         return replace(outcome, status="error", commit=None, reason="the manifest names an invalid branch")
-    tip = run_trusted(["git", "rev-parse", "--verify", "-q", f"refs/heads/{outcome.branch}^{{commit}}"], cwd=root)
+    tip = trusted_git(["rev-parse", "--verify", "-q", f"refs/heads/{outcome.branch}^{{commit}}"], cwd=root)
     if tip.returncode != 0:
         return replace(outcome, status="error", commit=None, reason=f"branch {outcome.branch} does not exist")
     if tip.stdout.decode(errors="replace").strip() != outcome.commit:
@@ -250,10 +247,10 @@ def _confirmed(root: Path, outcome: TaskOutcome) -> TaskOutcome:
 
 
 def _free_branch(root: Path, branch: str, force: bool) -> str | None:
-    from gptoss_agent.tools.sandbox import run_trusted
+    from gptoss_agent.agent.operations import trusted_git
 
     def exists(name: str) -> bool:
-        return run_trusted(["git", "rev-parse", "--verify", "-q", f"refs/heads/{name}"], cwd=root).returncode == 0
+        return trusted_git(["rev-parse", "--verify", "-q", f"refs/heads/{name}"], cwd=root).returncode == 0
 
     if not exists(branch):
         return branch

@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", dest="tui_model", metavar="PATH", help="(interactive) GGUF path")
     parser.add_argument("--backend", dest="tui_backend", metavar="BACKEND",
                         help="(interactive) llama | replay:FILE | http://HOST:PORT")
+    parser.add_argument("--server-model", dest="tui_server_model", metavar="NAME",
+                        help="(interactive) the model an http:// backend is asked for (default: the server's own)")
     parser.add_argument("--approval", dest="tui_approval", metavar="MODE",
                         choices=["read-only", "ask", "auto-edit", "full-auto"],
                         help="(interactive) read-only | ask | auto-edit | full-auto: when to ask before a change "
@@ -88,6 +90,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cwd", default=".", help="the repository to work in")
     parser.add_argument("--model", help="GGUF path")
     parser.add_argument("--backend", help="llama | replay:FILE | http://HOST:PORT")
+    parser.add_argument("--server-model", metavar="NAME",
+                        help="the model an http:// backend is asked for (default: the server's own)")
     parser.add_argument("--reasoning", choices=["low", "medium", "high"])
     parser.add_argument("--approval", choices=["read-only", "ask", "auto-edit", "full-auto"])
     parser.add_argument("--max-steps", type=_positive_int, metavar="N")
@@ -165,7 +169,8 @@ def _options_from(args: argparse.Namespace):
     from gptoss_agent.agent.runtime import RunOptions
 
     return RunOptions(
-        cwd=args.cwd, model=args.model, backend=args.backend, reasoning=args.reasoning, approval=args.approval,
+        cwd=args.cwd, model=args.model, backend=args.backend, server_model=args.server_model,
+        reasoning=args.reasoning, approval=args.approval,
         max_steps=args.max_steps, json=args.json, test_cmd=args.test_cmd,
         test_timeout=args.test_timeout, no_commit=args.no_commit,
         allow_dirty=getattr(args, "allow_dirty", False), sandbox=args.sandbox, allow_remote=args.allow_remote,
@@ -220,30 +225,28 @@ def _tui(args: argparse.Namespace) -> int:
 
 def _run_tui(args: argparse.Namespace, type_ahead: str = "") -> int:
     from gptoss_agent.agent.frontends import headless
-    from gptoss_agent.agent.model import discovery as models
     from gptoss_agent.agent.config import ConfigError, load_settings
     from gptoss_agent.agent.frontends.tui.app import GptossApp, ModelMissing
+    from gptoss_agent.agent.runtime import missing_model
 
     options = headless.RunOptions(cwd=".", model=args.tui_model, backend=args.tui_backend,
-                                  allow_any_model=args.tui_allow_any_model)
+                                  server_model=args.tui_server_model, allow_any_model=args.tui_allow_any_model)
     try:
         root = headless.workspace_root(options.cwd)
         settings = load_settings(root)
     except (headless.SetupError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
-    def connect(model_override, progress, sink):
+    def connect(model_override, progress, sink, cancel_load):
         if model_override:
             options.model = model_override
         workspace = headless.prepare_workspace(options, notify=sink)  # repository settings refused, sandbox off
-        if workspace.settings.backend == "llama":
-            found = models.search(workspace.settings.model, allow_any_model=workspace.settings.allow_any_model)
-            if found.chosen is None:
-                named = next((f"{place.path.name}: {place.note}" for place in found.places  # the file the user named
-                              if place.label in ("--model", "GPTOSS_AGENT_MODEL") and place.path and place.note), None)
-                raise ModelMissing(found.describe(), models.PULL_COMMAND, refused=named)
+        missing = missing_model(workspace.settings)
+        if missing is not None:
+            places, fetch, named = missing
+            raise ModelMissing(places, fetch, refused=named)
         return headless.build_runtime(options, task="(interactive session)", sink=sink, workspace=workspace,
-                                      on_progress=progress)
+                                      on_progress=progress, cancel_load=cancel_load)
 
     app = GptossApp(connect, approval=args.tui_approval or settings.approval or "ask", repo=root,
                     type_ahead=type_ahead)
@@ -261,10 +264,9 @@ def _sessions(args: argparse.Namespace) -> int:
 
 def _map(args: argparse.Namespace) -> int:
     from gptoss_agent.agent.frontends import headless
-    from gptoss_agent.agent.model import discovery as models, vocab
     from gptoss_agent.agent.config import ConfigError, load_settings
-    from gptoss_agent.tools.files import repo_files
-    from gptoss_agent.tools.repomap import build_map
+    from gptoss_agent.agent.operations import repository_operations
+    from gptoss_agent.agent.runtime import token_counter
 
     try:
         root = headless.workspace_root(args.cwd)
@@ -272,17 +274,10 @@ def _map(args: argparse.Namespace) -> int:
     except (headless.SetupError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
     budget = args.tokens if args.tokens is not None else settings.map_tokens
-
-    def counter():
-        from gptoss_agent.agent.model.harmony import HarmonyCodec
-
-        chosen = models.search(settings.model).chosen
-        try:
-            return HarmonyCodec.load(vocab.ensure_vocabulary([chosen] if chosen else [])).count
-        except vocab.VocabularyError as exc:
-            raise UsageError(str(exc)) from None
-
-    result = build_map(root, repo_files(root), budget, counter, args.focus)
+    try:
+        result = repository_operations(root).repo_map(budget, token_counter(settings), args.focus)
+    except headless.SetupError as exc:  # no vocabulary to count the map's tokens with
+        raise UsageError(str(exc)) from None
     from gptoss_agent.agent.safe_text import block
 
     print(block(result.text))  # names from repository files: shown, never obeyed by the terminal
@@ -295,13 +290,13 @@ def _map(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from gptoss_agent.agent.model import discovery as models, vocab
-    from gptoss_agent.tools.sandbox import detect, sandbox_properties
+    from gptoss_agent.agent.operations import sandbox_report
 
-    report = detect(args.sandbox)
+    report, properties = sandbox_report(args.sandbox)
     print(f"sandbox: {report.mechanism or 'UNAVAILABLE'}: {report.reason}")
     for check in report.checks:
         print(f"  - {check}")
-    for prop in sandbox_properties(report.mechanism):
+    for prop in properties:
         print(f"  [{'holds' if prop.holds else 'DOES NOT HOLD'}] {prop.name}" + (f": {prop.detail}" if prop.detail else ""))
     _doctor_python(args.cwd)
     _doctor_llama()
@@ -318,8 +313,8 @@ def _doctor_python(cwd: str) -> None:
 
     from gptoss_agent.agent.config import ConfigError, load_settings_with_origins
     from gptoss_agent.agent.frontends.headless import SetupError, workspace_root
+    from gptoss_agent.agent.operations import python_env_lines
     from gptoss_agent.agent.safe_text import line
-    from gptoss_agent.tools.python_env import detect as detect_python, doctor_lines
 
     try:
         root = workspace_root(cwd)
@@ -330,7 +325,7 @@ def _doctor_python(cwd: str) -> None:
     except ConfigError as exc:
         print(f"python: {line(str(exc))}")
         return
-    for text in doctor_lines(detect_python(root, override=loaded.settings.python)):
+    for text in python_env_lines(root, loaded.settings.python):
         print(line(text))  # folder names come from the repository and the user's disk
     report = loaded.repo_report
     if report is not None and "python" in report.ignored:  # the repository may not choose what runs its code

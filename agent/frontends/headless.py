@@ -117,13 +117,11 @@ def workspace_root(cwd: str) -> Path:
     path = Path(cwd).expanduser().resolve()
     if not path.is_dir():
         raise SetupError(f"--cwd {cwd}: no such folder")
-    # tools.host_git, not tools.git: this runs before the TUI's first frame, and tools.git's imports
-    # (the tool registry, the sandbox, attribution) can wait for the model's loading worker.
-    from gptoss_agent.tools.host_git import HostGitError, find_root, validate
+    from gptoss_agent.agent.operations import OperationFailed, repository_root
 
     try:  # found and validated without running git: nothing the repository controls can run here
-        return validate(find_root(path)).root
-    except HostGitError as exc:
+        return repository_root(path)
+    except OperationFailed as exc:
         raise SetupError(str(exc)) from None
 
 
@@ -149,14 +147,7 @@ def repo_map_for(runtime: "Runtime", focus_text: str, extra_focus=()) -> str:
     budget = runtime.settings.map_tokens
     if budget <= 0:
         return ""
-    from gptoss_agent.tools.files import repo_files
-    from gptoss_agent.tools.repomap import build_map, mentioned_files
-    from gptoss_agent.tools.repomap_rank import mentioned_identifiers
-
-    files = repo_files(runtime.ctx.workspace)
-    focus = mentioned_files(focus_text, files) + list(extra_focus)
-    return build_map(runtime.ctx.workspace, files, budget, lambda: runtime.ctx.count_tokens, focus,
-                     mentioned=mentioned_identifiers(focus_text)).text
+    return runtime.operations.focused_map(budget, focus_text, extra_focus)
 
 
 class _CancelOnInterrupt:
@@ -236,9 +227,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     Events: run_started, tests, then per attempt the agent's events, tests and
     attempt_finished; commit; exactly one run_finished with the true outcome, last.
     """
-    from gptoss_agent.tools import git as git_tools
-    from gptoss_agent.tools.commit_message import prefixed_subject
-    from gptoss_agent.tools.tests import format_report, run_test_suite
+    from gptoss_agent.agent.operations import OperationFailed, WorkspaceOperations, commit_subject
 
     sink = printer(options)
     task = "Make the failing tests pass."
@@ -247,9 +236,10 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
         raise SetupError("fix runs the tests and edits files, which read-only approval forbids; "
                          "use --approval ask, auto-edit or full-auto")
     ctx = workspace.ctx
+    operations = WorkspaceOperations(ctx)
     started = time.monotonic()
     check_before_fix(ctx, options.allow_dirty)  # refusals come before the suite runs, never after
-    report = run_test_suite(ctx)
+    report = operations.run_tests()
     if report.green and _no_results(report):  # exit 0 and nothing run: no proof the suite passes
         sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
         sink(TestsReported.from_report(report))
@@ -305,7 +295,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     emit(TestsReported.from_report(report))
     failing_files = sorted({f.test_id.split("::")[0] for f in report.failures})
     start_agent(runtime, "", failing_files)
-    message = prompts.render("fix", failures=format_report(report))
+    message = prompts.render("fix", failures=operations.test_report_text(report))
     if environment.problems:  # some failures are environmental: the user is told, the model leaves them
         sink(Notice(environment_message(ctx, environment)))
         message += "\n\n" + model_note(environment) + " Leave those alone; fix the others."
@@ -318,7 +308,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
             if result.status != "completed":
                 attempt_finished(attempt, result.status)
                 return finish(result.status, result.reason or f"attempt {attempt} ended: {result.status}")
-            report = run_test_suite(ctx)
+            report = operations.run_tests()
             if cancel.is_set():  # Ctrl-C stopped the check run: its result says nothing about the fix
                 attempt_finished(attempt, "cancelled", "cancelled by the user while the tests ran")
                 return finish("cancelled", "cancelled by the user while the tests ran; the agent's changes are "
@@ -335,9 +325,9 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                                                       emit=emit, finish=finish)
                 if options.no_commit:
                     return finish("completed", "the test suite passes; not committed (--no-commit)")
-                title = prefixed_subject("Fix failing tests: ", result.final or "")
+                title = commit_subject("Fix failing tests: ", result.final or "")
                 try:
-                    left_out = {path: why for path, why in git_tools.left_out_of_commit(ctx).items()
+                    left_out = {path: why for path, why in operations.left_out_of_commit().items()
                                 if not why.startswith("ignored")}  # .gitignore'd files are never committed
                     if left_out:  # committing the rest would record a commit that does not hold the fix
                         reason = ("the test suite passes, but the fix is not committed: " +
@@ -345,8 +335,8 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                                   ". The agent's changes are in the work tree for you to review and commit")
                         emit(ErrorRaised(reason))
                         return finish("failed", reason)
-                    sha, _, _ = git_tools.commit_changes(ctx, title, tests=_tests_line(report))
-                except git_tools.GitError as exc:
+                    sha, _ = operations.commit(title, tests=_tests_line(report))
+                except OperationFailed as exc:
                     emit(ErrorRaised(str(exc)))
                     return finish("failed", f"the test suite passes, but the commit failed: {exc}")
                 emit(Committed(sha, title))
@@ -361,7 +351,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
             if runtime.settings.reasoning != "high":
                 agent.set_reasoning("high")  # a failed attempt earns more thinking
                 sink(Notice("raised reasoning effort to high after a failed attempt"))
-            message = "The test suite still fails:\n" + format_report(report)
+            message = "The test suite still fails:\n" + operations.test_report_text(report)
     reason = f"the tests still fail after {max_attempts} attempts"
     emit(ErrorRaised(reason))
     return finish("failed", reason)
@@ -371,26 +361,23 @@ def check_before_fix(ctx, allow_dirty: bool) -> None:
     """What makes `fix` pointless, checked before anything long runs: a `python` setting that names no
     interpreter, and a work tree holding the user's uncommitted work (untracked environments, caches and
     build outputs are not work: tools/untracked_noise.py)."""
-    from gptoss_agent.tools.attribution import status_entries
-    from gptoss_agent.tools.host_git import HostGitError
-    from gptoss_agent.tools.untracked_noise import user_changes
+    from gptoss_agent.agent.operations import OperationFailed, WorkspaceOperations
 
     env = getattr(ctx.sandbox, "python_env", None)
     if env is not None and env.problems:
         raise SetupError("; ".join(env.problems) + " (set python with --python, your config or GPTOSS_AGENT_PYTHON)")
     if allow_dirty:
         return
-    try:
-        entries = status_entries(ctx.workspace)
-    except HostGitError as exc:
-        raise SetupError(str(exc)) from None
     inside = []
     if env is not None and env.prefix is not None:
         try:  # the folder as named, never where a link leads (`.venv -> src` must not make src/ noise)
             inside = [str(Path(os.path.normpath(env.prefix)).relative_to(ctx.workspace))]
         except ValueError:
             inside = []
-    work = user_changes(entries, inside, Path(ctx.workspace))
+    try:
+        work = WorkspaceOperations(ctx).user_changes(inside)
+    except OperationFailed as exc:
+        raise SetupError(str(exc)) from None
     if work:  # file names are the repository's (or a command's): escaped, never raw terminal text
         raise SetupError("the work tree has uncommitted changes (" + ", ".join(safe_line(p) for p in sorted(work)[:5])
                          + "); commit or stash them, or pass --allow-dirty (they will be left alone)")
@@ -416,22 +403,22 @@ def _no_results_message(ctx, report) -> str:
 
 def environment_diagnosis(ctx, report):
     """Which of the report's failures no edit can fix (tools/environment_problems.py)."""
-    from gptoss_agent.tools.environment_problems import diagnose_report
+    from gptoss_agent.agent.operations import WorkspaceOperations
 
-    return diagnose_report(ctx, report)
+    return WorkspaceOperations(ctx).environment_diagnosis(report)
 
 
 def environment_message(ctx, diagnosis) -> str:
-    from gptoss_agent.tools.environment_problems import user_message
+    from gptoss_agent.agent.operations import WorkspaceOperations
 
-    return user_message(ctx, diagnosis)
+    return WorkspaceOperations(ctx).environment_message(diagnosis)
 
 
 def model_note(diagnosis) -> str:
     """What the model reads about them (no test ids: those are the repository's text, kept in the fence)."""
-    from gptoss_agent.tools.environment_problems import model_note as note
+    from gptoss_agent.agent.operations import environment_model_note
 
-    return note(diagnosis)
+    return environment_model_note(diagnosis)
 
 
 def _only_known_environment(ctx, report, baseline):
@@ -446,26 +433,25 @@ def _only_known_environment(ctx, report, baseline):
 
 def _fix_with_environment_left(ctx, left, *, options, result, report, emit, finish):
     """Commit a fix whose only remaining failures are environmental, then exit 2: the user must still act."""
-    from gptoss_agent.tools import git as git_tools
-    from gptoss_agent.tools.commit_message import prefixed_subject
+    from gptoss_agent.agent.operations import OperationFailed, WorkspaceOperations, commit_subject
 
+    operations = WorkspaceOperations(ctx)
     still = (f"{len(left.explained)} test(s) still fail for an environment reason: "
              + "; ".join(problem.message() for problem in left.problems))
     if options.no_commit:
         finish("completed", "the other tests pass; not committed (--no-commit); " + still)
         return EXIT_USAGE
-    title = prefixed_subject("Fix failing tests: ", result.final or "")
+    title = commit_subject("Fix failing tests: ", result.final or "")
     try:
-        left_out = {path: why for path, why in git_tools.left_out_of_commit(ctx).items()
+        left_out = {path: why for path, why in operations.left_out_of_commit().items()
                     if not why.startswith("ignored")}
         if left_out:
             reason = ("the fix is not committed: " + "; ".join(f"{p} {why}" for p, why in sorted(left_out.items()))
                       + ". The agent's changes are in the work tree for you to review and commit")
             emit(ErrorRaised(reason))
             return finish("failed", reason)
-        sha, _, _ = git_tools.commit_changes(ctx, title, tests=_tests_line(report) + " (the failures left are "
-                                             "environmental)")
-    except git_tools.GitError as exc:
+        sha, _ = operations.commit(title, tests=_tests_line(report) + " (the failures left are environmental)")
+    except OperationFailed as exc:
         emit(ErrorRaised(str(exc)))
         return finish("failed", f"the commit failed: {exc}")
     emit(Committed(sha, title))

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from gptoss_agent.agent.frontends.acp.files import BUSY_TREE, EditorFiles, EditorWorkspace, tree_lock
+from gptoss_agent.tools.editor_files import BUSY_TREE, EditorFiles, EditorWorkspace, tree_lock
 from tests.acp.harness import RecordingClient, prompt_once, run
 from tests.fixtures.repos import FIX_PATCH, call, final, write_replay
 

@@ -103,7 +103,6 @@ def test_host_git_never_descends_into_a_nested_repository(repo, tmp_path, commit
     dirty = git_tools.dirty_paths(repo)
     git_tools.diff_text(repo)
     repo_files(repo)
-    git_tools.status_text(repo)
     assert markers(tmp_path) == []
     assert not any(p.startswith("vendor/lib/") and not p.endswith("/") for p in dirty)
 

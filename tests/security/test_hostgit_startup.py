@@ -82,9 +82,9 @@ def test_batch_start_up_with_an_invalid_plan_runs_nothing_from_the_repository(tm
 def test_map_and_the_tui_git_scan_run_nothing_from_the_repository(tmp_path, evidence, vocab_dir):
     repo = hostile_repo(tmp_path / "project", evidence)
     agent("map", cwd=repo)
-    from gptoss_agent.agent.frontends.tui.app import _git_state
+    from gptoss_agent.agent.operations import repository_operations  # what the TUI's git scan calls
 
-    assert _git_state(repo).startswith("main")
+    assert repository_operations(repo).git_state().startswith("main")
     assert markers(evidence) == []
 
 

@@ -43,7 +43,7 @@ def test_tui_session_on_a_hostile_repository_runs_nothing_it_controls(tmp_path, 
     replay = tmp_path / "replay.json"
     replay.write_text(json.dumps([call("repo_browser.apply_patch", {"patch": FIX_PATCH}), final("Fixed.")]))
 
-    def connect(model_override, progress, sink):
+    def connect(model_override, progress, sink, cancel_load=None):
         options = RunOptions(cwd=str(repo), backend=f"replay:{replay}")
         progress(1.0)
         return build_runtime(options, task="tui", sink=sink, workspace=prepare_workspace(options))

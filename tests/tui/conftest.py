@@ -25,7 +25,7 @@ def make_app(repo, tmp_path):
         replay = tmp_path / f"replay-{len(list(tmp_path.glob('replay-*')))}.json"
         replay.write_text(json.dumps(completions))
 
-        def connect(model_override, progress, sink):
+        def connect(model_override, progress, sink, cancel_load=None):
             if loading is not None:  # the model "loads" until the test lets it finish
                 progress(0.5)
                 loading.wait(30)

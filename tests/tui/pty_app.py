@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 def main(repo: str, replay: str, result_path: str, approval: str = "ask", type_ahead: str = "") -> None:
     from gptoss_agent.agent.frontends.tui.app import GptossApp
 
-    def connect(model_override, progress, sink):
+    def connect(model_override, progress, sink, cancel_load=None):
         from gptoss_agent.agent.frontends.headless import RunOptions, build_runtime, prepare_workspace
 
         options = RunOptions(cwd=repo, backend=f"replay:{replay}")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_a_second_enter_in_the_path_field_is_ignored_not_a_crash(repo):
     asked = []
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         asked.append(model)
         raise ModelMissing(PLACES, models.PULL_COMMAND, refused=f"{model}: no such file" if model else None)
 
@@ -42,7 +42,7 @@ async def test_a_second_enter_in_the_path_field_is_ignored_not_a_crash(repo):
 async def test_the_no_model_screen_says_how_to_quit_names_backend_and_keeps_what_was_typed(repo):
     release = threading.Event()
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         release.wait(30)
         raise ModelMissing(PLACES, models.PULL_COMMAND)
 
@@ -64,7 +64,7 @@ async def test_the_no_model_screen_says_how_to_quit_names_backend_and_keeps_what
 
 @asynctest
 async def test_ctrl_c_on_the_no_model_screen_quits_at_once(repo):
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         raise ModelMissing(PLACES, models.PULL_COMMAND)
 
     app = GptossApp(connect, timings=False, animate=False, repo=repo)
@@ -80,11 +80,11 @@ async def test_after_a_failed_start_model_path_loads_another_and_undo_clear_work
     good = make_app([final("Loaded and answering.")])
     tries = []
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         tries.append(model)
         if model is None:
             raise RuntimeError("llama.cpp: failed to load model from broken.gguf")
-        return good._connect(model, progress, sink)
+        return good._connect(model, progress, sink, cancel_load)
 
     app = GptossApp(connect, timings=False, animate=False, repo=repo)
     async with app.run_test(size=(100, 30)) as pilot:

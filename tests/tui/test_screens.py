@@ -26,7 +26,7 @@ PLACES = "\n".join(f"  {label:<22} {path}\n  {'':<22} → {note}" for label, pat
 async def test_at_80x24_the_no_model_screen_shows_the_command_the_field_and_what_was_searched(repo):
     asked = []
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         asked.append(model)
         raise ModelMissing(PLACES, models.PULL_COMMAND)
 

@@ -53,7 +53,7 @@ PLACES = ("  --model                (not set)\n  GPTOSS_AGENT_MODEL     (not set
 def test_startup_while_the_model_loads(snap_compare):
     release = threading.Event()
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         progress(0.4)
         release.wait(3)
         raise RuntimeError("test over")
@@ -69,7 +69,7 @@ def test_startup_while_the_model_loads(snap_compare):
 def test_no_model_screen(snap_compare, size):
     """The command and the path field always fit; what was searched (two lines a place, as
     `models.search().describe()` prints it) takes the rows left and scrolls at 80×24."""
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         raise ModelMissing(SEARCHED, PULL_COMMAND)
 
     assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZES[size],
@@ -107,7 +107,7 @@ def test_working_with_a_queued_message(snap_compare, make_app, size):
 
 
 def test_help_screen(snap_compare):
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         raise ModelMissing(PLACES, "gptoss-agent model pull")
 
     assert snap_compare(GptossApp(connect, timings=False, animate=False, repo=REPO), terminal_size=SIZE, press=["f1"])
@@ -164,7 +164,7 @@ def test_approval_of_a_command_with_hidden_characters_at_80x24(snap_compare, mak
 def test_a_message_typed_while_the_model_loads_waits_visibly_at_80x24(snap_compare):
     release = threading.Event()
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         progress(0.4)
         release.wait(5)
         raise RuntimeError("test over")

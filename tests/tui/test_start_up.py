@@ -24,7 +24,7 @@ def transcript_order(app, *needles) -> list[int]:
 async def test_a_model_that_cannot_start_says_so_and_keeps_every_queued_message(repo):
     release = threading.Event()
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         progress(0.3)
         release.wait(30)
         raise RuntimeError("llama.cpp: failed to load model from gpt-oss-20b.gguf")
@@ -125,7 +125,7 @@ async def test_type_ahead_is_read_as_textual_reads_keys_ctrl_j_is_a_new_line_not
 async def test_diff_where_git_fails_says_so_and_the_app_goes_on(tmp_path):
     loading = threading.Event()
 
-    def connect(model, progress, sink):
+    def connect(model, progress, sink, cancel_load=None):
         loading.wait(30)
         raise RuntimeError("test over")
 

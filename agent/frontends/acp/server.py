@@ -7,7 +7,7 @@ thread, and shares the loaded model with the others (generation serialised).
 The loop's events become `session/update`s (agent/acp_mapping.py), approvals
 become `session/request_permission`, approval modes become session modes, and
 the editor's file system is used for the file tools when it offers it
-(agent/acp_files.py), inside our checks. The process around it (descriptors,
+(tools/editor_files.py), inside our checks. The process around it (descriptors,
 the instant handshake) is agent/acp_main.py; the checked wire, agent/acp_wire.py.
 """
 
@@ -393,9 +393,7 @@ class AcpServer:
         runtime.agent.approver = session.approve
         files = self._editor_files(session)
         if files is not None:
-            from gptoss_agent.agent.frontends.acp.files import editor_registry
-
-            runtime.agent.registry = editor_registry(runtime.agent.registry, files)
+            runtime.use_editor_files(files)
             session.files = files
         session.log = runtime.session
         session.runtime = runtime
@@ -404,7 +402,7 @@ class AcpServer:
         fs = self.client_fs
         if fs is None or not (fs.read_text_file or fs.write_text_file):
             return None
-        from gptoss_agent.agent.frontends.acp.files import EditorFiles
+        from gptoss_agent.agent.operations import editor_files
 
         def read_text(path: str) -> str | None:
             try:
@@ -443,8 +441,8 @@ class AcpServer:
                 told.add(why)
                 session.post(thought(block(why) + "\n"))
 
-        return EditorFiles(read_text=read_text if fs.read_text_file else None,
-                           write_text=write_text if fs.write_text_file else None, unsafe=unsafe, notify=notify)
+        return editor_files(read_text=read_text if fs.read_text_file else None,
+                            write_text=write_text if fs.write_text_file else None, unsafe=unsafe, notify=notify)
 
     def _restore(self, session: EditorSession, record, model) -> None:
         """(worker thread) A recorded session: its runtime, its conversation, and its history as updates."""
@@ -456,7 +454,7 @@ class AcpServer:
 
     def _command(self, session: EditorSession, name: str) -> tuple[str, str]:
         """(worker thread) A slash command: its result as a message."""
-        from gptoss_agent.agent.frontends.acp.files import tree_lock
+        from gptoss_agent.agent.operations import tree_lock
 
         if name == "compact":
             return self._run_command(session, name)
@@ -465,25 +463,23 @@ class AcpServer:
 
     def _run_command(self, session: EditorSession, name: str) -> tuple[str, str]:
         from gptoss_agent.agent.frontends.acp.fences import fenced_block
-        from gptoss_agent.tools import git as git_tools
+        from gptoss_agent.agent.operations import OperationFailed
 
-        ctx = session.runtime.ctx
+        operations = session.runtime.operations
         if name == "compact":
             done = session.runtime.agent.compact(session.cancel)
             text = block("Context compacted." if done else "Compaction failed (the conversation is unchanged).")
         elif name == "undo":
             try:
-                text = block(git_tools.undo(ctx))
-            except git_tools.GitError as exc:
+                text = block(operations.undo())
+            except OperationFailed as exc:
                 text = block(f"undo: {exc}")
         elif name == "diff":
-            diff = git_tools.diff_text(ctx.workspace)
+            diff = operations.diff()
             text = fenced_block(diff.rstrip(), "diff") if diff.strip() else "No changes."
         else:
-            from gptoss_agent.tools.tests import format_report, run_test_suite
-
-            report = run_test_suite(ctx)
-            text = fenced_block(format_report(report))
+            report = operations.run_tests()
+            text = fenced_block(operations.test_report_text(report))
         session.post(message(text + "\n"))
         return ("cancelled" if session.cancel.is_set() else "completed"), ""
 

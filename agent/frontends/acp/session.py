@@ -59,7 +59,7 @@ class EditorSession:
         self.root = str(workspace.root)
         self.mode = mode
         self.runtime = None
-        self.files = None  # the editor's file system for the file tools (agent/acp_files.py), when offered
+        self.files = None  # the editor's file system for the file tools (tools/editor_files.py), when offered
         self.fresh = log_file is not None  # its log was created by this process (session/new), not loaded
         self.started = False
         self.busy = False
@@ -161,7 +161,7 @@ class EditorSession:
         choice = outcome.option_id
         reason = _reason(answer) or _reason(outcome)
         if choice in ("allow_once", "allow_always") and edits is not None and self.files is not None:
-            prefix = self.root.rstrip("/") + "/"  # the edit must write what the dialog showed (agent/acp_files.py)
+            prefix = self.root.rstrip("/") + "/"  # the edit must write what the dialog showed (tools/editor_files.py)
             self.files.approved = {e.path.removeprefix(prefix): e.new_text for e in edits}
         if choice == "allow_once":
             return
@@ -275,34 +275,13 @@ class EditorSession:
         from gptoss_agent.agent.frontends.acp.fences import command_preview, fenced_block
 
         if recipient == "repo_browser.apply_patch" and isinstance(arguments, dict):
-            from gptoss_agent.tools.patch import PatchError, apply_patch, parse_patch
-            from gptoss_agent.tools.paths import PathRefused, Workspace
+            from gptoss_agent.agent.operations import OperationFailed, editor_patch_preview
 
             patch = str(arguments.get("patch", ""))
             try:
-                with contextlib.ExitStack() as stack:
-                    if self.files is not None and self.files.read_text is not None:
-                        from gptoss_agent.agent.frontends.acp.files import EditorWorkspace
-
-                        space = stack.enter_context(EditorWorkspace(self.root, self.files))
-                        stack.enter_context(space.editor_turn())
-                    else:
-                        space = stack.enter_context(Workspace(self.root))
-                    seen: dict[str, str | None] = {}
-
-                    def read(name: str) -> str | None:
-                        if name not in seen:
-                            try:
-                                seen[name] = space.read(name, follow_inside=False)[0].decode("utf-8",
-                                                                                             errors="replace")
-                            except FileNotFoundError:
-                                seen[name] = None
-                        return seen[name]
-
-                    outcome = apply_patch(parse_patch(patch), read)
-                    return [FileEdit(f"{self.root.rstrip('/')}/{name}", read(name), text)
-                            for name, text in outcome.writes.items()], None
-            except (PatchError, OSError, PathRefused) as exc:
+                return [FileEdit(f"{self.root.rstrip('/')}/{name}", old, new)
+                        for name, old, new in editor_patch_preview(self.root, self.files, patch)], None
+            except OperationFailed as exc:
                 return None, fenced_block(f"{patch}\n\n(this patch will not apply: {exc})", "diff")
         if isinstance(arguments, dict) and "cmd" in arguments:
             return None, command_preview(arguments["cmd"])

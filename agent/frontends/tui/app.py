@@ -48,7 +48,8 @@ from gptoss_agent.agent.frontends.tui.widgets import (PlanPanel, PromptInput, Re
                                                       ToolCard, Transcript, UserEntry, WorkingIndicator, safe,
                                                       safe_diff)
 
-Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None]], Any]
+# (model path or None, load progress, event sink, cancel: set by Esc while the model loads) -> a runtime
+Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None], threading.Event], Any]
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to the transcript
 
@@ -156,6 +157,9 @@ class GptossApp(App[None]):
         self._git = ""
         self._weak: list[str] = []  # sandbox guarantees that do not hold on this machine
         self._cancel = threading.Event()
+        self._load_cancel = threading.Event()  # Esc while the model loads sets it; each load gets a fresh one
+        self._loading = False
+        self.load_cancelled = False  # the last load was cancelled (the status bar says so)
         self._busy = False
         self._started = False
         self._always: set[str] = set()
@@ -203,7 +207,14 @@ class GptossApp(App[None]):
         self._welcome()
         # The model loads once the first frame is on screen: its worker (imports, the sandbox probe, git)
         # would otherwise compete with the first frame for the interpreter and delay it.
-        self.call_after_refresh(self._load, None)
+        self.call_after_refresh(self._start_load, None)
+
+    def _start_load(self, model_path: str | None) -> None:
+        """Load the model in the worker, with a fresh cancel event for Esc."""
+        self._load_cancel = threading.Event()
+        self._loading = True
+        self.load_cancelled = False
+        self._load(model_path)
 
     async def _replay_early_keys(self, prompt: PromptInput) -> None:
         """Keys typed before the prompt existed, handled now, each one fully before the next.
@@ -293,7 +304,8 @@ class GptossApp(App[None]):
     def _load(self, model_path: str | None) -> None:
         try:
             self._ask_trust_for_repo_settings()
-            runtime = self._connect(model_path, lambda f: self._queue.append(("progress", f)), self._queue_event)
+            runtime = self._connect(model_path, lambda f: self._queue.append(("progress", f)), self._queue_event,
+                                    self._load_cancel)
         except Exception as exc:  # shown on screen, never a traceback
             self.post_message(RuntimeFailed(exc))
             return
@@ -330,6 +342,7 @@ class GptossApp(App[None]):
         return box.get("answer")
 
     def on_runtime_ready(self, message: RuntimeReady) -> None:
+        self._loading = False
         self.runtime = message.runtime
         self.runtime.agent.approver = self._approve
         self.query_one("#loading", ProgressBar).display = False
@@ -348,13 +361,20 @@ class GptossApp(App[None]):
 
     def on_runtime_failed(self, message: RuntimeFailed) -> None:
         error = message.error
+        self._loading = False
         if isinstance(error, ModelMissing):
             self.push_screen(NoModelScreen(error.places, error.fetch, refused=error.refused,
-                                           queued=list(self.outbox)), self._load)
+                                           queued=list(self.outbox)), self._start_load)
             return
         self.query_one("#loading", ProgressBar).display = False
         self.start_error = safe_text_line(error) or type(error).__name__
-        self._note(f"Could not start: {self.start_error}", style="bold red")
+        from gptoss_agent.agent.runtime import LoadCancelled
+
+        self.load_cancelled = isinstance(error, LoadCancelled)
+        if self.load_cancelled:
+            self._note("Model loading cancelled.", style="bold yellow")
+        else:
+            self._note(f"Could not start: {self.start_error}", style="bold red")
         self._note("/model PATH loads another GGUF without restarting; /diff, /undo and /clear work without "
                    "a model.", style="dim")
         if self.outbox:
@@ -382,9 +402,7 @@ class GptossApp(App[None]):
 
         Names that would need escaping to be shown (control, bidi, zero-width characters) are left
         out: a completion puts the name into the prompt as it is."""
-        from gptoss_agent.tools.files import repo_files
-
-        files = [name for name in repo_files(self.runtime.ctx.workspace) if safe_text_line(name) == name]
+        files = [name for name in self.runtime.operations.repo_files() if safe_text_line(name) == name]
         self.call_from_thread(self._files_listed, files)
 
     def _files_listed(self, files: list[str]) -> None:
@@ -521,19 +539,8 @@ class GptossApp(App[None]):
 
         arguments, _ = decode_arguments(call)
         if spec.recipient == "repo_browser.apply_patch":
-            from gptoss_agent.tools.patch import PatchError, apply_patch, parse_patch
-
             patch = arguments.get("patch", arguments.get("input", "")) if isinstance(arguments, dict) else arguments
-            root = self.runtime.ctx.workspace
-
-            def read(name: str) -> str | None:
-                path = root / name
-                return path.read_text(errors="surrogateescape") if path.is_file() else None
-
-            try:
-                return apply_patch(parse_patch(patch or ""), read).diff or patch, True
-            except (PatchError, OSError) as exc:
-                return f"{patch}\n\n(this patch will not apply: {exc})", False
+            return self.runtime.operations.patch_preview(patch)
         command = command_preview(arguments)
         return (command if command is not None else arguments_preview(arguments)), False
 
@@ -702,7 +709,7 @@ class GptossApp(App[None]):
         warning = None
         runtime = self.runtime
         if runtime is None and self.start_error is not None:
-            fields["model"] = "could not start"
+            fields["model"] = "load cancelled" if self.load_cancelled else "could not start"
             warning = "NO MODEL"
         elif runtime is None:
             fields["model"] = "loading…"
@@ -721,9 +728,7 @@ class GptossApp(App[None]):
                 fields["speed"] = f"{self._stats.speed:.0f} tok/s"
             if self._git:
                 fields["git"] = self._git
-            from gptoss_agent.tools.python_env import status_name  # the project's own venv or conda env, when it has one
-
-            if python := status_name(getattr(runtime.ctx.sandbox, "python_env", None)):
+            if python := runtime.operations.python_env_name():  # the project's own venv or conda env, when it has one
                 fields["python"] = python
             sandbox = runtime.ctx.sandbox.mechanism if runtime.ctx.sandbox else "off"
             fields["sandbox"] = sandbox + (f" ⚠{len(self._weak)}" if self._weak else "")
@@ -741,7 +746,7 @@ class GptossApp(App[None]):
     def _scan_git(self) -> None:
         """(worker) The branch and dirty mark for the status bar: git never runs on the UI thread."""
         if self.runtime is not None:
-            self.post_message(GitScanned(_git_state(self.runtime.ctx.workspace)))
+            self.post_message(GitScanned(self.runtime.operations.git_state()))
 
     def on_git_scanned(self, message: GitScanned) -> None:
         self._git = message.state
@@ -770,6 +775,9 @@ class GptossApp(App[None]):
         if self._busy:
             self._cancel.set()
             self._note("cancelling…", style="dim")
+        elif self._loading and self.runtime is None and not self._load_cancel.is_set():
+            self._load_cancel.set()  # llama.cpp stops at its next progress callback
+            self._note("cancelling the model load…", style="dim")
 
     def action_interrupt(self) -> None:
         if isinstance(self.screen, NoModelScreen):  # nothing runs and nothing can be lost there: it quits at once
@@ -870,23 +878,23 @@ class GptossApp(App[None]):
 
     @work(thread=True, exclusive=True, group="git-command")
     def _undo(self) -> None:
-        from gptoss_agent.tools import git as git_tools
+        from gptoss_agent.agent.operations import OperationFailed
 
         try:
-            self.call_from_thread(self._git_done, git_tools.undo(self._tool_context()))
-        except git_tools.GitError as exc:
+            self.call_from_thread(self._git_done, self._operations().undo())
+        except OperationFailed as exc:
             self.call_from_thread(self._git_done, str(exc), "red")
         finally:
             self._queue.append(("ended", None))
 
-    def _tool_context(self):
-        """The session's tool context; without a model (it could not start), a fresh one for the
-        repository: the agent has made no edits then, and undo says so rather than refusing."""
+    def _operations(self):
+        """The session's operations; without a model (it could not start), those of a fresh tool context
+        for the repository: the agent has made no edits then, and undo says so rather than refusing."""
         if self.runtime is not None:
-            return self.runtime.ctx
-        from gptoss_agent.tools.context import ToolContext
+            return self.runtime.operations
+        from gptoss_agent.agent.operations import repository_operations
 
-        return ToolContext(workspace=self._workspace())
+        return repository_operations(self._workspace())
 
     def _workspace(self) -> Path:
         """The repository: the runtime's once it is loaded, before that the one the app was started in."""
@@ -894,10 +902,8 @@ class GptossApp(App[None]):
 
     @work(thread=True, exclusive=True, group="git-command")
     def _cmd_diff(self, _: str) -> None:
-        from gptoss_agent.tools.git import diff_text
-
         try:
-            diff = diff_text(self._workspace())
+            diff = self._operations().diff()
         except Exception as exc:  # (GitError, HostGitError, OSError): a line on screen, never a crash of the app
             self.call_from_thread(self._git_done, f"/diff: {exc}", "red")
             return
@@ -911,12 +917,12 @@ class GptossApp(App[None]):
 
     @work(thread=True, exclusive=True, group="git-command")
     def _commit(self, message: str) -> None:
-        from gptoss_agent.tools import git as git_tools
+        from gptoss_agent.agent.operations import OperationFailed
 
         try:
-            sha, paths, _ = git_tools.commit_changes(self.runtime.ctx, message or "Changes by gptoss-agent")
+            sha, paths = self.runtime.operations.commit(message or "Changes by gptoss-agent")
             self.call_from_thread(self._git_done, f"● committed {sha[:12]}: {', '.join(paths)}", "yellow")
-        except git_tools.GitError as exc:
+        except OperationFailed as exc:
             self.call_from_thread(self._git_done, str(exc), "red")
         finally:
             self._queue.append(("ended", None))
@@ -927,10 +933,8 @@ class GptossApp(App[None]):
 
     @work(thread=True, group="tests")
     def _run_tests(self) -> None:
-        from gptoss_agent.tools.tests import run_test_suite
-
         try:
-            report = run_test_suite(self.runtime.ctx)
+            report = self.runtime.operations.run_tests()
             self._queue_event(TestsReported(report.passed, report.failed, report.errors, report.failing_ids))
         except Exception as exc:  # shown, never a traceback
             self._queue_event(ErrorRaised(f"/test: {type(exc).__name__}: {exc}"))
@@ -988,7 +992,7 @@ class GptossApp(App[None]):
             self.query_one("#loading", ProgressBar).display = True
             self._show_outbox()
             self._refresh_status()
-            self._load(str(Path(path).expanduser()))
+            self._start_load(str(Path(path).expanduser()))
             return
         if path:
             self._note("A model is loaded; start gptoss-agent again with --model PATH to use another.", style="dim")
@@ -1093,11 +1097,3 @@ def _weak_sandbox_properties(sandbox) -> list[str]:
             weak.append(f"{name} — {detail}" if detail else name)
     return weak
 
-
-def _git_state(root: Path) -> str:
-    try:
-        from gptoss_agent.tools.git import current_branch, dirty_paths
-
-        return f"{current_branch(root) or '(detached)'}{'*' if dirty_paths(root) else ''}"
-    except Exception:
-        return "?"

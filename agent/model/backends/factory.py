@@ -47,6 +47,6 @@ def make_backend(spec: str, *, settings: Settings, codec: HarmonyCodec, model_pa
     if spec.startswith(("http://", "https://")):
         from gptoss_agent.agent.model.backends.http import HTTPBackend
 
-        return HTTPBackend(spec, codec, allow_remote=settings.allow_remote, temperature=settings.temperature,
-                           top_p=settings.top_p, seed=settings.seed)
+        return HTTPBackend(spec, codec, allow_remote=settings.allow_remote, model=settings.server_model,
+                           temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
     raise BackendSpecError(f"unknown backend {spec!r}: use llama, replay:FILE or http://HOST:PORT")

@@ -81,6 +81,10 @@ def recent_llama_log() -> str:
     return "".join(_LOG_LINES[-40:])
 
 
+class LoadCancelled(BackendError):
+    """`cancel_load` was set: llama.cpp stopped reading the weights at its next progress callback."""
+
+
 class LlamaBackend:
     """gpt-oss (or any GGUF) running in this process, keeping its KV cache between calls."""
 
@@ -127,7 +131,7 @@ class LlamaBackend:
         self._model = ll.llama_model_load_from_file(str(path).encode(), mparams)
         if not self._model:
             if cancel_load is not None and cancel_load.is_set():
-                raise BackendError("model loading cancelled")
+                raise LoadCancelled("model loading cancelled")
             raise BackendError(f"llama.cpp could not load {path}:\n{recent_llama_log()}")
 
         trained = ll.llama_model_n_ctx_train(self._model)

@@ -52,10 +52,6 @@ class ReplayBackend:
             raise ReplayError(f"replay file {path} must be a JSON array of strings (one per completion)")
         return cls(data, codec, source=str(path), **kwargs)
 
-    @property
-    def remaining(self) -> int:
-        return len(self._completions) - self._next
-
     def generate(self, prompt: Sequence[int], *, stop: Collection[int], on_token: TokenCallback,
                  cancel: threading.Event, max_tokens: int) -> GenerationStats:
         if self._next >= len(self._completions):

@@ -277,6 +277,35 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
     return Registry(tools=tools, aliases=dict(registry.aliases))
 
 
+def preview_patch(root: Path | str, files: EditorFiles | None, patch: str) -> list[tuple[str, str | None, str]]:
+    """What `patch` would write, per file: (relative name, its text now or None, its new text).
+
+    Read from the same source its edit will use: the editor's buffers when the
+    editor offers them and may be asked now, else the disk (inside the jail
+    either way). Raises PatchError, OSError or PathRefused when it will not apply.
+    """
+    from gptoss_agent.tools.patch import apply_patch, parse_patch
+
+    with contextlib.ExitStack() as stack:
+        if files is not None and files.read_text is not None:
+            space = stack.enter_context(EditorWorkspace(root, files))
+            stack.enter_context(space.editor_turn())
+        else:
+            space = stack.enter_context(Workspace(root))
+        seen: dict[str, str | None] = {}
+
+        def read(name: str) -> str | None:
+            if name not in seen:
+                try:
+                    seen[name] = space.read(name, follow_inside=False)[0].decode("utf-8", errors="replace")
+                except FileNotFoundError:
+                    seen[name] = None
+            return seen[name]
+
+        outcome = apply_patch(parse_patch(patch), read)
+        return [(name, read(name), text) for name, text in outcome.writes.items()]
+
+
 def holding_tree(function: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
     """`function` run while it holds its work tree's lock: no editor file operation meanwhile (commands, tests)."""
     def run(ctx: ToolContext, **arguments) -> ToolResult:
