@@ -151,10 +151,21 @@ def sandbox_off_warning(origin: str) -> str:
             "command the model runs will run unconfined on this machine")
 
 
+def workspace_root(cwd: str) -> Path:
+    """The repository that holds CWD, found and validated without running anything the repository controls."""
+    path = Path(cwd).expanduser().resolve()
+    if not path.is_dir():
+        raise SetupError(f"--cwd {cwd}: no such folder")
+    from gptoss_agent.agent.operations import OperationFailed, repository_root
+
+    try:  # found and validated without running git: nothing the repository controls can run here
+        return repository_root(path)
+    except OperationFailed as exc:
+        raise SetupError(str(exc)) from None
+
+
 def prepare_workspace(options: RunOptions, *, notify: Callable[[Notice], None] | None = None) -> Workspace:
     """Settings, the repository and its sandbox: everything but the model."""
-    from gptoss_agent.agent.frontends.headless import workspace_root
-
     root = workspace_root(options.cwd)
     loaded = resolve_settings(root, options, notify)
     return make_workspace(root, loaded.settings, origins=loaded.origins, notify=notify)

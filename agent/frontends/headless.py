@@ -22,7 +22,7 @@ from gptoss_agent.agent.events import (AgentEvent, AttemptFinished, Committed, E
                                        RunFinished, RunStarted, TestsReported, ToolCalled, ToolFinished, key_argument)
 # The composition root lives in agent/runtime.py; these names stay importable from here.
 from gptoss_agent.agent.runtime import (LoadedModel, RunOptions, Runtime, SetupError, Workspace,  # noqa: F401
-                                        build_runtime, prepare_workspace)
+                                        build_runtime, prepare_workspace, workspace_root)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 # Every type `--json` can print on stdout (README, "JSONL events"; batch adds BATCH_JSONL_TYPES).
@@ -112,18 +112,6 @@ class TranscriptPrinter:
 
 
 # ---------------------------------------------------------------------- wiring
-
-def workspace_root(cwd: str) -> Path:
-    path = Path(cwd).expanduser().resolve()
-    if not path.is_dir():
-        raise SetupError(f"--cwd {cwd}: no such folder")
-    from gptoss_agent.agent.operations import OperationFailed, repository_root
-
-    try:  # found and validated without running git: nothing the repository controls can run here
-        return repository_root(path)
-    except OperationFailed as exc:
-        raise SetupError(str(exc)) from None
-
 
 def project_instructions(root: Path, *, repo_map: str = "") -> str:
     """Our instructions, the repository's own (AGENTS.md, .gptoss-agent/instructions.md), then the repo map.
