@@ -41,6 +41,8 @@ class CommandResult:
 def execute(command: list[str], *, cwd: Path, env: dict[str, str], pass_fds, timeout: float,
              cancel: threading.Event | None, limits: Limits, argv: tuple[str, ...],
              mechanism: Mechanism, sweep: bool) -> CommandResult:
+    """Start the wrapped `command` in its own session and pids cgroup, under its rlimits, and supervise it
+    to the end; `sweep` also hunts its strays by run id where no PID namespace ends them."""
     started = time.monotonic()
     cgroup = PidsCgroup(limits.processes)
     try:

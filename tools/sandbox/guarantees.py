@@ -88,6 +88,7 @@ def sandbox_properties(mechanism: Mechanism | None, workspace: Path | None = Non
 
 
 def exact_attribution(holds: bool, why: str) -> Property:
+    """Whether a command's writes are known exactly (its overlay) or attributed by snapshots, and why."""
     detail = why if holds else (f"{why}; a file that changes in the work tree while a command runs is attributed "
                                 "to that command (snapshots before and after)")
     return Property("exact attribution of command writes (copy-on-write overlay)", holds, detail)

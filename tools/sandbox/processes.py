@@ -42,6 +42,7 @@ def _kill_tree(process: subprocess.Popen, run_id: str) -> None:
 
 
 def kill_all(pids) -> None:
+    """SIGKILL each pid; one that is gone already or not ours is skipped."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
