@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.users import NEEDS_ANOTHER_USER, can_become_nobody
-from gptoss_agent.tools import sandbox
+from gptoss_agent.tools.sandbox import binds
 
 
 def _as_nobody(check) -> int:
@@ -41,7 +41,7 @@ def test_an_unreachable_path_entry_in_a_private_home_is_skipped(tmp_path: Path):
         home.chmod(0o000)  # an unprivileged run cannot change user: lock its own folder instead
 
     def check():
-        kept = sandbox._toolchain_paths_for(home, f"{home / '.local' / 'bin'}{os.pathsep}/usr/bin")
+        kept = binds._toolchain_paths_for(home, f"{home / '.local' / 'bin'}{os.pathsep}/usr/bin")
         assert all(not p.is_relative_to(home) for p in kept)
 
     try:
