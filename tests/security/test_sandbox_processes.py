@@ -216,7 +216,7 @@ _UNPRIVILEGED = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"] if o
 
 def _victim(undumpable: bool, secret: str) -> subprocess.Popen:
     """A process holding `secret` in its environment, made non-dumpable the way the sandbox does it."""
-    code = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom gptoss_agent.tools.sandbox import _make_undumpable\n"
+    code = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom gptoss_agent.tools.sandbox.fallback import make_undumpable as _make_undumpable\n"
             + ("_make_undumpable()\n" if undumpable else "") + "print('ready', flush=True)\ntime.sleep(30)")
     # As root, the victim drops its capabilities too: otherwise a capability-less reader is refused for
     # that reason alone (the commoncap rule), and the control below could not show anything.

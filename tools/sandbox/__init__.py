@@ -67,7 +67,6 @@ from __future__ import annotations
 
 from gptoss_agent.tools.sandbox.detect import Mechanism, SandboxReport, SandboxUnavailable, detect, landlock_isolation
 from gptoss_agent.tools.sandbox.execution import CommandResult
-from gptoss_agent.tools.sandbox.fallback import make_undumpable as _make_undumpable  # noqa: F401 (tests import it)
 from gptoss_agent.tools.sandbox.guarantees import Property, sandbox_properties
 from gptoss_agent.tools.sandbox.limits import Limits
 from gptoss_agent.tools.sandbox.runner import Sandbox
