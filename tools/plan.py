@@ -1,9 +1,10 @@
-"""update_plan: the model keeps a visible plan; the loop turns it into events."""
+"""update_plan: the model keeps a visible plan, which the tool reports as an event for people to see."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from gptoss_agent.agent.events import PlanUpdated
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.registry import tool
@@ -44,4 +45,5 @@ def update_plan(ctx: ToolContext, plan: list[dict], explanation: str | None = No
     if sum(s["status"] == "in_progress" for s in steps) > 1:
         return ToolResult.error("only one step can be in_progress at a time")
     ctx.plan = steps
+    ctx.emitter.emit(PlanUpdated(steps, explanation))
     return ToolResult(True, "Plan updated.", data={"plan": steps, "explanation": explanation})

@@ -30,6 +30,7 @@ from typing import Callable
 
 from gptoss_agent.agent import safe_text
 from gptoss_agent.agent.compaction import Fence
+from gptoss_agent.agent.events import TestsReported
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit
@@ -724,4 +725,7 @@ def run_tests(ctx: ToolContext, paths: list[str] | None = None, select: str | No
             text += "\n" + model_note(environment)
     else:
         ctx.probes["environment"] = None
-    return ToolResult(report.green, text, data=report_data(report))
+    data = report_data(report)
+    ctx.emitter.emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"],
+                                   timed_out=bool(data["timed_out"]), results=data["results"], running=data["running"]))
+    return ToolResult(report.green, text, data=data)
