@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from gptoss_agent.tools.registry import ToolError
 from gptoss_agent.tools.sandbox import Sandbox
 
 
@@ -61,6 +62,12 @@ class ToolContext:
     plan: list[dict[str, Any]] = field(default_factory=list)
     probes: dict[str, Any] = field(default_factory=dict)  # facts about the project learnt once (has pytest?)
     emitter: ToolEmitter = field(default_factory=ToolEmitter)  # the loop gives each call its own
+
+    def require_sandbox(self) -> Sandbox:
+        """The sandbox every command runs in; without one (tools only, no commands) a ToolError says so."""
+        if self.sandbox is None:
+            raise ToolError("commands are disabled in this session")
+        return self.sandbox
 
     def record_write(self, relative: str, before: bytes | None, after: bytes | None) -> None:
         """Remember the original content the first time the agent touches a file, and whether others wrote since."""
