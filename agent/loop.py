@@ -3,7 +3,9 @@
 It knows a backend, a codec, a tool registry, an approver and an event sink,
 nothing else. History is the model's own tokens (see conversation.py), so each
 step's prompt extends the last one and the KV cache is reused. Every way a step
-can go wrong ends as a message to the model or a run status, never a crash.
+can go wrong ends as a message to the model or a run status, never a crash: each
+rule that ends the run raises `Stop(status, reason)` where it decides, and `run`
+turns it into the result.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from gptoss_agent.agent import prompts
 from gptoss_agent.agent.compaction import Fence, transcript as compaction_transcript
@@ -229,7 +231,7 @@ class Agent:
                                tally.completion_tokens, round(result.seconds, 3), result.reason))
         return result
 
-    def _loop(self, tally: _Tally, cancel: threading.Event) -> None:
+    def _loop(self, tally: _Tally, cancel: threading.Event) -> NoReturn:
         """Step until a Stop, which each rule raises where it decides (a final answer is one too)."""
         while True:
             self._check_limits(tally, cancel)
