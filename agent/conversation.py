@@ -129,6 +129,3 @@ class Conversation:
                                                  and segment.turn < self.turn))
         tokens.extend(self.codec.assistant_start)
         return tokens
-
-    def token_count(self) -> int:
-        return len(self.prompt())

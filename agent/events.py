@@ -175,3 +175,4 @@ class AttemptFinished(AgentEvent):
 
 
 EventSink = Callable[[AgentEvent], None]
+"""Where the agent sends its events: the TUI posts a message, the CLI prints JSONL, tests append."""

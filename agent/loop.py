@@ -3,7 +3,9 @@
 It knows a backend, a codec, a tool registry, an approver and an event sink,
 nothing else. History is the model's own tokens (see conversation.py), so each
 step's prompt extends the last one and the KV cache is reused. Every way a step
-can go wrong ends as a message to the model or a run status, never a crash.
+can go wrong ends as a message to the model or a run status, never a crash: each
+rule that ends the run raises `Stop(status, reason)` where it decides, and `run`
+turns it into the result.
 """
 
 from __future__ import annotations
@@ -12,21 +14,20 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn, Sequence
 
 from gptoss_agent.agent import prompts
 from gptoss_agent.agent.compaction import Fence, transcript as compaction_transcript
 from gptoss_agent.agent.model.completion import StepOutcome, ToolCallRequest, interpret
 from gptoss_agent.agent.conversation import Conversation, Segment
-from gptoss_agent.agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
-                                       ReasoningEmitted, RunFinished, StepFinished, TestsReported, TextStreamed,
-                                       ToolCalled, ToolFinished)
+from gptoss_agent.agent.events import (AgentEvent, ErrorRaised, EventSink, MessageEmitted, Notice, ReasoningEmitted,
+                                       RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
 from gptoss_agent.agent.model.harmony import HarmonyCodec
 from gptoss_agent.agent.model.harmony_stream import CALL, ENDOFTEXT, RETURN
 from gptoss_agent.agent.protocols import Backend
 from gptoss_agent.agent.session import RestoredState, SessionLog, SessionRecord, rebuild
 from gptoss_agent.agent.types import ToolDeclaration, ToolResult
-from gptoss_agent.tools.context import ToolContext
+from gptoss_agent.tools.context import ToolContext, ToolEmitter
 from gptoss_agent.tools.registry import Registry, ToolSpec
 
 STOP_TOKENS = frozenset({RETURN, CALL, ENDOFTEXT})
@@ -34,6 +35,18 @@ STOP_TOKENS = frozenset({RETURN, CALL, ENDOFTEXT})
 
 class Refused(Exception):
     """Raised by an approver to refuse a tool call; the message goes back to the model."""
+
+
+class Stop(Exception):
+    """Raised where the loop decides the run ends; `run` turns it into the RunResult and the RunFinished event.
+
+    It lives here, not in a module of its own: only the loop raises and catches
+    it, and front-ends see its status and reason in RunResult / RunFinished.
+    """
+
+    def __init__(self, status: str, reason: str = "", final: str | None = None) -> None:
+        super().__init__(reason or status)
+        self.status, self.reason, self.final = status, reason, final
 
 
 Approver = Callable[[ToolCallRequest, ToolSpec], None]
@@ -127,10 +140,10 @@ class Agent:
     """One session's loop over one conversation."""
 
     def __init__(self, backend: Backend, codec: HarmonyCodec, registry: Registry, ctx: ToolContext, *,
-                 sink: Callable[[AgentEvent], None], approver: Approver = approve_all,
+                 sink: EventSink, approver: Approver = approve_all,
                  budgets: Budgets = Budgets(), session: SessionLog | None = None) -> None:
         self.backend, self.codec, self.registry, self.ctx = backend, codec, registry, ctx
-        self.approver, self.budgets, self.session = approver, budgets, session
+        self._approver, self.budgets, self.session = approver, budgets, session
         self._sink = sink
         self.conversation = Conversation(codec)
         self._logged_segments = 0  # how many of the conversation's segments the log holds
@@ -155,7 +168,12 @@ class Agent:
         self._logged_finished = set(self.conversation.finished_turns)
         self._close_interrupted(record)
 
-    def clear(self) -> None:
+    def set_approver(self, approver: Approver) -> None:
+        """Who answers approvals from now on (the TUI's modal once it is up); the approval mode itself is the
+        approver's business, so switching modes needs no call here."""
+        self._approver = approver
+
+    def reset(self) -> None:
         """Start a new conversation (the TUI's /clear); the log says so, so a restore starts afresh there too."""
         self._apply(RestoredState(Conversation(self.codec)))
         self._log("cleared")
@@ -166,7 +184,7 @@ class Agent:
         Copied whole, not referenced: this log must restore the same conversation
         even if the other one is appended to or deleted later.
         """
-        self.clear()
+        self.reset()
         state = rebuild(record.records, self.codec)
         self._apply(state)
         self._log("resumed", session=record.id, plan=state.plan, commits=state.commits)
@@ -186,7 +204,7 @@ class Agent:
         """Calls the log shows started but never finished get a result saying so (never re-run); all logged."""
         self._call_counter = max(self._call_counter, record.last_call_number())
         for call in record.interrupted_calls():
-            text = "(no result: the call was interrupted)"
+            text = prompts.load("interrupted_result")
             self.conversation.add_tool_result(call["name"], text)
             self.conversation.add_notice(prompts.render("interrupted_call", name=call["name"]))
             self._emit(Notice(f"tool call {call['name']} ({call['id']}) was interrupted and not re-run"))
@@ -203,53 +221,57 @@ class Agent:
             self.conversation.add_user(task)
             self._persist_segments()
         tally = _Tally()
-        result = self._loop(tally, cancel)
+        try:
+            self._loop(tally, cancel)
+        except Stop as stop:
+            result = RunResult(stop.status, tally.steps, stop.final, stop.reason, tally.prompt_tokens,
+                               tally.cached_tokens, tally.completion_tokens)
         result.seconds = time.monotonic() - tally.started
         self._emit(RunFinished(result.status, tally.steps, tally.prompt_tokens, tally.cached_tokens,
                                tally.completion_tokens, round(result.seconds, 3), result.reason))
         return result
 
-    def _loop(self, tally: _Tally, cancel: threading.Event) -> RunResult:
-        b = self.budgets
+    def _loop(self, tally: _Tally, cancel: threading.Event) -> NoReturn:
+        """Step until a Stop, which each rule raises where it decides (a final answer is one too)."""
         while True:
-            stop = self._stop_rule(tally, cancel)
-            if stop is not None:
-                return self._result(tally, *stop)
-            outcome, stats_status = self._step(tally, cancel)
-            if stats_status is not None:
-                return self._result(tally, *stats_status)
-            if outcome.kind == "final" and outcome.complete:
-                return self._result(tally, "completed", "", outcome.final)
-            if outcome.kind == "final":  # cut off by the token limit: never reported as the answer
-                tally.format_errors += 1
-                self._emit(ErrorRaised("the final answer was cut off by the token limit"))
-                if tally.format_errors > b.max_format_errors:
-                    return self._result(tally, "failed", "truncated answer", outcome.final)
-                self._tell_model(outcome, prompts.render("final_cut_off"))
-                continue
-            if outcome.kind == "tool_call":
+            self._check_limits(tally, cancel)
+            outcome = self._step(tally, cancel)
+            if outcome.kind == "final":
+                self._answer(outcome, tally)
+            elif outcome.kind == "tool_call":
                 tally.format_errors = 0
-                stopped = self._act(outcome.call, tally)
-                if stopped is not None:
-                    return self._result(tally, *stopped)
-                continue
-            tally.format_errors += 1
-            self._emit(ErrorRaised(f"model output unusable: {outcome.error}"))
-            if tally.format_errors > b.max_format_errors:
-                return self._result(tally, "error", f"{tally.format_errors} unusable replies in a row")
-            self._tell_model(outcome, prompts.render("format_error", error=outcome.error))
+                self._act(outcome.call, tally)
+            else:
+                self._unusable(outcome, tally)
 
-    def _stop_rule(self, tally: _Tally, cancel: threading.Event) -> tuple[str, str] | None:
+    def _check_limits(self, tally: _Tally, cancel: threading.Event) -> None:
         b = self.budgets
         if cancel.is_set():
-            return "cancelled", "cancelled by the user"
+            raise Stop("cancelled", "cancelled by the user")
         if tally.steps >= b.max_steps:
-            return "max_steps", f"reached the limit of {b.max_steps} steps"
+            raise Stop("max_steps", f"reached the limit of {b.max_steps} steps")
         if time.monotonic() - tally.started > b.max_seconds:
-            return "failed", f"reached the time limit of {b.max_seconds:g}s"
+            raise Stop("failed", f"reached the time limit of {b.max_seconds:g}s")
         if tally.completion_tokens >= b.max_completion_tokens:
-            return "failed", f"reached the limit of {b.max_completion_tokens} generated tokens"
-        return None
+            raise Stop("failed", f"reached the limit of {b.max_completion_tokens} generated tokens")
+
+    def _answer(self, outcome: StepOutcome, tally: _Tally) -> None:
+        """A complete final answer ends the run; one cut off by the token limit is never reported as the answer."""
+        if outcome.complete:
+            raise Stop("completed", "", outcome.final)
+        tally.format_errors += 1
+        self._emit(ErrorRaised("the final answer was cut off by the token limit"))
+        if tally.format_errors > self.budgets.max_format_errors:
+            raise Stop("failed", "truncated answer", outcome.final)
+        self._tell_model(prompts.render("final_cut_off"))
+
+    def _unusable(self, outcome: StepOutcome, tally: _Tally) -> None:
+        """Output the loop cannot act on goes back to the model as a notice, until too many come in a row."""
+        tally.format_errors += 1
+        self._emit(ErrorRaised(f"model output unusable: {outcome.error}"))
+        if tally.format_errors > self.budgets.max_format_errors:
+            raise Stop("error", f"{tally.format_errors} unusable replies in a row")
+        self._tell_model(prompts.render("format_error", error=outcome.error))
 
     def _generate(self, prompt: list[int], cancel: threading.Event, max_tokens: int, on_text=None):
         """Sample one completion, parsing as it streams: (generated tokens, parser, stats)."""
@@ -271,22 +293,23 @@ class Agent:
         self.conversation.segments[0] = Segment("system", tokens, self.conversation.segments[0].turn)
         self._log("reasoning", effort=effort, tokens=tokens)  # the tokens: a restore on another day keeps the date
 
-    def _step(self, tally: _Tally, cancel: threading.Event) -> tuple[StepOutcome, tuple[str, str] | None]:
+    def _step(self, tally: _Tally, cancel: threading.Event) -> StepOutcome:
+        """One completion (compacting first when the window runs low), added to the conversation and interpreted."""
         prompt = self.conversation.prompt()
         room = self.budgets.context_window - len(prompt)
         if room < self.budgets.compact_below:
             before = len(prompt)
             if not self._compact(cancel):
                 if cancel.is_set():
-                    return StepOutcome("format_error"), ("cancelled", "cancelled by the user")
-                return StepOutcome("format_error"), ("error", "context full: compaction failed")
+                    raise Stop("cancelled", "cancelled by the user")
+                raise Stop("error", "context full: compaction failed")
             prompt = self.conversation.prompt()
             room = self.budgets.context_window - len(prompt)
             self._emit(Notice(f"context compacted: {before} → {len(prompt)} tokens (older steps summarised)"))
             if room < self.budgets.compact_below:
                 message = f"the conversation ({len(prompt)} tokens) does not fit the context window even after compaction"
                 self._emit(ErrorRaised(message))
-                return StepOutcome("format_error"), ("error", "context full after compaction")
+                raise Stop("error", "context full after compaction")
         def on_text(header, text: str) -> None:
             if not header.recipient:  # a tool call's arguments show on its card, not as prose
                 self._emit(TextStreamed(header.channel, text))
@@ -296,7 +319,7 @@ class Agent:
                                                       on_text)
         except Exception as exc:  # the backend's message is the user's explanation
             self._emit(ErrorRaised(f"{type(exc).__name__}: {exc}"))
-            return StepOutcome("format_error"), ("error", str(exc))
+            raise Stop("error", str(exc)) from None
         tally.steps += 1
         tally.prompt_tokens += stats.prompt_tokens
         tally.cached_tokens += stats.cached_tokens
@@ -309,7 +332,7 @@ class Agent:
         if stats.stop_reason == "cancelled":
             self.conversation.add_completion(generated, messages)  # what was shown stays in history, closed
             self._persist_segments()
-            return StepOutcome("format_error"), ("cancelled", "cancelled by the user")
+            raise Stop("cancelled", "cancelled by the user")
         clean = parser.clean_length if stats.stop_reason == "requested" else None
         self.conversation.add_completion(generated, messages, clean_length=clean)
         self._persist_segments()
@@ -322,7 +345,7 @@ class Agent:
             self._emit(Notice(f"repaired model output: {repair}"))
         if outcome.kind == "final":
             self._emit(MessageEmitted("final", outcome.final or ""))
-        return outcome, None
+        return outcome
 
     def compact(self, cancel: threading.Event | None = None) -> bool:
         """Compact now (the TUI's /compact), as the loop does by itself near the window's end."""
@@ -358,7 +381,7 @@ class Agent:
             omitted += 1
         entries = entries[omitted:]
         if omitted:
-            entries.insert(0, f"[{omitted} earlier messages omitted]")
+            entries.insert(0, prompts.render("compaction_omitted", count=omitted))
         task_text = fence.wrap(self._user_text(task)) if task else "(none)"
         request = ([t for s in head for t in s.tokens]
                    + self.codec.render_user(prompts.render("compact", fence_open=fence.open, fence_close=fence.close,
@@ -377,12 +400,13 @@ class Agent:
         kept_fence = Fence.new()
         kept = []
         if self.ctx.plan:
-            kept.append("Plan:\n" + kept_fence.wrap("\n".join(f"- [{p['status']}] {p['step']}" for p in self.ctx.plan)))
+            plan = "\n".join(f"- [{p['status']}] {p['step']}" for p in self.ctx.plan)
+            kept.append(prompts.render("compacted_plan", plan=kept_fence.wrap(plan)))
         if self._last_tests:
-            kept.append("Latest test results (tool output, data):\n" + kept_fence.wrap(self._last_tests))
+            kept.append(prompts.render("compacted_tests", tests=kept_fence.wrap(self._last_tests)))
         touched = sorted(self.ctx.changes)
         if touched:
-            kept.append("Files changed so far:\n" + kept_fence.wrap("\n".join(touched)))
+            kept.append(prompts.render("compacted_files", files=kept_fence.wrap("\n".join(touched))))
         self.conversation.segments = keep
         self.conversation.add_notice(prompts.render("compacted", kept="\n\n".join(kept) or "(nothing else)",
                                                     fence_open=kept_fence.open, fence_close=kept_fence.close))
@@ -400,7 +424,7 @@ class Agent:
         views = split_messages(segment.tokens, self.codec.decode)
         return "\n".join(self.codec.decode(v.content) for v in views)
 
-    def _act(self, request: ToolCallRequest, tally: _Tally) -> tuple[str, str] | None:
+    def _act(self, request: ToolCallRequest, tally: _Tally) -> None:
         """Check, approve and run one tool call; its result joins the conversation."""
         self._call_counter += 1
         call_id = f"call_{self._call_counter}"
@@ -413,47 +437,47 @@ class Agent:
         tally.repeats = tally.repeats + 1 if key == tally.last_call else 1
         tally.last_call = key
         if tally.repeats > self.budgets.repeat_warning:
-            return "failed", f"the model repeated the same {name} call {tally.repeats} times"
+            raise Stop("failed", f"the model repeated the same {name} call {tally.repeats} times")
         if tool.spec.mutating:
             try:
-                self.approver(request, tool.spec)
+                self._approver(request, tool.spec)
             except Refused as refusal:
                 return self._finish_call(call_id, request.recipient, name,
-                                         ToolResult.error(f"The user declined this call: {refusal}"))
+                                         ToolResult.error(prompts.render("declined_call", reason=refusal)))
         self._log("tool_started", durable=True, id=call_id, name=request.recipient, arguments=arguments)
+        self.ctx.emitter = emitter = ToolEmitter()  # this call's own: what it reports follows its result
         try:
             result = tool(self.ctx, **arguments)
-        except Exception as exc:  # a tool bug must not end the run
+        except Exception as exc:  # a tool bug must not end the run (and what it reported before is void)
             result = ToolResult.error(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
-        self._finish_call(call_id, request.recipient, name, result)
+            emitter.take()
+        self._finish_call(call_id, request.recipient, name, result, emitter.take())
         self._refresh_map(name, result)
         if tally.repeats == self.budgets.repeat_warning:
             self.conversation.add_notice(prompts.render("repeated_call", name=name, count=tally.repeats))
             self._persist_segments()
-        return None
 
-    def _finish_call(self, call_id: str, recipient: str, name: str, result: ToolResult) -> None:
+    def _finish_call(self, call_id: str, recipient: str, name: str, result: ToolResult,
+                     reported: Sequence[AgentEvent] = ()) -> None:
+        """The result for people and the log, then what the tool reported (in that order), then for the model.
+
+        A test count the tool reported is also remembered for compaction and
+        told to the model as the agent's own notice (test output can imitate it).
+        """
         output, truncated = self._cap(result.output)
         self._emit(ToolFinished(call_id, name, result.ok, output, truncated or result.truncated, result.display))
         self._log("tool_result", id=call_id, name=recipient, ok=result.ok, output=output)
-        data = result.data
         tests_notice = None
-        if name == "functions.run_tests" and "failed" in data:
-            self._last_tests = output[:2000]
-            self._log("last_tests", text=self._last_tests)  # a compaction after a resume keeps it too
-            self._emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"],
-                                     timed_out=bool(data.get("timed_out")), results=data.get("results", "parsed"),
-                                     running=data.get("running")))
-            tests_notice = _tests_notice(data)
-        elif name == "functions.git_commit" and result.ok:
-            self._emit(Committed(data["sha"], data["message"]))
-        elif name == "functions.update_plan" and result.ok:
-            self._emit(PlanUpdated(data["plan"], data.get("explanation")))
+        for event in reported:
+            if isinstance(event, TestsReported):
+                self._last_tests = output[:2000]
+                self._log("last_tests", text=self._last_tests)  # a compaction after a resume keeps it too
+                tests_notice = _tests_notice(result.data)
+            self._emit(event)
         self.conversation.add_tool_result(recipient, output)
         if tests_notice:
             self.conversation.add_notice(tests_notice)
         self._persist_segments()
-        return None
 
     def _refresh_map(self, name: str, result: ToolResult) -> None:
         """After an edit or a failing test run, the repo map re-ranked around those files."""
@@ -494,16 +518,12 @@ class Agent:
         marker = f"[… {omitted} lines ({tokens - used} tokens) omitted to fit the context budget …]"
         return "\n".join(head + [marker] + tail), True
 
-    def _tell_model(self, outcome: StepOutcome, text: str) -> None:
+    def _tell_model(self, text: str) -> None:
         """A notice from the agent, in a role no file content can take (see Conversation.add_notice)."""
         self.conversation.add_notice(text)
         self._persist_segments()
 
     # ------------------------------------------------------------------ plumbing
-
-    def _result(self, tally: _Tally, status: str, reason: str = "", final: str | None = None) -> RunResult:
-        return RunResult(status, tally.steps, final, reason, tally.prompt_tokens, tally.cached_tokens,
-                         tally.completion_tokens)
 
     def _emit(self, event: AgentEvent) -> None:
         if self.session is not None and not isinstance(event, TextStreamed):

@@ -87,7 +87,6 @@ class Runtime:
     session: Any
     backend_name: str
     model_name: str
-    sink: Any
     backend: Any = None
 
     @property
@@ -253,12 +252,14 @@ def create_session_log(options: RunOptions, workspace: Workspace, *, task: str,
 def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | None = None,
                   workspace: Workspace | None = None, on_progress=None, model: LoadedModel | None = None,
                   session_config: dict[str, Any] | None = None, session_log: Any = None,
-                  cancel_load: threading.Event | None = None) -> Runtime:
+                  cancel_load: threading.Event | None = None, approver=None) -> Runtime:
     """Workspace, model, session log, tools and agent, from one options object.
 
     `workspace`, `model` and `session_log` may be built beforehand (fix runs the
     tests before loading the model; batch shares one model between tasks; the
     ACP server answers session/new with the log's id while the model loads).
+    `approver` answers approvals (the editor asks its user); by default the
+    approval setting decides alone, as nobody is there to ask.
     """
     from gptoss_agent.agent.loop import Agent, Budgets, policy_approver
     from gptoss_agent.agent.session import SessionLog
@@ -272,12 +273,13 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     budgets = Budgets(max_steps=settings.max_steps, max_tokens_per_step=settings.max_tokens_per_step,
                       context_window=getattr(model.backend, "n_ctx", None) or settings.n_ctx)
     agent = Agent(model.backend, model.codec, tool_registry(no_commit=options.no_commit), ctx, sink=sink,
-                  approver=policy_approver(settings.approval or "full-auto"), budgets=budgets, session=session)
+                  approver=approver or policy_approver(settings.approval or "full-auto"), budgets=budgets,
+                  session=session)
     if settings.map_tokens > 0:  # the repo map follows the run's edits and failing tests
         from gptoss_agent.tools.repomap_refresh import map_refresher
 
         agent.map_refresher = map_refresher(ctx.workspace, settings.map_tokens // 2, model.codec.count)
-    return Runtime(agent, ctx, settings, session, model.backend_name, model.model_name, sink, model.backend)
+    return Runtime(agent, ctx, settings, session, model.backend_name, model.model_name, model.backend)
 
 
 def token_counter(settings) -> Callable[[], Callable[[str], int]]:

@@ -65,13 +65,6 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class LoadProgress:
-    """Model loading progress from llama.cpp, 0.0 … 1.0."""
-
-    fraction: float
-
-
-@dataclass(frozen=True)
 class ToolResult:
     """What a tool hands back: `output` is what the model reads (already capped);
     `display` is a richer rendering for people (a coloured diff); `data` is structured."""

@@ -7,7 +7,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from gptoss_agent.tools.registry import ToolError
 from gptoss_agent.tools.sandbox import Sandbox
+
+
+class ToolEmitter:
+    """How a tool tells the people watching what it did (a plan, a test count, a commit), as Codex's ToolEmitter.
+
+    The tool says it; the agent delivers it to its sinks right after the call's
+    own result, so the TUI, the JSONL printer and the session log all see one
+    order, and the loop never needs to know which tool reports what. Outside
+    the loop (a tool called directly) nobody collects them.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[Any] = []
+
+    def emit(self, event: Any) -> None:
+        """Report an agent event (agent/events.py) about this call."""
+        self._events.append(event)
+
+    def take(self) -> list[Any]:
+        """What was reported since the last take, oldest first."""
+        events, self._events = self._events, []
+        return events
 
 
 @dataclass
@@ -38,6 +61,13 @@ class ToolContext:
     agent_commits: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
     probes: dict[str, Any] = field(default_factory=dict)  # facts about the project learnt once (has pytest?)
+    emitter: ToolEmitter = field(default_factory=ToolEmitter)  # the loop gives each call its own
+
+    def require_sandbox(self) -> Sandbox:
+        """The sandbox every command runs in; without one (tools only, no commands) a ToolError says so."""
+        if self.sandbox is None:
+            raise ToolError("commands are disabled in this session")
+        return self.sandbox
 
     def record_write(self, relative: str, before: bytes | None, after: bytes | None) -> None:
         """Remember the original content the first time the agent touches a file, and whether others wrote since."""

@@ -27,6 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gptoss_agent.agent.events import Committed
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools import worktree_io
 from gptoss_agent.tools.attribution import ignored_at_start, is_git_dir, status_entries
@@ -348,6 +349,7 @@ def git_commit(ctx: ToolContext, message: str) -> ToolResult:
                  "files while that command ran counts as the command's (commands do not yet get a copy-on-write "
                  "view of the work tree)")
     subject = report.message.split("\n", 1)[0]
+    ctx.emitter.emit(Committed(report.sha, subject))
     return ToolResult(True, text, data={"sha": report.sha, "message": subject, "files": report.files,
                                         "skipped": sorted(report.skipped), "conflicts": report.conflicts,
                                         "written_by_commands": report.by_command})

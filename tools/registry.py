@@ -10,6 +10,7 @@ valid tools or arguments, so the model can correct itself.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import types
@@ -25,6 +26,15 @@ ARGUMENT_ALIASES = {"file_path": "path", "filepath": "path", "filename": "path",
                     "limit": "max_results", "input": "patch", "diff": "patch", "commit_message": "message"}
 _ARGS_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$", re.MULTILINE)
 _ARG_LINE = re.compile(r"^\s+(\w+)\s*(?:\([^)]*\))?:\s*(.+)$")
+
+
+class ToolError(Exception):
+    """A tool's failure the model can act on: raise it with that message; the model reads it as a failed result.
+
+    `@tool` turns it into `ToolResult(ok=False, message)` (as gpt-oss's reference
+    tools share one error decorator), so a tool states each check and its message
+    once instead of building an error result at every early exit.
+    """
 
 
 @dataclass(frozen=True)
@@ -63,9 +73,23 @@ def tool(recipient: str, *, mutating: bool = False, string_argument: str | None 
 
     def wrap(function: Callable[..., ToolResult]) -> Tool:
         description, docs = _parse_docstring(inspect.getdoc(function) or "")
-        return Tool(ToolSpec(recipient, description, _schema(function, docs), mutating, string_argument), function)
+        spec = ToolSpec(recipient, description, _schema(function, docs), mutating, string_argument)
+        return Tool(spec, _errors_as_results(function))
 
     return wrap
+
+
+def _errors_as_results(function: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
+    """The tool function, with a ToolError it raises returned as the failed result it describes."""
+
+    @functools.wraps(function)
+    def call(ctx, **arguments) -> ToolResult:
+        try:
+            return function(ctx, **arguments)
+        except ToolError as error:
+            return ToolResult.error(str(error))
+
+    return call
 
 
 @dataclass

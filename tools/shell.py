@@ -8,7 +8,7 @@ import shutil
 
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
-from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.registry import ToolError, tool
 from gptoss_agent.tools.sandbox import CommandResult, SandboxUnavailable
 
 MAX_TIMEOUT_S = 600
@@ -25,22 +25,21 @@ def exec_command(ctx: ToolContext, cmd: list[str] | str, timeout: int = 60, work
     """
     from gptoss_agent.tools.paths import PathRefused, resolve
 
-    if ctx.sandbox is None:
-        return ToolResult.error("commands are disabled in this session")
+    sandbox = ctx.require_sandbox()
     argv = keep_path_in_login_shell(_argv(cmd))
     if not argv:
-        return ToolResult.error("cmd is empty")
+        raise ToolError("cmd is empty")
     try:
         cwd = resolve(ctx.workspace, workdir or ".", allow_secrets=True)
     except PathRefused as exc:
-        return ToolResult.error(str(exc))
+        raise ToolError(str(exc)) from None
     try:
         from gptoss_agent.tools.attribution import recording
 
         with recording(ctx):  # what the command wrote becomes the agent's (for commit and undo)
-            result = ctx.sandbox.run(argv, cwd=cwd, timeout_s=min(max(timeout, 1), MAX_TIMEOUT_S), cancel=ctx.cancel)
+            result = sandbox.run(argv, cwd=cwd, timeout_s=min(max(timeout, 1), MAX_TIMEOUT_S), cancel=ctx.cancel)
     except SandboxUnavailable as exc:
-        return ToolResult.error(f"cannot run commands: {exc}")
+        raise ToolError(f"cannot run commands: {exc}") from None
     return command_result(result)
 
 

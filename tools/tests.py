@@ -29,11 +29,12 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from gptoss_agent.agent import safe_text
+from gptoss_agent.agent.events import TestsReported
 from gptoss_agent.agent.fences import Fence
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.junit_report import JUnitCase, ReportUnusable, open_untrusted, read_junit
-from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.registry import ToolError, tool
 from gptoss_agent.tools.sandbox import SandboxUnavailable
 from gptoss_agent.tools.scratch_dir import scratch_folder
 from gptoss_agent.tools.test_summaries import FailureDetail, Frame, parse_summary, running_test, strip_ansi
@@ -706,14 +707,13 @@ def run_tests(ctx: ToolContext, paths: list[str] | None = None, select: str | No
         paths: test files, folders or test ids inside the repository (default: the whole suite); no options
         select: only tests whose name matches this expression (pytest -k, go -run, cargo filter)
     """
-    if ctx.sandbox is None:
-        return ToolResult.error("commands are disabled in this session")
+    ctx.require_sandbox()
     try:
         report = run_test_suite(ctx, paths, select)
     except TestArgumentRefused as exc:
-        return ToolResult.error(f"run_tests refused: {exc}")
+        raise ToolError(f"run_tests refused: {exc}") from None
     except SandboxUnavailable as exc:
-        return ToolResult.error(f"cannot run tests: {exc}")
+        raise ToolError(f"cannot run tests: {exc}") from None
     text = format_report(report)
     if not report.green:  # failures no edit can fix are said so, and remembered for exec's exit code
         from gptoss_agent.tools.environment_problems import diagnose_report, model_note
@@ -724,4 +724,7 @@ def run_tests(ctx: ToolContext, paths: list[str] | None = None, select: str | No
             text += "\n" + model_note(environment)
     else:
         ctx.probes["environment"] = None
-    return ToolResult(report.green, text, data=report_data(report))
+    data = report_data(report)
+    ctx.emitter.emit(TestsReported(data["passed"], data["failed"], data["errors"], data["failing"],
+                                   timed_out=bool(data["timed_out"]), results=data["results"], running=data["running"]))
+    return ToolResult(report.green, text, data=data)

@@ -52,7 +52,6 @@ class StepOutcome:
     call: ToolCallRequest | None = None
     error: str | None = None
     repairs: tuple[str, ...] = ()
-    ignored: tuple[ParsedMessage, ...] = ()
 
 
 def interpret(messages: Sequence[ParsedMessage], *, stream_repairs: Sequence[str] = ()) -> StepOutcome:
@@ -87,7 +86,7 @@ def interpret(messages: Sequence[ParsedMessage], *, stream_repairs: Sequence[str
     if ignored and call_message is not None:
         repairs.append(f"{len(ignored)} message(s) after the tool call ignored")
 
-    common = dict(reasoning=tuple(reasoning), preambles=tuple(preambles), ignored=tuple(ignored))
+    common = dict(reasoning=tuple(reasoning), preambles=tuple(preambles))
     if call_message is not None:
         call = ToolCallRequest(call_message.recipient, call_message.content,
                                call_message.channel, call_message.header.content_type)

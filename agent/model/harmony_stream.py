@@ -133,9 +133,6 @@ class _Open:
             self.header_bytes.clear()
 
 
-TextListener = Callable[[ParsedMessage | Header, str], None]
-
-
 class HarmonyStreamParser:
     """Feed token ids one at a time; read back messages and streamed text.
 

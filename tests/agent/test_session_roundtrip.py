@@ -82,7 +82,7 @@ class Front:
         return self.agent.run(text, threading.Event()).status
 
     def clear(self) -> None:
-        self.agent.clear()
+        self.agent.reset()
         self.started = False
 
     def compact(self, press_esc_at: int | None = None) -> None:

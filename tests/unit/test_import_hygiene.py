@@ -24,6 +24,7 @@ FOLDERS = {"agent": "gptoss_agent.agent", "tools": "gptoss_agent.tools", "prompt
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("gptoss_agent.prompts", "gptoss_agent.agent.types", "gptoss_agent.agent.safe_text",
                     "gptoss_agent.agent.protocols", "gptoss_agent.agent.prompts", "gptoss_agent.agent.fences",
+                    "gptoss_agent.agent.events",
                     "gptoss_agent.agent.config", "gptoss_agent.agent.locations", "gptoss_agent.agent.errors",
                     "gptoss_agent.agent.vocabulary")),
     ("model", ("gptoss_agent.agent.model",)),

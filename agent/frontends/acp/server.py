@@ -389,8 +389,8 @@ class AcpServer:
             log_file, session_path = None, log_file.path
         runtime = build_runtime(session.options, task="(editor session)", sink=session.sink,
                                 workspace=session.workspace, model=model, session_log=log_file,
-                                session_path=session_path, session_config={"command": "acp"})
-        runtime.agent.approver = session.approve
+                                session_path=session_path, session_config={"command": "acp"},
+                                approver=session.approve)
         files = self._editor_files(session)
         if files is not None:
             runtime.use_editor_files(files)

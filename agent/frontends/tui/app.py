@@ -344,7 +344,7 @@ class GptossApp(App[None]):
     def on_runtime_ready(self, message: RuntimeReady) -> None:
         self._loading = False
         self.runtime = message.runtime
-        self.runtime.agent.approver = self._approve
+        self.runtime.agent.set_approver(self._approve)
         self.query_one("#loading", ProgressBar).display = False
         sandbox = self.runtime.ctx.sandbox
         text = Text("Ready: ", style="dim")
@@ -853,7 +853,7 @@ class GptossApp(App[None]):
 
     def _cmd_clear(self, _: str) -> None:
         if self.runtime is not None:
-            self.runtime.agent.clear()  # logged, so resuming this session restores the new conversation
+            self.runtime.agent.reset()  # logged, so resuming this session restores the new conversation
         self._started = False
         self.query_one(Transcript).remove_children()
         self.query_one(PlanPanel).show([])
