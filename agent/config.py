@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, get_args, get_type_hints
 
 from gptoss_agent.agent.approvals import APPROVAL_MODES
+from gptoss_agent.agent.locations import trust_store_path, user_config_path
 from gptoss_agent.agent.types import REASONING_EFFORTS
 from gptoss_agent.agent.user_error import UserError
 
@@ -126,24 +127,6 @@ class LoadedSettings:
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "the default")
-
-
-def state_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """The user's own state folder (sessions, trust decisions); never inside a repository."""
-    override = env.get(ENV_PREFIX + "STATE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("gptoss-agent"))
-
-
-def user_config_path(env: Mapping[str, str] = os.environ) -> Path:
-    if env.get(ENV_PREFIX + "CONFIG"):
-        return Path(env[ENV_PREFIX + "CONFIG"])
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("gptoss-agent")) / "config.toml"
 
 
 def cli_flag(key: str) -> str:
@@ -255,10 +238,6 @@ def read_repo_config(path: Path) -> bytes:
 
 
 # ---------------------------------------------------------------------- trust decisions
-
-def trust_store_path(env: Mapping[str, str] = os.environ) -> Path:
-    return state_dir(env) / "trusted-repo-settings.json"
-
 
 def repo_settings_to_confirm(root: Path, env: Mapping[str, str] = os.environ) -> tuple[str, str, RepoConfigReport] | None:
     """What a trust prompt should show: (file text, its digest, the report), or None when nothing is refused.
