@@ -28,10 +28,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, get_args, get_type_hints
 
+from gptoss_agent.agent.approvals import APPROVAL_MODES
+from gptoss_agent.agent.locations import trust_store_path, user_config_path
+from gptoss_agent.agent.types import REASONING_EFFORTS
+from gptoss_agent.agent.user_error import UserError
+
 ENV_PREFIX = "GPTOSS_AGENT_"
 REPO_CONFIG = ".gptoss-agent.toml"
-REASONING = ("low", "medium", "high")
-APPROVAL = ("read-only", "ask", "auto-edit", "full-auto")
 SANDBOX = ("auto", "bwrap", "landlock", "none")
 REPO_CONFIG_MAX_BYTES = 64 * 1024
 
@@ -42,7 +45,7 @@ REPO_ALLOWED_KEYS = frozenset({"test_cmd", "test_timeout", "map_tokens", "max_st
 TEST_TIMEOUT_MAX_S = 7_200  # a repository may ask for a longer suite limit, never an endless one
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A setting is unknown or malformed; the message names where it came from."""
 
 
@@ -73,10 +76,10 @@ class Settings:
     map_tokens: int = 2_048  # repo map in the developer message; 0 disables it
 
     def __post_init__(self) -> None:
-        if self.reasoning not in REASONING:
-            raise ConfigError(f"reasoning must be one of {', '.join(REASONING)}, not {self.reasoning!r}")
-        if self.approval is not None and self.approval not in APPROVAL:
-            raise ConfigError(f"approval must be one of {', '.join(APPROVAL)}, not {self.approval!r}")
+        if self.reasoning not in REASONING_EFFORTS:
+            raise ConfigError(f"reasoning must be one of {', '.join(REASONING_EFFORTS)}, not {self.reasoning!r}")
+        if self.approval is not None and self.approval not in APPROVAL_MODES:
+            raise ConfigError(f"approval must be one of {', '.join(APPROVAL_MODES)}, not {self.approval!r}")
         if self.sandbox not in SANDBOX:
             raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX)}, not {self.sandbox!r}")
         if not 1 <= self.test_timeout <= TEST_TIMEOUT_MAX_S:  # also refuses nan and inf from TOML
@@ -125,24 +128,6 @@ class LoadedSettings:
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "the default")
-
-
-def state_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """The user's own state folder (sessions, trust decisions); never inside a repository."""
-    override = env.get(ENV_PREFIX + "STATE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("gptoss-agent"))
-
-
-def user_config_path(env: Mapping[str, str] = os.environ) -> Path:
-    if env.get(ENV_PREFIX + "CONFIG"):
-        return Path(env[ENV_PREFIX + "CONFIG"])
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("gptoss-agent")) / "config.toml"
 
 
 def cli_flag(key: str) -> str:
@@ -254,10 +239,6 @@ def read_repo_config(path: Path) -> bytes:
 
 
 # ---------------------------------------------------------------------- trust decisions
-
-def trust_store_path(env: Mapping[str, str] = os.environ) -> Path:
-    return state_dir(env) / "trusted-repo-settings.json"
-
 
 def repo_settings_to_confirm(root: Path, env: Mapping[str, str] = os.environ) -> tuple[str, str, RepoConfigReport] | None:
     """What a trust prompt should show: (file text, its digest, the report), or None when nothing is refused.

@@ -4,12 +4,17 @@ as JSONL, the session log stores them, tests collect them."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal, get_args
+
+# How a run ended: the loop decides it, `run_finished` carries it, the exit code and the editor's stop reason follow.
+RunStatus = Literal["completed", "failed", "max_steps", "cancelled", "error"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
 
 @dataclass(frozen=True)
 class AgentEvent:
     type = "event"
+    printed = True  # `--json` prints it on stdout (README, "JSONL events"); False: the TUI and the log only
 
     def to_json(self) -> dict[str, Any]:
         return {"type": self.type, **asdict(self)}
@@ -52,6 +57,7 @@ class TextStreamed(AgentEvent):
     """A piece of text as it is sampled (the TUI streams it; JSONL output leaves it out)."""
 
     type = "delta"
+    printed = False
     channel: str | None
     text: str
 
@@ -121,6 +127,7 @@ class Notice(AgentEvent):
     """Something the user should know that is not an error (a repair, a loaded model, a compaction)."""
 
     type = "notice"
+    printed = False  # to stderr: a note for the person, not part of the stream
     text: str
 
 
@@ -135,6 +142,7 @@ class StepFinished(AgentEvent):
     """Per-step model statistics (the status bar's tokens/s and cache reuse)."""
 
     type = "step"
+    printed = False
     step: int
     prompt_tokens: int
     cached_tokens: int
@@ -146,7 +154,7 @@ class StepFinished(AgentEvent):
 @dataclass(frozen=True)
 class RunFinished(AgentEvent):
     type = "run_finished"
-    status: str  # completed | failed | max_steps | cancelled | error
+    status: RunStatus
     steps: int
     prompt_tokens: int
     cached_tokens: int
@@ -176,3 +184,14 @@ class AttemptFinished(AgentEvent):
 
 EventSink = Callable[[AgentEvent], None]
 """Where the agent sends its events: the TUI posts a message, the CLI prints JSONL, tests append."""
+
+
+def printed_types() -> frozenset[str]:
+    """Every type `--json` can print on stdout, derived from the event classes (their `type` and `printed`)."""
+    found, pending = set(), [AgentEvent]
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if cls is not AgentEvent and cls.printed:
+            found.add(cls.type)
+    return frozenset(found)

@@ -17,24 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn, Sequence
 
 from gptoss_agent.agent import prompts
+# The approval hook and policy live in agent/approvals.py; these names stay importable from here.
+from gptoss_agent.agent.approvals import (APPROVAL_MODES, Approver, Refused, approval_for, approve_all,  # noqa: F401
+                                          deny_all, policy_approver)
 from gptoss_agent.agent.compaction import Fence, transcript as compaction_transcript
 from gptoss_agent.agent.model.completion import StepOutcome, ToolCallRequest, interpret
 from gptoss_agent.agent.conversation import Conversation, Segment
 from gptoss_agent.agent.events import (AgentEvent, ErrorRaised, EventSink, MessageEmitted, Notice, ReasoningEmitted,
-                                       RunFinished, StepFinished, TestsReported, TextStreamed, ToolCalled, ToolFinished)
+                                       RunFinished, RunStatus, StepFinished, TestsReported, TextStreamed, ToolCalled,
+                                       ToolFinished)
 from gptoss_agent.agent.model.harmony import HarmonyCodec
-from gptoss_agent.agent.model.harmony_stream import CALL, ENDOFTEXT, RETURN
+from gptoss_agent.agent.model.harmony_stream import STOP_TOKENS
 from gptoss_agent.agent.protocols import Backend
 from gptoss_agent.agent.session import RestoredState, SessionLog, SessionRecord, rebuild
 from gptoss_agent.agent.types import ToolDeclaration, ToolResult
 from gptoss_agent.tools.context import ToolContext, ToolEmitter
-from gptoss_agent.tools.registry import Registry, ToolSpec
-
-STOP_TOKENS = frozenset({RETURN, CALL, ENDOFTEXT})
-
-
-class Refused(Exception):
-    """Raised by an approver to refuse a tool call; the message goes back to the model."""
+from gptoss_agent.tools.registry import Registry
 
 
 class Stop(Exception):
@@ -44,57 +42,9 @@ class Stop(Exception):
     it, and front-ends see its status and reason in RunResult / RunFinished.
     """
 
-    def __init__(self, status: str, reason: str = "", final: str | None = None) -> None:
+    def __init__(self, status: RunStatus, reason: str = "", final: str | None = None) -> None:
         super().__init__(reason or status)
         self.status, self.reason, self.final = status, reason, final
-
-
-Approver = Callable[[ToolCallRequest, ToolSpec], None]
-
-
-def approve_all(call: ToolCallRequest, spec: ToolSpec) -> None:
-    """Everything runs (inside the sandbox)."""
-
-
-def deny_all(call: ToolCallRequest, spec: ToolSpec) -> None:
-    raise Refused("the user does not allow changes in this session")
-
-
-APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
-EDIT_TOOLS = frozenset({"repo_browser.apply_patch"})  # what auto-edit approves by itself
-
-
-def approval_for(mode: str, spec: ToolSpec) -> str:
-    """Whether one tool may run under one approval mode ("allow", "ask" or "refuse"): one rule for every front-end.
-
-    A tool that can write (edits, commands, run_tests, commits) is `mutating`:
-    read-only refuses all of them (nothing can write), ask asks for each,
-    auto-edit allows file edits and asks for the rest, full-auto allows all.
-    An unknown mode refuses: a typo must not open the gate.
-    """
-    if not spec.mutating:
-        return "allow"
-    if mode == "full-auto":
-        return "allow"
-    if mode == "auto-edit":
-        return "allow" if spec.recipient in EDIT_TOOLS else "ask"
-    if mode == "ask":
-        return "ask"
-    return "refuse"
-
-
-def policy_approver(mode: str) -> Approver:
-    """Headless approvals from the --approval flag (no one is there to ask)."""
-    def approve(call: ToolCallRequest, spec: ToolSpec) -> None:
-        decision = approval_for(mode, spec)
-        if decision == "allow":
-            return
-        if decision == "refuse":
-            raise Refused(f"{spec.recipient} can change files (it writes or runs code), and this session is "
-                          f"{mode if mode in APPROVAL_MODES else 'in an unknown approval mode, so read-only'}")
-        raise Refused(f"{spec.recipient} needs approval and no one can give it here; "
-                      "the user can rerun with --approval full-auto")
-    return approve
 
 
 @dataclass(frozen=True)
@@ -114,7 +64,7 @@ class Budgets:
 
 @dataclass
 class RunResult:
-    status: str
+    status: RunStatus
     steps: int
     final: str | None = None
     reason: str = ""

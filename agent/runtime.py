@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gptoss_agent.agent.events import Notice
+from gptoss_agent.agent.user_error import UserError
 
 
-class SetupError(Exception):
+class SetupError(UserError):
     """Something the user must fix before a run can start (exit code 2)."""
 
 

@@ -21,15 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from gptoss_agent.agent.conversation import Conversation, Segment, Span
-
-
-def sessions_dir(env=os.environ) -> Path:
-    override = env.get("GPTOSS_AGENT_STATE_DIR")
-    if override:
-        return Path(override) / "sessions"
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("gptoss-agent")) / "sessions"
+from gptoss_agent.agent.locations import sessions_dir
 
 
 class SessionError(RuntimeError):

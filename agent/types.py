@@ -7,9 +7,10 @@ core, the backends, the TUI and the tests share them without import cycles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 ReasoningEffort = Literal["low", "medium", "high"]
+REASONING_EFFORTS: tuple[ReasoningEffort, ...] = get_args(ReasoningEffort)  # the settings, flags and TUI read these
 
 
 @dataclass(frozen=True)

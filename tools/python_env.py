@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from gptoss_agent.agent import locations
 from gptoss_agent.tools.denylist import HOME_SECRET_PATHS, is_secret_path
 from gptoss_agent.tools.paths import read_small_text
 
@@ -65,7 +66,7 @@ _HOME_INTERPRETERS = (".pyenv/versions", ".local/share/uv/python", ".local/share
                       ".local/share/rtx/installs/python")
 # gptoss-agent's own folders under $HOME (sessions of every repository, trust decisions, models).
 _AGENT_DIRS = (".local/state", ".config/gptoss-agent", ".cache/gptoss-agent", ".local/share/gptoss-agent")
-_AGENT_DIR_VARIABLES = ("GPTOSS_AGENT_STATE_DIR", "GPTOSS_AGENT_CACHE_DIR", "XDG_STATE_HOME")
+_AGENT_DIR_VARIABLES = (locations.STATE_DIR_VARIABLE, locations.CACHE_DIR_VARIABLE, "XDG_STATE_HOME")
 _IN_REPO = (".venv", "venv")
 _PYENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*(/envs/[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
 _MAX_WORKON_ENVS = 500

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from gptoss_agent.agent import locations
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
 from gptoss_agent.tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's API)
 from gptoss_agent.tools.repomap_render import render
@@ -64,13 +65,7 @@ class RepoIndex:
 
 def cache_path(root: Path, env=os.environ) -> Path:
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    if env.get("GPTOSS_AGENT_CACHE_DIR"):
-        base = Path(env["GPTOSS_AGENT_CACHE_DIR"])
-    else:
-        import platformdirs
-
-        base = Path(platformdirs.user_cache_dir("gptoss-agent"))
-    return base / "repomap" / f"{key}.json"
+    return locations.repomap_cache_dir(env) / f"{key}.json"
 
 
 def _skip_reason(path: str) -> str | None:

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from gptoss_agent.agent import safe_text
+from gptoss_agent.agent import locations, safe_text
 from gptoss_agent.agent.events import TestsReported
 from gptoss_agent.agent.fences import Fence
 from gptoss_agent.agent.types import ToolResult
@@ -397,13 +397,7 @@ def build_cache(workspace: Path) -> Path | None:
     per repository, so what one project's tests wrote never feeds another project's build.
     """
     key = hashlib.sha256(os.path.realpath(workspace).encode()).hexdigest()[:16]
-    if os.environ.get("GPTOSS_AGENT_CACHE_DIR"):
-        base = Path(os.environ["GPTOSS_AGENT_CACHE_DIR"])
-    else:
-        import platformdirs
-
-        base = Path(platformdirs.user_cache_dir("gptoss-agent"))
-    folder = base / "go-build" / key
+    folder = locations.go_build_cache_dir() / key
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = os.lstat(folder)

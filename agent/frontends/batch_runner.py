@@ -171,14 +171,14 @@ def _backends(settings, codec, model_path, tasks: list[BatchTask]):
 
 def _run_task(task: BatchTask, root: Path, branch: str, *, options: RunOptions, settings, model: LoadedModel,
               json_mode: bool, lock: threading.Lock, force: bool) -> TaskOutcome:
-    from gptoss_agent.agent.session import sessions_dir
+    from gptoss_agent.agent.locations import batch_worktrees_dir
     from gptoss_agent.agent.operations import OperationFailed, trusted_git
 
     started = time.monotonic()
     branch = _free_branch(root, branch, force)
     if branch is None:
         return TaskOutcome(task.id, "error", branch or "", reason="its branch already exists (use --force)")
-    worktree = sessions_dir().parent / "worktrees" / branch.replace("/", "_")
+    worktree = batch_worktrees_dir() / branch.replace("/", "_")
     made = trusted_git(["worktree", "add", "-q", "-b", branch, str(worktree), "HEAD"], cwd=root)
     if made.returncode != 0:
         return TaskOutcome(task.id, "error", branch, reason=made.stderr.decode(errors="replace").strip())

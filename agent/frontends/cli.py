@@ -10,12 +10,16 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+from gptoss_agent.agent.approvals import APPROVAL_MODES
+from gptoss_agent.agent.config import SANDBOX
+from gptoss_agent.agent.frontends.exit_codes import (EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK,
+                                                     EXIT_USAGE)
+from gptoss_agent.agent.types import REASONING_EFFORTS
+from gptoss_agent.agent.user_error import UserError
 
 
-class UsageError(Exception):
-    """A set-up problem the user can fix; printed as one line, exit code 2."""
+class UsageError(UserError):
+    """A bad command line; printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server-model", dest="tui_server_model", metavar="NAME",
                         help="(interactive) the model an http:// backend is asked for (default: the server's own)")
     parser.add_argument("--approval", dest="tui_approval", metavar="MODE",
-                        choices=["read-only", "ask", "auto-edit", "full-auto"],
-                        help="(interactive) read-only | ask | auto-edit | full-auto: when to ask before a change "
+                        choices=APPROVAL_MODES,
+                        help=f"(interactive) {' | '.join(APPROVAL_MODES)}: when to ask before a change "
                              "(default ask)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -69,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     map_.add_argument("--focus", nargs="*", default=[], help="files (or folders) to show first, then their neighbours")
     map_.add_argument("--model", help="GGUF path (its vocabulary counts the tokens)")
     doctor = sub.add_parser("doctor", help="report the sandbox mechanism, the model and the vocabulary")
-    doctor.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "landlock", "none"])
+    doctor.add_argument("--sandbox", default="auto", choices=SANDBOX)
     doctor.add_argument("--cwd", default=".", help="the repository whose Python environment to report")
 
     model = sub.add_parser("model", help="find, inspect or fetch the model")
@@ -92,8 +96,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="llama | replay:FILE | http://HOST:PORT")
     parser.add_argument("--server-model", metavar="NAME",
                         help="the model an http:// backend is asked for (default: the server's own)")
-    parser.add_argument("--reasoning", choices=["low", "medium", "high"])
-    parser.add_argument("--approval", choices=["read-only", "ask", "auto-edit", "full-auto"])
+    parser.add_argument("--reasoning", choices=REASONING_EFFORTS)
+    parser.add_argument("--approval", choices=APPROVAL_MODES)
     parser.add_argument("--max-steps", type=_positive_int, metavar="N")
     parser.add_argument("--json", action="store_true", help="print one JSON event per line")
     parser.add_argument("--test-cmd", help="the command that runs the tests")
@@ -102,7 +106,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python", metavar="PATH", help="the project's interpreter or environment folder "
                         "(default: detected as your shell would find it; `gptoss-agent doctor` shows which)")
     parser.add_argument("--no-commit", action="store_true", help="never commit")
-    parser.add_argument("--sandbox", choices=["auto", "bwrap", "landlock", "none"])
+    parser.add_argument("--sandbox", choices=SANDBOX)
     parser.add_argument("--allow-remote", action="store_true", help="allow a server outside the local network")
     parser.add_argument("--allow-any-model", action="store_true",
                         help="load a GGUF that is not gpt-oss (experiments; tool calls will likely fail)")
@@ -127,7 +131,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         args.command = "tui"
     try:
         return handlers[args.command](args)
-    except UsageError as exc:
+    except UserError as exc:  # SetupError, ConfigError, UsageError: one line, exit 2
         print(f"gptoss-agent: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

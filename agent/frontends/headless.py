@@ -19,15 +19,15 @@ from typing import Any, TextIO
 from gptoss_agent.agent import prompts
 from gptoss_agent.agent.safe_text import line as safe_line
 from gptoss_agent.agent.events import (AgentEvent, AttemptFinished, Committed, ErrorRaised, Notice, ReasoningEmitted,
-                                       RunFinished, RunStarted, TestsReported, ToolCalled, ToolFinished, key_argument)
+                                       RunFinished, RunStarted, RunStatus, TestsReported, ToolCalled, ToolFinished,
+                                       key_argument, printed_types)
 # The composition root lives in agent/runtime.py; these names stay importable from here.
 from gptoss_agent.agent.runtime import (LoadedModel, RunOptions, Runtime, SetupError, Workspace,  # noqa: F401
                                         build_runtime, prepare_workspace, workspace_root)
+from gptoss_agent.agent.frontends.exit_codes import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 # Every type `--json` can print on stdout (README, "JSONL events"; batch adds BATCH_JSONL_TYPES).
-JSONL_TYPES = {"run_started", "plan", "message", "reasoning", "tool_call", "tool_result", "tests", "commit", "error",
-               "attempt_finished", "run_finished"}
+JSONL_TYPES = printed_types()
 BATCH_JSONL_TYPES = {"batch_finished"}
 
 
@@ -161,7 +161,7 @@ class _CancelOnInterrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _exit_code(status: str) -> int:
+def _exit_code(status: RunStatus) -> int:
     return {"completed": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
 
 

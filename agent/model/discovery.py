@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from gptoss_agent.agent.locations import models_dir
 from gptoss_agent.agent.model.gguf_meta import GGUF_MAGIC, GGUFError, open_regular, quantization_name, read_metadata
 from gptoss_agent.agent.model.check import NotGptOssError, is_gpt_oss, require_gpt_oss, safe_line
 
@@ -121,16 +122,6 @@ class ModelNotFoundError(FileNotFoundError):
         super().__init__(
             "no gpt-oss model found. Looked in:\n" + search.describe() +
             f"\nFetch it with `{PULL_COMMAND}` (about 12 GB), or pass --model PATH.")
-
-
-def models_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """Our own models folder, where `model pull` saves the GGUF."""
-    override = env.get("GPTOSS_AGENT_DATA_DIR")
-    if override:
-        return Path(override) / "models"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("gptoss-agent")) / "models"
 
 
 def is_gguf(path: Path) -> bool:

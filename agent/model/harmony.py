@@ -26,7 +26,7 @@ from gptoss_agent.agent.model import vocab
 from gptoss_agent.agent.model.native_guard import NativeCodeError, guarded
 from gptoss_agent.agent.model.token_chunks import chunks, needs_chunking
 from gptoss_agent.agent.model.harmony_stream import CALL, END, MESSAGE, RETURN, START, HarmonyStreamParser, Header
-from gptoss_agent.agent.types import ReasoningEffort, ToolDeclaration
+from gptoss_agent.agent.types import REASONING_EFFORTS, ReasoningEffort, ToolDeclaration
 
 if TYPE_CHECKING:  # pragma: no cover
     import tiktoken
@@ -38,7 +38,7 @@ _SPECIAL_TEXT = re.compile(r"(<\|[A-Za-z0-9_]{1,32}\|>)")
 # message around them: lowercase letters only, so it is one o200k piece that
 # never merges with the newlines on either side.
 _SLOT = "gptossagentinstructionsslot"
-_EFFORTS = {"low": "Low", "medium": "Medium", "high": "High"}
+_EFFORTS = {effort: effort.capitalize() for effort in REASONING_EFFORTS}  # openai_harmony's names
 
 
 class HarmonyCodec:

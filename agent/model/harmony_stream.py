@@ -33,7 +33,8 @@ CALL = 200_012
 ENDOFTEXT = 199_999
 FIRST_SPECIAL = 199_998
 
-STOP_TOKENS = frozenset({RETURN, CALL})
+# The tokens a step stops sampling at (the loop passes them to the backend): an answer, a tool call, end of text.
+STOP_TOKENS = frozenset({RETURN, CALL, ENDOFTEXT})
 _TERMINATORS = {END: "end", CALL: "call", RETURN: "return"}
 _ROLES = frozenset({"assistant", "user", "system", "developer"})
 

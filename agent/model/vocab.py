@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from gptoss_agent.agent import locations
 from gptoss_agent.agent.model.gguf_meta import GGUFError, read_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,12 +69,7 @@ def harmony_special_tokens() -> dict[str, int]:
 
 def cache_dir() -> Path:
     """Where the derived vocabulary lives (override with GPTOSS_AGENT_CACHE_DIR)."""
-    override = os.environ.get("GPTOSS_AGENT_CACHE_DIR")
-    if override:
-        return Path(override) / "vocab"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("gptoss-agent")) / "vocab"
+    return locations.vocab_dir()
 
 
 @lru_cache(maxsize=1)

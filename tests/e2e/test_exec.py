@@ -47,6 +47,14 @@ def test_the_readme_documents_exactly_the_types_that_can_be_printed():
     assert readme_event_types() == JSONL_TYPES | BATCH_JSONL_TYPES
 
 
+def test_the_readme_documents_exactly_the_run_statuses():
+    from gptoss_agent.agent.events import RUN_STATUSES
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = re.search(r"^- `run_finished`: `status` \(`([^`]+)`\)", text, re.M).group(1)
+    assert documented.split(" | ") == list(RUN_STATUSES)
+
+
 @pytest.fixture
 def repo(tmp_path, vocab_dir):
     return make_calc_repo(tmp_path / "project")

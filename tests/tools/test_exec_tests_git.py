@@ -13,7 +13,7 @@ from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.editing import apply_patch_tool
 from gptoss_agent.tools.shell import exec_command
 from gptoss_agent.tools.tests import run_tests
-from tests.tools.conftest import git
+from tests.fixtures.repos import git
 
 FIX = "*** Begin Patch\n*** Update File: calc.py\n def add(a, b):\n-    return a - b\n+    return a + b\n*** End Patch"
 

@@ -7,6 +7,7 @@ import time
 import asyncio
 import functools
 import re
+from pathlib import Path
 
 import pytest
 
@@ -592,6 +593,31 @@ async def test_help_has_a_line_for_every_command_and_the_palette_one_quit(make_a
         shown = str(app.screen.query_one("#help-body Static").render())
         for name, description in COMMANDS.items():
             assert f"{name:<12} {description}" in shown
+
+
+def readme_slash_commands() -> list[str]:
+    """The slash commands the README's Usage section names after "`/help` lists the slash commands"."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    listed = text.split("`/help` lists the slash commands (`", 1)[1].split("`", 1)[0]
+    return listed.split()
+
+
+@asynctest
+async def test_the_palette_and_the_readme_offer_every_slash_command(make_app):
+    """Every command /help lists is in the palette (but /quit: Textual's own Quit) and in the README, which
+    lagged behind before (/compact and /resume were in neither), and a palette entry runs its command."""
+    from gptoss_agent.agent.frontends.tui.screens import COMMANDS
+
+    assert readme_slash_commands() == [name for name in COMMANDS if name != "/help"]
+    app = make_app([final("unused")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runtime is not None)
+        palette = {command.title: command for command in app.get_system_commands(app.screen)}
+        for name in COMMANDS:  # each entry is titled after its command ("Reasoning: low" for one with a value)
+            label = {"/help": "Commands", "/quit": "Quit"}.get(name, name[1:].capitalize())
+            assert label in palette or any(title.startswith(label + ": ") for title in palette), name
+        palette["Compact"].callback()
+        await wait_for(pilot, lambda: "Nothing to compact yet." in transcript_text(app))
 
 
 @asynctest

@@ -63,15 +63,9 @@ def launcher() -> list[str]:
 
 def layers_base() -> Path:
     """The private folder that holds every command's layers and kept conflict copies."""
-    override = os.environ.get("GPTOSS_AGENT_STATE_DIR")
-    candidates = [Path(override)] if override else []
-    try:
-        import platformdirs
+    from gptoss_agent.agent.locations import state_dir_candidates
 
-        candidates.append(Path(platformdirs.user_state_dir("gptoss-agent")))
-    except ImportError:
-        pass
-    for base in candidates:
+    for base in state_dir_candidates():
         try:
             return private_dir(base / "overlay")
         except (OSError, PathRefused):

@@ -35,6 +35,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import ProgressBar, Static
 
+from gptoss_agent.agent.approvals import APPROVAL_MODES
 from gptoss_agent.agent.safe_text import line as safe_text_line
 from gptoss_agent.agent.attachments import attach_mentions
 from gptoss_agent.agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
@@ -42,15 +43,16 @@ from gptoss_agent.agent.events import (AgentEvent, Committed, ErrorRaised, Messa
                                        ToolCalled, ToolFinished)
 from gptoss_agent.agent.frontends.tui.screens import (COMMANDS, NEEDS_MODEL, WAITS_FOR_TURN, WORKS_WITHOUT_MODEL,
                                                       ApprovalScreen, GuardedModal, HelpScreen, LinkScreen,
-                                                      NoModelScreen, TrustScreen, arguments_preview, command_preview)
+                                                      NoModelScreen, TrustScreen, arguments_preview, command_preview,
+                                                      palette_entries)
 from gptoss_agent.agent.frontends.tui import widgets
 from gptoss_agent.agent.frontends.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText,
                                                       ToolCard, Transcript, UserEntry, WorkingIndicator, safe,
                                                       safe_diff)
+from gptoss_agent.agent.types import REASONING_EFFORTS
 
 # (model path or None, load progress, event sink, cancel: set by Esc while the model loads) -> a runtime
 Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None], threading.Event], Any]
-APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 NARROW_WIDTH = 100  # below this many columns the plan panel gives its room to the transcript
 
 
@@ -515,12 +517,10 @@ class GptossApp(App[None]):
     # ------------------------------------------------------------------ approvals (called in the worker)
 
     def _approve(self, call, spec) -> None:
-        from gptoss_agent.agent.loop import Refused, approval_for
+        from gptoss_agent.agent.approvals import Refused, must_ask
 
-        decision = approval_for(self.approval, spec)  # the loop's rule: read-only wins over an earlier "always"
-        if decision == "refuse":
-            raise Refused(f"{spec.recipient} can change files (it writes or runs code), and this session is read-only")
-        if decision == "allow" or spec.recipient in self._always:
+        # The one rule of every front-end; it raises for read-only, which wins over an earlier "always".
+        if not must_ask(self.approval, spec) or spec.recipient in self._always:
             return
         preview, is_diff = self._preview(call, spec)
         asked = time.monotonic()
@@ -811,13 +811,7 @@ class GptossApp(App[None]):
         """Every action in the command palette (Ctrl+P), beside Textual's own."""
         yield from super().get_system_commands(screen)
         # Textual's own entries already include "Quit" (and help keys): ours add only what it lacks.
-        entries = [("Clear", "Start a new conversation", "/clear"),
-                   ("Undo", "Revert the agent's last edits or commit", "/undo"), ("Diff", "Show uncommitted changes", "/diff"),
-                   ("Test", "Run the test suite", "/test"), ("Commit", "Commit the agent's changes", "/commit"),
-                   ("Plan", "Show the current plan", "/plan"), ("Sessions", "List recent sessions", "/sessions"),
-                   ("Model", "Show the loaded model", "/model"), ("Commands", "Every slash command, one line each", "/help")]
-        entries += [(f"Reasoning: {e}", f"Set reasoning effort to {e}", f"/reasoning {e}") for e in ("low", "medium", "high")]
-        entries += [(f"Approval: {m}", f"Set the approval mode to {m}", f"/approval {m}") for m in APPROVAL_MODES]
+        entries = palette_entries()
         for title, help_text, line in entries:
             yield SystemCommand(title, help_text, lambda line=line: self._command(line))
 
@@ -946,8 +940,8 @@ class GptossApp(App[None]):
         self._note("\n".join(f"[{s['status']}] {s['step']}" for s in steps) or "No plan yet.")
 
     def _cmd_reasoning(self, effort: str) -> None:
-        if effort not in ("low", "medium", "high"):
-            self._note("Usage: /reasoning low|medium|high", style="red")
+        if effort not in REASONING_EFFORTS:
+            self._note("Usage: /reasoning " + "|".join(REASONING_EFFORTS), style="red")
             return
         from dataclasses import replace
 

@@ -17,34 +17,76 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
 from gptoss_agent.agent import safe_text
+from gptoss_agent.agent.approvals import APPROVAL_MODES
 from gptoss_agent.agent.frontends.tui.widgets import safe, safe_diff
+from gptoss_agent.agent.types import REASONING_EFFORTS
 
-# Every slash command, with the one line /help shows for it (the completion list comes from here too).
-COMMANDS = {
-    "/help": "keys and commands (this screen)",
-    "/clear": "start a new conversation",
-    "/compact": "summarise the conversation to free context",
-    "/undo": "revert the agent's last edits or commit",
-    "/diff": "show the uncommitted changes",
-    "/commit": "commit the agent's changes [message]",
-    "/test": "run the test suite",
-    "/plan": "show the current plan",
-    "/reasoning": "thinking effort: low | medium | high",
-    "/approval": "ask first? read-only|ask|auto-edit|full-auto",
-    "/model": "show the model [PATH: load one if none started]",
-    "/sessions": "list this repository's recent sessions",
-    "/resume": "continue an earlier session here [id]",
-    "/quit": "leave gptoss-agent",
-}
-# Slash commands that need the loaded model (or the agent's state that comes with it): typed while it
-# loads, they wait in the outbox and run in their turn. The others run at once.
-NEEDS_MODEL = frozenset({"/clear", "/compact", "/undo", "/commit", "/test", "/reasoning", "/model", "/resume"})
-# Of those, the ones that still do their job when the model could not start (they wait for it while it loads):
-# /model PATH loads another, /undo and /clear need no model.
-WORKS_WITHOUT_MODEL = frozenset({"/clear", "/undo", "/model"})
-# Slash commands that change the work tree or the conversation: typed while the agent works, they wait
-# in the outbox for the turn to end (they would race its edits). The others run at once.
-WAITS_FOR_TURN = frozenset({"/clear", "/compact", "/undo", "/commit", "/test", "/reasoning", "/resume"})
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """One slash command, declared once: /help's line, the command palette's entries, when it may run.
+
+    `needs_model`: it needs the loaded model (or the agent's state that comes with it); typed while the
+    model loads, it waits in the outbox and runs in its turn (the others run at once). `works_without_model`:
+    of those, it still does its job when the model could not start. `waits_for_turn`: it changes the work
+    tree or the conversation, so typed while the agent works it waits for the turn to end (it would race
+    the agent's edits). `palette`: the palette's title and description ("": no entry of ours; Textual's own
+    covers it); with `values`, one palette entry per value.
+    """
+
+    name: str
+    help: str
+    palette: tuple[str, str] = ("", "")
+    values: tuple[str, ...] = ()
+    needs_model: bool = False
+    works_without_model: bool = False
+    waits_for_turn: bool = False
+
+
+SLASH_COMMANDS = (
+    SlashCommand("/help", "keys and commands (this screen)", ("Commands", "Every slash command, one line each")),
+    SlashCommand("/clear", "start a new conversation", ("Clear", "Start a new conversation"),
+                 needs_model=True, works_without_model=True, waits_for_turn=True),
+    SlashCommand("/compact", "summarise the conversation to free context",
+                 ("Compact", "Summarise the conversation to free context"), needs_model=True, waits_for_turn=True),
+    SlashCommand("/undo", "revert the agent's last edits or commit", ("Undo", "Revert the agent's last edits or commit"),
+                 needs_model=True, works_without_model=True, waits_for_turn=True),
+    SlashCommand("/diff", "show the uncommitted changes", ("Diff", "Show uncommitted changes")),
+    SlashCommand("/commit", "commit the agent's changes [message]", ("Commit", "Commit the agent's changes"),
+                 needs_model=True, waits_for_turn=True),
+    SlashCommand("/test", "run the test suite", ("Test", "Run the test suite"), needs_model=True, waits_for_turn=True),
+    SlashCommand("/plan", "show the current plan", ("Plan", "Show the current plan")),
+    SlashCommand("/reasoning", "thinking effort: " + " | ".join(REASONING_EFFORTS),
+                 ("Reasoning", "Set reasoning effort to"), REASONING_EFFORTS, needs_model=True, waits_for_turn=True),
+    SlashCommand("/approval", "ask first? " + "|".join(APPROVAL_MODES), ("Approval", "Set the approval mode to"),
+                 APPROVAL_MODES),
+    SlashCommand("/model", "show the model [PATH: load one if none started]", ("Model", "Show the loaded model"),
+                 needs_model=True, works_without_model=True),
+    SlashCommand("/sessions", "list this repository's recent sessions", ("Sessions", "List recent sessions")),
+    SlashCommand("/resume", "continue an earlier session here [id]",
+                 ("Resume", "Continue the session before this one"), needs_model=True, waits_for_turn=True),
+    SlashCommand("/quit", "leave gptoss-agent"),  # the palette has Textual's own Quit
+)
+# Derived from SLASH_COMMANDS: the lines /help shows (and the completion list), and when each may run.
+COMMANDS = {command.name: command.help for command in SLASH_COMMANDS}
+NEEDS_MODEL = frozenset(command.name for command in SLASH_COMMANDS if command.needs_model)
+WORKS_WITHOUT_MODEL = frozenset(command.name for command in SLASH_COMMANDS if command.works_without_model)
+WAITS_FOR_TURN = frozenset(command.name for command in SLASH_COMMANDS if command.waits_for_turn)
+
+
+def palette_entries() -> list[tuple[str, str, str]]:
+    """The command palette's entries (title, description, the line it runs), from SLASH_COMMANDS."""
+    entries = []
+    for command in SLASH_COMMANDS:
+        title, description = command.palette
+        if not title:
+            continue
+        if command.values:
+            entries += [(f"{title}: {value}", f"{description} {value}", f"{command.name} {value}")
+                        for value in command.values]
+        else:
+            entries.append((title, description, command.name))
+    return entries
 
 # One key or command per line, each within the 64 columns the help box has inside an 80-column terminal.
 KEYS_HELP = """\
