@@ -22,11 +22,10 @@ FOLDERS = {"agent": "gptoss_agent.agent", "tools": "gptoss_agent.tools", "prompt
 
 # Lowest first. A module belongs to the most specific prefix listed; it may import its own layer and any below.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("gptoss_agent.prompts", "gptoss_agent.agent.types", "gptoss_agent.agent.safe_text",
-                    "gptoss_agent.agent.protocols", "gptoss_agent.agent.prompts", "gptoss_agent.agent.fences",
-                    "gptoss_agent.agent.events",
-                    "gptoss_agent.agent.config", "gptoss_agent.agent.locations", "gptoss_agent.agent.errors",
-                    "gptoss_agent.agent.vocabulary")),
+    ("foundation", ("gptoss_agent.prompts", "gptoss_agent.agent.types", "gptoss_agent.agent.events",
+                    "gptoss_agent.agent.safe_text", "gptoss_agent.agent.fences", "gptoss_agent.agent.protocols",
+                    "gptoss_agent.agent.prompts", "gptoss_agent.agent.config", "gptoss_agent.agent.locations",
+                    "gptoss_agent.agent.user_error", "gptoss_agent.agent.approvals")),
     ("model", ("gptoss_agent.agent.model",)),
     ("tools", ("gptoss_agent.tools",)),
     ("agent", ("gptoss_agent.agent",)),
