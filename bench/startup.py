@@ -24,7 +24,7 @@ def main():
     cmd = [entry, "--help"] if entry else [sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "--help"]
     bare = timed([sys.executable, "-c", "pass"])
     helped = timed(cmd)
-    probe = subprocess.run([sys.executable, "-c", "import sys, agent.cli as c; c.build_parser().format_help();"
+    probe = subprocess.run([sys.executable, "-c", "import sys, gptoss_agent.agent.frontends.cli as c; c.build_parser().format_help();"
                             "print(sorted(m for m in ('llama_cpp', 'textual', 'openai_harmony') if m in sys.modules))"],
                            capture_output=True, text=True, check=True).stdout.strip()
     print(f"python -c pass        {bare * 1000:6.1f} ms")

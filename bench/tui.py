@@ -26,8 +26,22 @@ from pathlib import Path
 from _common import canonical_vocab_dir
 
 
+def _entry_module(tree: Path) -> str:
+    """The CLI module to run for TREE: a checkout from before the gptoss_agent namespace (agent/cli.py at the
+    top, found through PYTHONPATH), or the installed one (a later checkout must be the one installed here)."""
+    if (tree / "agent" / "cli.py").exists():
+        return "agent.cli"
+    import gptoss_agent.agent
+
+    installed = Path(gptoss_agent.agent.__file__).resolve().parents[1]
+    if installed != tree.resolve():
+        raise SystemExit(f"{tree}: only the installed checkout ({installed}) or one from before the gptoss_agent "
+                         "namespace can be timed; run this bench with that checkout's own venv")
+    return "gptoss_agent.agent.frontends.cli"
+
+
 def pty_start_up(repo: Path, replay: Path, runs: int = 5, against: Path | None = None) -> None:
-    """Spawn `python -m gptoss_agent.agent.frontends.cli` in a pty, type at once, and time the first frame and the typed text's echo.
+    """Spawn the CLI in a pty, type at once, and time the first frame and the typed text's echo.
 
     With `against` (another checkout, e.g. `git worktree add /tmp/base HEAD~3`), its runs are interleaved
     with this tree's, so both see the same machine load, and both are printed."""
@@ -47,7 +61,7 @@ def pty_start_up(repo: Path, replay: Path, runs: int = 5, against: Path | None =
     for _ in range(runs):
         for tree in trees:
             loads.append(os.getloadavg()[0])
-            session = PtySession([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "--backend", f"replay:{replay}"], cwd=repo,
+            session = PtySession([sys.executable, "-m", _entry_module(tree), "--backend", f"replay:{replay}"], cwd=repo,
                                  env={"PYTHONPATH": os.pathsep.join(filter(None, (str(tree),
                                                                                    os.environ.get("PYTHONPATH"))))},
                                  columns=100, rows=30)
