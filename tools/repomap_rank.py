@@ -18,6 +18,8 @@ weighed by what a reader of the project's API needs:
   a name it defines itself (an amalgamated copy) not at all;
 - a public type's own members share its score (a method nobody in the library calls is still its API);
 - each further definition of a name already ranked tells less than the first.
+A type's members also compete by name alone (`with_member_names`): a name costs a seventh of a declaration
+line, so a map can say what many more types offer.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ SUPPORTING_REFERENCE = 1.0  # a use from a test or example still says "this is t
 MEMBER_SHARE = 2.0  # times its type's score, shared among the type's exported members
 REPEATED = 0.5  # each further definition of a name ranked above
 CLIENT_USE = 1.0  # a use from a test or example counts at least as an average file's (1/files)
+NAME_ONLY = 6.0  # a member's name alone costs about a seventh of its declaration line
 TYPE_KINDS = {"class", "interface", "struct", "trait", "type", "module", "enum"}
 
 _SUPPORT_DIRS = {"test", "tests", "testing", "__tests__", "spec", "specs", "example", "examples", "sample",
@@ -103,7 +106,7 @@ def _is_entry_file(path: str) -> bool:
 @lru_cache(maxsize=65536)  # one scope string per type, asked once per member
 def _type_name(scope: str) -> str:
     """`Jsoup` from `public class Jsoup`, `Foo` from `impl<T> Foo<T>` or `class Foo(Base):`."""
-    text = scope
+    text = scope.split("//", 1)[0]  # `class basic_json // NOLINT(…)`
     for _ in range(4):  # generic parameters, nested a few deep
         text = re.sub(r"<[^<>]*>", "", text)
     text = re.split(r"[(:{]| extends | implements ", text, maxsplit=1)[0]
@@ -286,6 +289,7 @@ def _members_share_their_type(scored: list[tuple[str, Definition, float]], facto
 
 
 _OVERRIDE = re.compile(r"\boverride\b")
+_DUNDER = re.compile(r"__\w+__")  # Python's protocol methods (`__eq__`, `__iter__`): the language's API, not the type's
 
 
 def _implements_another_types_api(definition: Definition) -> bool:
@@ -294,6 +298,38 @@ def _implements_another_types_api(definition: Definition) -> bool:
     head = definition.signature.split("(", 1)[0]
     return (" for " in definition.scope and definition.scope.startswith(("impl", "unsafe impl"))
             or "@Override" in head or _OVERRIDE.search(definition.signature) is not None)
+
+
+def with_member_names(ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, Definition, float, bool]]:
+    """The ranked definitions, each (file, definition, score, False), merged with a cheaper entry
+    (…, score × NAME_ONLY, True) for each public member of a type: its name alone, listed under its type
+    when the declaration itself did not make the cut. A name costs two tokens where a declaration line costs
+    about fifteen, so a map can say what a type offers (`at`, `contains`, `patch`) for many more types."""
+    entries = [(path, definition, score, False) for path, definition, score in ranked]
+    type_score: dict[str, float] = {}
+    for _, definition, score in ranked:
+        if definition.kind in TYPE_KINDS:
+            type_score.setdefault(definition.name, score)
+    for path, definition, score in ranked:
+        if (definition.scope_line and definition.kind not in TYPE_KINDS and definition.exported
+                and not _implements_another_types_api(definition) and not _DUNDER.fullmatch(definition.name)
+                and not _names_its_type(definition.name, definition.scope)):
+            # never before its type: a member named under a type the map does not show costs a header line
+            cap = type_score.get(_type_name(definition.scope), score * NAME_ONLY)
+            entries.append((path, definition, min(score * NAME_ONLY, cap), True))
+    entries.sort(key=lambda item: -item[2])  # stable: ties keep the ranked order
+    return entries
+
+
+def split_entries(entries: list[tuple[str, Definition, float, bool]]
+                  ) -> tuple[list[tuple[str, Definition, float]], list[tuple[str, Definition]]]:
+    """A prefix of `with_member_names` as render takes it: the definitions shown in full, and the members
+    shown by name only (those whose declaration is not shown in full), in rank order."""
+    full = [(path, definition, score) for path, definition, score, name_only in entries if not name_only]
+    shown = {(path, definition.line) for path, definition, _ in full}
+    named = [(path, definition) for path, definition, _, name_only in entries
+             if name_only and (path, definition.line) not in shown]
+    return full, named
 
 
 def _repeats_discounted(ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, Definition, float]]:

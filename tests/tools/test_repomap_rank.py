@@ -4,7 +4,7 @@ tests, internals and names that shadow builtins."""
 from __future__ import annotations
 
 from gptoss_agent.tools.repomap import RepoIndex, ranked_definitions
-from gptoss_agent.tools.repomap_rank import file_role
+from gptoss_agent.tools.repomap_rank import file_role, split_entries, with_member_names
 from gptoss_agent.tools.tags import extract
 
 
@@ -156,3 +156,18 @@ def test_detail_and_impl_folders_are_internal_like_internal():
     }
     names = order(files)
     assert names.index("value") < names.index("is_thing")
+
+
+def test_a_types_members_are_offered_by_name_never_before_the_type_and_not_another_types_api():
+    # nlohmann's basic_json: the class is the API, its many members (at, contains, patch) too many to show
+    # in full; a trait impl's methods are the trait's API, not the type's
+    source = ("pub struct Value;\nimpl Value {\n    pub fn new() -> Value { Value }\n    pub fn as_str(&self) {}\n}\n"
+              "impl Serialize for Value {\n    fn serialize(&self) {}\n}\n")
+    files = {"src/value.rs": source, **{f"src/u{n}.rs": "fn f(v: Value) { v.as_str() }\n" for n in range(3)}}
+    entries = with_member_names(ranked_definitions(index_of(files)))
+    named = [d.name for _, d, _, name_only in entries if name_only]
+    assert named == ["as_str", "new"]  # the one the project uses first
+    position = {(d.name, name_only): i for i, (_, d, _, name_only) in enumerate(entries)}
+    assert position[("Value", False)] < position[("as_str", True)] < position[("as_str", False)]
+    full, by_name = split_entries(entries[:position[("as_str", True)] + 1])
+    assert [d.name for _, d in by_name] == ["as_str"] and "as_str" not in [d.name for _, d, _ in full]

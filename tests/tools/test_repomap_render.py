@@ -283,3 +283,35 @@ def test_a_shown_signature_is_cut_after_a_whole_parameter_never_inside_one():
     assert trim_signature(long, 80) == "void dump(const BasicJsonType& val, const bool pretty_print, …)"
     nested = "fn walk<F>(&self, visit: Fn(Map<String, Value>, usize) -> bool, depth: usize, limit: usize) -> Walk"
     assert trim_signature(nested, 80) == "fn walk<F>(&self, visit: Fn(Map<String, Value>, usize) -> bool, …) -> Walk"
+
+
+def test_members_named_only_sit_on_one_line_after_the_members_shown_in_full():
+    # the shape of requests' Session: one method shown with its signature, the others by name under the class
+    path = "sessions.py"
+    tags = extract(path, textwrap.dedent("""
+        class Session:
+            def request(self, method, url):
+                pass
+
+            def get(self, url, **kwargs):
+                pass
+
+            def mount(self, prefix, adapter):
+                pass
+
+
+        def session():
+            return Session()
+        """).lstrip("\n").encode())
+    by_name = {d.name: d for d in tags.definitions}
+    full = [(path, by_name[n], 1.0) for n in ("Session", "request", "session")]
+    assert render(full, [(path, by_name["mount"]), (path, by_name["get"])]).splitlines() == [
+        "sessions.py:",
+        "  1: class Session:",
+        "    2: def request(self, method, url):",
+        "    other members: mount, get",  # rank order, after the last member shown in full
+        "  12: def session():",
+    ]
+    # a type whose own line is not chosen is still named once as the header of its members
+    assert render([], [(path, by_name["mount"])]).splitlines() == [
+        "sessions.py:", "  1: class Session:", "    other members: mount"]
