@@ -114,6 +114,47 @@ def _type_name(scope: str) -> str:
     return words[-1] if words else ""
 
 
+@lru_cache(maxsize=65536)
+def _base_names(scope: str) -> tuple[str, ...]:
+    """The types a type's declaration says it extends: `Base` and `Mixin` from `class A(Base, Mixin):`,
+    `class A extends Base implements I`, `class A : public Base`, `class A < Base`."""
+    text = scope.split("//", 1)[0]
+    for _ in range(4):
+        text = re.sub(r"<[^<>]*>", "", text)
+    match = re.search(r"\((.*)\)\s*:?\s*$|\bextends\b(.*)|\bimplements\b(.*)|[^:]:(?!:)(.*)|\s<\s(.*)", text)
+    if not match:
+        return ()
+    listed = next(group for group in match.groups() if group is not None)
+    listed = re.sub(r"\bimplements\b|\bpublic\b|\bprotected\b|\bprivate\b|\bvirtual\b|\w+=[^,]*", ",", listed)
+    return tuple(word.split(".")[-1].split("::")[-1] for word in re.findall(r"[\w.:]+", listed))
+
+
+def _overrides(ranked: list[tuple[str, Definition, float]]) -> set[tuple[str, int]]:
+    """(file, line) of each method that redefines one its type inherits from a project type named in its
+    declaration (`class ForeignKey(ForeignObject)` redefining `get_attname`): an override, documented at the
+    base, like Java's `@Override` (followed up to four levels of bases)."""
+    members: dict[str, set[str]] = defaultdict(set)
+    bases: dict[str, tuple[str, ...]] = {}
+    for _, definition, _ in ranked:
+        if definition.scope and definition.kind not in TYPE_KINDS:
+            owner = _type_name(definition.scope)
+            members[owner].add(definition.name)
+            bases.setdefault(owner, _base_names(definition.scope))
+    found = set()
+    for path, definition, _ in ranked:
+        if not definition.scope or definition.kind in TYPE_KINDS:
+            continue
+        level = [b for b in bases.get(_type_name(definition.scope), ()) if b != _type_name(definition.scope)]
+        seen: set[str] = set()
+        for _ in range(4):
+            if any(definition.name in members.get(base, ()) for base in level):
+                found.add((path, definition.line))
+                break
+            seen.update(level)
+            level = [b for base in level for b in bases.get(base, ()) if b not in seen]
+    return found
+
+
 def _names_its_type(name: str, scope: str) -> bool:
     """`Foo(…)` inside `class Foo`, `impl<T> Foo<T>`: a constructor (its type's own line says as much)."""
     return _type_name(scope) == name
@@ -310,8 +351,10 @@ def with_member_names(ranked: list[tuple[str, Definition, float]]) -> list[tuple
     for _, definition, score in ranked:
         if definition.kind in TYPE_KINDS:
             type_score.setdefault(definition.name, score)
+    overrides = _overrides(ranked)
     for path, definition, score in ranked:
         if (definition.scope_line and definition.kind not in TYPE_KINDS and definition.exported
+                and (path, definition.line) not in overrides
                 and not _implements_another_types_api(definition) and not _DUNDER.fullmatch(definition.name)
                 and not _names_its_type(definition.name, definition.scope)):
             # never before its type: a member named under a type the map does not show costs a header line

@@ -19,7 +19,7 @@ import importlib
 import re
 import time
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import PurePath
 
@@ -257,7 +257,26 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         definitions.append(Definition(name, kind, node.start_point[0] + 1, signature, scope, scope_line,
                                       _exported(language, name, signature, scope, place, exports)))
     definitions.sort(key=lambda d: d.line)
+    if language == "tree_sitter_go":
+        definitions = _go_methods_under_their_type(definitions)
     return FileTags(tuple(definitions), tuple(references))
+
+
+_GO_RECEIVER = re.compile(r"func\s*\(\s*(?:\w+\s+)?\*?\s*(\w+)")
+
+
+def _go_methods_under_their_type(definitions: list[Definition]) -> list[Definition]:
+    """A Go method is declared outside its type, with a receiver (`func (c *Command) Execute()`): when the
+    type is declared in the same file, the method gets it as its scope, like a method in a class body."""
+    types = {d.name: d for d in definitions if d.kind == "type"}
+    placed = []
+    for definition in definitions:
+        match = _GO_RECEIVER.match(definition.signature) if definition.kind == "method" else None
+        owner = types.get(match.group(1)) if match else None
+        if owner is not None and not definition.scope:
+            definition = replace(definition, scope=owner.signature, scope_line=owner.line)
+        placed.append(definition)
+    return placed
 
 
 # A line holding nothing but an upper-case macro (with arguments, or a `:` like an access label): an attribute,

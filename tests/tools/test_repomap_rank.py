@@ -171,3 +171,18 @@ def test_a_types_members_are_offered_by_name_never_before_the_type_and_not_anoth
     assert position[("Value", False)] < position[("as_str", True)] < position[("as_str", False)]
     full, by_name = split_entries(entries[:position[("as_str", True)] + 1])
     assert [d.name for _, d in by_name] == ["as_str"] and "as_str" not in [d.name for _, d, _ in full]
+
+
+def test_an_override_is_not_offered_by_name_under_the_subclass():
+    # Django's ForeignKey(ForeignObject) redefines get_attname: the API is documented at the base class
+    files = {
+        "fields/related.py": "class ForeignObject:\n    def get_attname(self):\n        pass\n\n\n"
+                             "class ForeignKey(ForeignObject):\n    def get_attname(self):\n        pass\n\n"
+                             "    def target_field(self):\n        pass\n",
+        **{f"app/m{n}.py": "from fields.related import ForeignKey\n\n\nx = ForeignKey()\n" for n in range(3)},
+    }
+    named = [(d.scope.split("(")[0].rstrip(":"), d.name) for _, d, _, name_only
+             in with_member_names(ranked_definitions(index_of(files))) if name_only]
+    assert ("class ForeignKey", "target_field") in named
+    assert ("class ForeignObject", "get_attname") in named
+    assert ("class ForeignKey", "get_attname") not in named

@@ -101,7 +101,7 @@ def test_c_typedef_struct_is_one_entry_and_functions_show_their_macro_return_typ
     ]
 
 
-def test_go_keeps_the_type_keyword_and_the_receiver():
+def test_go_keeps_the_type_keyword_and_the_receiver_and_puts_methods_under_their_type():
     text = map_of("mux.go", """
         package mux
 
@@ -124,9 +124,15 @@ def test_go_keeps_the_type_keyword_and_the_receiver():
         "mux.go:",
         "  3: type Router struct",
         "  7: type MiddlewareFunc func(http.Handler) http.Handler",
-        "  9: func (r *Router) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *Route",
+        "    9: func (r *Router) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *Route",
         "  14: func Vars(r *http.Request) map[string]string",
     ]
+    # declared apart from its type, a method still sits under it (cobra's `func (c *Command) Execute()`)
+    tags = extract("command.go", b"package cobra\n\ntype Command struct {\n\tUse string\n}\n\n"
+                                 b"func (c *Command) Execute() error {\n\treturn nil\n}\n")
+    execute = next(d for d in tags.definitions if d.name == "Execute")
+    assert render([("command.go", execute, 1.0)]).splitlines() == [
+        "command.go:", "  3: type Command struct", "    7: func (c *Command) Execute() error"]
 
 
 def test_python_folds_decorators_and_multi_line_parameters_and_drops_the_comment_after_the_colon():
