@@ -46,6 +46,8 @@ def render(selected: list[tuple[str, Definition, float]], named: list[tuple[str,
         in_full: dict[int, set[str]] = defaultdict(set)
         for definition in definitions:
             scope_line = definition.scope_line
+            if definition.kind in ("class", "module") and definition.scope.startswith("module "):
+                scope_line = 0  # `module Rack` around `class Builder` only namespaces it: the path says as much
             if scope_line and scope_line not in listed:
                 headers.setdefault(scope_line, definition.scope)
             indent = "    " if scope_line else "  "

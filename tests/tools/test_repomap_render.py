@@ -214,9 +214,27 @@ def test_ruby_methods_sit_under_their_class_with_their_parameters():
     assert text.splitlines() == [
         "builder.rb:",
         "  1: module Rack",
-        "    2: class Builder",
+        "  2: class Builder",  # a class in a namespace module stands on its own line …
         "    3: def initialize(default_app = nil, &block)",
         "    7: def use(middleware, *args, &block)",
+    ]
+
+
+def test_a_ruby_class_chosen_without_its_namespace_module_costs_no_module_header():
+    path = "lib/rack/builder.rb"
+    tags = extract(path, b"module Rack\n  class Builder\n    def use(middleware)\n    end\n  end\n"
+                         b"  def release\n  end\nend\n")
+    chosen = [(path, d, 1.0) for d in tags.definitions if d.name != "Rack"]
+    assert render(chosen[:2]).splitlines() == [
+        "lib/rack/builder.rb:",
+        "  2: class Builder",  # … and `module Rack` is not repeated above it in every file of the gem
+        "    3: def use(middleware)",
+    ]
+    assert render(chosen).splitlines()[1:] == [
+        "  1: module Rack",  # a method of the module itself still sits under it
+        "  2: class Builder",
+        "    3: def use(middleware)",
+        "    6: def release",
     ]
 
 
