@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from gptoss_agent.tools.tags import IMPORTED, Definition
+from gptoss_agent.tools.tags import IMPORTED, THROUGH_OBJECT, Definition
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
@@ -249,13 +249,17 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     defining = [p for p, tags in index.files.items() if mentioned and any(d.name in mentioned for d in tags.definitions)]
     rank = rank_files(index, focus, roles=roles, also=defining)
     definers: dict[str, float] = defaultdict(float)  # weighted: a test's helper hardly shares a library name
+    function_definers: dict[str, float] = defaultdict(float)  # the same, counting only what a bare call reaches
     for path, tags in index.files.items():
         for name in {d.name for d in tags.definitions}:
             definers[name] += roles[path]
+        for name in {d.name for d in tags.definitions if _answers_bare_calls(d)}:
+            function_definers[name] += roles[path]
     imported: dict[str, int] = defaultdict(int)  # how many files import a name by name
     reexported: set[str] = set()
     qualified: dict[str, float] = defaultdict(float)  # "Type.member" from calls like `Jsoup.parse(…)`
     use: dict[str, float] = defaultdict(float)
+    function_use: dict[str, float] = defaultdict(float)  # from files that only ever call the name bare
     # unless the task personalises the ranking (then its files, not the project's clients, say what matters)
     floor = 0.0 if focus or defining else CLIENT_USE / max(len(index.files), 1)
     for path, tags in index.files.items():
@@ -264,9 +268,19 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         # a file's uses of a name it defines itself are its own (an amalgamated copy uses everything it defines)
         own = {d.name for d in tags.definitions}
         names = set()
+        if _marks_calls_through_objects(path):
+            # `render(request, …)` or its import, and never `x.render()`, in this file: a function's use
+            through = {name[len(THROUGH_OBJECT):] for name in tags.references if name.startswith(THROUGH_OBJECT)}
+            for name in tags.references:
+                if (function_definers.get(name) and name not in through and name not in own
+                        and name not in names):
+                    names.add(name)
+                    function_use[name] += weight
         for name in tags.references:
-            if "." in name:
+            if "." in name and not name.startswith(THROUGH_OBJECT):
                 qualified[name] += weight
+            elif name.startswith(THROUGH_OBJECT):
+                continue
             elif name.startswith(IMPORTED):
                 imported[name[len(IMPORTED):]] += 1
                 if _is_entry_file(path) and roles[path] == 1.0:
@@ -280,6 +294,8 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         for definition in tags.definitions:
             name = definition.name
             shared = use.get(name, 0.0) / max(definers[name], 1.0) ** DEFINERS_POWER
+            if name in function_use and _answers_bare_calls(definition):
+                shared += function_use[name] / max(function_definers[name], 1.0) ** DEFINERS_POWER
             if definition.scope:  # uses that name this very type count whole, however common the name
                 shared += QUALIFIED * qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
             base = rank[path] * 0.1 + shared
@@ -302,6 +318,17 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     scored = _members_share_their_type(scored, factors)
     scored.sort(key=lambda item: (-item[2], item[0], item[1].line))
     return _repeats_discounted(scored)
+
+
+def _marks_calls_through_objects(path: str) -> bool:
+    """Whether this file's tags tell `x.name(…)` from `name(…)` (tools/tags.py THROUGH_OBJECT)."""
+    return _LANGUAGE_OF.get(_suffix(path)) in ("tree_sitter_python", "js", "go")
+
+
+def _answers_bare_calls(definition: Definition) -> bool:
+    """Whether a call without an object (`render(…)`) can reach this definition: a function or a type,
+    never a method (Python, JS/TS and Go reach a method only through an object)."""
+    return definition.kind != "method" and not (definition.scope and definition.kind not in TYPE_KINDS)
 
 
 def _members_share_their_type(scored: list[tuple[str, Definition, float]], factors: list[float]

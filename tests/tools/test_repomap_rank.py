@@ -186,3 +186,18 @@ def test_an_override_is_not_offered_by_name_under_the_subclass():
     assert ("class ForeignKey", "target_field") in named
     assert ("class ForeignObject", "get_attname") in named
     assert ("class ForeignKey", "get_attname") not in named
+
+
+def test_a_bare_call_credits_the_function_not_the_methods_of_the_same_name():
+    # Django: views call `render(request, …)` (django/shortcuts.py); dozens of template nodes define a
+    # `render(self, context)` method that no bare call can reach
+    files = {
+        "pkg/shortcuts.py": "def render(request, template_name):\n    pass\n",
+        **{f"pkg/nodes{n}.py": f"class Node{n}:\n    def render(self, context):\n        pass\n" for n in range(6)},
+        **{f"pkg/views{n}.py": "from pkg.shortcuts import render\n\n\ndef view(request):\n"
+                               "    return render(request, 'x.html')\n" for n in range(3)},
+    }
+    ranked = [(p, d.name) for p, d, _ in ranked_definitions(index_of(files)) if d.name == "render"]
+    assert ranked[0] == ("pkg/shortcuts.py", "render")
+    scores = {p: s for p, d, s in ranked_definitions(index_of(files)) if d.name == "render"}
+    assert scores["pkg/shortcuts.py"] > 2 * max(s for p, s in scores.items() if p != "pkg/shortcuts.py")
