@@ -40,7 +40,7 @@ from gptoss_agent.tools.repomap_render import render
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
 MAP_VERSION = 4  # of ranking and rendering: a map cached by an older one is not served (4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
-CACHE_VERSION = 6  # 6: bare calls marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
+CACHE_VERSION = 6  # 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
 MAX_CACHE_BYTES = 256 << 20
 # CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction
