@@ -36,11 +36,12 @@ from typing import Callable, Iterable
 
 from gptoss_agent.agent import locations
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from gptoss_agent.tools.repomap_rank import focus_first, rank_files, ranked_definitions  # noqa: F401  (this module's API)
+from gptoss_agent.tools.repomap_rank import focus_first, rank_files, split_entries, with_member_names, ranked_definitions  # noqa: F401  (this module's API)
 from gptoss_agent.tools.repomap_render import render
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-CACHE_VERSION = 4  # 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
+MAP_VERSION = 4  # of ranking and rendering: a map cached by an older one is not served (4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
+CACHE_VERSION = 6  # 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
 MAX_CACHE_BYTES = 256 << 20
 # CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction
@@ -267,11 +268,13 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if budget <= 0:
         return ""
     focus = list(focus)
-    ranked = focus_first(ranked_definitions(index, focus, mentioned), index, focus)
-    low, high, best = 0, len(ranked), ""
+    entries = focus_first(with_member_names(ranked_definitions(index, focus, mentioned)), index, focus)
+    # every definition shown costs at least a token, and each has at most two entries (in full, by name):
+    # a longer prefix never fits, and rendering one (tens of thousands of entries) only costs time
+    low, high, best = 0, min(len(entries), 2 * budget), ""
     while low <= high:
         middle = (low + high) // 2
-        text = render(ranked[:middle])
+        text = render(*split_entries(entries[:middle]))
         if count_tokens(text) <= budget:
             best, low = text, middle + 1
         else:
@@ -342,7 +345,7 @@ def build_map(root: Path, files: list[str], budget: int, counter_factory: Callab
     index = build_index(root, files, cache_file=cache_file, on_parse=lambda n: loader.start())
     focus = focus_paths(root, focus, files)
     mentioned = sorted(set(mentioned))
-    key = hashlib.sha256(json.dumps([index.digest, budget, focus, mentioned]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([MAP_VERSION, index.digest, budget, focus, mentioned]).encode()).hexdigest()
     maps_file = cache_file.with_suffix(".maps.json")
     maps = _load_maps(maps_file)
     if index.parsed == 0 and key in maps:

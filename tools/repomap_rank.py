@@ -18,6 +18,8 @@ weighed by what a reader of the project's API needs:
   a name it defines itself (an amalgamated copy) not at all;
 - a public type's own members share its score (a method nobody in the library calls is still its API);
 - each further definition of a name already ranked tells less than the first.
+A type's members also compete by name alone (`with_member_names`): a name costs a seventh of a declaration
+line, so a map can say what many more types offer.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from gptoss_agent.tools.tags import IMPORTED, Definition
+from gptoss_agent.tools.tags import IMPORTED, THROUGH_OBJECT, Definition
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
@@ -45,6 +47,7 @@ SUPPORTING_REFERENCE = 1.0  # a use from a test or example still says "this is t
 MEMBER_SHARE = 2.0  # times its type's score, shared among the type's exported members
 REPEATED = 0.5  # each further definition of a name ranked above
 CLIENT_USE = 1.0  # a use from a test or example counts at least as an average file's (1/files)
+NAME_ONLY = 6.0  # a member's name alone costs about a seventh of its declaration line
 TYPE_KINDS = {"class", "interface", "struct", "trait", "type", "module", "enum"}
 
 _SUPPORT_DIRS = {"test", "tests", "testing", "__tests__", "spec", "specs", "example", "examples", "sample",
@@ -103,12 +106,53 @@ def _is_entry_file(path: str) -> bool:
 @lru_cache(maxsize=65536)  # one scope string per type, asked once per member
 def _type_name(scope: str) -> str:
     """`Jsoup` from `public class Jsoup`, `Foo` from `impl<T> Foo<T>` or `class Foo(Base):`."""
-    text = scope
+    text = scope.split("//", 1)[0]  # `class basic_json // NOLINT(…)`
     for _ in range(4):  # generic parameters, nested a few deep
         text = re.sub(r"<[^<>]*>", "", text)
     text = re.split(r"[(:{]| extends | implements ", text, maxsplit=1)[0]
     words = text.split(" for ", 1)[-1].split()  # `impl Display for Value` is Value's
     return words[-1] if words else ""
+
+
+@lru_cache(maxsize=65536)
+def _base_names(scope: str) -> tuple[str, ...]:
+    """The types a type's declaration says it extends: `Base` and `Mixin` from `class A(Base, Mixin):`,
+    `class A extends Base implements I`, `class A : public Base`, `class A < Base`."""
+    text = scope.split("//", 1)[0]
+    for _ in range(4):
+        text = re.sub(r"<[^<>]*>", "", text)
+    match = re.search(r"\((.*)\)\s*:?\s*$|\bextends\b(.*)|\bimplements\b(.*)|[^:]:(?!:)(.*)|\s<\s(.*)", text)
+    if not match:
+        return ()
+    listed = next(group for group in match.groups() if group is not None)
+    listed = re.sub(r"\bimplements\b|\bpublic\b|\bprotected\b|\bprivate\b|\bvirtual\b|\w+=[^,]*", ",", listed)
+    return tuple(word.split(".")[-1].split("::")[-1] for word in re.findall(r"[\w.:]+", listed))
+
+
+def _overrides(ranked: list[tuple[str, Definition, float]]) -> set[tuple[str, int]]:
+    """(file, line) of each method that redefines one its type inherits from a project type named in its
+    declaration (`class ForeignKey(ForeignObject)` redefining `get_attname`): an override, documented at the
+    base, like Java's `@Override` (followed up to four levels of bases)."""
+    members: dict[str, set[str]] = defaultdict(set)
+    bases: dict[str, tuple[str, ...]] = {}
+    for _, definition, _ in ranked:
+        if definition.scope and definition.kind not in TYPE_KINDS:
+            owner = _type_name(definition.scope)
+            members[owner].add(definition.name)
+            bases.setdefault(owner, _base_names(definition.scope))
+    found = set()
+    for path, definition, _ in ranked:
+        if not definition.scope or definition.kind in TYPE_KINDS:
+            continue
+        level = [b for b in bases.get(_type_name(definition.scope), ()) if b != _type_name(definition.scope)]
+        seen: set[str] = set()
+        for _ in range(4):
+            if any(definition.name in members.get(base, ()) for base in level):
+                found.add((path, definition.line))
+                break
+            seen.update(level)
+            level = [b for base in level for b in bases.get(base, ()) if b not in seen]
+    return found
 
 
 def _names_its_type(name: str, scope: str) -> bool:
@@ -205,13 +249,17 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     defining = [p for p, tags in index.files.items() if mentioned and any(d.name in mentioned for d in tags.definitions)]
     rank = rank_files(index, focus, roles=roles, also=defining)
     definers: dict[str, float] = defaultdict(float)  # weighted: a test's helper hardly shares a library name
+    function_definers: dict[str, float] = defaultdict(float)  # the same, counting only what a bare call reaches
     for path, tags in index.files.items():
         for name in {d.name for d in tags.definitions}:
             definers[name] += roles[path]
+        for name in {d.name for d in tags.definitions if _answers_bare_calls(d)}:
+            function_definers[name] += roles[path]
     imported: dict[str, int] = defaultdict(int)  # how many files import a name by name
     reexported: set[str] = set()
     qualified: dict[str, float] = defaultdict(float)  # "Type.member" from calls like `Jsoup.parse(…)`
     use: dict[str, float] = defaultdict(float)
+    function_use: dict[str, float] = defaultdict(float)  # from files that only ever call the name bare
     # unless the task personalises the ranking (then its files, not the project's clients, say what matters)
     floor = 0.0 if focus or defining else CLIENT_USE / max(len(index.files), 1)
     for path, tags in index.files.items():
@@ -220,9 +268,19 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         # a file's uses of a name it defines itself are its own (an amalgamated copy uses everything it defines)
         own = {d.name for d in tags.definitions}
         names = set()
+        if _marks_calls_through_objects(path):
+            # `render(request, …)` or its import, and never `x.render()`, in this file: a function's use
+            through = {name[len(THROUGH_OBJECT):] for name in tags.references if name.startswith(THROUGH_OBJECT)}
+            for name in tags.references:
+                if (function_definers.get(name) and name not in through and name not in own
+                        and name not in names):
+                    names.add(name)
+                    function_use[name] += weight
         for name in tags.references:
-            if "." in name:
+            if "." in name and not name.startswith(THROUGH_OBJECT):
                 qualified[name] += weight
+            elif name.startswith(THROUGH_OBJECT):
+                continue
             elif name.startswith(IMPORTED):
                 imported[name[len(IMPORTED):]] += 1
                 if _is_entry_file(path) and roles[path] == 1.0:
@@ -236,6 +294,8 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         for definition in tags.definitions:
             name = definition.name
             shared = use.get(name, 0.0) / max(definers[name], 1.0) ** DEFINERS_POWER
+            if name in function_use and _answers_bare_calls(definition):
+                shared += function_use[name] / max(function_definers[name], 1.0) ** DEFINERS_POWER
             if definition.scope:  # uses that name this very type count whole, however common the name
                 shared += QUALIFIED * qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
             base = rank[path] * 0.1 + shared
@@ -258,6 +318,17 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     scored = _members_share_their_type(scored, factors)
     scored.sort(key=lambda item: (-item[2], item[0], item[1].line))
     return _repeats_discounted(scored)
+
+
+def _marks_calls_through_objects(path: str) -> bool:
+    """Whether this file's tags tell `x.name(…)` from `name(…)` (tools/tags.py THROUGH_OBJECT)."""
+    return _LANGUAGE_OF.get(_suffix(path)) in ("tree_sitter_python", "js", "go")
+
+
+def _answers_bare_calls(definition: Definition) -> bool:
+    """Whether a call without an object (`render(…)`) can reach this definition: a function or a type,
+    never a method (Python, JS/TS and Go reach a method only through an object)."""
+    return definition.kind != "method" and not (definition.scope and definition.kind not in TYPE_KINDS)
 
 
 def _members_share_their_type(scored: list[tuple[str, Definition, float]], factors: list[float]
@@ -286,6 +357,7 @@ def _members_share_their_type(scored: list[tuple[str, Definition, float]], facto
 
 
 _OVERRIDE = re.compile(r"\boverride\b")
+_DUNDER = re.compile(r"__\w+__")  # Python's protocol methods (`__eq__`, `__iter__`): the language's API, not the type's
 
 
 def _implements_another_types_api(definition: Definition) -> bool:
@@ -294,6 +366,40 @@ def _implements_another_types_api(definition: Definition) -> bool:
     head = definition.signature.split("(", 1)[0]
     return (" for " in definition.scope and definition.scope.startswith(("impl", "unsafe impl"))
             or "@Override" in head or _OVERRIDE.search(definition.signature) is not None)
+
+
+def with_member_names(ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, Definition, float, bool]]:
+    """The ranked definitions, each (file, definition, score, False), merged with a cheaper entry
+    (…, score × NAME_ONLY, True) for each public member of a type: its name alone, listed under its type
+    when the declaration itself did not make the cut. A name costs two tokens where a declaration line costs
+    about fifteen, so a map can say what a type offers (`at`, `contains`, `patch`) for many more types."""
+    entries = [(path, definition, score, False) for path, definition, score in ranked]
+    type_score: dict[str, float] = {}
+    for _, definition, score in ranked:
+        if definition.kind in TYPE_KINDS:
+            type_score.setdefault(definition.name, score)
+    overrides = _overrides(ranked)
+    for path, definition, score in ranked:
+        if (definition.scope_line and definition.kind not in TYPE_KINDS and definition.exported
+                and (path, definition.line) not in overrides
+                and not _implements_another_types_api(definition) and not _DUNDER.fullmatch(definition.name)
+                and not _names_its_type(definition.name, definition.scope)):
+            # never before its type: a member named under a type the map does not show costs a header line
+            cap = type_score.get(_type_name(definition.scope), score * NAME_ONLY)
+            entries.append((path, definition, min(score * NAME_ONLY, cap), True))
+    entries.sort(key=lambda item: -item[2])  # stable: ties keep the ranked order
+    return entries
+
+
+def split_entries(entries: list[tuple[str, Definition, float, bool]]
+                  ) -> tuple[list[tuple[str, Definition, float]], list[tuple[str, Definition]]]:
+    """A prefix of `with_member_names` as render takes it: the definitions shown in full, and the members
+    shown by name only (those whose declaration is not shown in full), in rank order."""
+    full = [(path, definition, score) for path, definition, score, name_only in entries if not name_only]
+    shown = {(path, definition.line) for path, definition, _ in full}
+    named = [(path, definition) for path, definition, _, name_only in entries
+             if name_only and (path, definition.line) not in shown]
+    return full, named
 
 
 def _repeats_discounted(ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, Definition, float]]:

@@ -1,6 +1,7 @@
 """The repo map's text: chosen definitions grouped by file, each under its enclosing type, one line each.
 
-Pure. A method is shown under the type it belongs to (a Rust method under its
+Pure. Members the budget cannot show in full are named on one `other members:` line under their type.
+A method is shown under the type it belongs to (a Rust method under its
 `impl` block, not under whichever struct happens to precede it in the file): when
 that type's own line is not in the map, its declaration is shown once as a header.
 
@@ -13,30 +14,58 @@ line never starts with `<` or `>`, so no map line can look like a fence marker.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from gptoss_agent.agent import safe_text
 from gptoss_agent.tools.tags import Definition, trim_signature
 
 SHOWN_SIGNATURE_CHARS = 110  # a longer declaration loses defaults, then the middle of its parameters
 
 
-def render(selected: list[tuple[str, Definition, float]]) -> str:
-    """Files in rank order; in each, definitions by line, members indented under their type."""
+def render(selected: list[tuple[str, Definition, float]], named: list[tuple[str, Definition]] = ()) -> str:
+    """Files in rank order; in each, definitions by line, members indented under their type.
+
+    `named` are members to show by name only, most important first: after the members of each type shown
+    in full, one `other members:` line names them. A name costs two tokens where a declaration line costs
+    fifteen, so the map can say what many more types offer (`at`, `contains`, `patch`); the reader opens
+    the file for the signatures."""
     by_file: dict[str, list[Definition]] = {}
     for path, definition, _ in selected:
         by_file.setdefault(path, []).append(definition)
+    names_of: dict[str, dict[int, list[Definition]]] = {}  # file → type's line → members named only
+    for path, definition in named:
+        by_file.setdefault(path, [])
+        names_of.setdefault(path, {}).setdefault(definition.scope_line, []).append(definition)
     lines: list[str] = []
     for path, definitions in by_file.items():
         lines.append(f"{shown_path(path)}:")
         listed = {d.line for d in definitions}
-        headed: set[int] = set()
-        for definition in sorted(definitions, key=lambda d: d.line):
+        rows: list[tuple[tuple[int, int], str]] = []  # ((line, order within the line), text)
+        headers: dict[int, str] = {}
+        last: dict[int, int] = {}  # a type's line → the last line shown for it
+        in_full: dict[int, set[str]] = defaultdict(set)
+        for definition in definitions:
             scope_line = definition.scope_line
-            if scope_line and scope_line not in listed and scope_line not in headed:
-                headed.add(scope_line)
-                lines.append(f"  {scope_line}: {shown(definition.scope)}")
+            if definition.kind in ("class", "module") and definition.scope.startswith("module "):
+                scope_line = 0  # `module Rack` around `class Builder` only namespaces it: the path says as much
+            if scope_line and scope_line not in listed:
+                headers.setdefault(scope_line, definition.scope)
             indent = "    " if scope_line else "  "
             signature = trim_signature(definition.signature, SHOWN_SIGNATURE_CHARS)
-            lines.append(f"{indent}{definition.line}: {shown(signature)}")
+            rows.append(((definition.line, 1), f"{indent}{definition.line}: {shown(signature)}"))
+            if scope_line:
+                last[scope_line] = max(last.get(scope_line, scope_line), definition.line)
+                in_full[scope_line].add(definition.name)
+        for scope_line, members in names_of.get(path, {}).items():
+            names = list(dict.fromkeys(d.name for d in members if d.name not in in_full[scope_line]))
+            if not names:
+                continue
+            if scope_line not in listed:
+                headers.setdefault(scope_line, members[0].scope)
+            rows.append(((last.get(scope_line, scope_line), 2),
+                         "    other members: " + ", ".join(shown(name) for name in names)))
+        rows.extend(((line, 0), f"  {line}: {shown(scope)}") for line, scope in headers.items())
+        lines.extend(text for _, text in sorted(rows, key=lambda row: row[0]))
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ import importlib
 import re
 import time
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import PurePath
 
@@ -42,7 +42,7 @@ _JS_COMMON = """
 (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @def.function
 (assignment_expression left: (member_expression property: (property_identifier) @name)
                        right: [(arrow_function) (function_expression)]) @def.function
-(call_expression function: [(identifier) @ref (member_expression property: (property_identifier) @ref)])
+(call_expression function: [(identifier) @ref (member_expression property: (property_identifier) @ref.attr)])
 (call_expression function: (member_expression object: (identifier) @ref.object property: (property_identifier) @ref.member))
 (new_expression constructor: (identifier) @ref)
 (import_specifier name: (identifier) @ref.import)
@@ -54,7 +54,7 @@ QUERIES = {
     "tree_sitter_python": """
 (class_definition name: (identifier) @name) @def.class
 (function_definition name: (identifier) @name) @def.function
-(call function: [(identifier) @ref (attribute attribute: (identifier) @ref)])
+(call function: [(identifier) @ref (attribute attribute: (identifier) @ref.attr)])
 (call function: (attribute object: (identifier) @ref.object attribute: (identifier) @ref.member))
 (argument_list (identifier) @ref)
 (import_from_statement name: [(dotted_name (identifier) @ref.import .)
@@ -80,7 +80,7 @@ QUERIES = {
 (function_declaration name: (identifier) @name) @def.function
 (method_declaration name: (field_identifier) @name) @def.method
 (type_spec name: (type_identifier) @name) @def.type
-(call_expression function: [(identifier) @ref (selector_expression field: (field_identifier) @ref)])
+(call_expression function: [(identifier) @ref (selector_expression field: (field_identifier) @ref.attr)])
 (type_identifier) @ref
 """,
     "tree_sitter_rust": """
@@ -208,6 +208,11 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         if "ref" in captures:
             references.extend(_text(source, node) for node in captures["ref"])
             continue
+        if "ref.attr" in captures:  # `x.render(…)`: a method's use (or a function's, through its module)
+            for node in captures["ref.attr"]:
+                name = _text(source, node)
+                references.extend((name, THROUGH_OBJECT + name))
+            continue
         if "ref.object" in captures:  # `Jsoup.parse(…)`: a call on a type names that type's member
             holder = _text(source, captures["ref.object"][0])
             if holder[:1].isupper():
@@ -257,7 +262,26 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         definitions.append(Definition(name, kind, node.start_point[0] + 1, signature, scope, scope_line,
                                       _exported(language, name, signature, scope, place, exports)))
     definitions.sort(key=lambda d: d.line)
+    if language == "tree_sitter_go":
+        definitions = _go_methods_under_their_type(definitions)
     return FileTags(tuple(definitions), tuple(references))
+
+
+_GO_RECEIVER = re.compile(r"func\s*\(\s*(?:\w+\s+)?\*?\s*(\w+)")
+
+
+def _go_methods_under_their_type(definitions: list[Definition]) -> list[Definition]:
+    """A Go method is declared outside its type, with a receiver (`func (c *Command) Execute()`): when the
+    type is declared in the same file, the method gets it as its scope, like a method in a class body."""
+    types = {d.name: d for d in definitions if d.kind == "type"}
+    placed = []
+    for definition in definitions:
+        match = _GO_RECEIVER.match(definition.signature) if definition.kind == "method" else None
+        owner = types.get(match.group(1)) if match else None
+        if owner is not None and not definition.scope:
+            definition = replace(definition, scope=owner.signature, scope_line=owner.line)
+        placed.append(definition)
+    return placed
 
 
 # A line holding nothing but an upper-case macro (with arguments, or a `:` like an access label): an attribute,
@@ -284,6 +308,8 @@ def blank_macro_lines(source: bytes) -> bytes:
 
 
 IMPORTED = "^"  # a reference entry "^name": `name` is imported by name somewhere in the file
+THROUGH_OBJECT = "->"  # "->name": `name` called through an object (`x.name(…)`); Python, JS/TS and Go mark
+#                        these, so their other uses of `name` (bare calls, imports) are ones no method answers
 _ALL_ITEM = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 _SIGNATURE_CHARS = 160
 _PY_HEADER_TAIL = re.compile(r":[ \t]*(?:#[^\n]*)?\s*$")

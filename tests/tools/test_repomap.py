@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -61,7 +62,7 @@ def test_the_budget_is_respected_exactly(project, tmp_path, codec):
     for budget in (20, 45, 80, codec.count(full) - 1):
         text = repo_map(index, budget, codec.count)
         assert codec.count(text) <= budget
-        assert len(text) < len(full)
+        assert text != full  # cut (a member's declaration may give way to its name alone, so not always shorter)
     assert repo_map(index, codec.count(full), codec.count) == full
     assert repo_map(index, 0, codec.count) == ""
 
@@ -180,3 +181,24 @@ def test_only_words_that_read_as_code_count_as_mentioned():
     text = ("Fix the tests. Please make parse_args accept --x, and QuerySet.get_or_create(); the Router drops "
             "`Vars` and launch() fails.")
     assert mentioned_identifiers(text) == {"parse_args", "QuerySet", "get_or_create", "Router", "Vars", "launch"}
+
+
+def test_a_tight_budget_names_the_central_types_members_it_cannot_show_in_full(tmp_path, codec):
+    # a Response with many methods, used everywhere: 1024 tokens never hold every declaration of a real
+    # project's central type, yet a reader needs to know it has `raise_for_status` and `iter_content`
+    methods = ["json", "raise_for_status", "iter_content", "iter_lines", "close", "links", "next_page", "ok_status"]
+    body = "".join(f"    def {m}(self, first_argument, second_argument=None, *rest, **options):\n        pass\n\n"
+                   for m in methods)
+    root = tmp_path / "project"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "models.py").write_text("class Response:\n" + body)
+    for n in range(4):
+        (root / "pkg" / f"use{n}.py").write_text("from pkg.models import Response\n\n\ndef f():\n    return Response()\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    index = index_of(root, tmp_path)
+    text = repo_map(index, 60, codec.count)
+    assert codec.count(text) <= 60
+    assert "class Response:" in text and "other members:" in text
+    assert sum(f"def {m}(" in text for m in methods) < len(methods)  # not room for every declaration …
+    assert all(re.search(rf"\b{m}\b", text) for m in methods)  # … yet every method is named

@@ -4,7 +4,7 @@ tests, internals and names that shadow builtins."""
 from __future__ import annotations
 
 from gptoss_agent.tools.repomap import RepoIndex, ranked_definitions
-from gptoss_agent.tools.repomap_rank import file_role
+from gptoss_agent.tools.repomap_rank import file_role, split_entries, with_member_names
 from gptoss_agent.tools.tags import extract
 
 
@@ -156,3 +156,48 @@ def test_detail_and_impl_folders_are_internal_like_internal():
     }
     names = order(files)
     assert names.index("value") < names.index("is_thing")
+
+
+def test_a_types_members_are_offered_by_name_never_before_the_type_and_not_another_types_api():
+    # nlohmann's basic_json: the class is the API, its many members (at, contains, patch) too many to show
+    # in full; a trait impl's methods are the trait's API, not the type's
+    source = ("pub struct Value;\nimpl Value {\n    pub fn new() -> Value { Value }\n    pub fn as_str(&self) {}\n}\n"
+              "impl Serialize for Value {\n    fn serialize(&self) {}\n}\n")
+    files = {"src/value.rs": source, **{f"src/u{n}.rs": "fn f(v: Value) { v.as_str() }\n" for n in range(3)}}
+    entries = with_member_names(ranked_definitions(index_of(files)))
+    named = [d.name for _, d, _, name_only in entries if name_only]
+    assert named == ["as_str", "new"]  # the one the project uses first
+    position = {(d.name, name_only): i for i, (_, d, _, name_only) in enumerate(entries)}
+    assert position[("Value", False)] < position[("as_str", True)] < position[("as_str", False)]
+    full, by_name = split_entries(entries[:position[("as_str", True)] + 1])
+    assert [d.name for _, d in by_name] == ["as_str"] and "as_str" not in [d.name for _, d, _ in full]
+
+
+def test_an_override_is_not_offered_by_name_under_the_subclass():
+    # Django's ForeignKey(ForeignObject) redefines get_attname: the API is documented at the base class
+    files = {
+        "fields/related.py": "class ForeignObject:\n    def get_attname(self):\n        pass\n\n\n"
+                             "class ForeignKey(ForeignObject):\n    def get_attname(self):\n        pass\n\n"
+                             "    def target_field(self):\n        pass\n",
+        **{f"app/m{n}.py": "from fields.related import ForeignKey\n\n\nx = ForeignKey()\n" for n in range(3)},
+    }
+    named = [(d.scope.split("(")[0].rstrip(":"), d.name) for _, d, _, name_only
+             in with_member_names(ranked_definitions(index_of(files))) if name_only]
+    assert ("class ForeignKey", "target_field") in named
+    assert ("class ForeignObject", "get_attname") in named
+    assert ("class ForeignKey", "get_attname") not in named
+
+
+def test_a_bare_call_credits_the_function_not_the_methods_of_the_same_name():
+    # Django: views call `render(request, …)` (django/shortcuts.py); dozens of template nodes define a
+    # `render(self, context)` method that no bare call can reach
+    files = {
+        "pkg/shortcuts.py": "def render(request, template_name):\n    pass\n",
+        **{f"pkg/nodes{n}.py": f"class Node{n}:\n    def render(self, context):\n        pass\n" for n in range(6)},
+        **{f"pkg/views{n}.py": "from pkg.shortcuts import render\n\n\ndef view(request):\n"
+                               "    return render(request, 'x.html')\n" for n in range(3)},
+    }
+    ranked = [(p, d.name) for p, d, _ in ranked_definitions(index_of(files)) if d.name == "render"]
+    assert ranked[0] == ("pkg/shortcuts.py", "render")
+    scores = {p: s for p, d, s in ranked_definitions(index_of(files)) if d.name == "render"}
+    assert scores["pkg/shortcuts.py"] > 2 * max(s for p, s in scores.items() if p != "pkg/shortcuts.py")

@@ -101,7 +101,7 @@ def test_c_typedef_struct_is_one_entry_and_functions_show_their_macro_return_typ
     ]
 
 
-def test_go_keeps_the_type_keyword_and_the_receiver():
+def test_go_keeps_the_type_keyword_and_the_receiver_and_puts_methods_under_their_type():
     text = map_of("mux.go", """
         package mux
 
@@ -124,9 +124,15 @@ def test_go_keeps_the_type_keyword_and_the_receiver():
         "mux.go:",
         "  3: type Router struct",
         "  7: type MiddlewareFunc func(http.Handler) http.Handler",
-        "  9: func (r *Router) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *Route",
+        "    9: func (r *Router) HandleFunc(path string, f func(http.ResponseWriter, *http.Request)) *Route",
         "  14: func Vars(r *http.Request) map[string]string",
     ]
+    # declared apart from its type, a method still sits under it (cobra's `func (c *Command) Execute()`)
+    tags = extract("command.go", b"package cobra\n\ntype Command struct {\n\tUse string\n}\n\n"
+                                 b"func (c *Command) Execute() error {\n\treturn nil\n}\n")
+    execute = next(d for d in tags.definitions if d.name == "Execute")
+    assert render([("command.go", execute, 1.0)]).splitlines() == [
+        "command.go:", "  3: type Command struct", "    7: func (c *Command) Execute() error"]
 
 
 def test_python_folds_decorators_and_multi_line_parameters_and_drops_the_comment_after_the_colon():
@@ -208,9 +214,27 @@ def test_ruby_methods_sit_under_their_class_with_their_parameters():
     assert text.splitlines() == [
         "builder.rb:",
         "  1: module Rack",
-        "    2: class Builder",
+        "  2: class Builder",  # a class in a namespace module stands on its own line …
         "    3: def initialize(default_app = nil, &block)",
         "    7: def use(middleware, *args, &block)",
+    ]
+
+
+def test_a_ruby_class_chosen_without_its_namespace_module_costs_no_module_header():
+    path = "lib/rack/builder.rb"
+    tags = extract(path, b"module Rack\n  class Builder\n    def use(middleware)\n    end\n  end\n"
+                         b"  def release\n  end\nend\n")
+    chosen = [(path, d, 1.0) for d in tags.definitions if d.name != "Rack"]
+    assert render(chosen[:2]).splitlines() == [
+        "lib/rack/builder.rb:",
+        "  2: class Builder",  # … and `module Rack` is not repeated above it in every file of the gem
+        "    3: def use(middleware)",
+    ]
+    assert render(chosen).splitlines()[1:] == [
+        "  1: module Rack",  # a method of the module itself still sits under it
+        "  2: class Builder",
+        "    3: def use(middleware)",
+        "    6: def release",
     ]
 
 
@@ -283,3 +307,35 @@ def test_a_shown_signature_is_cut_after_a_whole_parameter_never_inside_one():
     assert trim_signature(long, 80) == "void dump(const BasicJsonType& val, const bool pretty_print, …)"
     nested = "fn walk<F>(&self, visit: Fn(Map<String, Value>, usize) -> bool, depth: usize, limit: usize) -> Walk"
     assert trim_signature(nested, 80) == "fn walk<F>(&self, visit: Fn(Map<String, Value>, usize) -> bool, …) -> Walk"
+
+
+def test_members_named_only_sit_on_one_line_after_the_members_shown_in_full():
+    # the shape of requests' Session: one method shown with its signature, the others by name under the class
+    path = "sessions.py"
+    tags = extract(path, textwrap.dedent("""
+        class Session:
+            def request(self, method, url):
+                pass
+
+            def get(self, url, **kwargs):
+                pass
+
+            def mount(self, prefix, adapter):
+                pass
+
+
+        def session():
+            return Session()
+        """).lstrip("\n").encode())
+    by_name = {d.name: d for d in tags.definitions}
+    full = [(path, by_name[n], 1.0) for n in ("Session", "request", "session")]
+    assert render(full, [(path, by_name["mount"]), (path, by_name["get"])]).splitlines() == [
+        "sessions.py:",
+        "  1: class Session:",
+        "    2: def request(self, method, url):",
+        "    other members: mount, get",  # rank order, after the last member shown in full
+        "  12: def session():",
+    ]
+    # a type whose own line is not chosen is still named once as the header of its members
+    assert render([], [(path, by_name["mount"])]).splitlines() == [
+        "sessions.py:", "  1: class Session:", "    other members: mount"]
