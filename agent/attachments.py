@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gptoss_agent.agent import prompts
 from gptoss_agent.agent.fences import fenced
 
 # `@name` at the start of a word (so `me@example.com` is not a mention); trailing sentence
@@ -54,7 +55,7 @@ def attach_mentions(ctx, text: str) -> Attached:
             refused.append(f"not attached: {name}: {type(exc).__name__}: {exc}")
             continue
         if result.ok:
-            parts.append(f"Attached {name}:\n{fenced(result.output)}")
+            parts.append(prompts.render("attached_file", name=name, content=fenced(result.output)))
         else:
             reason = result.output
             for prefix in (f"{name}: ", f"{name} "):
