@@ -39,8 +39,8 @@ def mentioned_paths(text: str) -> list[str]:
 def attach_mentions(ctx, text: str) -> Attached:
     """`text` with each mentioned file's content attached (as open_file shows it); refusals listed.
 
-    `ctx` is the session's ToolContext: its workspace and its allow_secrets are the ones the
-    model's own open_file calls use."""
+    `ctx` is the session's ToolContext: its workspace is the one the model's own open_file
+    calls use."""
     from gptoss_agent.tools.files import open_file
 
     parts: list[str] = []

@@ -115,7 +115,7 @@ def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
         return ToolResult.error(f"{path}: cannot list ({exc.strerror or exc})")
     if kind != "dir":
         return ToolResult.error(f"{path}: not a folder.{_nearest(ctx, path)}")
-    if not ctx.allow_secrets and is_secret_path(prefix):
+    if is_secret_path(prefix):
         return ToolResult.error(f"{path}: looks like a secret folder (credentials, keys); not listed")
     prefix = "" if prefix == "." else prefix + "/"
     tree: dict = {}
@@ -184,7 +184,7 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
         with _space(ctx) as space:
             _refuse_inside_git(space, path)
             try:
-                data, _ = space.read(path, allow_secrets=ctx.allow_secrets)
+                data, _ = space.read(path)
             except IsADirectoryError:
                 entries = [name + ("/" if is_dir else "") for name, is_dir in space.list(path) if name != ".git"]
                 return ToolResult.error(f"{path} is a folder, not a file. It holds: {', '.join(entries[:50])}. "
@@ -292,27 +292,26 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
                 if _inside_git(parts):
                     raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
                 base, mode = "/".join(parts) or ".", os.fstat(fd).st_mode
-                if not ctx.allow_secrets and is_secret_path(base):
+                if is_secret_path(base):
                     return ToolResult.error(f"{path}: looks like a secret (credentials, keys); not searched")
                 if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                     return ToolResult.error(f"{path}: not a regular file or folder; not searched")
                 rows = None
                 if shutil.which("rg"):
-                    rows = (_search_one_file_rg(space, base, query, literal, ctx.allow_secrets, per_file)
-                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file,
-                                                                  ctx.allow_secrets))
+                    rows = (_search_one_file_rg(space, base, query, literal, per_file)
+                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file))
                 if rows is None:
                     # Python's `re` backtracks (`^(a+)+$` runs for ever, deaf to Ctrl-C): without
                     # ripgrep's linear engine, only literal text is searched.
                     note = "" if literal else "\n[ripgrep is not available: the query was searched as literal text]"
                     if stat.S_ISREG(mode):
-                        rows = _search_file(space, base, _python_pattern(query, True), ctx.allow_secrets)
+                        rows = _search_file(space, base, _python_pattern(query, True))
                     else:
                         rows = _search_python(ctx, space, query, base, True)
             finally:
                 os.close(fd)
             stopped, more = getattr(rows, "stopped", False), getattr(rows, "more", 0)
-            rows = _without_secrets(space, rows, max_results) if not ctx.allow_secrets else rows
+            rows = _without_secrets(space, rows, max_results)
     except (FileNotFoundError, NotADirectoryError):
         return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
     except PathRefused as exc:
@@ -379,14 +378,13 @@ def _compiles(query: str) -> bool:
 
 
 def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bool,
-                        allow_secrets: bool, per_file: int) -> list[Row] | None:
+                        per_file: int) -> list[Row] | None:
     """One file through ripgrep (linear time): the bytes read here (no links followed) go to a private copy.
 
     Searching the copy, not the path, means a file swapped for a link after the check is never read.
     """
     try:
-        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets, truncate=True,
-                             follow_inside=False)
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, truncate=True, follow_inside=False)
     except (OSError, PathRefused):
         return []
     if b"\0" in data[:8192]:
@@ -395,7 +393,7 @@ def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bo
         Path(private, "file").write_bytes(data)
         folder = os.open(private, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            rows = _search_rg(space, folder, query, ".", literal, per_file, allow_secrets, one_file=True)
+            rows = _search_rg(space, folder, query, ".", literal, per_file, one_file=True)
         finally:
             os.close(folder)
     if rows is None:
@@ -409,11 +407,10 @@ def _python_pattern(query: str, literal: bool) -> re.Pattern:
     return re.compile(re.escape(query) if literal else query)
 
 
-def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_secrets: bool,
-                 follow_inside: bool = True, truncate: bool = False) -> list[Row]:
+def _search_file(space: Workspace, relative: str, pattern: re.Pattern, follow_inside: bool = True,
+                 truncate: bool = False) -> list[Row]:
     try:
-        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets,
-                             follow_inside=follow_inside, truncate=truncate)
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, follow_inside=follow_inside, truncate=truncate)
     except (OSError, PathRefused):
         return []
     if b"\0" in data[:8192]:
@@ -461,7 +458,7 @@ def excerpts(line: str, spans: list[tuple[int, int]]) -> list[str]:
 
 
 def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool,
-               per_file: int, allow_secrets: bool = False, one_file: bool = False) -> list[Row] | None:
+               per_file: int, one_file: bool = False) -> list[Row] | None:
     """ripgrep run inside the folder's own descriptor (so no swapped link redirects it), never following links.
 
     `--json` gives each match's path as a field, so a directory named
@@ -498,7 +495,7 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
         return None
     if streamed.returncode == 2 and not literal and not streamed.records and _rg_rejects(query):
         # a regex ripgrep rejects: searched as text (asked apart: under the memory cap, 2 may be an allocation)
-        return _search_rg(space, folder_fd, query, base, True, per_file, allow_secrets, one_file)
+        return _search_rg(space, folder_fd, query, base, True, per_file, one_file)
     prefix = "" if base == "." else base + "/"
     rows = SearchRows()
     if one_file and streamed.returncode not in (0, 1) and not streamed.stopped:
@@ -518,7 +515,7 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
             rows.append((prefix + name, record.number, f"[… {more:,}{_LINE_CAPPED}"))
     if not one_file:
         for name in _big_files(through_fd, folder_fd):
-            found = _search_big_file(space, prefix + name, query, literal, allow_secrets, per_file)
+            found = _search_big_file(space, prefix + name, query, literal, per_file)
             rows.extend(found)
             rows.stopped = rows.stopped or getattr(found, "stopped", False)
             rows.more += getattr(found, "more", 0)
@@ -556,15 +553,15 @@ def _big_files(through_fd: Path, folder_fd: int) -> list[str]:
     return sorted(big)
 
 
-def _search_big_file(space: Workspace, relative: str, query: str, literal: bool, allow_secrets: bool,
+def _search_big_file(space: Workspace, relative: str, query: str, literal: bool,
                      per_file: int) -> "SearchRows":
     """One file over SEARCH_BIG_FILE: its first SEARCH_FILE_BYTES, read without following links; a literal
     query in Python (bounded: at most one search's rows per line), a regex by rg under a memory cap."""
     if literal:
-        found = SearchRows(_search_file(space, relative, _python_pattern(query, True), allow_secrets,
-                                        follow_inside=False, truncate=True))
+        found = SearchRows(_search_file(space, relative, _python_pattern(query, True), follow_inside=False,
+                                        truncate=True))
         return found
-    found = _search_one_file_rg(space, relative, query, literal, allow_secrets, per_file)
+    found = _search_one_file_rg(space, relative, query, literal, per_file)
     return found if found is not None else SearchRows()
 
 
@@ -600,5 +597,5 @@ def _search_python(ctx: ToolContext, space: Workspace, query: str, base: str, li
     for name in repo_files(ctx.workspace):
         if base != "." and name != base and not name.startswith(base + "/"):
             continue
-        rows.extend(_search_file(space, name, pattern, ctx.allow_secrets, follow_inside=False))
+        rows.extend(_search_file(space, name, pattern, follow_inside=False))
     return rows
