@@ -14,7 +14,7 @@ from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.paths import PathRefused, Workspace
 from gptoss_agent.tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
-from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.registry import ToolError, tool
 from gptoss_agent.tools.syntax_check import introduced_error
 
 
@@ -28,7 +28,7 @@ def apply_patch_tool(ctx: ToolContext, patch: str) -> ToolResult:
     try:
         ops = parse_patch(patch)
     except PatchError as exc:
-        return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
+        raise ToolError(f"apply_patch failed, nothing was written: {exc}") from None
     with Workspace(ctx.workspace) as space:
         return _apply(ctx, space, ops)
 
