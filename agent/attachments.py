@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gptoss_agent.agent import prompts
 from gptoss_agent.agent.fences import fenced
 
 # `@name` at the start of a word (so `me@example.com` is not a mention); trailing sentence
@@ -38,8 +39,8 @@ def mentioned_paths(text: str) -> list[str]:
 def attach_mentions(ctx, text: str) -> Attached:
     """`text` with each mentioned file's content attached (as open_file shows it); refusals listed.
 
-    `ctx` is the session's ToolContext: its workspace and its allow_secrets are the ones the
-    model's own open_file calls use."""
+    `ctx` is the session's ToolContext: its workspace is the one the model's own open_file
+    calls use."""
     from gptoss_agent.tools.files import open_file
 
     parts: list[str] = []
@@ -54,7 +55,7 @@ def attach_mentions(ctx, text: str) -> Attached:
             refused.append(f"not attached: {name}: {type(exc).__name__}: {exc}")
             continue
         if result.ok:
-            parts.append(f"Attached {name}:\n{fenced(result.output)}")
+            parts.append(prompts.render("attached_file", name=name, content=fenced(result.output)))
         else:
             reason = result.output
             for prefix in (f"{name}: ", f"{name} "):

@@ -399,7 +399,7 @@ class Agent:
         try:
             result = tool(self.ctx, **arguments)
         except Exception as exc:  # a tool bug must not end the run (and what it reported before is void)
-            result = ToolResult.error(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}")
+            result = ToolResult.error(prompts.render("tool_crashed", name=name, error=f"{type(exc).__name__}: {exc}"))
             emitter.take()
         self._finish_call(call_id, request.recipient, name, result, emitter.take())
         self._refresh_map(name, result)
@@ -465,7 +465,7 @@ class Agent:
             tail.insert(0, line)
             used += cost
         omitted = len(lines) - len(head) - len(tail)
-        marker = f"[… {omitted} lines ({tokens - used} tokens) omitted to fit the context budget …]"
+        marker = prompts.render("result_cut", lines=omitted, tokens=tokens - used)
         return "\n".join(head + [marker] + tail), True
 
     def _tell_model(self, text: str) -> None:

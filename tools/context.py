@@ -53,7 +53,6 @@ class ToolContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     test_command: str | None = None
     test_timeout_s: float | None = None  # the whole suite's limit (None: run_tests' default)
-    allow_secrets: bool = False
     count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1
     changes: dict[str, FileChange] = field(default_factory=dict)  # relative path → change
     baseline_dirty: frozenset[str] = frozenset()  # paths the user had modified before the session

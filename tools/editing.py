@@ -14,7 +14,7 @@ from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.paths import PathRefused, Workspace
 from gptoss_agent.tools.patch import PatchError, apply_patch, normalise_paths, parse_patch
-from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.registry import ToolError, tool
 from gptoss_agent.tools.syntax_check import introduced_error
 
 
@@ -28,7 +28,7 @@ def apply_patch_tool(ctx: ToolContext, patch: str) -> ToolResult:
     try:
         ops = parse_patch(patch)
     except PatchError as exc:
-        return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
+        raise ToolError(f"apply_patch failed, nothing was written: {exc}") from None
     with Workspace(ctx.workspace) as space:
         return _apply(ctx, space, ops)
 
@@ -39,8 +39,7 @@ def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
     except PatchError as exc:
         return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
     try:
-        targets = {name: space.check_writable(name, allow_secrets=ctx.allow_secrets)
-                   for op in ops for name in (op.path, op.move_to) if name}
+        targets = {name: space.check_writable(name) for op in ops for name in (op.path, op.move_to) if name}
     except (OSError, PathRefused) as exc:
         return ToolResult.error(f"apply_patch failed, nothing was written: {exc}")
 
@@ -48,7 +47,7 @@ def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
 
     def read(name: str) -> str | None:
         try:
-            data, _ = space.read(targets[name], allow_secrets=ctx.allow_secrets, follow_inside=False)
+            data, _ = space.read(targets[name], follow_inside=False)
         except FileNotFoundError:
             originals[name] = None
             return None
@@ -70,8 +69,7 @@ def _apply(ctx: ToolContext, space: Workspace, ops) -> ToolResult:
             if text is None:
                 space.remove(targets[name])
             else:
-                space.write(targets[name], text.encode("utf-8", errors="surrogateescape"),
-                            allow_secrets=ctx.allow_secrets)
+                space.write(targets[name], text.encode("utf-8", errors="surrogateescape"))
             written.append(name)
     except (OSError, PathRefused) as exc:
         problems = _roll_back(space, targets, originals, written)

@@ -241,8 +241,8 @@ def editor_registry(registry: Registry, files: EditorFiles) -> Registry:
                 with EditorWorkspace(ctx.workspace, files) as space, space.editor_turn() as editor:
                     if not editor:  # the disk, link-free, exactly as without an editor (the user was told why)
                         return open_file.function(ctx, **arguments)
-                    disk, relative = Workspace.read(space, path, allow_secrets=ctx.allow_secrets)
-                    buffer, _ = space.read(relative, allow_secrets=ctx.allow_secrets, follow_inside=False)
+                    disk, relative = Workspace.read(space, path)
+                    buffer, _ = space.read(relative, follow_inside=False)
             except (OSError, PathRefused) as exc:
                 return ToolResult.error(f"{path}: cannot read the editor's buffer ({exc})")
             if buffer == disk or line_start < 1 or (line_end is not None and line_end < line_start):

@@ -17,13 +17,14 @@ import stat
 import subprocess
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from gptoss_agent.agent.types import ToolResult
 from gptoss_agent.tools.context import ToolContext
 from gptoss_agent.tools.denylist import is_secret_path
 from gptoss_agent.tools.paths import PathRefused, Workspace
-from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.registry import ToolError, tool
 from gptoss_agent.tools.rg_stream import stream_matches
 from gptoss_agent.tools.sandbox import run_trusted
 
@@ -94,6 +95,22 @@ def _nearest(ctx: ToolContext, path: str) -> str:
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
+@contextmanager
+def _failures_reported(ctx: ToolContext, path: str, verb: str, missing: str | None = None):
+    """What goes wrong reaching `path` as the ToolError the model reads: `{path}: {missing}` and the nearest
+    names for a path that is not there (when `missing` is given), a refusal's own words, else `cannot {verb}`."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        if missing is None:
+            raise ToolError(f"{path}: cannot {verb} ({exc.strerror or exc})") from None
+        raise ToolError(f"{path}: {missing}.{_nearest(ctx, path)}") from None
+    except PathRefused as exc:
+        raise ToolError(str(exc)) from None
+    except OSError as exc:
+        raise ToolError(f"{path}: cannot {verb} ({exc.strerror or exc})") from None
+
+
 @tool("repo_browser.print_tree")
 def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
     """Show the repository's files as a tree (tracked and untracked, .gitignore respected).
@@ -103,20 +120,15 @@ def print_tree(ctx: ToolContext, path: str = "", depth: int = 2) -> ToolResult:
         depth: how many folder levels to show
     """
     if depth < 1:
-        return ToolResult.error(f"depth={depth}: give 1 or more (1 shows just this folder's entries).")
-    try:
-        with _space(ctx) as space:
-            _refuse_inside_git(space, path)
-            kind = space.kind(path)
-            prefix = space.resolved(path) if kind == "dir" else ""
-    except PathRefused as exc:
-        return ToolResult.error(str(exc))
-    except OSError as exc:  # changed while we looked
-        return ToolResult.error(f"{path}: cannot list ({exc.strerror or exc})")
+        raise ToolError(f"depth={depth}: give 1 or more (1 shows just this folder's entries).")
+    with _failures_reported(ctx, path, "list"), _space(ctx) as space:  # OSError: changed while we looked
+        _refuse_inside_git(space, path)
+        kind = space.kind(path)
+        prefix = space.resolved(path) if kind == "dir" else ""
     if kind != "dir":
-        return ToolResult.error(f"{path}: not a folder.{_nearest(ctx, path)}")
-    if not ctx.allow_secrets and is_secret_path(prefix):
-        return ToolResult.error(f"{path}: looks like a secret folder (credentials, keys); not listed")
+        raise ToolError(f"{path}: not a folder.{_nearest(ctx, path)}")
+    if is_secret_path(prefix):
+        raise ToolError(f"{path}: looks like a secret folder (credentials, keys); not listed")
     prefix = "" if prefix == "." else prefix + "/"
     tree: dict = {}
     hidden: dict[str, int] = {}
@@ -174,36 +186,29 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
         char_start: show line line_start from this character on (1-based), one page of it: for very long lines
     """
     if line_start < 1:
-        return ToolResult.error(f"line_start={line_start}: lines are numbered from 1.")
+        raise ToolError(f"line_start={line_start}: lines are numbered from 1.")
     if line_end is not None and line_end < line_start:
-        return ToolResult.error(f"line_end={line_end} is before line_start={line_start}; give line_end >= line_start "
-                                "(or leave it out for the rest of the file).")
+        raise ToolError(f"line_end={line_end} is before line_start={line_start}; give line_end >= line_start "
+                        "(or leave it out for the rest of the file).")
     if char_start is not None and char_start < 1:
-        return ToolResult.error(f"char_start={char_start}: characters are numbered from 1.")
-    try:
-        with _space(ctx) as space:
-            _refuse_inside_git(space, path)
-            try:
-                data, _ = space.read(path, allow_secrets=ctx.allow_secrets)
-            except IsADirectoryError:
-                entries = [name + ("/" if is_dir else "") for name, is_dir in space.list(path) if name != ".git"]
-                return ToolResult.error(f"{path} is a folder, not a file. It holds: {', '.join(entries[:50])}. "
-                                        "Use repo_browser.list_dir to explore it.")
-    except (FileNotFoundError, NotADirectoryError):
-        return ToolResult.error(f"{path}: no such file.{_nearest(ctx, path)}")
-    except PathRefused as exc:
-        return ToolResult.error(str(exc))
-    except OSError as exc:
-        return ToolResult.error(f"{path}: cannot read ({exc.strerror or exc})")
+        raise ToolError(f"char_start={char_start}: characters are numbered from 1.")
+    with _failures_reported(ctx, path, "read", missing="no such file"), _space(ctx) as space:
+        _refuse_inside_git(space, path)
+        try:
+            data, _ = space.read(path)
+        except IsADirectoryError:
+            entries = [name + ("/" if is_dir else "") for name, is_dir in space.list(path) if name != ".git"]
+            raise ToolError(f"{path} is a folder, not a file. It holds: {', '.join(entries[:50])}. "
+                            "Use repo_browser.list_dir to explore it.") from None
     if b"\0" in data[:8192]:
-        return ToolResult.error(f"{path} is a binary file ({len(data)} bytes); it cannot be shown as text.")
+        raise ToolError(f"{path} is a binary file ({len(data)} bytes); it cannot be shown as text.")
     lines = data.decode("utf-8", errors="replace").splitlines()
     total = len(lines)
     if total == 0:
         return ToolResult(True, f"({path} is empty)")
     start = max(line_start, 1)
     if start > total:
-        return ToolResult.error(f"{path} has {total} lines; line_start={line_start} is past the end.")
+        raise ToolError(f"{path} has {total} lines; line_start={line_start} is past the end.")
     if char_start is not None:
         return _line_page(ctx, path, lines[start - 1], start, total, char_start, line_numbers)
     end = min(line_end or total, total)
@@ -240,8 +245,7 @@ def _line_page(ctx: ToolContext, path: str, text: str, number: int, total: int, 
     """
     length = len(text)
     if char_start > max(length, 1):
-        return ToolResult.error(f"{path} line {number} has {length:,} characters; char_start={char_start} is past "
-                                "its end.")
+        raise ToolError(f"{path} line {number} has {length:,} characters; char_start={char_start} is past its end.")
     size = LINE_PAGE_CHARS
     for _ in range(8):  # shrink in proportion until the page fits (dense code costs more tokens per character)
         cost = ctx.count_tokens(text[char_start - 1:char_start - 1 + size])
@@ -273,52 +277,44 @@ def search(ctx: ToolContext, query: str, path: str = "", max_results: int = 50) 
         max_results: most matches to show (at most 500); a very long line shows the text around each match
     """
     if not isinstance(path, str) or not isinstance(query, str):  # e.g. JSON null: said, not a TypeError
-        return ToolResult.error(f"search takes a text query and a text path (got {type(query).__name__} and "
-                                f"{type(path).__name__})"
-                                "; give path as a folder or file, or \"\" (or leave it out) for everything.")
+        raise ToolError(f"search takes a text query and a text path (got {type(query).__name__} and "
+                        f"{type(path).__name__})"
+                        "; give path as a folder or file, or \"\" (or leave it out) for everything.")
     if max_results < 1:
-        return ToolResult.error(f"max_results={max_results}: give 1 or more.")
+        raise ToolError(f"max_results={max_results}: give 1 or more.")
     asked, max_results = max_results, min(max_results, SEARCH_MAX_RESULTS)
     literal = not _REGEX_SYNTAX.search(query) or not _compiles(query)
     note = ""
     # ripgrep stops each file here: exact counts for ordinary files, bounded memory for a hostile one
     per_file = max(SEARCH_MATCHES_PER_FILE, min(max_results, 10 * SEARCH_MATCHES_PER_FILE)) + 1
-    try:
-        with _space(ctx) as space:
-            if _inside_git(space.parts(path)):
+    with _failures_reported(ctx, path, "search", missing="no such file or folder"), _space(ctx) as space:
+        if _inside_git(space.parts(path)):
+            raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
+        fd, parts = space.open(path, os.O_PATH)  # one open: the folder searched is the folder checked
+        try:
+            if _inside_git(parts):
                 raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
-            fd, parts = space.open(path, os.O_PATH)  # one open: the folder searched is the folder checked
-            try:
-                if _inside_git(parts):
-                    raise PathRefused(GIT_DIR_REFUSAL.format(path=path))
-                base, mode = "/".join(parts) or ".", os.fstat(fd).st_mode
-                if not ctx.allow_secrets and is_secret_path(base):
-                    return ToolResult.error(f"{path}: looks like a secret (credentials, keys); not searched")
-                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    return ToolResult.error(f"{path}: not a regular file or folder; not searched")
-                rows = None
-                if shutil.which("rg"):
-                    rows = (_search_one_file_rg(space, base, query, literal, ctx.allow_secrets, per_file)
-                            if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file,
-                                                                  ctx.allow_secrets))
-                if rows is None:
-                    # Python's `re` backtracks (`^(a+)+$` runs for ever, deaf to Ctrl-C): without
-                    # ripgrep's linear engine, only literal text is searched.
-                    note = "" if literal else "\n[ripgrep is not available: the query was searched as literal text]"
-                    if stat.S_ISREG(mode):
-                        rows = _search_file(space, base, _python_pattern(query, True), ctx.allow_secrets)
-                    else:
-                        rows = _search_python(ctx, space, query, base, True)
-            finally:
-                os.close(fd)
-            stopped, more = getattr(rows, "stopped", False), getattr(rows, "more", 0)
-            rows = _without_secrets(space, rows, max_results) if not ctx.allow_secrets else rows
-    except (FileNotFoundError, NotADirectoryError):
-        return ToolResult.error(f"{path}: no such file or folder.{_nearest(ctx, path)}")
-    except PathRefused as exc:
-        return ToolResult.error(str(exc))
-    except OSError as exc:
-        return ToolResult.error(f"{path}: cannot search ({exc.strerror or exc})")
+            base, mode = "/".join(parts) or ".", os.fstat(fd).st_mode
+            if is_secret_path(base):
+                raise ToolError(f"{path}: looks like a secret (credentials, keys); not searched")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise ToolError(f"{path}: not a regular file or folder; not searched")
+            rows = None
+            if shutil.which("rg"):
+                rows = (_search_one_file_rg(space, base, query, literal, per_file)
+                        if stat.S_ISREG(mode) else _search_rg(space, fd, query, base, literal, per_file))
+            if rows is None:
+                # Python's `re` backtracks (`^(a+)+$` runs for ever, deaf to Ctrl-C): without
+                # ripgrep's linear engine, only literal text is searched.
+                note = "" if literal else "\n[ripgrep is not available: the query was searched as literal text]"
+                if stat.S_ISREG(mode):
+                    rows = _search_file(space, base, _python_pattern(query, True))
+                else:
+                    rows = _search_python(ctx, space, query, base, True)
+        finally:
+            os.close(fd)
+        stopped, more = getattr(rows, "stopped", False), getattr(rows, "more", 0)
+        rows = _without_secrets(space, rows, max_results)
     if note and not rows:
         return ToolResult(True, f"no matches for {query!r}" + (f" in {path}" if path else "") + note,
                           data={"matches": 0})
@@ -379,14 +375,13 @@ def _compiles(query: str) -> bool:
 
 
 def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bool,
-                        allow_secrets: bool, per_file: int) -> list[Row] | None:
+                        per_file: int) -> list[Row] | None:
     """One file through ripgrep (linear time): the bytes read here (no links followed) go to a private copy.
 
     Searching the copy, not the path, means a file swapped for a link after the check is never read.
     """
     try:
-        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets, truncate=True,
-                             follow_inside=False)
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, truncate=True, follow_inside=False)
     except (OSError, PathRefused):
         return []
     if b"\0" in data[:8192]:
@@ -395,7 +390,7 @@ def _search_one_file_rg(space: Workspace, relative: str, query: str, literal: bo
         Path(private, "file").write_bytes(data)
         folder = os.open(private, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            rows = _search_rg(space, folder, query, ".", literal, per_file, allow_secrets, one_file=True)
+            rows = _search_rg(space, folder, query, ".", literal, per_file, one_file=True)
         finally:
             os.close(folder)
     if rows is None:
@@ -409,11 +404,10 @@ def _python_pattern(query: str, literal: bool) -> re.Pattern:
     return re.compile(re.escape(query) if literal else query)
 
 
-def _search_file(space: Workspace, relative: str, pattern: re.Pattern, allow_secrets: bool,
-                 follow_inside: bool = True, truncate: bool = False) -> list[Row]:
+def _search_file(space: Workspace, relative: str, pattern: re.Pattern, follow_inside: bool = True,
+                 truncate: bool = False) -> list[Row]:
     try:
-        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, allow_secrets=allow_secrets,
-                             follow_inside=follow_inside, truncate=truncate)
+        data, _ = space.read(relative, max_bytes=SEARCH_FILE_BYTES, follow_inside=follow_inside, truncate=truncate)
     except (OSError, PathRefused):
         return []
     if b"\0" in data[:8192]:
@@ -461,7 +455,7 @@ def excerpts(line: str, spans: list[tuple[int, int]]) -> list[str]:
 
 
 def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal: bool,
-               per_file: int, allow_secrets: bool = False, one_file: bool = False) -> list[Row] | None:
+               per_file: int, one_file: bool = False) -> list[Row] | None:
     """ripgrep run inside the folder's own descriptor (so no swapped link redirects it), never following links.
 
     `--json` gives each match's path as a field, so a directory named
@@ -498,7 +492,7 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
         return None
     if streamed.returncode == 2 and not literal and not streamed.records and _rg_rejects(query):
         # a regex ripgrep rejects: searched as text (asked apart: under the memory cap, 2 may be an allocation)
-        return _search_rg(space, folder_fd, query, base, True, per_file, allow_secrets, one_file)
+        return _search_rg(space, folder_fd, query, base, True, per_file, one_file)
     prefix = "" if base == "." else base + "/"
     rows = SearchRows()
     if one_file and streamed.returncode not in (0, 1) and not streamed.stopped:
@@ -518,7 +512,7 @@ def _search_rg(space: Workspace, folder_fd: int, query: str, base: str, literal:
             rows.append((prefix + name, record.number, f"[… {more:,}{_LINE_CAPPED}"))
     if not one_file:
         for name in _big_files(through_fd, folder_fd):
-            found = _search_big_file(space, prefix + name, query, literal, allow_secrets, per_file)
+            found = _search_big_file(space, prefix + name, query, literal, per_file)
             rows.extend(found)
             rows.stopped = rows.stopped or getattr(found, "stopped", False)
             rows.more += getattr(found, "more", 0)
@@ -556,15 +550,15 @@ def _big_files(through_fd: Path, folder_fd: int) -> list[str]:
     return sorted(big)
 
 
-def _search_big_file(space: Workspace, relative: str, query: str, literal: bool, allow_secrets: bool,
+def _search_big_file(space: Workspace, relative: str, query: str, literal: bool,
                      per_file: int) -> "SearchRows":
     """One file over SEARCH_BIG_FILE: its first SEARCH_FILE_BYTES, read without following links; a literal
     query in Python (bounded: at most one search's rows per line), a regex by rg under a memory cap."""
     if literal:
-        found = SearchRows(_search_file(space, relative, _python_pattern(query, True), allow_secrets,
-                                        follow_inside=False, truncate=True))
+        found = SearchRows(_search_file(space, relative, _python_pattern(query, True), follow_inside=False,
+                                        truncate=True))
         return found
-    found = _search_one_file_rg(space, relative, query, literal, allow_secrets, per_file)
+    found = _search_one_file_rg(space, relative, query, literal, per_file)
     return found if found is not None else SearchRows()
 
 
@@ -600,5 +594,5 @@ def _search_python(ctx: ToolContext, space: Workspace, query: str, base: str, li
     for name in repo_files(ctx.workspace):
         if base != "." and name != base and not name.startswith(base + "/"):
             continue
-        rows.extend(_search_file(space, name, pattern, ctx.allow_secrets, follow_inside=False))
+        rows.extend(_search_file(space, name, pattern, follow_inside=False))
     return rows

@@ -34,7 +34,7 @@ from gptoss_agent.tools.attribution import ignored_at_start, is_git_dir, status_
 from gptoss_agent.tools.commit_message import TRAILER, compose
 from gptoss_agent.tools.context import FileChange, ToolContext
 from gptoss_agent.tools.host_git import HostGitError, find_root, one_operation, run_git, validate
-from gptoss_agent.tools.registry import tool
+from gptoss_agent.tools.registry import ToolError, tool
 
 __all__ = ["TRAILER", "GitError", "git_commit", "commit_changes", "commit_agent_changes", "left_out_of_commit", "undo",
            "dirty_paths",
@@ -338,7 +338,7 @@ def git_commit(ctx: ToolContext, message: str) -> ToolResult:
     try:
         report = commit_agent_changes(ctx, message)
     except GitError as exc:
-        return ToolResult.error(str(exc))
+        raise ToolError(str(exc)) from None
     text = f"Committed {report.sha[:12]}: {len(report.files)} file(s): {', '.join(report.files)}"
     if report.skipped:
         text += "\nNot committed: " + "; ".join(f"{p} ({why})" for p, why in sorted(report.skipped.items()))

@@ -286,7 +286,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     message = prompts.render("fix", failures=operations.test_report_text(report))
     if environment.problems:  # some failures are environmental: the user is told, the model leaves them
         sink(Notice(environment_message(ctx, environment)))
-        message += "\n\n" + model_note(environment) + " Leave those alone; fix the others."
+        message += "\n\n" + prompts.render("fix_environment", note=model_note(environment))
     best = len(report.failing_ids) + report.errors
     stalled = 0
     cancel = threading.Event()
@@ -339,7 +339,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
             if runtime.settings.reasoning != "high":
                 agent.set_reasoning("high")  # a failed attempt earns more thinking
                 sink(Notice("raised reasoning effort to high after a failed attempt"))
-            message = "The test suite still fails:\n" + operations.test_report_text(report)
+            message = prompts.render("fix_again", failures=operations.test_report_text(report))
     reason = f"the tests still fail after {max_attempts} attempts"
     emit(ErrorRaised(reason))
     return finish("failed", reason)

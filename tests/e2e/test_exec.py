@@ -241,7 +241,7 @@ def test_ctrl_c_mid_generation_cancels_keeps_the_session_and_exits_130(repo, tmp
     assert '"status": "cancelled"' in log and '"kind": "step"' in log  # the partial step is in the log
 
 
-def test_fix_stops_when_the_failing_set_does_not_shrink(repo, tmp_path):
+def test_fix_stops_when_the_failing_set_does_not_shrink(repo, tmp_path, codec):
     state = tmp_path / "state"
     env = {**os.environ, "GPTOSS_AGENT_STATE_DIR": str(state)}
     replay = write_replay(tmp_path / "replay.json", [final("I looked; it seems fine."), final("Still fine to me."),
@@ -261,6 +261,10 @@ def test_fix_stops_when_the_failing_set_does_not_shrink(repo, tmp_path):
     listing = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "sessions"], capture_output=True, text=True,
                              env=env, cwd=repo)
     assert " failed " in listing.stdout and "completed" not in listing.stdout
+    log = [json.loads(l) for l in next((state / "sessions").glob("*.jsonl")).read_text().splitlines()]
+    asks = [codec.decode(r["tokens"]) for r in log if r["kind"] == "segment" and r["segment"] == "user"]
+    # the second attempt is asked with the failures that are left
+    assert len(asks) == 2 and "<|message|>The test suite still fails:\n1 passed, 1 failed" in asks[1]
 
 
 def test_readable_transcript_without_json(repo, tmp_path):

@@ -49,13 +49,6 @@ def test_secrets_and_paths_out_of_the_repository_are_not_attached_and_each_is_na
     assert "no such file" in refused["missing.py"]
 
 
-def test_the_session_setting_that_allows_secrets_is_the_one_attachments_use(tmp_path):
-    repo = _hostile_repo(tmp_path)
-    attached = attach_mentions(ToolContext(workspace=repo, allow_secrets=True), "@.env @.git/config")
-    assert "SECRET_TOKEN=A4ENV" in attached.text  # the user opted in, as for open_file
-    assert "ghp_A4TOKEN" not in attached.text  # .git stays closed whatever the setting
-
-
 def test_an_address_or_a_handle_inside_a_word_is_not_a_mention():
     assert mentioned_paths("mail me@example.com about @a.py, then @b/c.py.") == ["a.py", "b/c.py"]
 

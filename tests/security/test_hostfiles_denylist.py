@@ -67,12 +67,6 @@ def test_a_link_with_an_innocent_name_to_a_secret_inside_is_refused(ctx, repo):
     assert not result.ok and "leaked-value-91" not in result.output
 
 
-def test_the_user_can_allow_secrets(ctx, repo):
-    (repo / ".env").write_text("API_TOKEN=mine\n")
-    ctx.allow_secrets = True
-    assert "API_TOKEN=mine" in files.open_file.function(ctx, path=".env").output
-
-
 def test_what_the_sandbox_hides_in_home_covers_the_usual_credential_stores():
     expected = {".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials", ".npmrc",
                 ".pypirc", ".config/gcloud", ".config/gh", ".cargo/credentials.toml"}

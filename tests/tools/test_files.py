@@ -8,7 +8,6 @@ import shutil
 import pytest
 
 from gptoss_agent.tools import files
-from gptoss_agent.tools.context import ToolContext
 
 
 def test_print_tree_lists_tracked_and_untracked_but_not_ignored(ctx, repo):
@@ -62,11 +61,10 @@ def test_symlink_pointing_out_is_refused(ctx, repo, tmp_path):
     assert not result.ok and "symbolic link leads outside" in result.output
 
 
-def test_secrets_are_not_read_unless_allowed(ctx, repo):
+def test_secrets_are_not_read(ctx, repo):
     (repo / ".env").write_text("API_KEY=hunter2")
-    assert "looks like a secret" in files.open_file.function(ctx, path=".env").output
-    allowed = ToolContext(workspace=repo, allow_secrets=True)
-    assert "hunter2" in files.open_file.function(allowed, path=".env").output
+    refused = files.open_file.function(ctx, path=".env")
+    assert not refused.ok and "looks like a secret" in refused.output and "hunter2" not in refused.output
 
 
 def test_search_finds_rows_and_caps_results(ctx, repo):
