@@ -30,12 +30,12 @@ from typing import Any, Callable, Mapping, get_args, get_type_hints
 
 from gptoss_agent.agent.approvals import APPROVAL_MODES
 from gptoss_agent.agent.locations import trust_store_path, user_config_path
-from gptoss_agent.agent.types import REASONING_EFFORTS
+from gptoss_agent.agent.choices import REASONING_EFFORTS, SANDBOX_MODES
 from gptoss_agent.agent.user_error import UserError
 
 ENV_PREFIX = "GPTOSS_AGENT_"
 REPO_CONFIG = ".gptoss-agent.toml"
-SANDBOX = ("auto", "bwrap", "landlock", "none")
+SANDBOX = SANDBOX_MODES
 REPO_CONFIG_MAX_BYTES = 64 * 1024
 
 # What a repository's own file may set: how the agent works in it, never what it may reach,

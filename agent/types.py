@@ -7,10 +7,8 @@ core, the backends, the TUI and the tests share them without import cycles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-ReasoningEffort = Literal["low", "medium", "high"]
-REASONING_EFFORTS: tuple[ReasoningEffort, ...] = get_args(ReasoningEffort)  # the settings, flags and TUI read these
 
 
 @dataclass(frozen=True)

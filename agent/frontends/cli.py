@@ -11,10 +11,9 @@ import sys
 from typing import Callable, Sequence
 
 from gptoss_agent.agent.approvals import APPROVAL_MODES
-from gptoss_agent.agent.config import SANDBOX
 from gptoss_agent.agent.frontends.exit_codes import (EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK,
                                                      EXIT_USAGE)
-from gptoss_agent.agent.types import REASONING_EFFORTS
+from gptoss_agent.agent.choices import REASONING_EFFORTS, SANDBOX_MODES
 from gptoss_agent.agent.user_error import UserError
 
 
@@ -73,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     map_.add_argument("--focus", nargs="*", default=[], help="files (or folders) to show first, then their neighbours")
     map_.add_argument("--model", help="GGUF path (its vocabulary counts the tokens)")
     doctor = sub.add_parser("doctor", help="report the sandbox mechanism, the model and the vocabulary")
-    doctor.add_argument("--sandbox", default="auto", choices=SANDBOX)
+    doctor.add_argument("--sandbox", default="auto", choices=SANDBOX_MODES)
     doctor.add_argument("--cwd", default=".", help="the repository whose Python environment to report")
 
     model = sub.add_parser("model", help="find, inspect or fetch the model")
@@ -106,7 +105,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python", metavar="PATH", help="the project's interpreter or environment folder "
                         "(default: detected as your shell would find it; `gptoss-agent doctor` shows which)")
     parser.add_argument("--no-commit", action="store_true", help="never commit")
-    parser.add_argument("--sandbox", choices=SANDBOX)
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES)
     parser.add_argument("--allow-remote", action="store_true", help="allow a server outside the local network")
     parser.add_argument("--allow-any-model", action="store_true",
                         help="load a GGUF that is not gpt-oss (experiments; tool calls will likely fail)")

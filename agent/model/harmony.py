@@ -26,7 +26,8 @@ from gptoss_agent.agent.model import vocab
 from gptoss_agent.agent.model.native_guard import NativeCodeError, guarded
 from gptoss_agent.agent.model.token_chunks import chunks, needs_chunking
 from gptoss_agent.agent.model.harmony_stream import CALL, END, MESSAGE, RETURN, START, HarmonyStreamParser, Header
-from gptoss_agent.agent.types import REASONING_EFFORTS, ReasoningEffort, ToolDeclaration
+from gptoss_agent.agent.choices import REASONING_EFFORTS, ReasoningEffort
+from gptoss_agent.agent.types import ToolDeclaration
 
 if TYPE_CHECKING:  # pragma: no cover
     import tiktoken

@@ -49,7 +49,7 @@ from gptoss_agent.agent.frontends.tui import widgets
 from gptoss_agent.agent.frontends.tui.widgets import (PlanPanel, PromptInput, ReasoningBlock, StatusBar, StreamingText,
                                                       ToolCard, Transcript, UserEntry, WorkingIndicator, safe,
                                                       safe_diff)
-from gptoss_agent.agent.types import REASONING_EFFORTS
+from gptoss_agent.agent.choices import REASONING_EFFORTS
 
 # (model path or None, load progress, event sink, cancel: set by Esc while the model loads) -> a runtime
 Connector = Callable[[str | None, Callable[[float], None], Callable[[AgentEvent], None], threading.Event], Any]

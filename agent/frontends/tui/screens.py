@@ -19,7 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from gptoss_agent.agent import safe_text
 from gptoss_agent.agent.approvals import APPROVAL_MODES
 from gptoss_agent.agent.frontends.tui.widgets import safe, safe_diff
-from gptoss_agent.agent.types import REASONING_EFFORTS
+from gptoss_agent.agent.choices import REASONING_EFFORTS
 
 
 @dataclass(frozen=True)
