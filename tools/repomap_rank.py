@@ -14,8 +14,9 @@ weighed by what a reader of the project's API needs:
   unless some file imports it by name: a call to `type(x)` is rarely the
   project's own `type`;
 - names the task text mentions, and the task's files, count most;
-- uses from tests and examples (the API's clients) count at least like an average file's, uses a file makes of
-  a name it defines itself (an amalgamated copy) not at all;
+- uses from tests and examples (the API's clients) count at least like an average file's, those from the
+  package's entry file (`index.ts`, `__init__.py`, `lib.rs`: what its users load) like several clients', uses a
+  file makes of a name it defines itself (an amalgamated copy) not at all;
 - a public type's own members share its score (a method nobody in the library calls is still its API);
 - each further definition of a name already ranked tells less than the first.
 A type's members also compete by name alone (`with_member_names`): a name costs a seventh of a declaration
@@ -43,6 +44,7 @@ MENTIONED = 10.0  # a name the task text mentions
 DEFINERS_POWER = 1.0  # a name defined in n files: each definition gets 1/n^this of its uses
 REEXPORTED = 3.0  # a name the package's entry file imports or re-exports (`__init__.py`, `index.ts`, `lib.rs`)
 _ENTRY_FILES = {"__init__.py", "index.js", "index.ts", "index.mjs", "lib.rs", "mod.rs", "main.rs"}
+ENTRY_USE = 5.0  # the entry file's imports and re-exports stand for the package's users: like this many clients' uses
 SUPPORTING_REFERENCE = 1.0  # a use from a test or example still says "this is the API", with less weight
 MEMBER_SHARE = 2.0  # times its type's score, shared among the type's exported members
 REPEATED = 0.5  # each further definition of a name ranked above
@@ -265,6 +267,10 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     for path, tags in index.files.items():
         # tests and examples are the API's clients: their uses count at least like an average file's
         weight = rank[path] if roles[path] == 1.0 else max(rank[path], floor) * SUPPORTING_REFERENCE
+        if _is_entry_file(path) and roles[path] == 1.0:
+            # nothing in the package imports its entry file, so PageRank gives it little; but its users load it
+            # first, and what it re-exports (`export { of } from …`) is their API even if no file here calls it
+            weight = max(weight, floor * ENTRY_USE)
         # a file's uses of a name it defines itself are its own (an amalgamated copy uses everything it defines)
         own = {d.name for d in tags.definitions}
         names = set()

@@ -201,3 +201,20 @@ def test_a_bare_call_credits_the_function_not_the_methods_of_the_same_name():
     assert ranked[0] == ("pkg/shortcuts.py", "render")
     scores = {p: s for p, d, s in ranked_definitions(index_of(files)) if d.name == "render"}
     assert scores["pkg/shortcuts.py"] > 2 * max(s for p, s in scores.items() if p != "pkg/shortcuts.py")
+
+
+def test_what_the_entry_file_re_exports_outranks_a_helper_only_the_library_calls():
+    # rxjs: `of` is public because src/index.ts re-exports it, though no file in the package calls it
+    files = {
+        "src/index.ts": "export { of } from './internal/observable/of';\n"
+                        "export { Observable } from './internal/Observable';\n",
+        "src/internal/observable/of.ts": "import { Observable } from '../Observable';\n"
+                                         "export function of(...values) {\n  return new Observable();\n}\n",
+        "src/internal/Observable.ts": "import { isFunction } from '../util/isFunction';\nexport class Observable {\n"
+                                      "  pipe(f) { return isFunction(f) ? f(this) : this; }\n}\n",
+        "src/util/isFunction.ts": "export function isFunction(value) {\n  return typeof value === 'function';\n}\n",
+        "src/operators/map.ts": "import { isFunction } from '../util/isFunction';\n"
+                                "export function mapIt(f) { return isFunction(f); }\n",
+    }
+    names = order(files)
+    assert names.index("of") < names.index("isFunction")
