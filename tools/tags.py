@@ -21,6 +21,7 @@ import time
 from bisect import bisect_left
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import PurePath
 
 # extension → (grammar module, function returning the language)
@@ -36,102 +37,25 @@ GRAMMARS = {
     ".hh": ("tree_sitter_cpp", "language"), ".rb": ("tree_sitter_ruby", "language"),
 }
 
-_JS_COMMON = """
-(function_declaration name: (identifier) @name) @def.function
-(method_definition name: (property_identifier) @name) @def.method
-(variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @def.function
-(assignment_expression left: (member_expression property: (property_identifier) @name)
-                       right: [(arrow_function) (function_expression)]) @def.function
-(call_expression function: [(identifier) @ref (member_expression property: (property_identifier) @ref.attr)])
-(call_expression function: (member_expression object: (identifier) @ref.object property: (property_identifier) @ref.member))
-(new_expression constructor: (identifier) @ref)
-(import_specifier name: (identifier) @ref.import)
-(export_specifier name: (identifier) @ref.import)
-(assignment_expression right: (identifier) @ref)
-"""
-
-QUERIES = {
-    "tree_sitter_python": """
-(class_definition name: (identifier) @name) @def.class
-(function_definition name: (identifier) @name) @def.function
-(call function: [(identifier) @ref (attribute attribute: (identifier) @ref.attr)])
-(call function: (attribute object: (identifier) @ref.object attribute: (identifier) @ref.member))
-(argument_list (identifier) @ref)
-(import_from_statement name: [(dotted_name (identifier) @ref.import .)
-                                (aliased_import name: (dotted_name (identifier) @ref.import .))])
-(assignment left: (identifier) @export.all right: [(list) (tuple)] @export.list)
-(class_definition superclasses: (argument_list [(identifier) @ref (attribute attribute: (identifier) @ref)]))
-""",
-    "tree_sitter_javascript": _JS_COMMON + """
-(class_declaration name: (identifier) @name) @def.class
-(class_heritage (identifier) @ref)
-""",
-    "tree_sitter_typescript": _JS_COMMON + """
-(class_declaration name: (type_identifier) @name) @def.class
-(interface_declaration name: (type_identifier) @name) @def.interface
-(type_alias_declaration name: (type_identifier) @name) @def.type
-(abstract_class_declaration name: (type_identifier) @name) @def.class
-(enum_declaration name: (identifier) @name) @def.enum
-(function_signature name: (identifier) @name) @def.function
-(method_signature name: (property_identifier) @name) @def.method
-(type_identifier) @ref
-""",
-    "tree_sitter_go": """
-(function_declaration name: (identifier) @name) @def.function
-(method_declaration name: (field_identifier) @name) @def.method
-(type_spec name: (type_identifier) @name) @def.type
-(call_expression function: [(identifier) @ref (selector_expression field: (field_identifier) @ref.attr)])
-(type_identifier) @ref
-""",
-    "tree_sitter_rust": """
-(struct_item name: (type_identifier) @name) @def.struct
-(enum_item name: (type_identifier) @name) @def.enum
-(trait_item name: (type_identifier) @name) @def.trait
-(function_item name: (identifier) @name) @def.function
-(macro_definition name: (identifier) @name) @def.macro
-(macro_invocation macro: (identifier) @ref)
-(use_declaration argument: [(scoped_identifier name: (identifier) @ref.import) (identifier) @ref.import])
-(use_list [(identifier) @ref.import (scoped_identifier name: (identifier) @ref.import)])
-(call_expression function: [(identifier) @ref (field_expression field: (field_identifier) @ref)
-                              (scoped_identifier name: (identifier) @ref)])
-(type_identifier) @ref
-""",
-    "tree_sitter_java": """
-(class_declaration name: (identifier) @name) @def.class
-(interface_declaration name: (identifier) @name) @def.interface
-(method_declaration name: (identifier) @name) @def.method
-(enum_declaration name: (identifier) @name) @def.enum
-(method_invocation name: (identifier) @ref)
-(method_invocation object: (identifier) @ref)
-(method_invocation object: (identifier) @ref.object name: (identifier) @ref.member)
-(type_identifier) @ref
-""",
-    "tree_sitter_c": """
-(function_definition declarator: (function_declarator declarator: (identifier) @name)) @def.function
-(function_definition declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @def.function
-(struct_specifier name: (type_identifier) @name body: (_)) @def.struct
-(type_definition declarator: (type_identifier) @name) @def.type
-(call_expression function: (identifier) @ref)
-(type_identifier) @ref
-""",
-    "tree_sitter_cpp": """
-(function_definition declarator: (function_declarator declarator: [(identifier) (field_identifier) (qualified_identifier)] @name)) @def.function
-(class_specifier name: (type_identifier) @name body: (_)) @def.class
-(struct_specifier name: (type_identifier) @name body: (_)) @def.struct
-(call_expression function: [(identifier) @ref (field_expression field: (field_identifier) @ref)])
-(call_expression function: (qualified_identifier name: [(identifier) @ref (template_function name: (identifier) @ref)]))
-(call_expression function: (template_function name: (identifier) @ref))
-(type_identifier) @ref
-""",
-    "tree_sitter_ruby": """
-(class name: (constant) @name) @def.class
-(module name: (constant) @name) @def.module
-(method name: (identifier) @name) @def.method
-(call method: (identifier) @ref)
-(call method: (identifier) @autoload arguments: (argument_list . (simple_symbol) @ref.import))
-(constant) @ref
-""",
+# The tag queries are files, one per language (as tree-sitter's own tags.scm are): tools/tag_queries/.
+_QUERY_FILES = {
+    "tree_sitter_python": ("python.scm",),
+    "tree_sitter_javascript": ("javascript-common.scm", "javascript.scm"),
+    "tree_sitter_typescript": ("javascript-common.scm", "typescript.scm"),
+    "tree_sitter_go": ("go.scm",),
+    "tree_sitter_rust": ("rust.scm",),
+    "tree_sitter_java": ("java.scm",),
+    "tree_sitter_c": ("c.scm",),
+    "tree_sitter_cpp": ("cpp.scm",),
+    "tree_sitter_ruby": ("ruby.scm",),
 }
+
+
+@lru_cache(maxsize=None)
+def query_text(module_name: str) -> str:
+    """The tags query for one grammar module, read from its .scm files (installed with the package)."""
+    folder = files("gptoss_agent.tools").joinpath("tag_queries")
+    return "".join(folder.joinpath(name).read_text(encoding="utf-8") for name in _QUERY_FILES[module_name])
 
 _CONTAINERS = {"class_definition", "class_declaration", "class_body", "class", "impl_item", "class_specifier"}
 _FUNCTIONS = {"function_definition", "function_declaration"}  # a class inside one of these is not its method
@@ -181,7 +105,7 @@ def _tools(module_name: str, function: str):
     from tree_sitter import Language, Parser, Query
 
     language = Language(getattr(importlib.import_module(module_name), function)())
-    return Parser(language), Query(language, QUERIES[module_name])
+    return Parser(language), Query(language, query_text(module_name))
 
 
 def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileTags | None:

@@ -1,0 +1,10 @@
+;; Python: tree-sitter tags query (tools/tags.py reads it). @name/@def.* capture definitions, @ref* references.
+(class_definition name: (identifier) @name) @def.class
+(function_definition name: (identifier) @name) @def.function
+(call function: [(identifier) @ref (attribute attribute: (identifier) @ref.attr)])
+(call function: (attribute object: (identifier) @ref.object attribute: (identifier) @ref.member))
+(argument_list (identifier) @ref)
+(import_from_statement name: [(dotted_name (identifier) @ref.import .)
+                                (aliased_import name: (dotted_name (identifier) @ref.import .))])
+(assignment left: (identifier) @export.all right: [(list) (tuple)] @export.list)
+(class_definition superclasses: (argument_list [(identifier) @ref (attribute attribute: (identifier) @ref)]))
