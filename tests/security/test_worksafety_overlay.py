@@ -258,3 +258,23 @@ def test_a_file_the_user_deletes_while_the_command_writes_it_stays_deleted(ctx, 
     assert not (repo / "README.md").exists()
     assert any(note.startswith("conflict: README.md: deleted by you") for note in result.notes), result.notes
     assert "README.md" not in ctx.changes
+
+
+def test_removing_a_layer_never_opens_up_a_folder_outside_it(tmp_path):
+    """A layer already gone, or one the command left without permissions: the folder that holds it keeps its
+    mode (this once left /tmp at 0700 for every other user, when the agent ran as root)."""
+    from gptoss_agent.tools.sandbox.overlay import remove_tree
+
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    remove_tree(parent / "already-gone")
+    layer = parent / "cmd-1"
+    (layer / "work" / "work").mkdir(parents=True)
+    (layer / "upper" / "locked").mkdir(parents=True)
+    (layer / "upper" / "locked" / "f").write_text("x")
+    os.chmod(layer / "upper" / "locked", 0)
+    os.chmod(layer / "work" / "work", 0)
+    remove_tree(layer)
+    assert not layer.exists()
+    assert stat.S_IMODE(parent.stat().st_mode) == 0o1777

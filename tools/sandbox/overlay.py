@@ -254,9 +254,16 @@ def stale_notice() -> str | None:
 
 def remove_tree(path: Path) -> None:
     """Remove a layers folder; folders without permissions (the overlay's work/work is 000, a command may
-    leave others) are opened up first. Never chmods through a link."""
+    leave others) are opened up first. Never chmods through a link, and never a folder outside `path`: where
+    the removal fails at `path` itself (already gone, say), its parent is not ours to open up (as root, that
+    parent was once /tmp, left 0700 for every other user)."""
+    top = os.path.abspath(path)
+
     def opened_up(function, name, _exc) -> None:
+        name = os.fspath(name)
         for folder in (name, os.path.dirname(name)):
+            if folder != top and not folder.startswith(top + os.sep):
+                continue
             try:
                 if stat.S_ISDIR(os.lstat(folder).st_mode):
                     os.chmod(folder, 0o700)
