@@ -17,6 +17,9 @@ the file graph (file A → file B when A uses a name B defines), personalised
 toward the task's files and the names its text mentions, then library code
 over tests and examples, exports over internals, builtin-shadowing names
 discounted. `--focus` files and their direct neighbours always come first.
+Without a focus the map opens with what the packages' entry files re-export by name
+(`exports: of map …`, names only, in at most EXPORTS_SHARE of the budget): a project that exports
+hundreds of names can name its declared surface where its declarations would not fit.
 Rendering is tools/repomap_render.py. Huge, generated, minified, binary and
 vendored files are skipped.
 """
@@ -36,13 +39,14 @@ from typing import Callable, Iterable
 
 from gptoss_agent.agent import locations
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from gptoss_agent.tools.repomap_rank import focus_first, rank_files, split_entries, with_member_names, ranked_definitions  # noqa: F401  (this module's API)
-from gptoss_agent.tools.repomap_render import render
+from gptoss_agent.tools.repomap_rank import declared_exports, focus_first, rank_files, split_entries, with_member_names, ranked_definitions  # noqa: F401  (this module's API)
+from gptoss_agent.tools.repomap_render import render, render_exports
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-MAP_VERSION = 4  # of ranking and rendering: a map cached by an older one is not served (4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
+MAP_VERSION = 5  # of ranking and rendering: a map cached by an older one is not served (5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
 CACHE_VERSION = 6  # 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
+EXPORTS_SHARE = 0.25  # at most this share of a map's budget names what the entry files declare (1/8 showed too few)
 MAX_CACHE_BYTES = 256 << 20
 # CPU seconds one file may take to parse and query: (base, per MB). The work is linear by construction
 # (tools/tags.py), so this is a safety net, set well above what a 1 MB file costs on a loaded machine.
@@ -268,13 +272,36 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if budget <= 0:
         return ""
     focus = list(focus)
-    entries = focus_first(with_member_names(ranked_definitions(index, focus, mentioned)), index, focus)
-    # every definition shown costs at least a token, and each has at most two entries (in full, by name):
-    # a longer prefix never fits, and rendering one (tens of thousands of entries) only costs time
-    low, high, best = 0, min(len(entries), 2 * budget), ""
+    ranked = ranked_definitions(index, focus, mentioned)
+    entries = focus_first(with_member_names(ranked), index, focus)
+    if focus:  # a map for a task opens on the task's own code
+        return _largest_outline(entries, budget, count_tokens)
+    # the entry files' declared names first, in at most EXPORTS_SHARE of the budget; those the outline
+    # shows anyway are dropped, and the outline gets the rest
+    exports = declared_exports(index, ranked)
+    outline = _largest_outline(entries, budget - int(budget * EXPORTS_SHARE), count_tokens)
+    shown_words = set(re.findall(r"\w+", outline))
+    exports = [(path, name) for path, name in exports if name not in shown_words]
+    head = _largest_prefix(exports, int(budget * EXPORTS_SHARE), count_tokens, render_exports)
+    if not head:
+        return _largest_outline(entries, budget, count_tokens)
+    outline = _largest_outline(entries, budget - count_tokens(head) - 1, count_tokens)
+    return f"{head}\n{outline}" if outline else head
+
+
+def _largest_outline(entries, budget: int, count_tokens: Callable[[str], int]) -> str:
+    return _largest_prefix(entries, budget, count_tokens, lambda part: render(*split_entries(part)))
+
+
+def _largest_prefix(items: list, budget: int, count_tokens: Callable[[str], int], draw: Callable[[list], str]
+                    ) -> str:
+    """The text of the longest prefix of `items` whose token count is within `budget`."""
+    # every item shown costs at least a token, and each definition has at most two entries (in full, by
+    # name): a longer prefix never fits, and rendering one (tens of thousands of entries) only costs time
+    low, high, best = 0, min(len(items), 2 * budget), ""
     while low <= high:
         middle = (low + high) // 2
-        text = render(*split_entries(entries[:middle]))
+        text = draw(items[:middle])
         if count_tokens(text) <= budget:
             best, low = text, middle + 1
         else:

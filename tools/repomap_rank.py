@@ -456,3 +456,28 @@ def focus_first(ranked: list[tuple[str, Definition, float]], index, focus: Itera
     for path in neighbours(index, focus):
         order.setdefault(path, 1)
     return sorted(ranked, key=lambda item: order.get(item[0], 2))  # stable: scores order each part
+
+
+def declared_exports(index, ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, str]]:
+    """(entry file, name) for each name a package's entry file imports or re-exports by name (`export { of }
+    from …`, `from .x import A`, `pub use x::{A, B}`, Ruby's `autoload :Static`), most important first.
+
+    That list is the package's declared public surface: what its users are told to call, whether or not any
+    file here calls it. A project that exports hundreds of names cannot show them all as declarations in a
+    small map, but it can name them (two tokens each). Star re-exports name nothing and add nothing; a name
+    the project does not define (`use std::fmt`) is not its API; each name is listed once, under the first
+    entry file (by path) that declares it."""
+    best: dict[str, float] = {}
+    for _, definition, score in ranked:
+        if definition.exported:
+            best.setdefault(definition.name, score)
+    found: dict[str, tuple[float, str]] = {}
+    for path, tags in index.files.items():
+        if not _is_entry_file(path) or file_role(path) != 1.0:
+            continue
+        for reference in tags.references:
+            name = reference[len(IMPORTED):] if reference.startswith(IMPORTED) else ""
+            if name in best and (name not in found or found[name][1] > path):
+                found[name] = (best[name], path)
+    ordered = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))
+    return [(path, name) for name, (_, path) in ordered]

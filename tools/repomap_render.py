@@ -78,3 +78,14 @@ def shown_path(path: str) -> str:
     """A path as the map lists it: escaped like any name, and `./` put before one that starts like a fence."""
     text = shown(path)
     return "./" + text if text.startswith(("<", ">")) else text
+
+
+def render_exports(exports: list[tuple[str, str]]) -> str:
+    """Each entry file's declared public names on one `exports:` line, files in the order of their first
+    (most important) name, names in the order given and apart by a space: `, ` would cost a token more each,
+    and a name list reads as plainly without it."""
+    by_file: dict[str, list[str]] = {}
+    for path, name in exports:
+        by_file.setdefault(path, []).append(name)
+    return "\n".join(f"{shown_path(path)}:\n  exports: " + " ".join(shown(name) for name in names)
+                     for path, names in by_file.items())

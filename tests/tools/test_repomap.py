@@ -202,3 +202,25 @@ def test_a_tight_budget_names_the_central_types_members_it_cannot_show_in_full(t
     assert "class Response:" in text and "other members:" in text
     assert sum(f"def {m}(" in text for m in methods) < len(methods)  # not room for every declaration …
     assert all(re.search(rf"\b{m}\b", text) for m in methods)  # … yet every method is named
+
+
+def test_the_names_an_entry_file_re_exports_are_listed_when_their_declarations_do_not_fit(tmp_path, codec):
+    # rxjs's index.ts re-exports `of`, `firstValueFrom` and ~200 more: nothing in the package calls most of
+    # them, and their declarations cannot all fit, yet they are what its users are told to call
+    operators = [f"operator{n}" for n in range(24)]
+    root = tmp_path / "project"
+    (root / "src" / "internal").mkdir(parents=True)
+    for name in operators:
+        (root / "src" / "internal" / f"{name}.ts").write_text(
+            f"export function {name}<T, R>(project: (value: T, index: number) => R, thisArg?: unknown): "
+            f"OperatorFunction<T, R> {{\n  return project as never;\n}}\n")
+    (root / "src" / "index.ts").write_text(
+        "".join(f"export {{ {name} }} from './internal/{name}';\n" for name in operators))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    index = index_of(root, tmp_path)
+    text = repo_map(index, 200, codec.count)
+    assert codec.count(text) <= 200
+    assert "src/index.ts:\n  exports: " in text
+    assert sum(f"function {name}<" in text for name in operators) < len(operators)  # not room for all …
+    assert all(re.search(rf"\b{name}\b", text) for name in operators)  # … yet every export is named

@@ -218,3 +218,18 @@ def test_what_the_entry_file_re_exports_outranks_a_helper_only_the_library_calls
     }
     names = order(files)
     assert names.index("of") < names.index("isFunction")
+
+
+def test_declared_exports_are_the_entry_files_named_re_exports_of_the_projects_own_names():
+    from gptoss_agent.tools.repomap_rank import declared_exports
+
+    index = index_of({
+        "src/index.ts": "export { of, map } from './internal/of';\nexport * from './internal/star';\n"
+                        "export { fmt } from 'another-package';\n",
+        "src/internal/of.ts": "export function of(value) { return value; }\nexport function map(f) { return f; }\n",
+        "src/internal/star.ts": "export function starred() { return 1; }\n",
+        "src/internal/user.ts": "import { map } from './of';\nexport function user() { return map(1); }\n",
+        "src/helpers.ts": "export { of } from './internal/of';\n",  # not an entry file
+    })
+    exports = declared_exports(index, ranked_definitions(index))
+    assert exports == [("src/index.ts", "map"), ("src/index.ts", "of")]  # `map` is used: it ranks first
