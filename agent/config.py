@@ -35,7 +35,6 @@ from gptoss_agent.agent.user_error import UserError
 
 ENV_PREFIX = "GPTOSS_AGENT_"
 REPO_CONFIG = ".gptoss-agent.toml"
-SANDBOX = SANDBOX_MODES
 REPO_CONFIG_MAX_BYTES = 64 * 1024
 
 # What a repository's own file may set: how the agent works in it, never what it may reach,
@@ -80,8 +79,8 @@ class Settings:
             raise ConfigError(f"reasoning must be one of {', '.join(REASONING_EFFORTS)}, not {self.reasoning!r}")
         if self.approval is not None and self.approval not in APPROVAL_MODES:
             raise ConfigError(f"approval must be one of {', '.join(APPROVAL_MODES)}, not {self.approval!r}")
-        if self.sandbox not in SANDBOX:
-            raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX)}, not {self.sandbox!r}")
+        if self.sandbox not in SANDBOX_MODES:
+            raise ConfigError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, not {self.sandbox!r}")
         if not 1 <= self.test_timeout <= TEST_TIMEOUT_MAX_S:  # also refuses nan and inf from TOML
             raise ConfigError(f"test_timeout must be between 1 and {TEST_TIMEOUT_MAX_S} seconds, "
                               f"not {self.test_timeout}")

@@ -27,13 +27,22 @@ DATA_DIR_VARIABLE = "GPTOSS_AGENT_DATA_DIR"
 CONFIG_FILE_VARIABLE = "GPTOSS_AGENT_CONFIG"
 
 
-def state_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """The user's own state folder (sessions, trust decisions)."""
-    if env.get(STATE_DIR_VARIABLE):
-        return Path(env[STATE_DIR_VARIABLE])
+def _platform_dir(kind: str) -> Path:
+    """The platform's folder of one kind ("state", "cache", "data", "config") for this program (platformdirs,
+    imported only when no override is set: it costs start-up time)."""
     import platformdirs
 
-    return Path(platformdirs.user_state_dir(APP_NAME))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME))
+
+
+def _overridden(env: Mapping[str, str], variable: str) -> Path | None:
+    """The folder or file a non-empty environment variable names, else None (an empty one is as if unset)."""
+    return Path(env[variable]) if env.get(variable) else None
+
+
+def state_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The user's own state folder (sessions, trust decisions)."""
+    return _overridden(env, STATE_DIR_VARIABLE) or _platform_dir("state")
 
 
 def state_dir_candidates(env: Mapping[str, str] = os.environ) -> list[Path]:
@@ -41,39 +50,26 @@ def state_dir_candidates(env: Mapping[str, str] = os.environ) -> list[Path]:
 
     The platform's is left out when platformdirs cannot be imported; the caller has its own last resort.
     """
-    candidates = [Path(env[STATE_DIR_VARIABLE])] if env.get(STATE_DIR_VARIABLE) else []
+    candidates = [found] if (found := _overridden(env, STATE_DIR_VARIABLE)) else []
     try:
-        import platformdirs
+        return [*candidates, _platform_dir("state")]
     except ImportError:
         return candidates
-    return [*candidates, Path(platformdirs.user_state_dir(APP_NAME))]
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
     """The user's cache folder: everything in it can be derived again."""
-    if env.get(CACHE_DIR_VARIABLE):
-        return Path(env[CACHE_DIR_VARIABLE])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME))
+    return _overridden(env, CACHE_DIR_VARIABLE) or _platform_dir("cache")
 
 
 def data_dir(env: Mapping[str, str] = os.environ) -> Path:
     """The user's data folder: what was fetched and is worth keeping (models)."""
-    if env.get(DATA_DIR_VARIABLE):
-        return Path(env[DATA_DIR_VARIABLE])
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME))
+    return _overridden(env, DATA_DIR_VARIABLE) or _platform_dir("data")
 
 
 def user_config_path(env: Mapping[str, str] = os.environ) -> Path:
     """The user's own config.toml."""
-    if env.get(CONFIG_FILE_VARIABLE):
-        return Path(env[CONFIG_FILE_VARIABLE])
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    return _overridden(env, CONFIG_FILE_VARIABLE) or _platform_dir("config") / "config.toml"
 
 
 def sessions_dir(env: Mapping[str, str] = os.environ) -> Path:

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, NoReturn, Sequence
 
 from gptoss_agent.agent import prompts
-# The approval hook and policy live in agent/approvals.py; these names stay importable from here.
-from gptoss_agent.agent.approvals import (APPROVAL_MODES, Approver, Refused, approval_for, approve_all,  # noqa: F401
-                                          deny_all, policy_approver)
-from gptoss_agent.agent.compaction import Fence, transcript as compaction_transcript
+from gptoss_agent.agent.approvals import Approver, Refused, approve_all
+from gptoss_agent.agent.compaction import transcript as compaction_transcript
+from gptoss_agent.agent.fences import Fence
 from gptoss_agent.agent.model.completion import StepOutcome, ToolCallRequest, interpret
 from gptoss_agent.agent.conversation import Conversation, Segment
 from gptoss_agent.agent.events import (AgentEvent, ErrorRaised, EventSink, MessageEmitted, Notice, ReasoningEmitted,
@@ -398,10 +397,11 @@ class Agent:
         self.ctx.emitter = emitter = ToolEmitter()  # this call's own: what it reports follows its result
         try:
             result = tool(self.ctx, **arguments)
+            reported = emitter.take()
         except Exception as exc:  # a tool bug must not end the run (and what it reported before is void)
             result = ToolResult.error(prompts.render("tool_crashed", name=name, error=f"{type(exc).__name__}: {exc}"))
-            emitter.take()
-        self._finish_call(call_id, request.recipient, name, result, emitter.take())
+            reported = []
+        self._finish_call(call_id, request.recipient, name, result, reported)
         self._refresh_map(name, result)
         if tally.repeats == self.budgets.repeat_warning:
             self.conversation.add_notice(prompts.render("repeated_call", name=name, count=tally.repeats))

@@ -202,18 +202,6 @@ def editor_patch_preview(root: Path | str, files, patch: str) -> list[tuple[str,
         raise OperationFailed(str(exc)) from None
 
 
-def repository_root(path: Path) -> Path:
-    """The validated work-tree root for `path`, found and checked without running git (nothing the repository
-    controls can run here). tools.host_git, not tools.git: this runs before the TUI's first frame, and
-    tools.git's imports (the tool registry, the sandbox, attribution) can wait for the model's loading worker."""
-    from gptoss_agent.tools.host_git import HostGitError, find_root, validate
-
-    try:
-        return validate(find_root(path)).root
-    except HostGitError as exc:
-        raise OperationFailed(str(exc)) from None
-
-
 def trusted_git(args: list[str], cwd: Path):
     """git run for the user's own bookkeeping (batch's worktrees and branches), through the sandbox module's
     `run_trusted` like every process we start: the completed process (returncode, stdout, stderr as bytes)."""

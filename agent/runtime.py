@@ -156,11 +156,13 @@ def workspace_root(cwd: str) -> Path:
     path = Path(cwd).expanduser().resolve()
     if not path.is_dir():
         raise SetupError(f"--cwd {cwd}: no such folder")
-    from gptoss_agent.agent.operations import OperationFailed, repository_root
+    # tools.host_git, not tools.git: this runs before the TUI's first frame, and tools.git's imports (the tool
+    # registry, the sandbox, attribution) can wait for the model's loading worker.
+    from gptoss_agent.tools.host_git import HostGitError, find_root, validate
 
     try:  # found and validated without running git: nothing the repository controls can run here
-        return repository_root(path)
-    except OperationFailed as exc:
+        return validate(find_root(path)).root
+    except HostGitError as exc:
         raise SetupError(str(exc)) from None
 
 
@@ -262,7 +264,8 @@ def build_runtime(options: RunOptions, *, task: str, sink, session_path: Path | 
     `approver` answers approvals (the editor asks its user); by default the
     approval setting decides alone, as nobody is there to ask.
     """
-    from gptoss_agent.agent.loop import Agent, Budgets, policy_approver
+    from gptoss_agent.agent.approvals import policy_approver
+    from gptoss_agent.agent.loop import Agent, Budgets
     from gptoss_agent.agent.session import SessionLog
 
     workspace = workspace or prepare_workspace(options, notify=sink)

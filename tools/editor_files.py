@@ -190,7 +190,7 @@ class EditorWorkspace(Workspace):
 def _format_lines(ctx: ToolContext, path: str, data: bytes, line_start: int, line_end: int | None,
                   line_numbers: bool) -> ToolResult:
     """open_file's view of a buffer's text (the same window, cuts and notes as tools.files.open_file)."""
-    from gptoss_agent.tools.files import LINE_CHARS_SHOWN, OPEN_FILE_TOKEN_BUDGET
+    from gptoss_agent.tools.files import line_window
 
     if b"\0" in data[:8192]:
         return ToolResult.error(f"{path} is a binary file ({len(data)} bytes); it cannot be shown as text.")
@@ -201,22 +201,7 @@ def _format_lines(ctx: ToolContext, path: str, data: bytes, line_start: int, lin
     if line_start > total:
         return ToolResult.error(f"{path} has {total} lines in the editor; line_start={line_start} is past the end.")
     last = min(line_end or total, total)
-    end, shown, used, width = last, [], 0, len(str(last))
-    for number in range(line_start, last + 1):
-        text = lines[number - 1]
-        if len(text) > LINE_CHARS_SHOWN:
-            text = f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters]"
-        row = f"{number:>{width}} {text}" if line_numbers else text
-        cost = ctx.count_tokens(row) + 1
-        if shown and used + cost > OPEN_FILE_TOKEN_BUDGET:
-            end = number - 1
-            break
-        shown.append(row)
-        used += cost
-    output = "\n".join(shown)
-    if end < last or line_start > 1 or end < total:
-        output += f"\n[lines {line_start}-{end} of {total}" + (f"; continue with line_start={end + 1}]"
-                                                               if end < total else "]")
+    output, end = line_window(ctx, lines, line_start, last, line_numbers=line_numbers, read_on_hint=False)
     output += "\n[the editor's unsaved buffer, which differs from the file on disk]"
     return ToolResult(True, output, truncated=end < last,
                       data={"path": path, "lines": [line_start, end], "total": total, "buffer": True})

@@ -211,15 +211,23 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
         raise ToolError(f"{path} has {total} lines; line_start={line_start} is past the end.")
     if char_start is not None:
         return _line_page(ctx, path, lines[start - 1], start, total, char_start, line_numbers)
-    end = min(line_end or total, total)
-    shown: list[str] = []
-    used = 0
-    width = len(str(end))
-    for number in range(start, end + 1):
+    last = min(line_end or total, total)
+    output, end = line_window(ctx, lines, start, last, line_numbers=line_numbers)
+    return ToolResult(True, output, truncated=end < last, data={"path": path, "lines": [start, end], "total": total})
+
+
+def line_window(ctx: ToolContext, lines: list[str], start: int, last: int, *, line_numbers: bool,
+                read_on_hint: bool = True) -> tuple[str, int]:
+    """Lines start..last as open_file shows them, as many as fit its token budget (at least one), with the
+    `[lines a-b of n]` footer where not all is shown; and the last line shown. Long lines are cut, saying how
+    to read on (`read_on_hint`: where char_start can be given)."""
+    total, end, shown, used = len(lines), last, [], 0
+    width = len(str(last))
+    for number in range(start, last + 1):
         text = lines[number - 1]
         if len(text) > LINE_CHARS_SHOWN:
-            text = (f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters; "
-                    f"read on with line_start={number}, char_start={LINE_CHARS_SHOWN + 1}]")
+            text = f"{text[:LINE_CHARS_SHOWN]}[… line cut: {len(text) - LINE_CHARS_SHOWN:,} more characters" + (
+                f"; read on with line_start={number}, char_start={LINE_CHARS_SHOWN + 1}]" if read_on_hint else "]")
         row = f"{number:>{width}} {text}" if line_numbers else text
         cost = ctx.count_tokens(row) + 1
         if shown and used + cost > OPEN_FILE_TOKEN_BUDGET:
@@ -228,11 +236,10 @@ def open_file(ctx: ToolContext, path: str, line_start: int = 1, line_end: int | 
         shown.append(row)
         used += cost
     output = "\n".join(shown)
-    truncated = end < (min(line_end or total, total))
-    if truncated or start > 1 or end < total:
+    if end < last or start > 1 or end < total:
         output += f"\n[lines {start}-{end} of {total}"
         output += f"; continue with line_start={end + 1}]" if end < total else "]"
-    return ToolResult(True, output, truncated=truncated, data={"path": path, "lines": [start, end], "total": total})
+    return output, end
 
 
 def _line_page(ctx: ToolContext, path: str, text: str, number: int, total: int, char_start: int,

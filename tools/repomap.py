@@ -39,7 +39,8 @@ from typing import Callable, Iterable
 
 from gptoss_agent.agent import locations
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
-from gptoss_agent.tools.repomap_rank import declared_exports, focus_first, rank_files, split_entries, with_member_names, ranked_definitions  # noqa: F401  (this module's API)
+from gptoss_agent.tools.repomap_rank import (declared_exports, focus_first, ranked_definitions, split_entries,
+                                             with_member_names)
 from gptoss_agent.tools.repomap_render import render, render_exports
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
@@ -279,6 +280,8 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     # the entry files' declared names first, in at most EXPORTS_SHARE of the budget; those the outline
     # shows anyway are dropped, and the outline gets the rest
     exports = declared_exports(index, ranked)
+    if not exports:  # nothing declared: the outline has the whole budget, searched once
+        return _largest_outline(entries, budget, count_tokens)
     outline = _largest_outline(entries, budget - int(budget * EXPORTS_SHARE), count_tokens)
     shown_words = set(re.findall(r"\w+", outline))
     exports = [(path, name) for path, name in exports if name not in shown_words]

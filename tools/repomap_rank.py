@@ -267,7 +267,8 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     for path, tags in index.files.items():
         # tests and examples are the API's clients: their uses count at least like an average file's
         weight = rank[path] if roles[path] == 1.0 else max(rank[path], floor) * SUPPORTING_REFERENCE
-        if _is_entry_file(path) and roles[path] == 1.0:
+        entry = _is_entry_file(path) and roles[path] == 1.0
+        if entry:
             # nothing in the package imports its entry file, so PageRank gives it little; but its users load it
             # first, and what it re-exports (`export { of } from …`) is their API even if no file here calls it
             weight = max(weight, floor * ENTRY_USE)
@@ -289,7 +290,7 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
                 continue
             elif name.startswith(IMPORTED):
                 imported[name[len(IMPORTED):]] += 1
-                if _is_entry_file(path) and roles[path] == 1.0:
+                if entry:
                     reexported.add(name[len(IMPORTED):])
             elif name in definers and name not in own and name not in names:
                 names.add(name)

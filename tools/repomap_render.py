@@ -15,6 +15,7 @@ line never starts with `<` or `>`, so no map line can look like a fence marker.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 
 from gptoss_agent.agent import safe_text
 from gptoss_agent.tools.tags import Definition, trim_signature
@@ -69,8 +70,10 @@ def render(selected: list[tuple[str, Definition, float]], named: list[tuple[str,
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=65536)
 def shown(text: str) -> str:
-    """A repository-chosen name on one safe line: the one escaping function for everything the map shows."""
+    """A repository-chosen name on one safe line: the one escaping function for everything the map shows.
+    Cached: the budget search draws the same rows again at every step."""
     return safe_text.line(text)
 
 

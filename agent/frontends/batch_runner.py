@@ -76,12 +76,13 @@ def run_batch_command(options: RunOptions, plan: str, *, jobs: int, resume: bool
         print(f"gptoss-agent: {safe_line(notice.text)}", file=sys.stderr, flush=True)
 
     root = workspace_root(options.cwd)
+    operations = repository_operations(root)
     try:
-        defaults, tasks = load_plan(plan_path, repository_operations(root).repo_files())
+        defaults, tasks = load_plan(plan_path, operations.repo_files())
         Manifest(plan_path.with_suffix(".manifest.jsonl")).check_target()
     except PlanError as exc:
         raise SetupError(str(exc)) from None
-    dirty = repository_operations(root).dirty_paths() - {_relative(plan_path, root), *_batch_files(plan_path, root)}
+    dirty = operations.dirty_paths() - {_relative(plan_path, root), *_batch_files(plan_path, root)}
     if dirty and not options.allow_dirty:
         raise SetupError("the repository has uncommitted changes (" + ", ".join(sorted(dirty)[:5]) +
                          "); tasks start from HEAD and never include them. Commit or stash them, or pass --allow-dirty")

@@ -183,7 +183,7 @@ def run_exec(options: RunOptions, task: str) -> int:
     runtime.session.close()
     environment = runtime.ctx.probes.get("environment")  # the last test run failed only for the environment
     if result.status == "completed" and environment is not None:
-        sink(Notice(environment_message(runtime.ctx, environment)))  # run_finished stays the stream's last event
+        sink(Notice(runtime.operations.environment_message(environment)))  # run_finished stays the stream's last
         return EXIT_USAGE
     return _exit_code(result.status)
 
@@ -215,7 +215,8 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     Events: run_started, tests, then per attempt the agent's events, tests and
     attempt_finished; commit; exactly one run_finished with the true outcome, last.
     """
-    from gptoss_agent.agent.operations import OperationFailed, WorkspaceOperations, commit_subject
+    from gptoss_agent.agent.operations import (OperationFailed, WorkspaceOperations, commit_subject,
+                                               environment_model_note)
 
     sink = printer(options)
     task = "Make the failing tests pass."
@@ -241,11 +242,11 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
         sink(Notice("the test suite already passes; nothing to fix"))
         sink(RunFinished("completed", 0, 0, 0, 0, round(time.monotonic() - started, 3), "tests already pass"))
         return EXIT_OK
-    environment = environment_diagnosis(ctx, report)
+    environment = operations.environment_diagnosis(report)
     if environment.only_environment:  # no edit can make these pass: the user's to fix, told once, model unloaded
         sink(RunStarted(task, str(ctx.workspace), "(not loaded)", options.backend or workspace.settings.backend))
         sink(TestsReported.from_report(report))
-        sink(ErrorRaised(environment_message(ctx, environment)))
+        sink(ErrorRaised(operations.environment_message(environment)))
         kinds = ", ".join(dict.fromkeys(problem.kind for problem in environment.problems))
         sink(RunFinished("failed", 0, 0, 0, 0, round(time.monotonic() - started, 3),
                          f"environment problem ({kinds}): the model was not asked; the error message says what to run"))
@@ -285,8 +286,8 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
     start_agent(runtime, "", failing_files)
     message = prompts.render("fix", failures=operations.test_report_text(report))
     if environment.problems:  # some failures are environmental: the user is told, the model leaves them
-        sink(Notice(environment_message(ctx, environment)))
-        message += "\n\n" + prompts.render("fix_environment", note=model_note(environment))
+        sink(Notice(operations.environment_message(environment)))
+        message += "\n\n" + prompts.render("fix_environment", note=environment_model_note(environment))
     best = len(report.failing_ids) + report.errors
     stalled = 0
     cancel = threading.Event()
@@ -302,7 +303,7 @@ def run_fix(options: RunOptions, max_attempts: int = 3) -> int:
                 return finish("cancelled", "cancelled by the user while the tests ran; the agent's changes are "
                                            "left in the work tree, uncommitted")
             emit(TestsReported.from_report(report))
-            left = _only_known_environment(ctx, report, environment)
+            left = _only_known_environment(operations, report, environment)
             done = (report.green and not _no_results(report)) or left is not None
             attempt_finished(attempt, "passed" if done else "failed",
                              "the test suite passes" if report.green else
@@ -389,31 +390,11 @@ def _no_results_message(ctx, report) -> str:
             f"so nothing says the suite passes{used}. Check that it runs your tests, or set test_cmd")
 
 
-def environment_diagnosis(ctx, report):
-    """Which of the report's failures no edit can fix (tools/environment_problems.py)."""
-    from gptoss_agent.agent.operations import WorkspaceOperations
-
-    return WorkspaceOperations(ctx).environment_diagnosis(report)
-
-
-def environment_message(ctx, diagnosis) -> str:
-    from gptoss_agent.agent.operations import WorkspaceOperations
-
-    return WorkspaceOperations(ctx).environment_message(diagnosis)
-
-
-def model_note(diagnosis) -> str:
-    """What the model reads about them (no test ids: those are the repository's text, kept in the fence)."""
-    from gptoss_agent.agent.operations import environment_model_note
-
-    return environment_model_note(diagnosis)
-
-
-def _only_known_environment(ctx, report, baseline):
+def _only_known_environment(operations, report, baseline):
     """The diagnosis when every failure left is one the first run already called environmental, else None."""
     if report.green or not baseline.explained or report.results == "unknown":
         return None
-    now = environment_diagnosis(ctx, report)
+    now = operations.environment_diagnosis(report)
     if now.only_environment and now.explained <= baseline.explained:
         return now
     return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_agent.agent.frontends.acp.fences import command_title, fenced
+from gptoss_agent.agent.fences import fenced
+from gptoss_agent.agent.frontends.acp.fences import command_title
 from tests.acp.harness import RecordingClient, prompt_once, run
 from tests.fixtures.repos import call, final, write_replay
 

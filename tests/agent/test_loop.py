@@ -8,7 +8,8 @@ import pytest
 
 from gptoss_agent.agent.model.backends.replay import ReplayBackend
 from gptoss_agent.agent.events import Notice, RunFinished, TextStreamed, ToolFinished
-from gptoss_agent.agent.loop import Agent, Budgets, deny_all
+from gptoss_agent.agent.approvals import deny_all
+from gptoss_agent.agent.loop import Agent, Budgets
 from tests.fixtures.repos import FIX_PATCH, CompactionAwareReplay, call, final, make_calc_repo
 from gptoss_agent.tools.catalog import default_registry
 from gptoss_agent.tools.context import ToolContext

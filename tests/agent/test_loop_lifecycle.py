@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from gptoss_agent.agent.events import RunFinished
-from gptoss_agent.agent.loop import Agent, Budgets, approve_all, deny_all
+from gptoss_agent.agent.approvals import approve_all, deny_all
+from gptoss_agent.agent.loop import Agent, Budgets
 from gptoss_agent.agent.model.backends.replay import ReplayBackend
 from gptoss_agent.agent.session import SessionLog, read_session
 from gptoss_agent.agent.types import ToolResult

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gptoss_agent.agent.model.completion import ToolCallRequest
-from gptoss_agent.agent.loop import APPROVAL_MODES, Refused, approval_for, policy_approver
+from gptoss_agent.agent.approvals import APPROVAL_MODES, Refused, approval_for, policy_approver
 from tests.fixtures.repos import git, make_calc_repo
 from gptoss_agent.tools.catalog import default_registry
 from gptoss_agent.tools.context import ToolContext

@@ -9,25 +9,24 @@ folder on the path, from that folder, passed explicitly.
 from __future__ import annotations
 
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 _BOOTSTRAP = ("import sys; folder = sys.argv.pop(1); folder and sys.path.insert(0, folder); "
               "from {module} import main; sys.exit(main(sys.argv[1:]))")
 
 
+@lru_cache(maxsize=1)
 def _import_folder() -> str:
-    """The folder holding `gptoss_agent/` when it was imported from a plain folder; empty when site-packages did."""
-    here = Path(__file__).resolve()
-    top = here.parents[3] if len(here.parents) > 3 else None  # .../gptoss_agent/tools/sandbox/isolated_python.py
-    if top is not None and here.parents[2].name == "gptoss_agent" and str(top) not in _site_folders():
-        return str(top)
-    return ""
-
-
-def _site_folders() -> set[str]:
+    """The folder holding `gptoss_agent/` when it was imported from a plain folder; empty when site-packages did
+    (an installed wheel, or an editable install's finder). Found once per process: every command asks."""
     import site
 
-    return set(site.getsitepackages())
+    here = Path(__file__).resolve()  # .../gptoss_agent/tools/sandbox/isolated_python.py
+    if len(here.parents) > 3 and here.parents[2].name == "gptoss_agent" \
+            and str(here.parents[3]) not in site.getsitepackages():
+        return str(here.parents[3])
+    return ""
 
 
 def launcher_command(module: str) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from gptoss_agent.agent.fences import fenced  # noqa: F401  (part of this module's API: the ACP mapping fences with it)
+from gptoss_agent.agent.fences import fenced
 from gptoss_agent.agent.safe_text import block, command
 
 def fenced_block(text: str, info: str = "") -> str:

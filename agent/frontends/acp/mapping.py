@@ -24,7 +24,8 @@ from acp.schema import (AgentMessageChunk, AgentPlanUpdate, AgentThoughtChunk, C
                         ResourceContentBlock, TextContentBlock, TextResourceContents, ToolCallLocation,
                         ToolCallProgress, ToolCallStart, ToolCallUpdate, UserMessageChunk)
 
-from gptoss_agent.agent.frontends.acp.fences import command_title, fenced, fenced_block
+from gptoss_agent.agent.fences import fenced
+from gptoss_agent.agent.frontends.acp.fences import command_title, fenced_block
 from gptoss_agent.agent.events import (AgentEvent, Committed, ErrorRaised, MessageEmitted, Notice, PlanUpdated,
                                        ReasoningEmitted, RunFinished, TextStreamed, ToolCalled, ToolFinished,
                                        key_argument)

@@ -133,7 +133,7 @@ class EditorSession:
                                        status="in_progress"))
 
     def _decide(self, call, spec) -> None:
-        from gptoss_agent.agent.loop import Refused, approval_for
+        from gptoss_agent.agent.approvals import Refused, approval_for
 
         decision = approval_for(self.mode, spec)
         if decision == "refuse":
