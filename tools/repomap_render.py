@@ -70,10 +70,15 @@ def render(selected: list[tuple[str, Definition, float]], named: list[tuple[str,
     return "\n".join(lines)
 
 
-@lru_cache(maxsize=65536)
 def shown(text: str) -> str:
-    """A repository-chosen name on one safe line: the one escaping function for everything the map shows.
-    Cached: the budget search draws the same rows again at every step."""
+    """A repository-chosen name on one safe line: the one escaping function for everything the map shows."""
+    return _shown_short(text) if len(text) <= 256 else safe_text.line(text)
+
+
+@lru_cache(maxsize=65536)
+def _shown_short(text: str) -> str:
+    """Cached for ordinary names and paths: the budget search draws the same rows again at every step. A long
+    one (a repository can make a name of any size) is escaped each time rather than kept for the process."""
     return safe_text.line(text)
 
 
