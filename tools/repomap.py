@@ -39,13 +39,14 @@ from typing import Callable, Iterable
 
 from gptoss_agent.agent import locations
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
+from gptoss_agent.tools.repomap_imports import PythonImports
 from gptoss_agent.tools.repomap_rank import (declared_exports, focus_first, ranked_definitions, split_entries,
                                              with_member_names)
 from gptoss_agent.tools.repomap_render import render, render_exports
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-MAP_VERSION = 5  # of ranking and rendering: a map cached by an older one is not served (5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
-CACHE_VERSION = 6  # 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
+MAP_VERSION = 6  # of ranking and rendering: a map cached by an older one is not served (6: Python imports resolved; 5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
+CACHE_VERSION = 7  # 7: Python `from M import N` with its module, decorators; 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
 EXPORTS_SHARE = 0.25  # at most this share of a map's budget names what the entry files declare (1/8 showed too few)
 MAX_CACHE_BYTES = 256 << 20
@@ -273,13 +274,14 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if budget <= 0:
         return ""
     focus = list(focus)
-    ranked = ranked_definitions(index, focus, mentioned)
+    imports = PythonImports(index)  # resolved once, for the ranking and the exports line
+    ranked = ranked_definitions(index, focus, mentioned, imports)
     entries = focus_first(with_member_names(ranked), index, focus)
     if focus:  # a map for a task opens on the task's own code
         return _largest_outline(entries, budget, count_tokens)
     # the entry files' declared names first, in at most EXPORTS_SHARE of the budget; those the outline
     # shows anyway are dropped, and the outline gets the rest
-    exports = declared_exports(index, ranked)
+    exports = declared_exports(index, ranked, imports)
     if not exports:  # nothing declared: the outline has the whole budget, searched once
         return _largest_outline(entries, budget, count_tokens)
     outline = _largest_outline(entries, budget - int(budget * EXPORTS_SHARE), count_tokens)
@@ -289,6 +291,16 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if not head:
         return _largest_outline(entries, budget, count_tokens)
     outline = _largest_outline(entries, budget - count_tokens(head) - 1, count_tokens)
+    for _ in range(3):  # the outline grew into the room the head left: names it now shows leave the head
+        shown_words = set(re.findall(r"\w+", outline))
+        kept = [(path, name) for path, name in exports if name not in shown_words]
+        if len(kept) == len(exports):
+            break
+        exports = kept
+        head = _largest_prefix(exports, int(budget * EXPORTS_SHARE), count_tokens, render_exports)
+        outline = _largest_outline(entries, budget - (count_tokens(head) + 1 if head else 0), count_tokens)
+    if not head:
+        return outline
     return f"{head}\n{outline}" if outline else head
 
 

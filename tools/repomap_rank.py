@@ -32,7 +32,8 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Iterable
 
-from gptoss_agent.tools.tags import IMPORTED, THROUGH_OBJECT, Definition
+from gptoss_agent.tools.repomap_imports import PythonImports
+from gptoss_agent.tools.tags import DECLARED, FROM, IMPORTED, THROUGH_OBJECT, Definition
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
@@ -242,9 +243,10 @@ def mentioned_identifiers(text: str) -> set[str]:
     return found
 
 
-def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str] = ()
-                       ) -> list[tuple[str, Definition, float]]:
-    """(file, definition, score), most important first."""
+def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str] = (),
+                       imports: PythonImports | None = None) -> list[tuple[str, Definition, float]]:
+    """(file, definition, score), most important first. `imports` is the index's PythonImports, when the
+    caller has one to share."""
     focus = list(focus)
     roles = {p: file_role(p) for p in index.files}
     mentioned = set(mentioned)
@@ -258,12 +260,15 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         for name in {d.name for d in tags.definitions if _answers_bare_calls(d)}:
             function_definers[name] += roles[path]
     imported: dict[str, int] = defaultdict(int)  # how many files import a name by name
-    reexported: set[str] = set()
+    reexported: set[str] = set()  # names an entry file imports, where the import does not say whose
+    reexported_at: set[tuple[str, str]] = set()  # (file, name) an entry file's import resolves to
     qualified: dict[str, float] = defaultdict(float)  # "Type.member" from calls like `Jsoup.parse(…)`
     use: dict[str, float] = defaultdict(float)
     function_use: dict[str, float] = defaultdict(float)  # from files that only ever call the name bare
     # unless the task personalises the ranking (then its files, not the project's clients, say what matters)
     floor = 0.0 if focus or defining else CLIENT_USE / max(len(index.files), 1)
+    imports = imports or PythonImports(index)
+    resolved: dict[tuple[str, str], float] = defaultdict(float)  # (file, name): uses its importers resolve to it
     for path, tags in index.files.items():
         # tests and examples are the API's clients: their uses count at least like an average file's
         weight = rank[path] if roles[path] == 1.0 else max(rank[path], floor) * SUPPORTING_REFERENCE
@@ -274,7 +279,17 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
             weight = max(weight, floor * ENTRY_USE)
         # a file's uses of a name it defines itself are its own (an amalgamated copy uses everything it defines)
         own = {d.name for d in tags.definitions}
-        names = set()
+        # names this file imports from a known place (`from django.shortcuts import render`): credited to that
+        # definition alone, or to nobody when it is not the project's (`from django.conf import settings`)
+        origins = imports.origins_in(path)
+        for name, origin in origins.items():
+            if origin.defined and origin.path != path:
+                resolved[(origin.path, name)] += weight
+                if entry:
+                    reexported_at.add((origin.path, name))
+        if entry:
+            reexported_at.update((where, name) for name, where in imports.star_names(path).items())
+        names = set(origins)  # settled: no name-based credit counts them again
         if _marks_calls_through_objects(path):
             # `render(request, …)` or its import, and never `x.render()`, in this file: a function's use
             through = {name[len(THROUGH_OBJECT):] for name in tags.references if name.startswith(THROUGH_OBJECT)}
@@ -284,14 +299,20 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
                     names.add(name)
                     function_use[name] += weight
         for name in tags.references:
-            if "." in name and not name.startswith(THROUGH_OBJECT):
+            if "." in name and not name.startswith((THROUGH_OBJECT, FROM)):
                 qualified[name] += weight
             elif name.startswith(THROUGH_OBJECT):
                 continue
+            elif name.startswith(FROM):
+                continue
             elif name.startswith(IMPORTED):
-                imported[name[len(IMPORTED):]] += 1
-                if entry:
-                    reexported.add(name[len(IMPORTED):])
+                bare = name[len(IMPORTED):]
+                origin = origins.get(bare)
+                if origin is not None and not origin.defined:  # `from os.path import join` owns nothing of ours
+                    continue
+                imported[bare] += 1
+                if entry and origin is None:
+                    reexported.add(bare)
             elif name in definers and name not in own and name not in names:
                 names.add(name)
                 use[name] += weight
@@ -300,23 +321,26 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
     for path, tags in index.files.items():
         for definition in tags.definitions:
             name = definition.name
+            is_reexported = name in reexported or (path, name) in reexported_at
             shared = use.get(name, 0.0) / max(definers[name], 1.0) ** DEFINERS_POWER
             if name in function_use and _answers_bare_calls(definition):
                 shared += function_use[name] / max(function_definers[name], 1.0) ** DEFINERS_POWER
             if definition.scope:  # uses that name this very type count whole, however common the name
                 shared += QUALIFIED * qualified.get(f"{_type_name(definition.scope)}.{name}", 0.0)
+            else:  # and so do imports that name this very module
+                shared += resolved.get((path, name), 0.0)
             base = rank[path] * 0.1 + shared
             factor = 1.0 if definition.kind in TYPE_KINDS else 0.5
-            exported = definition.exported and (name in reexported or not _in_internal(path))
+            exported = definition.exported and (is_reexported or not _in_internal(path))
             factor *= roles[path] * (1.0 if exported else INTERNAL)
             # `from os.path import join` in one file does not make the project's own `join` its API
-            if imported[name] < IMPORTS_TO_OWN and name not in reexported and shadows_builtin(name, path):
+            if imported[name] < IMPORTS_TO_OWN and not is_reexported and shadows_builtin(name, path):
                 factor *= SHADOWING
             if definition.scope and definition.kind not in TYPE_KINDS and _names_its_type(name, definition.scope):
                 factor *= SHADOWING  # a constructor: its type's own line says as much
-            if len(name) <= 2 and definition.kind not in TYPE_KINDS and name not in reexported:
+            if len(name) <= 2 and definition.kind not in TYPE_KINDS and not is_reexported:
                 factor *= SHADOWING  # `e`, `s`, `i`: a format code or a loop helper, rarely what a reader looks up
-            if name in reexported and definition.exported:
+            if is_reexported and definition.exported:
                 factor *= REEXPORTED
             if name in mentioned:
                 factor *= MENTIONED
@@ -459,26 +483,69 @@ def focus_first(ranked: list[tuple[str, Definition, float]], index, focus: Itera
     return sorted(ranked, key=lambda item: order.get(item[0], 2))  # stable: scores order each part
 
 
-def declared_exports(index, ranked: list[tuple[str, Definition, float]]) -> list[tuple[str, str]]:
+def declared_exports(index, ranked: list[tuple[str, Definition, float]], imports: PythonImports | None = None
+                     ) -> list[tuple[str, str]]:
     """(entry file, name) for each name a package's entry file imports or re-exports by name (`export { of }
-    from …`, `from .x import A`, `pub use x::{A, B}`, Ruby's `autoload :Static`), most important first.
+    from …`, `from .x import A`, `pub use x::{A, B}`, Ruby's `autoload :Static`), or takes through a Python
+    star import it can resolve (`from .fields import *`), most important first.
 
     That list is the package's declared public surface: what its users are told to call, whether or not any
     file here calls it. A project that exports hundreds of names cannot show them all as declarations in a
-    small map, but it can name them (two tokens each). Star re-exports name nothing and add nothing; a name
-    the project does not define (`use std::fmt`) is not its API; each name is listed once, under the first
-    entry file (by path) that declares it."""
+    small map, but it can name them (two tokens each). A name the project does not make (`use std::fmt`,
+    `from os import path`) is not its API; one it makes by assignment (`path = partial(…)`) is, ranked by how
+    many files import it. Where a Python entry file has an `__all__`, only what it lists counts. Each name is
+    listed once, under the entry file nearest the project's root that declares it."""
+    imports = imports or PythonImports(index)
     best: dict[str, float] = {}
-    for _, definition, score in ranked:
+    best_at: dict[tuple[str, str], float] = {}
+    for path, definition, score in ranked:
         if definition.exported:
             best.setdefault(definition.name, score)
+            best_at.setdefault((path, definition.name), score)
+    assigned = _assigned_uses(index, imports)
     found: dict[str, tuple[float, str]] = {}
     for path, tags in index.files.items():
         if not _is_entry_file(path) or file_role(path) != 1.0:
             continue
+        origins = imports.origins_in(path)
+        # Python's `__all__`, where the file has one, says which of its imports it offers and which it uses
+        declared = {r[len(DECLARED):] for r in tags.references if r.startswith(DECLARED)}
+        offered: dict[str, float | None] = {}
         for reference in tags.references:
-            name = reference[len(IMPORTED):] if reference.startswith(IMPORTED) else ""
-            if name in best and (name not in found or found[name][1] > path):
-                found[name] = (best[name], path)
+            if not reference.startswith(IMPORTED):
+                continue
+            name = reference[len(IMPORTED):]
+            origin = origins.get(name)
+            if declared and name not in declared:
+                continue
+            if origin is None:
+                offered[name] = best.get(name)
+            elif origin.defined:
+                offered[name] = best_at.get((origin.path, name))
+            elif origin.path and declared:  # an assignment only where `__all__` says it is offered
+                offered[name] = assigned.get((origin.path, name))
+        for name, where in imports.star_names(path).items():
+            if not declared or name in declared:
+                offered.setdefault(name, best_at.get((where, name)))
+        for name, score in offered.items():
+            # under the entry file nearest the root: `django/db/models/`, not a sub-package re-exporting it
+            if score is not None and (name not in found or _nearer_root(path, found[name][1])):
+                found[name] = (score, path)
     ordered = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))
     return [(path, name) for name, (_, path) in ordered]
+
+
+def _nearer_root(path: str, other: str) -> bool:
+    return (path.count("/"), path) < (other.count("/"), other)
+
+
+def _assigned_uses(index, imports: PythonImports) -> dict[tuple[str, str], float]:
+    """(file, name) → how much the project imports a name that file makes by assignment (`path =
+    partial(…)`, `settings = LazySettings()`), on the scale of a definition used by as many average files."""
+    uses: dict[tuple[str, str], float] = defaultdict(float)
+    share = CLIENT_USE / max(len(index.files), 1)
+    for path in index.files:
+        for name, origin in imports.origins_in(path).items():
+            if origin.path and not origin.defined and origin.path != path:
+                uses[(origin.path, name)] += share
+    return uses

@@ -149,9 +149,16 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
                 name = _text(source, node).lstrip(":")
                 references.extend((name, IMPORTED + name))
             continue
+        if "from.module" in captures:  # `from M import N`, `from M import *`: "@M:N", "@M:*" (FROM)
+            module = "".join(_text(source, captures["from.module"][0]).split())
+            names = ["*"] if "from.star" in captures else [_text(source, n) for n in captures.get("from.name", ())]
+            references.extend(f"{FROM}{module}:{name}" for name in names)
+            continue
         if "export.all" in captures:
             if _text(source, captures["export.all"][0]) == "__all__":
-                exports = (exports or set()) | set(_ALL_ITEM.findall(_text(source, captures["export.list"][0])))
+                listed = _ALL_ITEM.findall(_text(source, captures["export.list"][0]))
+                exports = (exports or set()) | set(listed)
+                references.extend(DECLARED + name for name in listed)
             continue
         kind_key = next((k for k in captures if k.startswith("def.")), None)
         if kind_key is None or "name" not in captures:
@@ -159,6 +166,7 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         found.append((kind_key[4:], captures[kind_key][0], captures["name"][0]))
     places = _places(tree.root_node, [node for _, node, _ in found], deadline)
     language = entry[0]
+    hidden = _ruby_hidden(source, [node for _, node, _ in found]) if language == "tree_sitter_ruby" else set()
     definitions: list[Definition] = []
     seen: dict[tuple, int] = {}
     scopes: dict[int, str] = {}
@@ -183,8 +191,10 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         seen[key] = node.end_byte  # a same-named definition nested inside this one is another one
         seen[(name, "at", node.start_point[0])] = 0
         signature = declaration(source, node, language, place)
-        definitions.append(Definition(name, kind, node.start_point[0] + 1, signature, scope, scope_line,
-                                      _exported(language, name, signature, scope, place, exports)))
+        exported = _exported(language, name, signature, scope, place, exports) and node.id not in hidden
+        if language == "tree_sitter_ruby" and (":nodoc:" in signature or ":nodoc:" in scope):
+            exported = False  # RDoc's mark for what is not the library's documented API (a type's members too)
+        definitions.append(Definition(name, kind, node.start_point[0] + 1, signature, scope, scope_line, exported))
     definitions.sort(key=lambda d: d.line)
     if language == "tree_sitter_go":
         definitions = _go_methods_under_their_type(definitions)
@@ -206,6 +216,48 @@ def _go_methods_under_their_type(definitions: list[Definition]) -> list[Definiti
             definition = replace(definition, scope=owner.signature, scope_line=owner.line)
         placed.append(definition)
     return placed
+
+
+_RUBY_HIDING = {"private", "protected"}
+
+
+def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
+    """The ids of the methods a Ruby class hides from its users: those after a bare `private` or `protected`
+    line in its body (until `public`), wrapped in `private def …`, or named by `private :name`. One pass over
+    each class body, however many methods it has."""
+    hidden: set[int] = set()
+    bodies: dict[int, object] = {}
+    for node in nodes:
+        if node.type != "method":
+            continue
+        parent = node.parent
+        if parent is not None and parent.type == "argument_list" and parent.parent is not None:
+            callee = parent.parent.child_by_field_name("method")
+            if callee is not None and _text(source, callee) in _RUBY_HIDING:
+                hidden.add(node.id)
+        elif parent is not None and parent.type == "body_statement":
+            bodies.setdefault(parent.id, parent)
+    for body in bodies.values():
+        hiding, named, methods = False, set(), []
+        for child in body.named_children:
+            if child.type == "identifier":
+                word = _text(source, child)
+                hiding = word in _RUBY_HIDING or (hiding and word != "public")
+            elif child.type == "call":
+                callee = child.child_by_field_name("method")
+                arguments = child.child_by_field_name("arguments")
+                if callee is not None and arguments is not None and _text(source, callee) in _RUBY_HIDING:
+                    named.update(_text(source, a).lstrip(":") for a in arguments.named_children
+                                 if a.type == "simple_symbol")
+            elif child.type == "method":
+                methods.append(child)
+                if hiding:
+                    hidden.add(child.id)
+        for method in methods:
+            name = method.child_by_field_name("name")
+            if name is not None and _text(source, name) in named:
+                hidden.add(method.id)
+    return hidden
 
 
 # A line holding nothing but an upper-case macro (with arguments, or a `:` like an access label): an attribute,
@@ -234,6 +286,9 @@ def blank_macro_lines(source: bytes) -> bytes:
 IMPORTED = "^"  # a reference entry "^name": `name` is imported by name somewhere in the file
 THROUGH_OBJECT = "->"  # "->name": `name` called through an object (`x.name(…)`); Python, JS/TS and Go mark
 #                        these, so their other uses of `name` (bare calls, imports) are ones no method answers
+FROM = "@"  # "@M:N": the file takes `N` from module `M` (`from .models import Model`, relative dots kept);
+#            "@M:*" a star import. Python marks these (tools/repomap_imports.py resolves them to files)
+DECLARED = "+"  # "+name": Python's `__all__` lists `name` (what a package's `__init__.py` declares it offers)
 _ALL_ITEM = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_]*)["']""")
 _SIGNATURE_CHARS = 160
 _PY_HEADER_TAIL = re.compile(r":[ \t]*(?:#[^\n]*)?\s*$")

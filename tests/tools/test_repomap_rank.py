@@ -233,3 +233,31 @@ def test_declared_exports_are_the_entry_files_named_re_exports_of_the_projects_o
     })
     exports = declared_exports(index, ranked_definitions(index))
     assert exports == [("src/index.ts", "map"), ("src/index.ts", "of")]  # `map` is used: it ranks first
+
+
+def test_ruby_private_and_protected_methods_and_nodoc_types_are_not_exported():
+    # rack's classes hide helpers after `private`, and mark internals `# :nodoc:` (RDoc leaves them out of
+    # the documented API, a type's members with it)
+    ruby = extract("lib/rack/builder.rb", b"""module Rack
+  class Builder
+    def use(middleware); end
+    def run(app); end
+    private
+    def generate_map(default_app); end
+    public
+    def to_app; end
+    private def freeze_internal; end
+    def warmup; end
+    private :warmup
+    protected
+    def compare(other); end
+  end
+  class HeaderHash < Hash # :nodoc:
+    def merge(other); end
+  end
+  def self.helper; end
+end
+""")
+    assert {d.name: d.exported for d in ruby.definitions} == {
+        "Rack": True, "Builder": True, "use": True, "run": True, "generate_map": False, "to_app": True,
+        "freeze_internal": False, "warmup": False, "compare": False, "HeaderHash": False, "merge": False}

@@ -1,0 +1,152 @@
+"""The repo map reads a Python import as saying whose name a file uses: small projects shaped like Django's
+and requests' layouts, where a bare name would credit the wrong definition or none at all."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from gptoss_agent.tools.repomap import RepoIndex, ranked_definitions, repo_map
+from gptoss_agent.tools.repomap_imports import OUTSIDE, Origin, PythonImports
+from gptoss_agent.tools.repomap_rank import declared_exports
+from gptoss_agent.tools.tags import extract
+
+
+def index_of(files: dict[str, str]) -> RepoIndex:
+    index = RepoIndex()
+    for path, text in files.items():
+        index.files[path] = extract(path, text.encode())
+    return index
+
+
+def scores(files: dict[str, str], name: str) -> dict[str, float]:
+    return {path: score for path, d, score in ranked_definitions(index_of(files)) if d.name == name}
+
+
+def test_imports_name_their_module_star_imports_and_decorators_are_uses():
+    tags = extract("pkg/views.py", b"from .models import Model, Manager as M\nfrom ..core import *\n"
+                                   b"from django.conf import (\n    settings,\n)\n\n\n"
+                                   b"@app.before_request\n@login_required\ndef view():\n    pass\n")
+    refs = set(tags.references)
+    assert {"@.models:Model", "@.models:Manager", "@..core:*", "@django.conf:settings"} <= refs
+    assert {"before_request", "login_required"} <= refs  # a decorator without a call still uses the name
+
+
+def test_a_module_is_found_by_its_dotted_name_in_any_layout_and_relative_imports_climb_packages():
+    index = index_of({
+        "src/requests/__init__.py": "from .api import get\n",
+        "src/requests/api.py": "def get(url):\n    pass\n",
+        "src/requests/adapters/__init__.py": "from ..api import get\n",
+        "tests/test_api.py": "from requests.api import get\nfrom datetime import datetime\n",
+    })
+    imports = PythonImports(index)
+    assert imports.module_file("tests/test_api.py", "requests.api") == "src/requests/api.py"
+    assert imports.module_file("tests/test_api.py", "requests") == "src/requests/__init__.py"
+    assert imports.module_file("src/requests/adapters/__init__.py", "..api") == "src/requests/api.py"
+    assert imports.module_file("src/requests/__init__.py", ".api") == "src/requests/api.py"
+    assert imports.module_file("tests/test_api.py", "datetime") == OUTSIDE
+    assert imports.origin("tests/test_api.py", "requests", "get") == Origin("src/requests/api.py", True)
+
+
+def test_a_name_imported_from_where_it_is_assigned_credits_no_same_named_method():
+    # Django: `from django.conf import settings` in hundreds of files names a LazySettings() object, not the
+    # `settings` property of a connection handler; the property once ranked among Django's first definitions
+    users = {f"app/view{n}.py": "from app.conf import settings\n\n\ndef view():\n    return helper(settings)\n"
+             for n in range(6)}
+    files = {
+        "app/conf.py": "class LazySettings:\n    pass\n\n\nsettings = LazySettings()\n",
+        "app/db.py": "class Handler:\n    def settings(self):\n        pass\n\n    def connect_all(self):\n"
+                     "        pass\n",
+        "app/helpers.py": "def helper(x):\n    return x\n",
+        **users,
+    }
+    ranked = [d.name for _, d, _ in ranked_definitions(index_of(files))]
+    assert ranked.index("settings") > ranked.index("helper")
+    without_modules = {path: text.replace("from app.conf import settings", "import settings")
+                       for path, text in files.items()}
+    assert scores(files, "settings")["app/db.py"] < scores(without_modules, "settings")["app/db.py"] / 3
+
+
+def test_a_name_imported_from_outside_the_project_credits_nothing_of_the_projects():
+    # `from datetime import datetime` says nothing about the project's own `datetime` shim
+    files = {"app/datetime_safe.py": "class datetime:\n    pass\n",
+             **{f"app/m{n}.py": "from datetime import datetime\n\n\ndef f():\n    return datetime(1, 2, 3)\n"
+                for n in range(5)}}
+    local = {path: text.replace("from datetime import", "from app.datetime_safe import")
+             for path, text in files.items()}
+    assert scores(files, "datetime")["app/datetime_safe.py"] < scores(local, "datetime")["app/datetime_safe.py"] / 3
+
+
+def test_an_import_credits_the_very_definition_it_names_not_every_same_named_one():
+    # Django defines `render` 67 times; `from django.shortcuts import render` means one of them, even in a
+    # file that also calls a template's `render` method
+    nodes = {f"app/template/node{n}.py": f"class Node{n}:\n    def render(self, context):\n        pass\n"
+             for n in range(8)}
+    views = {f"tests/test_view{n}.py": "from app.shortcuts import render\n\n\ndef view(request, template):\n"
+                                       "    template.render({})\n    return render(request, 'a.html')\n"
+             for n in range(6)}
+    files = {"app/shortcuts.py": "def render(request, template_name, context=None):\n    pass\n", **nodes, **views}
+    found = scores(files, "render")
+    assert found["app/shortcuts.py"] > 3 * max(s for p, s in found.items() if p != "app/shortcuts.py")
+
+
+def test_re_exports_and_star_imports_are_followed_to_the_definition():
+    index = index_of({
+        "app/forms/__init__.py": "from app.forms.forms import *\nfrom app.forms.models import *\n",
+        "app/forms/forms.py": "__all__ = ('BaseForm', 'Form')\n\n\nclass BaseForm:\n    pass\n\n\n"
+                              "class Form(BaseForm):\n    pass\n\n\nclass Hidden:\n    pass\n",
+        "app/forms/models.py": "from app.forms.forms import BaseForm\n\n\nclass ModelForm(BaseForm):\n    pass\n",
+        "app/models/__init__.py": "from app.models.query import QuerySet\n",
+        "app/models/query.py": "class QuerySet:\n    pass\n",
+        "app/views.py": "from app.forms import Form, Hidden\nfrom app.models import QuerySet\n",
+    })
+    imports = PythonImports(index)
+    assert imports.origin("app/views.py", "app.forms", "Form") == Origin("app/forms/forms.py", True)
+    assert imports.origin("app/views.py", "app.models", "QuerySet") == Origin("app/models/query.py", True)
+    # `__all__` leaves `Hidden` out of the star import: not a definition `app.forms` offers
+    assert imports.origin("app/views.py", "app.forms", "Hidden") == Origin("app/forms/__init__.py", False)
+    assert set(imports.star_names("app/forms/__init__.py")) == {"BaseForm", "Form", "ModelForm"}
+
+
+def test_the_exports_line_follows_star_imports_and_all_and_names_assignments_the_package_offers():
+    # Django's forms/__init__.py star-imports every form module; urls/__init__.py offers `path`, which
+    # urls/conf.py makes by assignment (`path = partial(_path, …)`) and lists in `__all__`, beside a name
+    # it imports only for its own use
+    index = index_of({
+        "web/forms/__init__.py": "from web.forms.forms import *\n",
+        "web/forms/forms.py": "__all__ = ['Form']\n\n\nclass Form:\n    pass\n",
+        "web/urls/__init__.py": "from .conf import path\nfrom .base import reverse\nfrom .utils import helper\n\n"
+                                "__all__ = ['path', 'reverse']\n",
+        "web/urls/conf.py": "from functools import partial\n\n\ndef _path(route, view):\n    pass\n\n\n"
+                            "path = partial(_path)\n",
+        "web/urls/base.py": "def reverse(name):\n    pass\n",
+        "web/urls/utils.py": "def helper():\n    pass\n",
+        "web/contrib/forms/__init__.py": "from web.forms import *\n",  # a sub-package re-exporting the above
+        **{f"tests/test_{n}.py": "from web.urls import path, reverse\nfrom web.forms import Form\n"
+           for n in range(3)},
+    })
+    exports = dict((name, path) for path, name in declared_exports(index, ranked_definitions(index)))
+    assert exports == {"Form": "web/forms/__init__.py", "path": "web/urls/__init__.py",
+                       "reverse": "web/urls/__init__.py"}
+
+
+def test_a_name_is_never_both_in_the_exports_line_and_in_the_outline(tmp_path, codec):
+    # when the outline grows into the room the exports line leaves, the names it now shows leave the line
+    root = tmp_path / "project"
+    (root / "lib" / "rack").mkdir(parents=True)
+    names = [f"Middleware{n}" for n in range(30)]
+    (root / "lib" / "rack.rb").write_text(
+        "module Rack\n" + "".join(f"  autoload :{name}, \"rack/m{n}\"\n" for n, name in enumerate(names)) + "end\n")
+    for n, name in enumerate(names):
+        (root / "lib" / "rack" / f"m{n}.rb").write_text(
+            f"module Rack\n  class {name}\n    def call(env)\n      env\n    end\n  end\nend\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    index = index_of({str(p.relative_to(root)): p.read_text() for p in root.rglob("*.rb")})
+    for budget in (80, 120, 160, 240):
+        text = repo_map(index, budget, codec.count)
+        head = text.split("\n", 2)[1] if text.startswith("lib/rack.rb:\n  exports:") else ""
+        outline = text[len("lib/rack.rb:\n") + len(head):] if head else text
+        assert codec.count(text) <= budget
+        twice = {n for n in names if re.search(rf"\b{n}\b", head) and re.search(rf"\b{n}\b", outline)}
+        assert not twice, (budget, twice)
