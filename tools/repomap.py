@@ -16,10 +16,13 @@ Ranking (tools/repomap_rank.py) finds the project's public API: PageRank over
 the file graph (file A → file B when A uses a name B defines), personalised
 toward the task's files and the names its text mentions, then library code
 over tests and examples, exports over internals, builtin-shadowing names
-discounted. `--focus` files and their direct neighbours always come first.
+discounted; a Python import credits the very definition it names
+(tools/repomap_imports.py). `--focus` files and their direct neighbours always come first.
 Without a focus the map opens with what the packages' entry files re-export by name
 (`exports: of map …`, names only, in at most EXPORTS_SHARE of the budget): a project that exports
-hundreds of names can name its declared surface where its declarations would not fit.
+hundreds of names can name its declared surface where its declarations would not fit. A name is
+never both there and in the outline, and a type the head names appears in the outline only to carry
+its members.
 Rendering is tools/repomap_render.py. Huge, generated, minified, binary and
 vendored files are skipped.
 """
@@ -40,7 +43,7 @@ from typing import Callable, Iterable
 from gptoss_agent.agent import locations
 from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_dir, read_private_file, write_new_file
 from gptoss_agent.tools.repomap_imports import PythonImports
-from gptoss_agent.tools.repomap_rank import (declared_exports, focus_first, ranked_definitions, split_entries,
+from gptoss_agent.tools.repomap_rank import (TYPE_KINDS, declared_exports, focus_first, ranked_definitions, split_entries,
                                              with_member_names)
 from gptoss_agent.tools.repomap_render import render, render_exports
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
@@ -280,7 +283,8 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if focus:  # a map for a task opens on the task's own code
         return _largest_outline(entries, budget, count_tokens)
     # the entry files' declared names first, in at most EXPORTS_SHARE of the budget; those the outline
-    # shows anyway are dropped, and the outline gets the rest
+    # shows anyway are dropped, and the outline gets the rest, less the bare declarations of the types the
+    # head names
     exports = declared_exports(index, ranked, imports)
     if not exports:  # nothing declared: the outline has the whole budget, searched once
         return _largest_outline(entries, budget, count_tokens)
@@ -290,6 +294,11 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     head = _largest_prefix(exports, int(budget * EXPORTS_SHARE), count_tokens, render_exports)
     if not head:
         return _largest_outline(entries, budget, count_tokens)
+    # a type the head names costs two tokens there and a dozen as a bare declaration in the outline (its
+    # file and line): the outline shows it only to put members under it
+    named = set(re.findall(r"\w+", head))
+    entries = [(path, definition, score, name_only) for path, definition, score, name_only in entries
+               if name_only or definition.kind not in TYPE_KINDS or definition.name not in named]
     outline = _largest_outline(entries, budget - count_tokens(head) - 1, count_tokens)
     for _ in range(3):  # the outline grew into the room the head left: names it now shows leave the head
         shown_words = set(re.findall(r"\w+", outline))

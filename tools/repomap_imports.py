@@ -25,6 +25,9 @@ from typing import NamedTuple
 from gptoss_agent.tools.tags import FROM
 
 MAX_STEPS = 6  # re-exports followed from the importing file (Django's deepest chain is three)
+MAX_STARS = 32  # star imports of one file that are followed (Django's most is 7): a repository of files that
+#                 star-import each other cannot make resolution cost files × files × names
+SUFFIX_PARTS = 8  # a module is found by at most its last 8 dotted parts; a deeper name is checked whole
 _STAR = "*"
 
 
@@ -53,7 +56,7 @@ class PythonImports:
             if parts is None:
                 continue
             self._tops.update(parts)
-            for start in range(len(parts)):
+            for start in range(max(len(parts) - SUFFIX_PARTS, 0), len(parts)):
                 self._by_suffix[parts[start:]].append(path)
             self._top_level[path] = {d.name for d in tags.definitions if not d.scope}
             self._exported[path] = {d.name for d in tags.definitions if not d.scope and d.exported}
@@ -61,10 +64,12 @@ class PythonImports:
             for reference in tags.references:
                 if reference.startswith(FROM):
                     module, _, name = reference[len(FROM):].rpartition(":")
-                    taken[name].append(module)
+                    if name != _STAR or len(taken[_STAR]) < MAX_STARS:
+                        taken[name].append(module)
             if taken:
                 self._imports[path] = taken
         self._resolved = lru_cache(maxsize=None)(self._resolve)
+        self._absolute = lru_cache(maxsize=None)(self._find_absolute)
 
     def imports_of(self, path: str) -> dict[str, list[str]]:
         """name → the modules this file imports it from (`*` for its star imports)."""
@@ -109,10 +114,13 @@ class PythonImports:
         module outside the project; None for one that looks like the project's but is not among its files."""
         if module.startswith("."):
             return self._relative(importer, module)
+        return self._absolute(module)
+
+    def _find_absolute(self, module: str) -> str | Origin | None:
         parts = tuple(module.split("."))
         if parts[0] not in self._tops:
             return OUTSIDE  # `datetime`, `os.path`, `requests` in a project that is not requests
-        found = self._by_suffix.get(parts)
+        found = [p for p in self._by_suffix.get(parts[-SUFFIX_PARTS:], ()) if _module_parts(p)[-len(parts):] == parts]
         if not found:
             return None
         return min(found, key=lambda p: (p.count("/"), p))  # `django/forms.py` over `tests/x/django/forms.py`

@@ -82,7 +82,12 @@ _SHADOWED = {
              "to_owned", "borrow", "index", "index_mut", "try_from", "from_iter", "into_iter", "extend"},
     "go": {"String", "Error", "Len", "Less", "Swap", "Read", "Write", "Close", "ServeHTTP", "main", "init"},
     "c": {"main", "malloc", "free", "printf", "memcpy", "strlen"},
-    "ruby": {"initialize", "to_s", "inspect", "each", "call", "to_h", "to_a", "==", "hash", "eql?"},
+    # Ruby's protocols: construction, conversion, comparison, reflection, the IO and collection duck types
+    "ruby": {"initialize", "initialize_copy", "to_s", "to_str", "to_h", "to_hash", "to_a", "to_ary", "to_proc",
+             "inspect", "each", "call", "==", "===", "=~", "<=>", "[]", "[]=", "hash", "eql?", "coerce",
+             "method_missing", "respond_to_missing?", "respond_to?", "freeze", "dup", "clone", "read", "write",
+             "gets", "rewind", "close", "closed?", "flush", "empty?", "include?", "key?", "match?", "size",
+             "length"},
 }
 _LANGUAGE_OF = {".py": "tree_sitter_python", ".pyi": "tree_sitter_python", ".js": "js", ".jsx": "js",
                 ".mjs": "js", ".cjs": "js", ".ts": "js", ".tsx": "js", ".java": "java", ".rs": "rust",

@@ -261,3 +261,18 @@ end
     assert {d.name: d.exported for d in ruby.definitions} == {
         "Rack": True, "Builder": True, "use": True, "run": True, "generate_map": False, "to_app": True,
         "freeze_internal": False, "warmup": False, "compare": False, "HeaderHash": False, "merge": False}
+
+
+def test_rubys_protocol_methods_rank_below_the_types_own_api():
+    # rack's BodyProxy answers `method_missing`, `respond_to_missing?` and `close`, as every delegating IO-like
+    # object does; those calls say nothing about rack's API, `set_header` does
+    files = {
+        "lib/rack/body_proxy.rb": "class BodyProxy\n  def method_missing(name, *args)\n    @body.send(name)\n  end\n"
+                                  "  def respond_to_missing?(name, all = false)\n    true\n  end\n"
+                                  "  def close\n    @body.close\n  end\n  def set_header(key, value)\n  end\nend\n",
+        **{f"lib/rack/user{n}.rb": "class User{n}\n  def go(body)\n    body.close\n    body.set_header(1, 2)\n"
+                                   "    method_missing(:x)\n    respond_to_missing?(:x)\n  end\nend\n".replace("{n}", str(n))
+           for n in range(4)},
+    }
+    names = order(files)
+    assert names.index("set_header") < min(names.index(m) for m in ("method_missing", "respond_to_missing?", "close"))
