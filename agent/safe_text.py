@@ -33,7 +33,7 @@ _ESCAPED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 def _must_escape(char: str) -> bool:
     if char in _INVISIBLE_LETTERS:
         return True
-    if "\ue0100" <= char <= "\U000e01ef":  # variation selectors supplement: invisible, used to smuggle bytes
+    if "\U000e0100" <= char <= "\U000e01ef":  # variation selectors supplement: invisible, used to smuggle bytes
         return True
     return unicodedata.category(char) in _ESCAPED_CATEGORIES
 

@@ -522,7 +522,10 @@ def write_new_file(path: Path, data: bytes, *, mode: int = 0o600, exclusive: boo
 
 
 def private_dir(path: Path) -> Path:
-    """Create (or tighten) a folder only this user can read: 0700, ours, not a link. Returns `path`."""
+    """Create (or tighten) a folder only this user can read: 0700, ours, not a link. Returns `path`.
+
+    A folder others may write to (world-writable, or sticky like /tmp) is shared, not ours to tighten: as
+    root, /tmp is root's, and tightening it once left every other user unable to create a file there."""
     os.makedirs(path.parent, exist_ok=True)
     try:
         os.mkdir(path, 0o700)
@@ -533,6 +536,8 @@ def private_dir(path: Path) -> Path:
         info = os.fstat(fd)
         if info.st_uid != os.geteuid():
             raise PathRefused(f"{path}: owned by another user; not used")
+        if info.st_mode & (stat.S_ISVTX | stat.S_IWOTH):
+            raise PathRefused(f"{path}: a folder shared with other users; not used as a private one")
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.fchmod(fd, 0o700)
     finally:

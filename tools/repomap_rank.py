@@ -304,12 +304,10 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
                     names.add(name)
                     function_use[name] += weight
         for name in tags.references:
-            if "." in name and not name.startswith((THROUGH_OBJECT, FROM)):
+            if name.startswith((THROUGH_OBJECT, FROM, DECLARED)):  # counted above, or not a use
+                continue
+            if "." in name:
                 qualified[name] += weight
-            elif name.startswith(THROUGH_OBJECT):
-                continue
-            elif name.startswith(FROM):
-                continue
             elif name.startswith(IMPORTED):
                 bare = name[len(IMPORTED):]
                 origin = origins.get(bare)

@@ -43,6 +43,19 @@ def test_a_world_readable_cache_folder_is_tightened(repo, tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
+@pytest.mark.parametrize("mode", [0o1777, 0o777])
+def test_a_shared_folder_like_tmp_is_never_tightened_into_a_private_one(repo, tmp_path, mode):
+    # a cache file placed straight in /tmp (a script, a setting) once made root chmod /tmp 0700, and every
+    # other user lost the right to create files there; the map still works, and says it was not saved
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    result = mapped(repo, shared / "map.json")
+    assert "def add" in result.text
+    assert stat.S_IMODE(shared.stat().st_mode) == mode
+    assert any("shared with other users" in warning for warning in result.warnings)
+
+
 def test_a_link_planted_at_the_cache_name_is_not_written_through(repo, tmp_path, outside):
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)

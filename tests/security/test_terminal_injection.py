@@ -46,6 +46,7 @@ ATTACKS = {
     "delete and nul": ("a\x7fb\x00c", "a\\x7fb\\x00c"),
     "line separator": ("first\u2028second", "first<U+2028>second"),
     "hangul filler look-alike": ("rm\u3164-rf", "rm<U+3164>-rf"),
+    "variation selectors supplement": ("a\U000e0100b\U000e01efc", "a<U+E0100>b<U+E01EF>c"),
 }
 
 
@@ -62,6 +63,15 @@ def test_the_neutraliser_shows_every_attack_as_visible_escapes(name):
         assert _unsafe_chars(rendered) == [], (name, rendered)
     assert shown in safe_text.line(hostile)
     assert safe_text.hidden_count(hostile) > 0
+
+
+def test_wide_letters_and_letters_beyond_the_basic_plane_are_shown_as_they_are():
+    # fullwidth and halfwidth forms, CJK Extension B and mathematical letters are ordinary text; a range
+    # written as "\ue0100" (U+E010 then "0") once escaped everything from U+E011 up
+    ordinary = "\uff46\uff55\uff4c\uff4c \uff76\uff85 \U00020000 \U0001d400"
+    for rendered in (safe_text.line(ordinary), safe_text.block(ordinary), safe_text.command(ordinary)):
+        assert rendered == ordinary
+    assert safe_text.hidden_count(ordinary) == 0
 
 
 def test_blocks_keep_their_lines_and_crlf_but_not_a_lone_cr():
