@@ -45,11 +45,11 @@ from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_d
 from gptoss_agent.tools.repomap_imports import PythonImports
 from gptoss_agent.tools.repomap_rank import (TYPE_KINDS, declared_exports, focus_first, ranked_definitions, split_entries,
                                              with_member_names)
-from gptoss_agent.tools.repomap_render import render, render_exports
+from gptoss_agent.tools.repomap_render import render, render_exports, shown
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-MAP_VERSION = 6  # of ranking and rendering: a map cached by an older one is not served (6: Python imports resolved; 5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
-CACHE_VERSION = 7  # 7: Python `from M import N` with its module, decorators; 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
+MAP_VERSION = 7  # of ranking and rendering: a map cached by an older one is not served (7: bounded import resolution, exports named once; 6: Python imports resolved; 5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
+CACHE_VERSION = 8  # 8: module names over 200 characters not recorded; 7: Python `from M import N` with its module, decorators; 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
 EXPORTS_SHARE = 0.25  # at most this share of a map's budget names what the entry files declare (1/8 showed too few)
 MAX_CACHE_BYTES = 256 << 20
@@ -289,8 +289,7 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if not exports:  # nothing declared: the outline has the whole budget, searched once
         return _largest_outline(entries, budget, count_tokens)
     outline = _largest_outline(entries, budget - int(budget * EXPORTS_SHARE), count_tokens)
-    shown_words = set(re.findall(r"\w+", outline))
-    exports = [(path, name) for path, name in exports if name not in shown_words]
+    exports = _not_shown_in(outline, exports)
     head = _largest_prefix(exports, int(budget * EXPORTS_SHARE), count_tokens, render_exports)
     if not head:
         return _largest_outline(entries, budget, count_tokens)
@@ -301,8 +300,7 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
                if name_only or definition.kind not in TYPE_KINDS or definition.name not in named]
     outline = _largest_outline(entries, budget - count_tokens(head) - 1, count_tokens)
     for _ in range(3):  # the outline grew into the room the head left: names it now shows leave the head
-        shown_words = set(re.findall(r"\w+", outline))
-        kept = [(path, name) for path, name in exports if name not in shown_words]
+        kept = _not_shown_in(outline, exports)
         if len(kept) == len(exports):
             break
         exports = kept
@@ -311,6 +309,20 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if not head:
         return outline
     return f"{head}\n{outline}" if outline else head
+
+
+def _not_shown_in(outline: str, exports: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The exports whose name the outline does not show, compared as the outline shows names: escaped
+    (a name holding a zero-width or bidi character is written with a visible escape)."""
+    words = set(re.findall(r"\w+", outline))
+    kept = []
+    for path, name in exports:
+        written = shown(name)
+        seen = (written in words if written == name and re.fullmatch(r"\w+", name)
+                else re.search(rf"(?<!\w){re.escape(written)}(?!\w)", outline) is not None)
+        if not seen:
+            kept.append((path, name))
+    return kept
 
 
 def _largest_outline(entries, budget: int, count_tokens: Callable[[str], int]) -> str:
@@ -358,8 +370,7 @@ class MapResult:
 
 
 def _not_mapped(index) -> list[str]:
-    from gptoss_agent.tools.repomap_render import shown  # file names are the repository's: one escaped line each
-
+    """The files not mapped, and why: file names are the repository's, one escaped line each."""
     return [shown(s) for s in index.skipped if s.endswith("; not mapped)")]
 
 

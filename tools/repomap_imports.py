@@ -13,7 +13,10 @@ An assignment is still the project's (`path = partial(_path, …)` is what `from
 gives its users): it is named where the entry file re-exports it, though no definition gets the credit.
 
 Resolution follows what a module re-exports: its own `from M2 import N` and its star imports
-(`from django.forms.forms import *` in `django/forms/__init__.py`), a few steps deep.
+(`from django.forms.forms import *` in `django/forms/__init__.py`, honouring each module's `__all__`).
+A repository decides how many files, imports and star imports there are, so the work is bounded: each
+(file, name) is resolved once, at most MAX_VISITS of them per map, MAX_DEPTH re-exports deep, MAX_STARS
+star imports a file; past a bound the answer is "cannot tell", and the ranking falls back to names.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import NamedTuple
 
-from gptoss_agent.tools.tags import FROM
+from gptoss_agent.tools.tags import DECLARED, FROM
 
-MAX_STEPS = 6  # re-exports followed from the importing file (Django's deepest chain is three)
-MAX_STARS = 32  # star imports of one file that are followed (Django's most is 7): a repository of files that
-#                 star-import each other cannot make resolution cost files × files × names
-SUFFIX_PARTS = 8  # a module is found by at most its last 8 dotted parts; a deeper name is checked whole
+MAX_DEPTH = 8  # re-exports followed from the importing file (Django's deepest chain is three)
+MAX_STARS = 32  # star imports of one file that are followed (Django's most is 7)
+MAX_VISITS = 20_000  # (file, name) pairs resolved for one map (Django needs about 5,000)
+SUFFIX_PARTS = 8  # a module is found by up to its last 8 dotted parts at once; a longer name is matched whole
+MAX_CANDIDATES = 64  # files sharing a long module name's last 8 parts that are checked for the rest
 _STAR = "*"
 
 
@@ -46,16 +50,19 @@ class PythonImports:
 
     def __init__(self, index) -> None:
         self._files = index.files
-        self._by_suffix: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        self._by_suffix: dict[tuple[str, ...], list[str]] = defaultdict(list)  # last 1..8 parts → files
+        self._by_module: dict[tuple[str, ...], list[str]] = defaultdict(list)  # every part → files
         self._tops: set[str] = set()  # every module and package name anywhere in the tree
         self._top_level: dict[str, set[str]] = {}
         self._exported: dict[str, set[str]] = {}
+        self._declared: dict[str, set[str]] = {}  # a module's literal `__all__`, where it has one
         self._imports: dict[str, dict[str, list[str]]] = {}  # file → name → modules it takes the name from
         for path, tags in index.files.items():
             parts = _module_parts(path)
             if parts is None:
                 continue
             self._tops.update(parts)
+            self._by_module[parts].append(path)
             for start in range(max(len(parts) - SUFFIX_PARTS, 0), len(parts)):
                 self._by_suffix[parts[start:]].append(path)
             self._top_level[path] = {d.name for d in tags.definitions if not d.scope}
@@ -66,10 +73,21 @@ class PythonImports:
                     module, _, name = reference[len(FROM):].rpartition(":")
                     if name != _STAR or len(taken[_STAR]) < MAX_STARS:
                         taken[name].append(module)
+                elif reference.startswith(DECLARED):
+                    self._declared.setdefault(path, set()).add(reference[len(DECLARED):])
             if taken:
                 self._imports[path] = taken
-        self._resolved = lru_cache(maxsize=None)(self._resolve)
+        self._memo: dict[tuple[str, str], Origin | None] = {}
+        self._busy: set[tuple[str, str]] = set()
+        self._visits = 0
+        self._stars: dict[str, dict[str, str]] = {}
         self._absolute = lru_cache(maxsize=None)(self._find_absolute)
+        self._relative = lru_cache(maxsize=None)(self._find_relative)
+
+    @property
+    def visits(self) -> int:
+        """How many (file, name) pairs resolution has looked at so far (at most MAX_VISITS count)."""
+        return self._visits
 
     def imports_of(self, path: str) -> dict[str, list[str]]:
         """name → the modules this file imports it from (`*` for its star imports)."""
@@ -77,9 +95,9 @@ class PythonImports:
 
     def origin(self, importer: str, module: str, name: str) -> Origin | None:
         """Where `name` is made when `importer` imports it from `module`; None when this cannot tell (the
-        module looks like the project's but is not among its files)."""
+        module looks like the project's but is not among its files, or a bound was reached)."""
         target = self.module_file(importer, module)
-        return target if not isinstance(target, str) else self._resolved(target, name, MAX_STEPS)
+        return target if not isinstance(target, str) else self._resolve(target, name, 0)
 
     def origins_in(self, path: str) -> dict[str, Origin]:
         """name → where it is made, for each name this file imports by name from a module this can read."""
@@ -96,68 +114,100 @@ class PythonImports:
 
     def star_names(self, path: str) -> dict[str, str]:
         """name → defining file, for the project definitions a file takes through its star imports
-        (`from .fields import *`): what each target module exports (`__all__`, else no underscore),
-        followed through the target's own star imports."""
-        names: dict[str, str] = {}
-        for module in self.imports_of(path).get(_STAR, ()):
-            target = self.module_file(path, module)
-            if isinstance(target, str):
+        (`from .fields import *`): what each target module offers (`__all__`, else no underscore), one
+        level of the target's own star imports included."""
+        if path not in self._stars:
+            names: dict[str, str] = {}
+            for module in self.imports_of(path).get(_STAR, ()):
+                target = self.module_file(path, module)
+                if not isinstance(target, str):
+                    continue
                 names.update(dict.fromkeys(self._exported.get(target, ()), target))
                 for inner in self.imports_of(target).get(_STAR, ()):
                     deeper = self.module_file(target, inner)
-                    if isinstance(deeper, str):
-                        names.update(dict.fromkeys(self._exported.get(deeper, ()), deeper))
-        return names
+                    if isinstance(deeper, str) and self._spend(1 + len(self._exported.get(deeper, ())) // 256):
+                        names.update((name, deeper) for name in self._exported.get(deeper, ())
+                                     if self._offers(target, name))
+            self._stars[path] = names
+        return self._stars[path]
 
     def module_file(self, importer: str, module: str) -> str | Origin | None:
         """The project file `module` names from `importer` (a package is its `__init__.py`); OUTSIDE for a
         module outside the project; None for one that looks like the project's but is not among its files."""
         if module.startswith("."):
-            return self._relative(importer, module)
+            return self._relative(importer.rpartition("/")[0], module)
         return self._absolute(module)
 
     def _find_absolute(self, module: str) -> str | Origin | None:
         parts = tuple(module.split("."))
         if parts[0] not in self._tops:
             return OUTSIDE  # `datetime`, `os.path`, `requests` in a project that is not requests
-        found = [p for p in self._by_suffix.get(parts[-SUFFIX_PARTS:], ()) if _module_parts(p)[-len(parts):] == parts]
+        if len(parts) <= SUFFIX_PARTS:
+            found = self._by_suffix.get(parts, [])
+        else:  # whole, or among a bounded few sharing its last parts (`src/` above the import root)
+            found = self._by_module.get(parts) or [
+                p for p in self._by_suffix.get(parts[-SUFFIX_PARTS:], [])[:MAX_CANDIDATES]
+                if _module_parts(p)[-len(parts):] == parts]
         if not found:
             return None
         return min(found, key=lambda p: (p.count("/"), p))  # `django/forms.py` over `tests/x/django/forms.py`
 
-    def _relative(self, importer: str, module: str) -> str | None:
-        """`from ..utils import x` in `pkg/sub/mod.py` names `pkg/utils.py` (or `pkg/utils/__init__.py`)."""
+    def _find_relative(self, folder: str, module: str) -> str | None:
+        """`from ..utils import x` in `pkg/sub/mod.py` (folder `pkg/sub`) names `pkg/utils.py` (or
+        `pkg/utils/__init__.py`)."""
         dots = len(module) - len(module.lstrip("."))
-        package = importer.split("/")[:-1]  # `.` is the importing module's own package: its folder
+        package = folder.split("/") if folder else []  # `.` is the importing module's own package: its folder
         if dots - 1 > len(package):
             return None
         package = package[:len(package) - (dots - 1)]
-        folder = "/".join(package + [part for part in module[dots:].split(".") if part])
-        candidates = (f"{folder}.py", f"{folder}/__init__.py", f"{folder}.pyi", f"{folder}/__init__.pyi")
+        base = "/".join(package + [part for part in module[dots:].split(".") if part])
+        candidates = (f"{base}.py", f"{base}/__init__.py", f"{base}.pyi", f"{base}/__init__.pyi")
         return next((c.lstrip("/") for c in candidates if c.lstrip("/") in self._files), None)
 
-    def _resolve(self, path: str, name: str, steps: int) -> Origin | None:
-        """Where `name`, as module `path` offers it, is made: here, or through what `path` imports."""
-        if name in self._top_level.get(path, ()):
+    def _offers(self, path: str, name: str) -> bool:
+        """Whether `from <path's module> import *` brings `name`: its `__all__`, else no leading underscore."""
+        declared = self._declared.get(path)
+        return name in declared if declared is not None else not name.startswith("_")
+
+    def _spend(self, visits: int) -> bool:
+        if self._visits + visits > MAX_VISITS:
+            return False
+        self._visits += visits
+        return True
+
+    def _resolve(self, path: str, name: str, depth: int) -> Origin | None:
+        """Where `name`, as module `path` offers it, is made: here, or through what `path` imports. Each
+        (file, name) is worked out once; a cycle, or a chain past MAX_DEPTH, cannot tell."""
+        if name in self._top_level.get(path, ()):  # defined here: nothing to follow, nothing spent
             return Origin(path, True)
-        if steps <= 0:
+        key = (path, name)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._busy or depth > MAX_DEPTH or not self._spend(1):
             return None
+        self._busy.add(key)
+        try:
+            found = self._memo[key] = self._look(path, name, depth)
+        finally:
+            self._busy.discard(key)
+        return found
+
+    def _look(self, path: str, name: str, depth: int) -> Origin | None:
         taken = self.imports_of(path)
         for module in taken.get(name, ()):  # `from .query import QuerySet` in `models/__init__.py`
             target = self.module_file(path, module)
-            found = target if not isinstance(target, str) else self._resolved(target, name, steps - 1)
+            found = target if not isinstance(target, str) else self._resolve(target, name, depth + 1)
             if found is not None:
                 return found
         unknown = False
-        if not name.startswith("_"):  # what a star import brings: the target's public names
-            for module in taken.get(_STAR, ()):  # `from django.forms.forms import *`
-                target = self.module_file(path, module)
-                if isinstance(target, str) and name in self._top_level[target] - self._exported[target]:
-                    continue  # the target defines it but keeps it (`__all__` leaves it out)
-                found = self._resolved(target, name, steps - 1) if isinstance(target, str) else None
-                if found is not None and found.defined:
-                    return found
-                unknown = unknown or target is None or found is None
+        for module in taken.get(_STAR, ()):  # `from django.forms.forms import *`
+            target = self.module_file(path, module)
+            if isinstance(target, str) and not self._offers(target, name):
+                continue  # its `__all__` leaves the name out (or it is private)
+            found = self._resolve(target, name, depth + 1) if isinstance(target, str) else None
+            if found is not None and found.defined:
+                return found
+            unknown = unknown or target is None or found is None
         # a module-level assignment (`path = partial(…)`), a submodule, a name made at run time: not a
         # definition, unless a star import from somewhere this cannot read might have brought it
         return None if unknown else Origin(path, False)

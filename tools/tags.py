@@ -150,9 +150,10 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
                 references.extend((name, IMPORTED + name))
             continue
         if "from.module" in captures:  # `from M import N`, `from M import *`: "@M:N", "@M:*" (FROM)
-            module = "".join(_text(source, captures["from.module"][0]).split())
-            names = ["*"] if "from.star" in captures else [_text(source, n) for n in captures.get("from.name", ())]
-            references.extend(f"{FROM}{module}:{name}" for name in names)
+            module = "".join(_text(source, captures["from.module"][0]).replace("\\\n", "").split())
+            if len(module) <= MAX_MODULE_CHARS:  # each name carries its module: a giant one is not recorded
+                names = ["*"] if "from.star" in captures else [_text(source, n) for n in captures.get("from.name", ())]
+                references.extend(f"{FROM}{module}:{name}" for name in names)
             continue
         if "export.all" in captures:
             if _text(source, captures["export.all"][0]) == "__all__":
@@ -192,8 +193,8 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
         seen[(name, "at", node.start_point[0])] = 0
         signature = declaration(source, node, language, place)
         exported = _exported(language, name, signature, scope, place, exports) and node.id not in hidden
-        if language == "tree_sitter_ruby" and (":nodoc:" in signature or ":nodoc:" in scope):
-            exported = False  # RDoc's mark for what is not the library's documented API (a type's members too)
+        if language == "tree_sitter_ruby" and _ruby_nodoc(kind, signature, scope):
+            exported = False
         definitions.append(Definition(name, kind, node.start_point[0] + 1, signature, scope, scope_line, exported))
     definitions.sort(key=lambda d: d.line)
     if language == "tree_sitter_go":
@@ -219,12 +220,26 @@ def _go_methods_under_their_type(definitions: list[Definition]) -> list[Definiti
 
 
 _RUBY_HIDING = {"private", "protected"}
+_NODOC = re.compile(r"#\s*:nodoc:")
+_NODOC_ALL = re.compile(r"#\s*:nodoc:\s*all\b")
+
+
+def _ruby_nodoc(kind: str, signature: str, scope: str) -> bool:
+    """RDoc's `# :nodoc:` leaves a definition out of the documented API, and with it the methods directly
+    inside a class or module so marked, though not the classes and modules nested there (`:nodoc: all` does
+    those too)."""
+    if _NODOC.search(signature):
+        return True
+    if kind in ("class", "module"):
+        return _NODOC_ALL.search(scope) is not None
+    return _NODOC.search(scope) is not None
+
 
 
 def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
     """The ids of the methods a Ruby class hides from its users: those after a bare `private` or `protected`
-    line in its body (until `public`), wrapped in `private def …`, or named by `private :name`. One pass over
-    each class body, however many methods it has."""
+    line in its body (until `public`), wrapped in `private def …`, or named by `private :name` (and not
+    named again by `public :name`). One pass over each class body, however many methods it has."""
     hidden: set[int] = set()
     bodies: dict[int, object] = {}
     for node in nodes:
@@ -238,7 +253,7 @@ def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
         elif parent is not None and parent.type == "body_statement":
             bodies.setdefault(parent.id, parent)
     for body in bodies.values():
-        hiding, named, methods = False, set(), []
+        hiding, named, methods = False, {}, []  # named: method name → hidden by `private :x` / shown by `public :x`
         for child in body.named_children:
             if child.type == "identifier":
                 word = _text(source, child)
@@ -246,17 +261,22 @@ def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
             elif child.type == "call":
                 callee = child.child_by_field_name("method")
                 arguments = child.child_by_field_name("arguments")
-                if callee is not None and arguments is not None and _text(source, callee) in _RUBY_HIDING:
-                    named.update(_text(source, a).lstrip(":") for a in arguments.named_children
-                                 if a.type == "simple_symbol")
+                word = _text(source, callee) if callee is not None else ""
+                if arguments is not None and (word in _RUBY_HIDING or word == "public"):
+                    for argument in arguments.named_children:  # `private :a, "b"`
+                        if argument.type in ("simple_symbol", "string"):
+                            named[_text(source, argument).lstrip(":").strip("\"'")] = word != "public"
             elif child.type == "method":
                 methods.append(child)
                 if hiding:
                     hidden.add(child.id)
         for method in methods:
             name = method.child_by_field_name("name")
-            if name is not None and _text(source, name) in named:
+            verdict = named.get(_text(source, name)) if name is not None else None
+            if verdict is True:
                 hidden.add(method.id)
+            elif verdict is False:
+                hidden.discard(method.id)
     return hidden
 
 
@@ -286,6 +306,7 @@ def blank_macro_lines(source: bytes) -> bytes:
 IMPORTED = "^"  # a reference entry "^name": `name` is imported by name somewhere in the file
 THROUGH_OBJECT = "->"  # "->name": `name` called through an object (`x.name(…)`); Python, JS/TS and Go mark
 #                        these, so their other uses of `name` (bare calls, imports) are ones no method answers
+MAX_MODULE_CHARS = 200  # a module name longer than this (real ones are under 100) is not recorded
 FROM = "@"  # "@M:N": the file takes `N` from module `M` (`from .models import Model`, relative dots kept);
 #            "@M:*" a star import. Python marks these (tools/repomap_imports.py resolves them to files)
 DECLARED = "+"  # "+name": Python's `__all__` lists `name` (what a package's `__init__.py` declares it offers)

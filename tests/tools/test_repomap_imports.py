@@ -179,3 +179,51 @@ def test_a_name_is_never_both_in_the_exports_line_and_in_the_outline(codec):
         assert codec.count(text) <= budget
         twice = {n for n in verbs if re.search(rf"\b{n}\b", head) and re.search(rf"\b{n}\b", outline)}
         assert not twice, (budget, twice)
+
+
+def test_a_name_holding_a_character_the_map_escapes_is_still_named_once(codec):
+    # `ful\u3164l` (a Hangul filler: a letter that looks like nothing) is written `ful<U+3164>l` in the
+    # outline; compared raw, it was named on both lines
+    names = ["ful\u3164l", "k\uffa0na", "plain"]
+    files = {"pkg/__init__.py": f"from .core import {', '.join(names)}\n",
+             "pkg/core.py": "".join(f"def {n}():\n    pass\n\n\n" for n in names)}
+    index = RepoIndex()
+    for path, text in files.items():
+        index.files[path] = extract(path, text.encode())
+    assert {d.name for d in index.files["pkg/core.py"].definitions} == set(names)
+    for budget in range(30, 200, 10):
+        text = repo_map(index, budget, codec.count)
+        assert "\u3164" not in text and "\uffa0" not in text
+        for written in ("ful<U+3164>l", "k<U+FFA0>na", "plain"):
+            assert text.count(written) <= 1, (budget, text)
+
+
+def test_a_star_import_of_a_module_with_all_brings_only_what_it_lists():
+    # pkg/api.py star-imports its private helpers but offers only `public_fn`: `from pkg import *` gives
+    # `public_fn`, and the exports line must say no more
+    index = index_of({
+        "pkg/__init__.py": "from .api import *\n",
+        "pkg/api.py": "from ._impl import *\n\n__all__ = ['public_fn']\n\n\ndef public_fn():\n    pass\n",
+        "pkg/_impl.py": "def internal_helper():\n    pass\n\n\ndef another_internal():\n    pass\n",
+        "app.py": "from pkg import internal_helper\n",
+    })
+    imports = PythonImports(index)
+    assert imports.star_names("pkg/__init__.py") == {"public_fn": "pkg/api.py"}
+    assert imports.origin("app.py", "pkg", "internal_helper") == Origin("pkg/__init__.py", False)
+    assert [name for _, name in declared_exports(index, ranked_definitions(index))] == ["public_fn"]
+
+
+def test_files_that_star_import_each_other_cost_a_bounded_number_of_lookups():
+    # a repository decides how many files star-import how many others, and which names nobody defines: each
+    # (file, name) is looked at once, and at most MAX_VISITS of them, whatever the shape
+    from gptoss_agent.tools.repomap_imports import MAX_STARS, MAX_VISITS
+
+    count = 300
+    files = {f"p/m{n}.py": "".join(f"from p.m{(n * 7 + k) % count} import *\n" for k in range(MAX_STARS + 8))
+             + f"from p.m{(n + 1) % count} import missing_{n}\n\n\ndef f{n}():\n    pass\n" for n in range(count)}
+    index = index_of(files)
+    imports = PythonImports(index)
+    for path in files:
+        imports.origins_in(path)
+    assert imports.visits <= MAX_VISITS
+    assert imports.origin("p/m0.py", "p.m5", "f5") == Origin("p/m5.py", True)  # what it defines, it still finds

@@ -256,11 +256,28 @@ def test_ruby_private_and_protected_methods_and_nodoc_types_are_not_exported():
     def merge(other); end
   end
   def self.helper; end
+  module Multibyte # :nodoc:
+    def internal; end
+    class Chars
+      def upcase; end
+    end
+  end
+  class Shown
+    def kept(x = ":nodoc:"); end
+    protected
+    def made_public_again; end
+    public :made_public_again
+    private "by_string"
+    def by_string; end
+  end
 end
 """)
     assert {d.name: d.exported for d in ruby.definitions} == {
         "Rack": True, "Builder": True, "use": True, "run": True, "generate_map": False, "to_app": True,
-        "freeze_internal": False, "warmup": False, "compare": False, "HeaderHash": False, "merge": False}
+        "freeze_internal": False, "warmup": False, "compare": False, "HeaderHash": False, "merge": False,
+        # RDoc leaves out a :nodoc: module's own methods, not the classes nested in it
+        "Multibyte": False, "internal": False, "Chars": True, "upcase": True,
+        "Shown": True, "made_public_again": True, "kept": True, "by_string": False}
 
 
 def test_rubys_protocol_methods_rank_below_the_types_own_api():
