@@ -204,6 +204,7 @@ def main() -> None:
     print(header)
     totals = {"ours": [0, 0], "aider": [0, 0]}
     times = {"ours": [0.0, 0.0], "aider": [0.0, 0.0]}
+    languages: dict[str, list[int]] = {}  # language → [ours found, aider found, keys]
     for repo in REPOS:
         if args.only and repo.name not in args.only:
             continue
@@ -226,6 +227,10 @@ def main() -> None:
             times["aider"][1] += a_warm
             a_cell = f"{len(a_hit) / len(keys):6.0%}"
             t_cell, w_cell = f"{cold:6.2f}/{a_cold:6.2f}", f"{warm:6.2f}/{a_warm:6.2f}"
+        tally = languages.setdefault(repo.language, [0, 0, 0])
+        tally[0] += len(hit)
+        tally[1] += len(a_hit)
+        tally[2] += len(keys)
         print(f"{repo.name:14} {repo.language:11} {len(keys):4} {len(hit) / len(keys):6.0%} {a_cell:>6}   "
               f"{t_cell:>18} {w_cell:>18}", flush=True)
         if args.show:
@@ -233,6 +238,10 @@ def main() -> None:
             print("  missed by ours:", ", ".join(k for k in keys if k not in hit))
             if aider:
                 print("  missed by aider:", ", ".join(k for k in keys if k not in a_hit))
+    if languages:
+        print("per language: " + ", ".join(
+            f"{language} {ours_n}/{keys_n} = {ours_n / keys_n:.0%}" + (f" (aider {aider_n / keys_n:.0%})" if aider else "")
+            for language, (ours_n, aider_n, keys_n) in languages.items()))
     o_hit, o_all = totals["ours"]
     if o_all:
         line = f"all: ours {o_hit}/{o_all} = {o_hit / o_all:.0%}"
