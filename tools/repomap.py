@@ -37,6 +37,7 @@ import time
 import re
 import threading
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -296,8 +297,9 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     # a type the head names costs two tokens there and a dozen as a bare declaration in the outline (its
     # file and line): the outline shows it only to put members under it
     named = set(re.findall(r"\w+", head))
-    entries = [(path, definition, score, name_only) for path, definition, score, name_only in entries
-               if name_only or definition.kind not in TYPE_KINDS or definition.name not in named]
+    entries = list(islice((entry for entry in entries
+                           if entry[3] or entry[1].kind not in TYPE_KINDS or entry[1].name not in named),
+                          2 * budget))  # no longer prefix can fit (_largest_prefix)
     outline = _largest_outline(entries, budget - count_tokens(head) - 1, count_tokens)
     for _ in range(3):  # the outline grew into the room the head left: names it now shows leave the head
         kept = _not_shown_in(outline, exports)

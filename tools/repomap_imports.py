@@ -33,6 +33,7 @@ MAX_VISITS = 20_000  # (file, name) pairs resolved for one map (Django needs abo
 SUFFIX_PARTS = 8  # a module is found by up to its last 8 dotted parts at once; a longer name is matched whole
 MAX_CANDIDATES = 64  # files sharing a long module name's last 8 parts that are checked for the rest
 _STAR = "*"
+_MARKS = (FROM, DECLARED)
 
 
 class Origin(NamedTuple):
@@ -69,6 +70,8 @@ class PythonImports:
             self._exported[path] = {d.name for d in tags.definitions if not d.scope and d.exported}
             taken: dict[str, list[str]] = defaultdict(list)
             for reference in tags.references:
+                if reference[:1] not in _MARKS:
+                    continue
                 if reference.startswith(FROM):
                     module, _, name = reference[len(FROM):].rpartition(":")
                     if name != _STAR or len(taken[_STAR]) < MAX_STARS:
@@ -81,6 +84,7 @@ class PythonImports:
         self._busy: set[tuple[str, str]] = set()
         self._visits = 0
         self._stars: dict[str, dict[str, str]] = {}
+        self._origins: dict[str, dict[str, Origin]] = {}
         self._absolute = lru_cache(maxsize=None)(self._find_absolute)
         self._relative = lru_cache(maxsize=None)(self._find_relative)
 
@@ -101,6 +105,8 @@ class PythonImports:
 
     def origins_in(self, path: str) -> dict[str, Origin]:
         """name → where it is made, for each name this file imports by name from a module this can read."""
+        if path in self._origins:
+            return self._origins[path]
         found: dict[str, Origin] = {}
         for name, modules in self.imports_of(path).items():
             if name == _STAR:
@@ -110,6 +116,7 @@ class PythonImports:
                 if origin is not None:
                     found[name] = origin
                     break
+        self._origins[path] = found
         return found
 
     def star_names(self, path: str) -> dict[str, str]:
