@@ -20,9 +20,12 @@ import unicodedata
 from functools import lru_cache
 from typing import Iterator
 
-# Invisible or blank-looking letters that are not format characters (category Lo),
-# used to make look-alike strings: Hangul fillers and the halfwidth filler.
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+# Invisible or blank-looking characters that are not format characters, used to make look-alike strings or
+# to hide bytes: Hangul fillers and the halfwidth filler (letters), the braille blank, and marks that show
+# nothing (the combining grapheme joiner, Khmer's inherent vowels, Mongolian and Unicode variation selectors:
+# sixteen of those can spell any byte two hex digits at a time, and Python accepts them in identifiers).
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+                               + "".join(map(chr, range(0xFE00, 0xFE10))))
 # Categories escaped wholesale: controls (C0, DEL, C1), format characters (bidi
 # overrides and isolates, zero-width space/joiners, soft hyphen, word joiner,
 # BOM, tag characters), lone surrogates, and line/paragraph separators.

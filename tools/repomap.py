@@ -46,7 +46,7 @@ from gptoss_agent.tools.paths import PathRefused, TooLarge, Workspace, private_d
 from gptoss_agent.tools.repomap_imports import PythonImports
 from gptoss_agent.tools.repomap_rank import (TYPE_KINDS, declared_exports, focus_first, ranked_definitions, split_entries,
                                              with_member_names)
-from gptoss_agent.tools.repomap_render import render, render_exports, shown
+from gptoss_agent.tools.repomap_render import EXPORTS_LINE, render, render_exports, shown
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
 MAP_VERSION = 7  # of ranking and rendering: a map cached by an older one is not served (7: bounded import resolution, exports named once; 6: Python imports resolved; 5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
@@ -296,7 +296,8 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
         return _largest_outline(entries, budget, count_tokens)
     # a type the head names costs two tokens there and a dozen as a bare declaration in the outline (its
     # file and line): the outline shows it only to put members under it
-    named = set(re.findall(r"\w+", head))
+    listed = _listed(head)
+    named = {name for _, name in exports if shown(name) in listed}
     entries = list(islice((entry for entry in entries
                            if entry[3] or entry[1].kind not in TYPE_KINDS or entry[1].name not in named),
                           2 * budget))  # no longer prefix can fit (_largest_prefix)
@@ -311,6 +312,11 @@ def repo_map(index: RepoIndex, budget: int, count_tokens: Callable[[str], int], 
     if not head:
         return outline
     return f"{head}\n{outline}" if outline else head
+
+
+def _listed(head: str) -> set[str]:
+    """The names on the head's `exports:` lines (not the words of its file names)."""
+    return {word for line in head.splitlines() if line.startswith(EXPORTS_LINE) for word in line.split()[1:]}
 
 
 def _not_shown_in(outline: str, exports: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -16,7 +16,8 @@ Resolution follows what a module re-exports: its own `from M2 import N` and its 
 (`from django.forms.forms import *` in `django/forms/__init__.py`, honouring each module's `__all__`).
 A repository decides how many files, imports and star imports there are, so the work is bounded: each
 (file, name) is resolved once, at most MAX_VISITS of them per map, MAX_DEPTH re-exports deep, MAX_STARS
-star imports a file; past a bound the answer is "cannot tell", and the ranking falls back to names.
+star imports a file, MAX_STAR_NAMES names brought by star imports; past a bound the answer is "cannot
+tell" (the ranking falls back to names) or nothing more.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import NamedTuple
 
-from gptoss_agent.tools.tags import DECLARED, FROM
+from gptoss_agent.tools.tags import DECLARED, FROM, marked
 
 MAX_DEPTH = 8  # re-exports followed from the importing file (Django's deepest chain is three)
 MAX_STARS = 32  # star imports of one file that are followed (Django's most is 7)
 MAX_VISITS = 20_000  # (file, name) pairs resolved for one map (Django needs about 5,000)
+MAX_STAR_NAMES = 20_000  # (name, file) pairs entry files take through star imports, per map (Django: 302)
 SUFFIX_PARTS = 8  # a module is found by up to its last 8 dotted parts at once; a longer name is matched whole
 MAX_CANDIDATES = 64  # files sharing a long module name's last 8 parts that are checked for the rest
 _STAR = "*"
-_MARKS = (FROM, DECLARED)
 
 
 class Origin(NamedTuple):
@@ -69,22 +70,22 @@ class PythonImports:
             self._top_level[path] = {d.name for d in tags.definitions if not d.scope}
             self._exported[path] = {d.name for d in tags.definitions if not d.scope and d.exported}
             taken: dict[str, list[str]] = defaultdict(list)
-            for reference in tags.references:
-                if reference[:1] not in _MARKS:
-                    continue
-                if reference.startswith(FROM):
-                    module, _, name = reference[len(FROM):].rpartition(":")
-                    if name != _STAR or len(taken[_STAR]) < MAX_STARS:
-                        taken[name].append(module)
-                elif reference.startswith(DECLARED):
-                    self._declared.setdefault(path, set()).add(reference[len(DECLARED):])
+            for reference in marked(tags.references, FROM):
+                module, _, name = reference[len(FROM):].rpartition(":")
+                if name != _STAR or len(taken[_STAR]) < MAX_STARS:
+                    taken[name].append(module)
             if taken:
                 self._imports[path] = taken
+            declared = marked(tags.references, DECLARED)
+            if declared:
+                self._declared[path] = {reference[len(DECLARED):] for reference in declared}
         self._memo: dict[tuple[str, str], Origin | None] = {}
         self._busy: set[tuple[str, str]] = set()
         self._visits = 0
         self._stars: dict[str, dict[str, str]] = {}
         self._origins: dict[str, dict[str, Origin]] = {}
+        self._star_names = 0
+        self._definers: dict[str, Origin] = {}
         self._absolute = lru_cache(maxsize=None)(self._find_absolute)
         self._relative = lru_cache(maxsize=None)(self._find_relative)
 
@@ -112,12 +113,24 @@ class PythonImports:
             if name == _STAR:
                 continue
             for module in modules:
-                origin = self.origin(path, module, name)
+                target = self.module_file(path, module)
+                if not isinstance(target, str):
+                    origin = target
+                elif name in self._top_level[target]:  # the common case, answered without a call
+                    origin = self._defined_in(target)
+                else:
+                    origin = self._resolve(target, name, 0)
                 if origin is not None:
                     found[name] = origin
                     break
         self._origins[path] = found
         return found
+
+    def _defined_in(self, path: str) -> Origin:
+        origin = self._definers.get(path)
+        if origin is None:
+            origin = self._definers[path] = Origin(path, True)
+        return origin
 
     def star_names(self, path: str) -> dict[str, str]:
         """name → defining file, for the project definitions a file takes through its star imports
@@ -127,16 +140,23 @@ class PythonImports:
             names: dict[str, str] = {}
             for module in self.imports_of(path).get(_STAR, ()):
                 target = self.module_file(path, module)
-                if not isinstance(target, str):
+                if not isinstance(target, str) or not self._spend_names(len(self._exported.get(target, ()))):
                     continue
                 names.update(dict.fromkeys(self._exported.get(target, ()), target))
                 for inner in self.imports_of(target).get(_STAR, ()):
                     deeper = self.module_file(target, inner)
-                    if isinstance(deeper, str) and self._spend(1 + len(self._exported.get(deeper, ())) // 256):
+                    if isinstance(deeper, str) and self._spend_names(len(self._exported.get(deeper, ()))):
                         names.update((name, deeper) for name in self._exported.get(deeper, ())
                                      if self._offers(target, name))
             self._stars[path] = names
         return self._stars[path]
+
+    def _spend_names(self, count: int) -> bool:
+        """Whether `count` more (name, file) pairs may come from star imports (MAX_STAR_NAMES per map)."""
+        if self._star_names + count > MAX_STAR_NAMES:
+            return False
+        self._star_names += count
+        return True
 
     def module_file(self, importer: str, module: str) -> str | Origin | None:
         """The project file `module` names from `importer` (a package is its `__init__.py`); OUTSIDE for a

@@ -33,7 +33,7 @@ from pathlib import PurePosixPath
 from typing import Iterable
 
 from gptoss_agent.tools.repomap_imports import PythonImports
-from gptoss_agent.tools.tags import DECLARED, FROM, IMPORTED, THROUGH_OBJECT, Definition
+from gptoss_agent.tools.tags import DECLARED, IMPORTED, THROUGH_OBJECT, Definition, marked, unmarked
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
@@ -297,15 +297,13 @@ def ranked_definitions(index, focus: Iterable[str] = (), mentioned: Iterable[str
         names = set(origins)  # settled: no name-based credit counts them again
         if _marks_calls_through_objects(path):
             # `render(request, …)` or its import, and never `x.render()`, in this file: a function's use
-            through = {name[len(THROUGH_OBJECT):] for name in tags.references if name.startswith(THROUGH_OBJECT)}
-            for name in tags.references:
+            through = {name[len(THROUGH_OBJECT):] for name in marked(tags.references, THROUGH_OBJECT[0])}
+            for name in unmarked(tags.references):
                 if (function_definers.get(name) and name not in through and name not in own
                         and name not in names):
                     names.add(name)
                     function_use[name] += weight
-        for name in tags.references:
-            if name.startswith((THROUGH_OBJECT, FROM, DECLARED)):  # counted above, or not a use
-                continue
+        for name in unmarked(tags.references):  # through an object (counted above), imports' modules, __all__
             if "." in name:
                 qualified[name] += weight
             elif name.startswith(IMPORTED):

@@ -88,6 +88,9 @@ def shown_path(path: str) -> str:
     return "./" + text if text.startswith(("<", ">")) else text
 
 
+EXPORTS_LINE = "  exports: "
+
+
 def render_exports(exports: list[tuple[str, str]]) -> str:
     """Each entry file's declared public names on one `exports:` line, files in the order of their first
     (most important) name, names in the order given and apart by a space: `, ` would cost a token more each,
@@ -95,5 +98,5 @@ def render_exports(exports: list[tuple[str, str]]) -> str:
     by_file: dict[str, list[str]] = {}
     for path, name in exports:
         by_file.setdefault(path, []).append(name)
-    return "\n".join(f"{shown_path(path)}:\n  exports: " + " ".join(shown(name) for name in names)
+    return "\n".join(f"{shown_path(path)}:\n{EXPORTS_LINE}" + " ".join(shown(name) for name in names)
                      for path, names in by_file.items())

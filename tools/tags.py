@@ -79,7 +79,20 @@ class Definition:
 @dataclass(frozen=True)
 class FileTags:
     definitions: tuple[Definition, ...]
-    references: tuple[str, ...]
+    references: tuple[str, ...]  # sorted, each once: the marked ones (FROM, DECLARED, …) are a slice each
+
+
+def unmarked(references: tuple[str, ...]) -> tuple[str, ...]:
+    """The references that name something used, without the DECLARED, THROUGH_OBJECT and FROM entries (their
+    markers sort together, before any name; IMPORTED's `^` sorts after the capitals and stays)."""
+    start = bisect_left(references, DECLARED)
+    return references[:start] + references[bisect_left(references, "A", start):]
+
+
+def marked(references: tuple[str, ...], mark: str) -> tuple[str, ...]:
+    """The references that start with `mark` (a one-character marker), found by bisection in sorted ones."""
+    start = bisect_left(references, mark)
+    return references[start:bisect_left(references, chr(ord(mark) + 1), start)]
 
 
 class Unmappable(Exception):
@@ -199,7 +212,7 @@ def extract(path: str, source: bytes, *, budget_s: float | None = None) -> FileT
     definitions.sort(key=lambda d: d.line)
     if language == "tree_sitter_go":
         definitions = _go_methods_under_their_type(definitions)
-    return FileTags(tuple(definitions), tuple(references))
+    return FileTags(tuple(definitions), tuple(sorted(set(references))))  # as the cache keeps them
 
 
 _GO_RECEIVER = re.compile(r"func\s*\(\s*(?:\w+\s+)?\*?\s*(\w+)")

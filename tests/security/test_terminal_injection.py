@@ -47,13 +47,16 @@ ATTACKS = {
     "line separator": ("first\u2028second", "first<U+2028>second"),
     "hangul filler look-alike": ("rm\u3164-rf", "rm<U+3164>-rf"),
     "variation selectors supplement": ("a\U000e0100b\U000e01efc", "a<U+E0100>b<U+E01EF>c"),
+    "variation selectors": ("git push\ufe0e\ufe0f", "git push<U+FE0E><U+FE0F>"),
+    "invisible marks": ("a\u034fb\u17b4c\u180bd\u2800e", "a<U+034F>b<U+17B4>c<U+180B>d<U+2800>e"),
 }
 
 
 def _unsafe_chars(text: str, *, allow: str = "\n\t") -> list[str]:
     """Characters a terminal could act on or hide: controls, C1, format (bidi, zero-width), separators."""
     return [c for c in text if c not in allow and (unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
-                                                   or c in "\u3164\u115f\u1160\uffa0")]
+                                                   or c in "\u3164\u115f\u1160\uffa0\u2800\u034f\u17b4\u180b"
+                                                   or "\ufe00" <= c <= "\ufe0f")]
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))

@@ -227,3 +227,20 @@ def test_files_that_star_import_each_other_cost_a_bounded_number_of_lookups():
         imports.origins_in(path)
     assert imports.visits <= MAX_VISITS
     assert imports.origin("p/m0.py", "p.m5", "f5") == Origin("p/m5.py", True)  # what it defines, it still finds
+
+
+def test_a_type_whose_name_is_only_a_folder_on_the_exports_line_stays_in_the_outline(codec):
+    # React-style `src/Button/index.ts` re-exports `ButtonProps` and utilities: the word `Button` in the entry
+    # file's path is not the class `Button`, which 30 files use and must still be shown
+    files = {"src/Button/index.ts": "export { ButtonProps, ButtonSize } from './types';\n"
+                                    + "".join(f"export {{ util{i} }} from '../util{i}';\n" for i in range(40)),
+             "src/Button/types.ts": "export interface ButtonProps { label: string }\nexport type ButtonSize = 'sm';\n",
+             "src/Button/Button.ts": "import { ButtonProps } from './types';\nexport class Button {}\n"}
+    for i in range(40):
+        files[f"src/util{i}.ts"] = f"export function util{i}(a: number): number {{ return a; }}\n" + "".join(
+            f"export function helper{i}_{j}(x: string): string {{ return x; }}\n" for j in range(10))
+    for i in range(30):
+        files[f"src/app{i}.ts"] = (f"import {{ Button }} from './Button/Button';\nimport {{ helper{i}_1 }} from "
+                                   f"'./util{i}';\nexport const a{i} = new Button();\n")
+    text = repo_map(index_of(files), 250, codec.count)
+    assert "exports:" in text and re.search(r"class Button\b", text), text
