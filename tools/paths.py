@@ -524,8 +524,14 @@ def write_new_file(path: Path, data: bytes, *, mode: int = 0o600, exclusive: boo
 def private_dir(path: Path) -> Path:
     """Create (or tighten) a folder only this user can read: 0700, ours, not a link. Returns `path`.
 
-    A folder others may write to (world-writable, or sticky like /tmp) is shared, not ours to tighten: as
-    root, /tmp is root's, and tightening it once left every other user unable to create a file there."""
+    A folder others may write to (world-writable, sticky like /tmp, or writable by a group that is not ours)
+    is shared, not ours to tighten: as root, /tmp is root's, and tightening it once left every other user
+    unable to create a file there. And a folder inside one another user can write to (their home, as under
+    `sudo` keeping HOME) is refused before anything is created there: that user could swap it for a link
+    between our check and our write, and send root's write anywhere."""
+    parent = _first_unsafe_ancestor(path.parent)
+    if parent is not None:
+        raise PathRefused(f"{path}: inside {parent}, which another user can change; not used")
     os.makedirs(path.parent, exist_ok=True)
     try:
         os.mkdir(path, 0o700)
@@ -536,13 +542,37 @@ def private_dir(path: Path) -> Path:
         info = os.fstat(fd)
         if info.st_uid != os.geteuid():
             raise PathRefused(f"{path}: owned by another user; not used")
-        if info.st_mode & (stat.S_ISVTX | stat.S_IWOTH):
+        if _writable_by_others(info):
             raise PathRefused(f"{path}: a folder shared with other users; not used as a private one")
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
     return path
+
+
+def _writable_by_others(info: os.stat_result) -> bool:
+    """Whether users other than this one (and root) may add, remove or rename entries in this folder."""
+    return bool(info.st_mode & (stat.S_ISVTX | stat.S_IWOTH | stat.S_ISGID)
+                or (info.st_mode & stat.S_IWGRP and info.st_gid != os.getegid()))
+
+
+def _first_unsafe_ancestor(folder: Path) -> Path | None:
+    """The first existing folder on the way down to `folder` (links resolved) that a user other than this one
+    and root owns or may rename entries in; a sticky folder (/tmp) protects entries that are not theirs."""
+    current = Path(os.path.realpath(folder))
+    for ancestor in (*reversed(current.parents), current):
+        try:
+            info = os.stat(ancestor)
+        except FileNotFoundError:
+            return None  # what is missing below is ours to create
+        if info.st_uid not in (0, os.geteuid()):
+            return ancestor
+        if info.st_mode & stat.S_ISVTX:
+            continue
+        if info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and info.st_gid != os.getegid()):
+            return ancestor
+    return None
 
 
 def read_private_file(path: Path, *, max_bytes: int) -> bytes | None:

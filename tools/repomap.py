@@ -49,8 +49,8 @@ from gptoss_agent.tools.repomap_rank import (TYPE_KINDS, declared_exports, focus
 from gptoss_agent.tools.repomap_render import EXPORTS_LINE, render, render_exports, shown
 from gptoss_agent.tools.tags import Definition, FileTags, Unmappable, extract, language_for
 
-MAP_VERSION = 7  # of ranking and rendering: a map cached by an older one is not served (7: bounded import resolution, exports named once; 6: Python imports resolved; 5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
-CACHE_VERSION = 8  # 8: module names over 200 characters not recorded; 7: Python `from M import N` with its module, decorators; 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
+MAP_VERSION = 8  # of ranking and rendering: a map cached by an older one is not served (8: star names bounded, types dropped only when an exports line names them; 7: bounded import resolution, exports named once; 6: Python imports resolved; 5: entry files' exports line; 4: bare calls credit functions; 3: no Ruby namespace headers; 2: members by name)
+CACHE_VERSION = 9  # 9: Ruby `private %i[…]`; 8: module names over 200 characters not recorded; 7: Python `from M import N` with its module, decorators; 6: calls through an object marked; 5: Go methods scoped by their receiver's type; 4: C/C++ read without macro-only lines, C++ qualified calls, Ruby autoloads
 MAX_FILE_BYTES = 1_000_000
 EXPORTS_SHARE = 0.25  # at most this share of a map's budget names what the entry files declare (1/8 showed too few)
 MAX_CACHE_BYTES = 256 << 20

@@ -35,6 +35,7 @@ MAX_STAR_NAMES = 20_000  # (name, file) pairs entry files take through star impo
 SUFFIX_PARTS = 8  # a module is found by up to its last 8 dotted parts at once; a longer name is matched whole
 MAX_CANDIDATES = 64  # files sharing a long module name's last 8 parts that are checked for the rest
 _STAR = "*"
+_PACKAGE_FILES = ("/__init__.py", "/__init__.pyi")
 
 
 class Origin(NamedTuple):
@@ -177,7 +178,9 @@ class PythonImports:
                 if _module_parts(p)[-len(parts):] == parts]
         if not found:
             return None
-        return min(found, key=lambda p: (p.count("/"), p))  # `django/forms.py` over `tests/x/django/forms.py`
+        # `django/forms.py` over `tests/x/django/forms.py`; a package over a module of the same name (Python
+        # imports the folder)
+        return min(found, key=lambda p: (len(_module_parts(p)), not p.endswith(_PACKAGE_FILES), p))
 
     def _find_relative(self, folder: str, module: str) -> str | None:
         """`from ..utils import x` in `pkg/sub/mod.py` (folder `pkg/sub`) names `pkg/utils.py` (or
@@ -188,7 +191,7 @@ class PythonImports:
             return None
         package = package[:len(package) - (dots - 1)]
         base = "/".join(package + [part for part in module[dots:].split(".") if part])
-        candidates = (f"{base}.py", f"{base}/__init__.py", f"{base}.pyi", f"{base}/__init__.pyi")
+        candidates = (f"{base}/__init__.py", f"{base}.py", f"{base}/__init__.pyi", f"{base}.pyi")  # the package first
         return next((c.lstrip("/") for c in candidates if c.lstrip("/") in self._files), None)
 
     def _offers(self, path: str, name: str) -> bool:

@@ -276,8 +276,11 @@ def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
                 arguments = child.child_by_field_name("arguments")
                 word = _text(source, callee) if callee is not None else ""
                 if arguments is not None and (word in _RUBY_HIDING or word == "public"):
-                    for argument in arguments.named_children:  # `private :a, "b"`
-                        if argument.type in ("simple_symbol", "string"):
+                    listed = [a for argument in arguments.named_children  # `private :a, "b"`, `%i[c d]`, `[:e]`
+                              for a in (argument.named_children if argument.type in ("symbol_array", "array")
+                                        else (argument,))]
+                    for argument in listed:
+                        if argument.type in ("simple_symbol", "string", "bare_symbol"):
                             named[_text(source, argument).lstrip(":").strip("\"'")] = word != "public"
             elif child.type == "method":
                 methods.append(child)

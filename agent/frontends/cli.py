@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from gptoss_agent.agent import safe_text
 from gptoss_agent.agent.approvals import APPROVAL_MODES
 from gptoss_agent.agent.frontends.exit_codes import (EXIT_BROKEN_PIPE, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK,
                                                      EXIT_USAGE)
@@ -131,7 +132,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     try:
         return handlers[args.command](args)
     except UserError as exc:  # SetupError, ConfigError, UsageError: one line, exit 2
-        print(f"gptoss-agent: {exc}", file=sys.stderr)
+        # messages name paths from the environment, the config and the repository: shown, never obeyed
+        print(f"gptoss-agent: {safe_text.block(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("gptoss-agent: cancelled", file=sys.stderr)
@@ -141,7 +143,8 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     except Exception as exc:  # a clear line for people, the traceback with --debug
         if args.debug:
             raise
-        print(f"gptoss-agent: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        print(f"gptoss-agent: {type(exc).__name__}: {safe_text.block(exc)} (run with --debug for details)",
+              file=sys.stderr)
         return EXIT_FAILED
 
 

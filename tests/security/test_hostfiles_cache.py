@@ -56,6 +56,32 @@ def test_a_shared_folder_like_tmp_is_never_tightened_into_a_private_one(repo, tm
     assert any("shared with other users" in warning for warning in result.warnings)
 
 
+def test_a_folder_shared_with_a_group_keeps_its_mode(repo, tmp_path):
+    # a setgid folder is how a team shares one; tightening it to 0700 took it from the team
+    shared = tmp_path / "team"
+    shared.mkdir()
+    shared.chmod(0o2770)
+    result = mapped(repo, shared / "map.json")
+    assert "def add" in result.text
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o2770
+    assert any("shared with other users" in warning for warning in result.warnings)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_root_creates_nothing_inside_a_folder_another_user_can_change(repo, tmp_path):
+    # as under `sudo` keeping HOME: the cache would go into another user's home, where that user can swap the
+    # folder for a link between root's check and root's write, and send the write anywhere
+    import pwd
+
+    theirs = tmp_path / "home-of-nobody"
+    theirs.mkdir()
+    os.chown(theirs, pwd.getpwnam("nobody").pw_uid, -1)
+    result = mapped(repo, theirs / "cache" / "repomap" / "map.json")
+    assert "def add" in result.text
+    assert list(theirs.iterdir()) == []
+    assert any("another user can change" in warning for warning in result.warnings)
+
+
 def test_a_link_planted_at_the_cache_name_is_not_written_through(repo, tmp_path, outside):
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)

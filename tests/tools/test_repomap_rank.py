@@ -269,6 +269,10 @@ def test_ruby_private_and_protected_methods_and_nodoc_types_are_not_exported():
     public :made_public_again
     private "by_string"
     def by_string; end
+    def by_array; end
+    def by_symbol_array; end
+    private [:by_array]
+    private %i[by_symbol_array]
   end
 end
 """)
@@ -277,7 +281,8 @@ end
         "freeze_internal": False, "warmup": False, "compare": False, "HeaderHash": False, "merge": False,
         # RDoc leaves out a :nodoc: module's own methods, not the classes nested in it
         "Multibyte": False, "internal": False, "Chars": True, "upcase": True,
-        "Shown": True, "made_public_again": True, "kept": True, "by_string": False}
+        "Shown": True, "made_public_again": True, "kept": True, "by_string": False, "by_array": False,
+        "by_symbol_array": False}
 
 
 def test_rubys_protocol_methods_rank_below_the_types_own_api():
