@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.security.hostfiles_fixtures import git, outside, repo, resolution  # noqa: F401
+from tests.security.users import NEEDS_ANOTHER_USER, can_become_nobody
 from gptoss_agent.tools.files import repo_files
 from gptoss_agent.tools.repomap import build_index, build_map, cache_path, elide_secret_defaults, parse_budget
 
@@ -67,7 +68,19 @@ def test_a_folder_shared_with_a_group_keeps_its_mode(repo, tmp_path):
     assert any("shared with other users" in warning for warning in result.warnings)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_nothing_is_created_inside_a_folder_everyone_may_write_to(repo, tmp_path):
+    # a world-writable folder without the sticky bit: any user may rename what is created there, so a cache
+    # folder made inside it could be swapped for a link between the check and the write
+    open_to_all = tmp_path / "open"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    result = mapped(repo, open_to_all / "cache" / "repomap" / "map.json")
+    assert "def add" in result.text
+    assert list(open_to_all.iterdir()) == []
+    assert any("another user can change" in warning for warning in result.warnings)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not can_become_nobody(), reason=NEEDS_ANOTHER_USER)
 def test_root_creates_nothing_inside_a_folder_another_user_can_change(repo, tmp_path):
     # as under `sudo` keeping HOME: the cache would go into another user's home, where that user can swap the
     # folder for a link between root's check and root's write, and send the write anywhere
