@@ -16,7 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from gptoss_agent.agent.safe_text import line
+from gptoss_agent.agent.safe_text import INVISIBLE_MARKS, line
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class Fence:
 
 # Blank-looking characters Python's \s does not match (zero-width, bidi marks, BOM, fillers): a line that
 # starts with them and then the close marker reads to the model as the fence's end (A5 4).
-_INVISIBLE = ("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-              "\u3164\ufe00-\ufe0f\ufeff\uffa0")
+_INVISIBLE = ("\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"  # format characters
+              + "".join(sorted(INVISIBLE_MARKS)))
 _BLANK = rf"[\s{_INVISIBLE}]"
 _FENCE_LIKE = re.compile(rf"^({_BLANK}*)(<<<|>>>)(?={_BLANK}*(end{_BLANK}+)?repository[- ]content)",
                          re.IGNORECASE | re.MULTILINE)

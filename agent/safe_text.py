@@ -20,12 +20,14 @@ import unicodedata
 from functools import lru_cache
 from typing import Iterator
 
-# Invisible or blank-looking characters that are not format characters, used to make look-alike strings or
-# to hide bytes: Hangul fillers and the halfwidth filler (letters), the braille blank, and marks that show
-# nothing (the combining grapheme joiner, Khmer's inherent vowels, Mongolian and Unicode variation selectors:
-# sixteen of those can spell any byte two hex digits at a time, and Python accepts them in identifiers).
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
-                               + "".join(map(chr, range(0xFE00, 0xFE10))))
+# Characters that show nothing yet are not format characters (which are escaped by category below): Hangul
+# fillers and the halfwidth filler (letters), and marks: the combining grapheme joiner, Khmer's inherent
+# vowels, Mongolian and Unicode variation selectors (sixteen of those spell any byte two hex digits at a
+# time, and Python accepts them in identifiers). agent/fences.py counts them as blank too.
+INVISIBLE_MARKS = frozenset("\u115f\u1160\u3164\uffa0\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+                            + "".join(map(chr, range(0xFE00, 0xFE10))))
+# ... and, for a person reading, the braille blank, which looks like a space
+_INVISIBLE = INVISIBLE_MARKS | {"\u2800"}
 # Categories escaped wholesale: controls (C0, DEL, C1), format characters (bidi
 # overrides and isolates, zero-width space/joiners, soft hyphen, word joiner,
 # BOM, tag characters), lone surrogates, and line/paragraph separators.
@@ -34,7 +36,7 @@ _ESCAPED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
 
 @lru_cache(maxsize=4096)
 def _must_escape(char: str) -> bool:
-    if char in _INVISIBLE_LETTERS:
+    if char in _INVISIBLE:
         return True
     if "\U000e0100" <= char <= "\U000e01ef":  # variation selectors supplement: invisible, used to smuggle bytes
         return True

@@ -542,7 +542,7 @@ def private_dir(path: Path) -> Path:
         info = os.fstat(fd)
         if info.st_uid != os.geteuid():
             raise PathRefused(f"{path}: owned by another user; not used")
-        if _writable_by_others(info):
+        if _shared(info):
             raise PathRefused(f"{path}: a folder shared with other users; not used as a private one")
         if stat.S_IMODE(info.st_mode) != 0o700:
             os.fchmod(fd, 0o700)
@@ -551,10 +551,15 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def _writable_by_others(info: os.stat_result) -> bool:
-    """Whether users other than this one (and root) may add, remove or rename entries in this folder."""
-    return bool(info.st_mode & (stat.S_ISVTX | stat.S_IWOTH | stat.S_ISGID)
-                or (info.st_mode & stat.S_IWGRP and info.st_gid != os.getegid()))
+def _others_may_write(info: os.stat_result) -> bool:
+    """Whether users other than this one (and root) may add, remove or rename entries in this folder: it is
+    writable by everyone, or by a group that is not ours."""
+    return bool(info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and info.st_gid != os.getegid()))
+
+
+def _shared(info: os.stat_result) -> bool:
+    """A folder set up for sharing (sticky like /tmp, setgid for a team) or that others may write to."""
+    return bool(info.st_mode & (stat.S_ISVTX | stat.S_ISGID)) or _others_may_write(info)
 
 
 def _first_unsafe_ancestor(folder: Path) -> Path | None:
@@ -568,9 +573,7 @@ def _first_unsafe_ancestor(folder: Path) -> Path | None:
             return None  # what is missing below is ours to create
         if info.st_uid not in (0, os.geteuid()):
             return ancestor
-        if info.st_mode & stat.S_ISVTX:
-            continue
-        if info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and info.st_gid != os.getegid()):
+        if not info.st_mode & stat.S_ISVTX and _others_may_write(info):
             return ancestor
     return None
 

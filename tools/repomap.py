@@ -323,14 +323,13 @@ def _not_shown_in(outline: str, exports: list[tuple[str, str]]) -> list[tuple[st
     """The exports whose name the outline does not show, compared as the outline shows names: escaped
     (a name holding a zero-width or bidi character is written with a visible escape)."""
     words = set(re.findall(r"\w+", outline))
-    kept = []
-    for path, name in exports:
-        written = shown(name)
-        seen = (written in words if written == name and re.fullmatch(r"\w+", name)
-                else re.search(rf"(?<!\w){re.escape(written)}(?!\w)", outline) is not None)
-        if not seen:
-            kept.append((path, name))
-    return kept
+
+    def seen(written: str) -> bool:
+        if re.fullmatch(r"\w+", written):
+            return written in words
+        return re.search(rf"(?<!\w){re.escape(written)}(?!\w)", outline) is not None
+
+    return [(path, name) for path, name in exports if not seen(shown(name))]
 
 
 def _largest_outline(entries, budget: int, count_tokens: Callable[[str], int]) -> str:

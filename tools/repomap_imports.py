@@ -30,7 +30,7 @@ from gptoss_agent.tools.tags import DECLARED, FROM, marked
 
 MAX_DEPTH = 8  # re-exports followed from the importing file (Django's deepest chain is three)
 MAX_STARS = 32  # star imports of one file that are followed (Django's most is 7)
-MAX_VISITS = 20_000  # (file, name) pairs resolved for one map (Django needs about 5,000)
+MAX_VISITS = 20_000  # (file, name) pairs resolved for one map (Django needs about 1,250)
 MAX_STAR_NAMES = 20_000  # (name, file) pairs entry files take through star imports, per map (Django: 302)
 SUFFIX_PARTS = 8  # a module is found by up to its last 8 dotted parts at once; a longer name is matched whole
 MAX_CANDIDATES = 64  # files sharing a long module name's last 8 parts that are checked for the rest
@@ -86,7 +86,6 @@ class PythonImports:
         self._stars: dict[str, dict[str, str]] = {}
         self._origins: dict[str, dict[str, Origin]] = {}
         self._star_names = 0
-        self._definers: dict[str, Origin] = {}
         self._absolute = lru_cache(maxsize=None)(self._find_absolute)
         self._relative = lru_cache(maxsize=None)(self._find_relative)
 
@@ -106,32 +105,22 @@ class PythonImports:
         return target if not isinstance(target, str) else self._resolve(target, name, 0)
 
     def origins_in(self, path: str) -> dict[str, Origin]:
-        """name → where it is made, for each name this file imports by name from a module this can read."""
-        if path in self._origins:
-            return self._origins[path]
-        found: dict[str, Origin] = {}
-        for name, modules in self.imports_of(path).items():
-            if name == _STAR:
-                continue
-            for module in modules:
-                target = self.module_file(path, module)
-                if not isinstance(target, str):
-                    origin = target
-                elif name in self._top_level[target]:  # the common case, answered without a call
-                    origin = self._defined_in(target)
-                else:
-                    origin = self._resolve(target, name, 0)
-                if origin is not None:
-                    found[name] = origin
-                    break
-        self._origins[path] = found
-        return found
+        """name → where it is made, for each name this file imports by name from a module this can read
+        (worked out once per file: the ranking and the exports line both ask)."""
+        if path not in self._origins:
+            found: dict[str, Origin] = {}
+            for name, modules in self.imports_of(path).items():
+                for module in modules if name != _STAR else ():
+                    origin = self.origin(path, module, name)
+                    if origin is not None:
+                        found[name] = origin
+                        break
+            self._origins[path] = found
+        return self._origins[path]
 
-    def _defined_in(self, path: str) -> Origin:
-        origin = self._definers.get(path)
-        if origin is None:
-            origin = self._definers[path] = Origin(path, True)
-        return origin
+    def declared(self, path: str) -> set[str] | None:
+        """The module's literal `__all__`, or None where it has none."""
+        return self._declared.get(path)
 
     def star_names(self, path: str) -> dict[str, str]:
         """name → defining file, for the project definitions a file takes through its star imports
@@ -141,14 +130,13 @@ class PythonImports:
             names: dict[str, str] = {}
             for module in self.imports_of(path).get(_STAR, ()):
                 target = self.module_file(path, module)
-                if not isinstance(target, str) or not self._spend_names(len(self._exported.get(target, ()))):
+                if not isinstance(target, str) or not self._spend_names(len(self._exported[target])):
                     continue
-                names.update(dict.fromkeys(self._exported.get(target, ()), target))
+                names.update(dict.fromkeys(self._exported[target], target))
                 for inner in self.imports_of(target).get(_STAR, ()):
                     deeper = self.module_file(target, inner)
-                    if isinstance(deeper, str) and self._spend_names(len(self._exported.get(deeper, ()))):
-                        names.update((name, deeper) for name in self._exported.get(deeper, ())
-                                     if self._offers(target, name))
+                    if isinstance(deeper, str) and self._spend_names(len(self._exported[deeper])):
+                        names.update((name, deeper) for name in self._exported[deeper] if self._offers(target, name))
             self._stars[path] = names
         return self._stars[path]
 
@@ -196,7 +184,7 @@ class PythonImports:
 
     def _offers(self, path: str, name: str) -> bool:
         """Whether `from <path's module> import *` brings `name`: its `__all__`, else no leading underscore."""
-        declared = self._declared.get(path)
+        declared = self.declared(path)
         return name in declared if declared is not None else not name.startswith("_")
 
     def _spend(self, visits: int) -> bool:

@@ -33,7 +33,7 @@ from pathlib import PurePosixPath
 from typing import Iterable
 
 from gptoss_agent.tools.repomap_imports import PythonImports
-from gptoss_agent.tools.tags import DECLARED, IMPORTED, THROUGH_OBJECT, Definition, marked, unmarked
+from gptoss_agent.tools.tags import IMPORTED, THROUGH_OBJECT, Definition, marked, unmarked
 
 SUPPORTING = 0.05  # a definition in a test, example, benchmark or doc file
 INTERNAL = 0.2  # a definition its package does not export
@@ -510,11 +510,9 @@ def declared_exports(index, ranked: list[tuple[str, Definition, float]], imports
             continue
         origins = imports.origins_in(path)
         # Python's `__all__`, where the file has one, says which of its imports it offers and which it uses
-        declared = {r[len(DECLARED):] for r in tags.references if r.startswith(DECLARED)}
+        declared = imports.declared(path) or set()
         offered: dict[str, float | None] = {}
-        for reference in tags.references:
-            if not reference.startswith(IMPORTED):
-                continue
+        for reference in marked(tags.references, IMPORTED):
             name = reference[len(IMPORTED):]
             origin = origins.get(name)
             if declared and name not in declared:

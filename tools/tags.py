@@ -248,7 +248,6 @@ def _ruby_nodoc(kind: str, signature: str, scope: str) -> bool:
     return _NODOC.search(scope) is not None
 
 
-
 def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
     """The ids of the methods a Ruby class hides from its users: those after a bare `private` or `protected`
     line in its body (until `public`), wrapped in `private def …`, or named by `private :name` (and not
@@ -276,12 +275,7 @@ def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
                 arguments = child.child_by_field_name("arguments")
                 word = _text(source, callee) if callee is not None else ""
                 if arguments is not None and (word in _RUBY_HIDING or word == "public"):
-                    listed = [a for argument in arguments.named_children  # `private :a, "b"`, `%i[c d]`, `[:e]`
-                              for a in (argument.named_children if argument.type in ("symbol_array", "array")
-                                        else (argument,))]
-                    for argument in listed:
-                        if argument.type in ("simple_symbol", "string", "bare_symbol"):
-                            named[_text(source, argument).lstrip(":").strip("\"'")] = word != "public"
+                    named.update(dict.fromkeys(_ruby_method_names(source, arguments), word != "public"))
             elif child.type == "method":
                 methods.append(child)
                 if hiding:
@@ -294,6 +288,14 @@ def _ruby_hidden(source: bytes, nodes: list) -> set[int]:
             elif verdict is False:
                 hidden.discard(method.id)
     return hidden
+
+
+def _ruby_method_names(source: bytes, arguments) -> list[str]:
+    """The method names `private`/`public` lists: `:a, "b"`, `%i[c d]`, `[:e]`."""
+    items = [item for argument in arguments.named_children
+             for item in (argument.named_children if argument.type in ("symbol_array", "array") else (argument,))]
+    return [_text(source, item).lstrip(":").strip("\"'") for item in items
+            if item.type in ("simple_symbol", "string", "bare_symbol")]
 
 
 # A line holding nothing but an upper-case macro (with arguments, or a `:` like an access label): an attribute,

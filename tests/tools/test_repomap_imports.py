@@ -4,7 +4,6 @@ and requests' layouts, where a bare name would credit the wrong definition or no
 from __future__ import annotations
 
 import re
-import subprocess
 
 from gptoss_agent.tools.repomap import RepoIndex, ranked_definitions, repo_map
 from gptoss_agent.tools.repomap_imports import OUTSIDE, Origin, PythonImports
@@ -134,31 +133,31 @@ def test_the_exports_line_follows_star_imports_and_all_and_names_assignments_the
                        "reverse": "web/urls/__init__.py"}
 
 
-def test_a_type_the_exports_line_names_is_not_repeated_as_a_bare_declaration_and_no_name_is_shown_twice(
-        tmp_path, codec):
+def named_twice(text: str, entry_file: str, names: list[str]) -> set[str]:
+    """The names both on the map's opening exports line (of `entry_file`) and in the outline after it."""
+    opening = f"{entry_file}:\n  exports:"
+    head = text.split("\n", 2)[1] if text.startswith(opening) else ""
+    outline = text[len(entry_file) + 2 + len(head):] if head else text
+    return {n for n in names if re.search(rf"\b{n}\b", head) and re.search(rf"\b{n}\b", outline)}
+
+
+def test_a_type_the_exports_line_names_is_not_repeated_as_a_bare_declaration_and_no_name_is_shown_twice(codec):
     # rack's lib/rack.rb autoloads 60 middleware classes: named on the exports line they cost two tokens
     # each, shown as bare declarations a dozen (file and line), which left no room for Builder's `run`/`use`;
     # and when the outline grows into the room the exports line leaves, the names it now shows leave the line
-    root = tmp_path / "project"
-    (root / "lib" / "rack").mkdir(parents=True)
     names = [f"Middleware{n}" for n in range(30)]
-    (root / "lib" / "rack.rb").write_text(
-        "module Rack\n  autoload :Builder, \"rack/builder\"\n"
-        + "".join(f"  autoload :{name}, \"rack/m{n}\"\n" for n, name in enumerate(names)) + "end\n")
-    for n, name in enumerate(names):
-        (root / "lib" / "rack" / f"m{n}.rb").write_text(
-            f"module Rack\n  class {name}\n    def call(env)\n      env\n    end\n  end\nend\n")
-    (root / "lib" / "rack" / "builder.rb").write_text(
-        "module Rack\n  class Builder\n" + "".join(f"    def {m}(app)\n      app\n    end\n"
-                                                  for m in ("use", "run", "map", "warmup", "to_app", "freeze_app"))
-        + "  end\nend\n")
-    index = index_of({str(p.relative_to(root)): p.read_text() for p in root.rglob("*.rb")})
+    files = {"lib/rack.rb": "module Rack\n  autoload :Builder, \"rack/builder\"\n"
+                            + "".join(f"  autoload :{name}, \"rack/m{n}\"\n" for n, name in enumerate(names)) + "end\n",
+             "lib/rack/builder.rb": "module Rack\n  class Builder\n" + "".join(
+                 f"    def {m}(app)\n      app\n    end\n"
+                 for m in ("use", "run", "map", "warmup", "to_app", "freeze_app")) + "  end\nend\n"}
+    files.update({f"lib/rack/m{n}.rb": f"module Rack\n  class {name}\n    def call(env)\n      env\n    end\n"
+                                       f"  end\nend\n" for n, name in enumerate(names)})
+    index = index_of(files)
     for budget in (80, 120, 160, 240):
         text = repo_map(index, budget, codec.count)
-        head = text.split("\n", 2)[1] if text.startswith("lib/rack.rb:\n  exports:") else ""
-        outline = text[len("lib/rack.rb:\n") + len(head):] if head else text
         assert codec.count(text) <= budget
-        twice = {n for n in names if re.search(rf"\b{n}\b", head) and re.search(rf"\b{n}\b", outline)}
+        twice = named_twice(text, "lib/rack.rb", names)
         assert not twice, (budget, twice)
     # every middleware is named, and the room their bare declarations would have taken names Builder's API
     assert all(re.search(rf"\b{n}\b", text) for n in names)
@@ -178,10 +177,8 @@ def test_a_name_is_never_both_in_the_exports_line_and_in_the_outline(codec):
     index = index_of(files)
     for budget in range(60, 400, 10):
         text = repo_map(index, budget, codec.count)
-        head = text.split("\n", 2)[1] if text.startswith("pkg/__init__.py:\n  exports:") else ""
-        outline = text[len("pkg/__init__.py:\n") + len(head):] if head else text
         assert codec.count(text) <= budget
-        twice = {n for n in verbs if re.search(rf"\b{n}\b", head) and re.search(rf"\b{n}\b", outline)}
+        twice = named_twice(text, "pkg/__init__.py", verbs)
         assert not twice, (budget, twice)
 
 
@@ -191,9 +188,7 @@ def test_a_name_holding_a_character_the_map_escapes_is_still_named_once(codec):
     names = ["ful\u3164l", "k\uffa0na", "plain"]
     files = {"pkg/__init__.py": f"from .core import {', '.join(names)}\n",
              "pkg/core.py": "".join(f"def {n}():\n    pass\n\n\n" for n in names)}
-    index = RepoIndex()
-    for path, text in files.items():
-        index.files[path] = extract(path, text.encode())
+    index = index_of(files)
     assert {d.name for d in index.files["pkg/core.py"].definitions} == set(names)
     for budget in range(30, 200, 10):
         text = repo_map(index, budget, codec.count)
